@@ -1,0 +1,37 @@
+"""Shared pieces of the CLI: the Rich console and turning engine errors into clear messages."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from carbonfin.errors import CarbonfinError
+
+console = Console()
+err_console = Console(stderr=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``message`` as an error and return the ``typer.Exit`` to raise."""
+    err_console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def clean_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a command so that engine errors print one clear line instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except CarbonfinError as exc:
+            raise fail(str(exc)) from exc
+
+    return wrapper

@@ -1,0 +1,9 @@
+"""`carbonfin` commands of the pricing domain."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this domain's commands to the root `carbonfin` app."""

@@ -1,0 +1,59 @@
+"""The error and warning hierarchy of carbonfin.
+
+Every error raised by the engine derives from :class:`CarbonfinError`. Errors caused by bad input
+also derive from :class:`ValueError`, so callers that only know the standard library still catch
+them. Messages name the argument and the value, e.g.
+``"`haircut_frac` must be in [0, 1); got 1.2"``.
+"""
+
+from __future__ import annotations
+
+
+class CarbonfinError(Exception):
+    """Base class of every error raised by carbonfin."""
+
+
+class InvalidInputError(CarbonfinError, ValueError):
+    """An argument or a record is malformed, out of range or inconsistent."""
+
+
+class UnknownInstrumentError(InvalidInputError):
+    """An instrument, currency or product code that the engine does not know."""
+
+
+class MissingDataError(CarbonfinError, LookupError):
+    """Data needed for a computation is absent (no price, no fixing, no record)."""
+
+
+class StaleDataError(MissingDataError):
+    """Data exists but is older than the staleness limit allows."""
+
+
+class ConvergenceError(CarbonfinError, RuntimeError):
+    """A numerical fit or solver did not converge to a usable answer."""
+
+
+class ConfigurationError(CarbonfinError):
+    """A setting (database URL, rules file, environment) is missing or malformed."""
+
+
+class DataIntegrityError(CarbonfinError):
+    """A shipped or stored data file is corrupt or does not match its schema."""
+
+
+class CarbonfinWarning(UserWarning):
+    """Base class of carbonfin's warnings (turned into errors in the test suite)."""
+
+
+class ConvergenceWarning(CarbonfinWarning):
+    """A fit converged only loosely; its result is usable but should be checked."""
+
+
+class DataQualityWarning(CarbonfinWarning):
+    """Input data has a soft problem (stale run, thin trading, limit breach) that was flagged."""
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise :class:`InvalidInputError` with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise InvalidInputError(message)
