@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from carbonfin.cli import fx, pricing, scoring, status
+from carbonfin.cli import db, fx, pricing, sample, scoring, status
 
 app = typer.Typer(
     name="carbonfin",
@@ -20,6 +20,8 @@ def _root() -> None:
 
 
 status.register(app)
+db.register(app)
+sample.register(app)
 pricing.register(app)
 scoring.register(app)
 fx.register(app)

@@ -12,7 +12,7 @@ from rich.console import Console
 from carbonfin.errors import CarbonfinError
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # errors stay on one line, copy-pasteable
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -214,7 +214,7 @@ def _parse(series: pd.Series, col: Column, table: Table) -> pd.Series:
     try:
         match col.kind:
             case "str":
-                return raw.where(~empty, None).astype(object)
+                return raw.astype(object).where(~empty, None)
             case "date":
                 return pd.to_datetime(raw.where(~empty), format="%Y-%m-%d").dt.date.where(
                     ~empty, None

@@ -1,0 +1,269 @@
+"""SQLAlchemy 2.0 typed models: the database shape of the sample-file contract plus the engine's
+own tables (API clients, scores, audit log).
+
+Money and quantities are ``Numeric`` (never float): prices in CNY per tonne to 6 decimals, amounts
+and balances to 2 (CNY) or the currency's minor units held as 4 decimals, tonnes as integers. Column
+names equal the sample-file column names in :mod:`carbonfin.data.schema`, so repositories hand the
+core frames with exactly those columns. The database is created by the Alembic migrations in
+``carbonfin/store/migrations``; ``tests/store`` checks that the migrations and these models agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+PRICE = Numeric(18, 6)  # CNY per tonne
+MONEY = Numeric(20, 4)  # an amount in its currency (4 decimals covers every ISO minor unit used)
+TONNES = BigInteger  # whole tonnes CO2e (allowances trade in lots of 1 t)
+EMISSIONS = Numeric(20, 3)  # tCO2e as reported (may have decimals)
+QUANTITY = Numeric(24, 4)
+RATE = Numeric(20, 10)  # FX rate, units of quote per 1 base
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Institution(Base):
+    """A bank lending against carbon pledges, or the central-bank branch (read-only)."""
+
+    __tablename__ = "institutions"
+    institution_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_zh: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    uscc: Mapped[str] = mapped_column(String(18), unique=True)
+    swift_bic: Mapped[str | None] = mapped_column(String(11))
+    __table_args__ = (CheckConstraint("kind IN ('bank', 'central_bank')", name="kind"),)
+
+
+class ApiClient(Base):
+    """A credential of an institution for the HTTP API; only a salted hash of the secret is kept."""
+
+    __tablename__ = "api_clients"
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    institution_id: Mapped[str] = mapped_column(ForeignKey("institutions.institution_id"))
+    role: Mapped[str] = mapped_column(String(20))
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    __table_args__ = (CheckConstraint("role IN ('bank', 'central_bank', 'admin')", name="role"),)
+
+
+class Price(Base):
+    """One instrument's daily quote; a no-trade day has volume 0 and null prices."""
+
+    __tablename__ = "prices"
+    instrument: Mapped[str] = mapped_column(String(8), primary_key=True)
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    open_cny_per_t: Mapped[Decimal | None] = mapped_column(PRICE)
+    high_cny_per_t: Mapped[Decimal | None] = mapped_column(PRICE)
+    low_cny_per_t: Mapped[Decimal | None] = mapped_column(PRICE)
+    close_cny_per_t: Mapped[Decimal | None] = mapped_column(PRICE)
+    vwap_cny_per_t: Mapped[Decimal | None] = mapped_column(PRICE)
+    volume_t: Mapped[int] = mapped_column(TONNES)
+    amount_cny: Mapped[Decimal] = mapped_column(MONEY)
+    __table_args__ = (
+        CheckConstraint("volume_t >= 0", name="volume_nonneg"),
+        CheckConstraint("close_cny_per_t IS NULL OR close_cny_per_t > 0", name="close_pos"),
+    )
+
+
+class FxFixing(Base):
+    """A daily FX fixing: ``rate`` units of the quote currency per 1 unit of the base."""
+
+    __tablename__ = "fx_fixings"
+    pair: Mapped[str] = mapped_column(String(7), primary_key=True)
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    rate: Mapped[Decimal] = mapped_column(RATE)
+    kind: Mapped[str] = mapped_column(String(20))
+    __table_args__ = (CheckConstraint("rate > 0", name="rate_pos"),)
+
+
+class Firm(Base):
+    __tablename__ = "firms"
+    uscc: Mapped[str] = mapped_column(String(18), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_zh: Mapped[str] = mapped_column(String(200))
+    industry_code: Mapped[str] = mapped_column(String(5))
+    sector: Mapped[str] = mapped_column(String(32), index=True)
+    district: Mapped[str] = mapped_column(String(40))
+    founded_year: Mapped[int] = mapped_column(Integer)
+    listed: Mapped[bool] = mapped_column(Boolean)
+    discloses_emissions: Mapped[bool] = mapped_column(Boolean)
+    target_year: Mapped[int | None] = mapped_column(Integer)
+    target_reduction_frac: Mapped[float | None] = mapped_column(Float)
+    net_zero_year: Mapped[int | None] = mapped_column(Integer)
+
+
+class Facility(Base):
+    __tablename__ = "facilities"
+    facility_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    uscc: Mapped[str] = mapped_column(ForeignKey("firms.uscc"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    district: Mapped[str] = mapped_column(String(40))
+    commissioned_year: Mapped[int] = mapped_column(Integer)
+
+
+class FacilityEmission(Base):
+    """A facility's yearly emissions; a null value is a missing report, never a zero."""
+
+    __tablename__ = "facility_emissions"
+    facility_id: Mapped[str] = mapped_column(ForeignKey("facilities.facility_id"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope1_tco2e: Mapped[Decimal | None] = mapped_column(EMISSIONS)
+    scope2_tco2e: Mapped[Decimal | None] = mapped_column(EMISSIONS)
+    data_quality: Mapped[str] = mapped_column(String(20))
+    __table_args__ = (
+        CheckConstraint(
+            "data_quality IN ('verified', 'metered', 'self_reported', 'estimated')",
+            name="data_quality",
+        ),
+    )
+
+
+class FirmYear(Base):
+    __tablename__ = "firm_years"
+    uscc: Mapped[str] = mapped_column(ForeignKey("firms.uscc"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    output_qty: Mapped[Decimal | None] = mapped_column(QUANTITY)
+    output_unit: Mapped[str] = mapped_column(String(32))
+    value_added_cny: Mapped[Decimal | None] = mapped_column(MONEY)
+    revenue_cny: Mapped[Decimal | None] = mapped_column(MONEY)
+    equity_cny: Mapped[Decimal] = mapped_column(MONEY)
+    debt_cny: Mapped[Decimal] = mapped_column(MONEY)
+    electricity_mwh: Mapped[Decimal | None] = mapped_column(QUANTITY)
+    green_certificates: Mapped[int] = mapped_column(BigInteger)
+    disclosed: Mapped[bool] = mapped_column(Boolean)
+
+
+class Compliance(Base):
+    """Allowance allocation and surrender of a covered firm for one compliance year."""
+
+    __tablename__ = "compliance"
+    uscc: Mapped[str] = mapped_column(ForeignKey("firms.uscc"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instrument: Mapped[str] = mapped_column(String(8))
+    allocated_t: Mapped[int] = mapped_column(TONNES)
+    verified_emissions_tco2e: Mapped[int] = mapped_column(TONNES)
+    surrendered_t: Mapped[int] = mapped_column(TONNES)
+    ccer_used_t: Mapped[int] = mapped_column(TONNES)
+    shortfall_t: Mapped[int] = mapped_column(TONNES)
+    surrender_date: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class Loan(Base):
+    __tablename__ = "loans"
+    loan_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bank_id: Mapped[str] = mapped_column(ForeignKey("institutions.institution_id"), index=True)
+    borrower_uscc: Mapped[str] = mapped_column(ForeignKey("firms.uscc"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    principal: Mapped[Decimal] = mapped_column(MONEY)
+    outstanding: Mapped[Decimal] = mapped_column(MONEY)
+    origination_date: Mapped[dt.date] = mapped_column(Date)
+    maturity_date: Mapped[dt.date] = mapped_column(Date)
+    rate: Mapped[float] = mapped_column(Float)
+    purpose: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    __table_args__ = (
+        CheckConstraint("principal > 0", name="principal_pos"),
+        CheckConstraint("outstanding >= 0", name="outstanding_nonneg"),
+        CheckConstraint("maturity_date > origination_date", name="dates"),
+    )
+
+
+class Pledge(Base):
+    """Carbon allowances or credits pledged as collateral for a loan."""
+
+    __tablename__ = "pledges"
+    pledge_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.loan_id"), index=True)
+    instrument: Mapped[str] = mapped_column(String(8))
+    vintage: Mapped[int | None] = mapped_column(Integer)
+    quantity_t: Mapped[int] = mapped_column(TONNES)
+    registration_no: Mapped[str] = mapped_column(String(40), unique=True)
+    registration_date: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20))
+    __table_args__ = (CheckConstraint("quantity_t > 0", name="quantity_pos"),)
+
+
+class ScoreRecord(Base):
+    """A carbon-performance score as computed, with the methodology version and input hash that
+    reproduce it exactly."""
+
+    __tablename__ = "scores"
+    score_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uscc: Mapped[str] = mapped_column(ForeignKey("firms.uscc"))
+    year: Mapped[int] = mapped_column(Integer)
+    methodology_version: Mapped[str] = mapped_column(String(32))
+    score: Mapped[Decimal] = mapped_column(Numeric(9, 4))
+    colour_grade: Mapped[str] = mapped_column(String(20))
+    efficiency_grade: Mapped[int | None] = mapped_column(Integer)
+    confidence: Mapped[Decimal] = mapped_column(Numeric(9, 6))
+    loan_adjustment_bp: Mapped[Decimal] = mapped_column(Numeric(9, 4))
+    input_hash: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        UniqueConstraint("uscc", "year", "methodology_version", "input_hash", name="uq_scores_key"),
+        Index("ix_scores_uscc_year", "uscc", "year"),
+    )
+
+
+class AuditEntry(Base):
+    """Append-only log of who changed or read what (secrets are never written here)."""
+
+    __tablename__ = "audit_log"
+    entry_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str | None] = mapped_column(String(128))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    message: Mapped[str | None] = mapped_column(Text)
+
+
+#: Sample table name -> model, in an order that respects foreign keys.
+SAMPLE_MODELS: dict[str, type[Base]] = {
+    "institutions": Institution,
+    "firms": Firm,
+    "facilities": Facility,
+    "facility_emissions": FacilityEmission,
+    "firm_years": FirmYear,
+    "compliance": Compliance,
+    "prices": Price,
+    "fx_fixings": FxFixing,
+    "loans": Loan,
+    "pledges": Pledge,
+}

@@ -1,0 +1,73 @@
+"""``carbonfin db ...`` and ``carbonfin info`` end to end on a temporary SQLite database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from carbonfin.cli import app
+from tests.store import tiny
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "cli.db"
+    monkeypatch.setenv("CARBONFIN_DATABASE_URL", f"sqlite:///{path}")
+    return path
+
+
+def test_upgrade_seed_twice_and_info(db_env: Path, tmp_path: Path) -> None:
+    data = tiny.write(tmp_path / "tiny")
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "migrated from empty" in result.output
+    first = runner.invoke(app, ["db", "seed", "--data-dir", str(data)])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, ["db", "seed", "--data-dir", str(data)])
+    assert second.exit_code == 0, second.output
+    info = runner.invoke(app, ["info"])
+    assert info.exit_code == 0, info.output
+    assert "SHEA" in info.output
+    assert "2024-01-02" in info.output
+
+
+def test_seed_before_upgrade_says_what_to_run(db_env: Path) -> None:
+    result = runner.invoke(app, ["db", "seed"])
+    assert result.exit_code == 2
+    assert "carbonfin db upgrade" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("url", ["nonsense", "oracle://u@h/db"])
+def test_malformed_url_is_a_clear_error(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARBONFIN_DATABASE_URL", url)
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 2
+    assert "error:" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_corrupt_sample_is_a_clear_error(db_env: Path, tmp_path: Path) -> None:
+    data = tiny.write(tmp_path / "tiny")
+    (data / "prices.csv").write_text("garbage\n", encoding="utf-8")
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    result = runner.invoke(app, ["db", "seed", "--data-dir", str(data)])
+    assert result.exit_code == 2
+    assert "prices.csv is corrupt" in result.output
+
+
+def test_create_client_prints_the_secret_once(db_env: Path, tmp_path: Path) -> None:
+    data = tiny.write(tmp_path / "tiny")
+    runner.invoke(app, ["db", "upgrade"])
+    runner.invoke(app, ["db", "seed", "--data-dir", str(data)])
+    result = runner.invoke(app, ["db", "create-client", "bank-01-risk", "BANK-01"])
+    assert result.exit_code == 0, result.output
+    secret = result.output.strip().splitlines()[-1]
+    assert len(secret) >= 40
+    again = runner.invoke(app, ["db", "create-client", "bank-01-risk", "BANK-01"])
+    assert again.exit_code == 2
+    assert "already exists" in again.output

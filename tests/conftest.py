@@ -1,0 +1,71 @@
+"""Fixtures shared by the whole suite: databases on SQLite and PostgreSQL.
+
+PostgreSQL tests read ``CARBONFIN_TEST_POSTGRES_URL`` (e.g.
+``postgresql+psycopg://postgres@127.0.0.1:5432/test``); each test gets its own schema, dropped
+afterwards. Where the URL is unset or the server does not answer they skip with the reason, unless
+``CARBONFIN_REQUIRE_POSTGRES=1`` (set by ``.ci/run``), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from carbonfin.store.database import make_engine
+
+PG_ENV = "CARBONFIN_TEST_POSTGRES_URL"
+REQUIRE_ENV = "CARBONFIN_REQUIRE_POSTGRES"
+
+
+def _postgres_unavailable() -> str | None:
+    url = os.environ.get(PG_ENV, "").strip()
+    if not url:
+        return f"{PG_ENV} is not set (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+    try:
+        with create_engine(url).connect() as connection:
+            connection.execute(text("select 1"))
+    except Exception as exc:
+        return f"PostgreSQL at {url} does not answer: {type(exc).__name__}: {exc}".splitlines()[0]
+    return None
+
+
+def _skip_or_fail(reason: str) -> None:
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"PostgreSQL is required ({REQUIRE_ENV}=1) but unavailable: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    reason = _postgres_unavailable()
+    if reason is not None:
+        _skip_or_fail(reason)
+    return os.environ[PG_ENV].strip()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database (not migrated) on each backend."""
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
+        yield eng
+        eng.dispose()
+        return
+    url = request.getfixturevalue("postgres_url")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    eng = make_engine(url, schema=schema)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
