@@ -50,7 +50,7 @@ def load_prices(instrument: Instrument) -> pd.DataFrame:
     engine = seeded_engine()
     if engine is not None:
         with session_scope(engine) as session:
-            return repositories.prices(session, instrument)
+            return repositories.prices(session=session, instrument=instrument)
     frame = load_table("prices")
     return frame[frame["instrument"] == instrument.value].reset_index(drop=True)
 
@@ -60,7 +60,7 @@ def load_fx_fixings() -> pd.DataFrame:
     engine = seeded_engine()
     if engine is not None:
         with session_scope(engine) as session:
-            return repositories.fx_fixings(session)
+            return repositories.fx_fixings(session=session)
     return load_table("fx_fixings")
 
 
@@ -69,6 +69,6 @@ def load_account_frames() -> dict[str, pd.DataFrame]:
     engine = seeded_engine()
     if engine is not None:
         with session_scope(engine) as session:
-            return repositories.account_frames(session)
+            return repositories.account_frames(session=session)
     names = ("firms", "facilities", "facility_emissions", "firm_years", "compliance")
     return {name: load_table(name) for name in names}

@@ -76,7 +76,7 @@ def seed_cmd(
             bar.update(task, description=table, completed=done, total=total)
 
         with session_scope(engine) as session:
-            report = repositories.seed(session, data_dir, progress=progress)
+            report = repositories.seed(session=session, directory=data_dir, progress=progress)
     table = Table(title="Seeded")
     table.add_column("table")
     table.add_column("inserted", justify="right")
@@ -96,9 +96,11 @@ def create_client_cmd(
     engine = make_engine()
     require_current(engine)
     with session_scope(engine) as session:
-        secret = credentials.create_api_client(session, client_id, institution_id)
+        secret = credentials.create_api_client(
+            session=session, client_id=client_id, institution_id=institution_id
+        )
         repositories.record_audit(
-            session,
+            session=session,
             actor="cli",
             action="create_api_client",
             entity="api_clients",

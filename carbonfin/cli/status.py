@@ -55,7 +55,7 @@ def _database_summary() -> None:
         console.print("run `carbonfin db upgrade` to migrate it")
         return
     with session_scope(engine) as session:
-        summary = repositories.data_summary(session)
+        summary = repositories.data_summary(session=session)
     prices = Table(title="Prices loaded")
     for col in ("instrument", "first day", "last day", "business days", "days traded"):
         prices.add_column(col, justify="right" if "days" in col else "left")

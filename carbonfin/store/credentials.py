@@ -70,7 +70,7 @@ def verify_secret(secret: str, stored: str) -> bool:
 
 
 def create_api_client(
-    session: Session, client_id: str, institution_id: str, *, role: str | None = None
+    *, session: Session, client_id: str, institution_id: str, role: str | None = None
 ) -> str:
     """Register an API client for an institution and return its secret (shown once, never stored).
 
@@ -107,7 +107,7 @@ def create_api_client(
     return secret
 
 
-def verify_api_client(session: Session, client_id: str, secret: str) -> ClientIdentity | None:
+def verify_api_client(*, session: Session, client_id: str, secret: str) -> ClientIdentity | None:
     """The client's identity if ``secret`` is right and the client active; else ``None``."""
     client = session.get(ApiClient, client_id)
     if client is None or not client.active:

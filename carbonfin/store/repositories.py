@@ -125,7 +125,7 @@ def _select(name: str) -> tuple[Table, type[Base], Select[Any]]:
     return table, model, select(*columns).order_by(*order)
 
 
-def read_table(session: Session, name: str) -> pd.DataFrame:
+def read_table(*, session: Session, name: str) -> pd.DataFrame:
     """The whole table ``name`` as a frame with the sample-file columns, ordered by its key."""
     if name not in SAMPLE_MODELS:
         raise InvalidInputError(f"unknown table {name!r}; known: {sorted(SAMPLE_MODELS)}")
@@ -134,6 +134,7 @@ def read_table(session: Session, name: str) -> pd.DataFrame:
 
 
 def prices(
+    *,
     session: Session,
     instrument: Instrument,
     start: dt.date | None = None,
@@ -158,18 +159,18 @@ def prices(
     return frame
 
 
-def fx_fixings(session: Session) -> pd.DataFrame:
+def fx_fixings(*, session: Session) -> pd.DataFrame:
     """Every FX fixing, ordered by pair and date."""
-    return read_table(session, "fx_fixings")
+    return read_table(session=session, name="fx_fixings")
 
 
-def account_frames(session: Session) -> dict[str, pd.DataFrame]:
+def account_frames(*, session: Session) -> dict[str, pd.DataFrame]:
     """The carbon-account tables: firms, facilities, facility_emissions, firm_years, compliance."""
     names = ("firms", "facilities", "facility_emissions", "firm_years", "compliance")
-    return {name: read_table(session, name) for name in names}
+    return {name: read_table(session=session, name=name) for name in names}
 
 
-def loans(session: Session, bank_id: str | None = None) -> pd.DataFrame:
+def loans(*, session: Session, bank_id: str | None = None) -> pd.DataFrame:
     """Loans, all or one bank's only (a bank never sees another bank's book)."""
     table, _model, stmt = _select("loans")
     if bank_id is not None:
@@ -178,7 +179,7 @@ def loans(session: Session, bank_id: str | None = None) -> pd.DataFrame:
     return _frame(session, table, stmt)
 
 
-def pledges(session: Session, bank_id: str | None = None) -> pd.DataFrame:
+def pledges(*, session: Session, bank_id: str | None = None) -> pd.DataFrame:
     """Pledges, all or those securing one bank's loans."""
     table, _model, stmt = _select("pledges")
     if bank_id is not None:
@@ -192,7 +193,7 @@ def _require_institution(session: Session, institution_id: str) -> None:
         raise MissingDataError(f"unknown institution {institution_id!r}")
 
 
-def institutions(session: Session) -> list[InstitutionInfo]:
+def institutions(*, session: Session) -> list[InstitutionInfo]:
     """Every institution, banks first, by id."""
     rows = session.scalars(
         select(Institution).order_by(Institution.kind, Institution.institution_id)
@@ -203,7 +204,7 @@ def institutions(session: Session) -> list[InstitutionInfo]:
     ]
 
 
-def data_summary(session: Session) -> dict[str, Any]:
+def data_summary(*, session: Session) -> dict[str, Any]:
     """Row counts per table and each instrument's date range (for ``carbonfin info``)."""
     counts = {
         name: int(session.scalar(select(func.count()).select_from(model)) or 0)
@@ -263,9 +264,9 @@ def _records(frame: pd.DataFrame, table: Table) -> list[dict[str, object]]:
 
 
 def seed(
+    *,
     session: Session,
     directory: Path | None = None,
-    *,
     progress: ProgressFn | None = None,
 ) -> SeedReport:
     """Load the sample market (default: the shipped files) into the database.
@@ -322,7 +323,7 @@ _SCORE_KEYS = (
 
 
 def save_score_records(
-    session: Session, records: Iterable[Mapping[str, Any]], computed_at: dt.datetime
+    *, session: Session, records: Iterable[Mapping[str, Any]], computed_at: dt.datetime
 ) -> int:
     """Persist scores (as produced by ``Score.to_record()``); return how many were new.
 
@@ -365,8 +366,8 @@ def save_score_records(
 
 
 def load_score_records(
-    session: Session,
     *,
+    session: Session,
     uscc: str | None = None,
     year: int | None = None,
     methodology_version: str | None = None,
@@ -398,8 +399,8 @@ def _canonical_decimal(value: Decimal) -> str:
 
 
 def record_audit(
-    session: Session,
     *,
+    session: Session,
     actor: str,
     action: str,
     entity: str,

@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, func, select, text
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, delete, func, select, text
 
 from carbonfin.data import load_table
 from carbonfin.data.schema import TABLES
@@ -50,7 +52,7 @@ def tiny_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def seeded(migrated: Engine, tiny_dir: Path) -> Engine:
     with session_scope(migrated) as session:
-        repositories.seed(session, tiny_dir)
+        repositories.seed(session=session, directory=tiny_dir)
     return migrated
 
 
@@ -112,10 +114,10 @@ def test_password_never_appears_in_errors() -> None:
 
 def test_seed_loads_every_row_and_is_idempotent(migrated: Engine, tiny_dir: Path) -> None:
     with session_scope(migrated) as session:
-        first = repositories.seed(session, tiny_dir)
+        first = repositories.seed(session=session, directory=tiny_dir)
     assert first.inserted == {name: len(rows) for name, rows in tiny.ROWS.items()}
     with session_scope(migrated) as session:
-        second = repositories.seed(session, tiny_dir)
+        second = repositories.seed(session=session, directory=tiny_dir)
     assert second.total_inserted == 0
     assert second.skipped == first.inserted
     for name, rows in tiny.ROWS.items():
@@ -129,7 +131,7 @@ def test_repository_frames_equal_the_sample_loader(
     expected = load_table(name, tiny_dir)
     expected = expected.sort_values(list(TABLES[name].key)).reset_index(drop=True)
     with session_scope(seeded) as session:
-        actual = repositories.read_table(session, name)
+        actual = repositories.read_table(session=session, name=name)
     pd.testing.assert_frame_equal(actual, expected)
 
 
@@ -163,7 +165,7 @@ def test_a_failed_seed_writes_nothing(migrated: Engine, tiny_dir: Path) -> None:
         pytest.raises(DataIntegrityError, match="nothing was written"),
         session_scope(migrated) as s,
     ):
-        repositories.seed(s, broken)
+        repositories.seed(session=s, directory=broken)
     assert all(_count(migrated, name) == 0 for name in SAMPLE_MODELS)
 
 
@@ -174,17 +176,24 @@ def test_a_corrupt_sample_file_is_refused_before_writing(migrated: Engine, tiny_
         pytest.raises(DataIntegrityError, match=r"loans\.csv is corrupt"),
         session_scope(migrated) as session,
     ):
-        repositories.seed(session, tiny_dir)
+        repositories.seed(session=session, directory=tiny_dir)
     assert _count(migrated, "institutions") == 0
 
 
 def test_prices_by_instrument_and_range(seeded: Engine) -> None:
     with session_scope(seeded) as session:
-        shea = repositories.prices(session, Instrument.SHEA, start=dt.date(2024, 1, 3))
+        shea = repositories.prices(
+            session=session, instrument=Instrument.SHEA, start=dt.date(2024, 1, 3)
+        )
         with pytest.raises(MissingDataError, match="no CCER prices"):
-            repositories.prices(session, Instrument.CCER)
+            repositories.prices(session=session, instrument=Instrument.CCER)
         with pytest.raises(InvalidInputError, match="after end"):
-            repositories.prices(session, Instrument.SHEA, dt.date(2024, 2, 1), dt.date(2024, 1, 1))
+            repositories.prices(
+                session=session,
+                instrument=Instrument.SHEA,
+                start=dt.date(2024, 2, 1),
+                end=dt.date(2024, 1, 1),
+            )
     assert list(shea["date"]) == [dt.date(2024, 1, 3), dt.date(2024, 1, 4)]
     assert pd.isna(shea.loc[0, "close_cny_per_t"])  # a no-trade day stays a gap
     assert shea.loc[0, "volume_t"] == 0
@@ -192,19 +201,19 @@ def test_prices_by_instrument_and_range(seeded: Engine) -> None:
 
 def test_a_bank_sees_only_its_own_loans_and_pledges(seeded: Engine) -> None:
     with session_scope(seeded) as session:
-        book = repositories.loans(session, "BANK-01")
-        pledged = repositories.pledges(session, "BANK-01")
-        assert len(repositories.loans(session)) == 2
+        book = repositories.loans(session=session, bank_id="BANK-01")
+        pledged = repositories.pledges(session=session, bank_id="BANK-01")
+        assert len(repositories.loans(session=session)) == 2
         with pytest.raises(MissingDataError, match="BANK-99"):
-            repositories.loans(session, "BANK-99")
+            repositories.loans(session=session, bank_id="BANK-99")
     assert set(book["bank_id"]) == {"BANK-01"}
     assert list(pledged["loan_id"]) == ["LN-0000001"]
 
 
 def test_summary_counts(seeded: Engine) -> None:
     with session_scope(seeded) as session:
-        summary = repositories.data_summary(session)
-        insts = repositories.institutions(session)
+        summary = repositories.data_summary(session=session)
+        insts = repositories.institutions(session=session)
     assert summary["banks"] == 2
     assert summary["counts"]["loans"] == 2
     first, last, days, traded = summary["price_ranges"]["SHEA"]
@@ -231,10 +240,14 @@ RECORD = {
 def test_scores_round_trip_exactly_and_are_not_duplicated(seeded: Engine) -> None:
     at = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.UTC)
     with session_scope(seeded) as session:
-        assert repositories.save_score_records(session, [RECORD], at) == 1
-        assert repositories.save_score_records(session, [RECORD], at) == 0
+        assert (
+            repositories.save_score_records(session=session, records=[RECORD], computed_at=at) == 1
+        )
+        assert (
+            repositories.save_score_records(session=session, records=[RECORD], computed_at=at) == 0
+        )
     with session_scope(seeded) as session:
-        [stored] = repositories.load_score_records(session, uscc=tiny.FIRM_A, year=2025)
+        [stored] = repositories.load_score_records(session=session, uscc=tiny.FIRM_A, year=2025)
     assert {k: stored[k] for k in RECORD} == RECORD
     assert stored["computed_at"].replace(tzinfo=dt.UTC) == at.replace(tzinfo=dt.UTC)
 
@@ -242,21 +255,33 @@ def test_scores_round_trip_exactly_and_are_not_duplicated(seeded: Engine) -> Non
 def test_score_records_are_validated(seeded: Engine) -> None:
     with session_scope(seeded) as session:
         with pytest.raises(InvalidInputError, match="timezone"):
-            repositories.save_score_records(session, [RECORD], dt.datetime(2026, 1, 1))
+            repositories.save_score_records(
+                session=session, records=[RECORD], computed_at=dt.datetime(2026, 1, 1)
+            )
         with pytest.raises(InvalidInputError, match="lacks"):
             repositories.save_score_records(
-                session, [{"uscc": tiny.FIRM_A}], dt.datetime.now(dt.UTC)
+                session=session,
+                records=[{"uscc": tiny.FIRM_A}],
+                computed_at=dt.datetime.now(dt.UTC),
             )
 
 
 def test_api_secrets_are_hashed_and_verified(seeded: Engine) -> None:
     with session_scope(seeded) as session:
-        secret = credentials.create_api_client(session, "bank-01-risk", "BANK-01")
-        pboc_secret = credentials.create_api_client(session, "pboc-monitor", "PBOC-SH")
+        secret = credentials.create_api_client(
+            session=session, client_id="bank-01-risk", institution_id="BANK-01"
+        )
+        pboc_secret = credentials.create_api_client(
+            session=session, client_id="pboc-monitor", institution_id="PBOC-SH"
+        )
         with pytest.raises(InvalidInputError, match="already exists"):
-            credentials.create_api_client(session, "bank-01-risk", "BANK-01")
+            credentials.create_api_client(
+                session=session, client_id="bank-01-risk", institution_id="BANK-01"
+            )
         with pytest.raises(InvalidInputError, match="role"):
-            credentials.create_api_client(session, "x-bank", "BANK-02", role="central_bank")
+            credentials.create_api_client(
+                session=session, client_id="x-bank", institution_id="BANK-02", role="central_bank"
+            )
     with seeded.connect() as connection:
         stored = connection.scalar(
             text("SELECT secret_hash FROM api_clients WHERE client_id = 'bank-01-risk'")
@@ -264,10 +289,20 @@ def test_api_secrets_are_hashed_and_verified(seeded: Engine) -> None:
     assert secret not in stored
     assert stored.startswith("scrypt$")
     with session_scope(seeded) as session:
-        me = credentials.verify_api_client(session, "bank-01-risk", secret)
-        pboc = credentials.verify_api_client(session, "pboc-monitor", pboc_secret)
-        assert credentials.verify_api_client(session, "bank-01-risk", secret + "x") is None
-        assert credentials.verify_api_client(session, "nobody", secret) is None
+        me = credentials.verify_api_client(session=session, client_id="bank-01-risk", secret=secret)
+        pboc = credentials.verify_api_client(
+            session=session, client_id="pboc-monitor", secret=pboc_secret
+        )
+        assert (
+            credentials.verify_api_client(
+                session=session, client_id="bank-01-risk", secret=secret + "x"
+            )
+            is None
+        )
+        assert (
+            credentials.verify_api_client(session=session, client_id="nobody", secret=secret)
+            is None
+        )
     assert me == credentials.ClientIdentity("bank-01-risk", "BANK-01", "bank")
     assert pboc is not None
     assert pboc.read_only
@@ -286,11 +321,41 @@ def test_scrypt_matches_the_rfc_7914_test_vector() -> None:
 def test_audit_log_refuses_secrets(seeded: Engine) -> None:
     with session_scope(seeded) as session:
         repositories.record_audit(
-            session, actor="BANK-01", action="read", entity="loans", detail={"n": 2}
+            session=session, actor="BANK-01", action="read", entity="loans", detail={"n": 2}
         )
         with pytest.raises(InvalidInputError, match="secret"):
             repositories.record_audit(
-                session, actor="x", action="y", entity="z", detail={"api_secret": "s"}
+                session=session, actor="x", action="y", entity="z", detail={"api_secret": "s"}
             )
     with seeded.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(AuditEntry)) == 1
+
+
+_PRICE = st.decimals(min_value=Decimal("0.000001"), max_value=Decimal("999999999.999999"), places=6)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(price=_PRICE, volume=st.integers(min_value=0, max_value=2**53), day=st.dates())
+def test_price_rows_round_trip_exactly(
+    migrated: Engine, price: Decimal, volume: int, day: dt.date
+) -> None:
+    with session_scope(migrated) as session:
+        session.execute(delete(Price))
+        session.add(
+            Price(
+                instrument="SHEA",
+                date=day,
+                close_cny_per_t=price,
+                volume_t=volume,
+                amount_cny=Decimal("0"),
+            )
+        )
+    with session_scope(migrated) as session:
+        stored = session.scalars(select(Price)).one()
+        frame = repositories.prices(session=session, instrument=Instrument.SHEA)
+    assert stored.close_cny_per_t == price
+    assert stored.volume_t == volume
+    assert stored.date == day
+    assert frame.loc[0, "close_cny_per_t"] == float(price)
