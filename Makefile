@@ -18,6 +18,8 @@ venv: $(STAMP)
 
 ## run: create the venv, migrate carbonfin.db (SQLite), load the sample market, start the engine
 run: $(STAMP)
+	$(BIN)/carbonfin db upgrade
+	$(BIN)/carbonfin db seed
 	$(BIN)/carbonfin info
 
 ## test: the whole test suite (PostgreSQL tests skip unless CARBONFIN_TEST_POSTGRES_URL is set)

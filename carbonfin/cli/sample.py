@@ -31,7 +31,7 @@ def generate_cmd(
 ) -> None:
     """Generate the sample market files (same seed, same bytes) and their manifest."""
     # imported here: the generator is heavy and only this command needs it
-    from carbonfin.data import generate as generator
+    import carbonfin.data.generate as generator
 
     seed = generator.DEFAULT_SEED if seed is None else seed
     target = directory or sample_dir()

@@ -1,0 +1,214 @@
+"""The shipped sample market: would these tests catch a toy?"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.diagnostic import het_arch
+
+from carbonfin._quantlib import business_days
+from carbonfin.data import load_table
+from carbonfin.data.generate import DEFAULT_SEED, generate
+from carbonfin.data.schema import TABLES, sample_dir
+from carbonfin.errors import DataIntegrityError
+from carbonfin.instruments import Instrument
+from carbonfin.rules import market_rules
+from carbonfin.scoring.ids import is_valid_uscc, sector_of
+
+D = dt.date
+
+
+@pytest.fixture(scope="module")
+def prices() -> pd.DataFrame:
+    return load_table("prices")
+
+
+def _closes(prices: pd.DataFrame, instrument: Instrument) -> pd.Series:
+    frame = prices[(prices["instrument"] == instrument.value)].dropna(subset=["close_cny_per_t"])
+    return frame.set_index("date")["close_cny_per_t"]
+
+
+def _returns(closes: pd.Series) -> np.ndarray:
+    return np.diff(np.log(closes.to_numpy()))
+
+
+@pytest.mark.parametrize("instrument", list(Instrument), ids=str)
+def test_returns_are_fat_tailed_and_volatility_clusters(
+    prices: pd.DataFrame, instrument: Instrument
+) -> None:
+    r = _returns(_closes(prices, instrument))
+    kurtosis = float(pd.Series(r).kurt()) + 3.0  # Pearson
+    assert kurtosis > 4.5, f"{instrument}: kurtosis {kurtosis:.2f} is too close to normal"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # statsmodels' return-type notice
+        lm_pvalue = het_arch(r, nlags=5)[1]
+    assert lm_pvalue < 0.01, f"{instrument}: no ARCH effect (Engle LM p={lm_pvalue:.3g})"
+
+
+@pytest.mark.parametrize("instrument", list(Instrument), ids=str)
+def test_no_close_moves_beyond_the_price_limit(
+    prices: pd.DataFrame, instrument: Instrument
+) -> None:
+    closes = _closes(prices, instrument).to_numpy()
+    limit = market_rules()[instrument].price_limit.listed_frac
+    moves = np.abs(closes[1:] / closes[:-1] - 1.0)
+    assert moves.max() <= limit + 1e-12
+    # and the limit is actually hit sometimes, as in the real market
+    if instrument is Instrument.SHEA:
+        assert (moves >= limit - 0.005).mean() > 0.02
+
+
+def test_intraday_prices_are_consistent(prices: pd.DataFrame) -> None:
+    traded = prices.dropna(subset=["close_cny_per_t"])
+    low, high = traded["low_cny_per_t"], traded["high_cny_per_t"]
+    for col in ("open_cny_per_t", "close_cny_per_t", "vwap_cny_per_t"):
+        assert (traded[col] >= low - 1e-9).all(), col
+        assert (traded[col] <= high + 1e-9).all(), col
+    assert (traded["volume_t"] > 0).all()
+    implied_vwap = traded["amount_cny"] / traded["volume_t"]
+    np.testing.assert_allclose(implied_vwap, traded["vwap_cny_per_t"], rtol=1e-4)
+    no_trade = prices[prices["close_cny_per_t"].isna()]
+    assert (no_trade["volume_t"] == 0).all()
+    assert no_trade[["open_cny_per_t", "high_cny_per_t", "vwap_cny_per_t"]].isna().all().all()
+
+
+@pytest.mark.parametrize(
+    ("instrument", "first", "last"),
+    [
+        (Instrument.SHEA, D(2014, 1, 2), D(2026, 10, 30)),
+        (Instrument.CEA, D(2021, 7, 16), D(2026, 10, 30)),
+        (Instrument.CCER, D(2024, 1, 22), D(2026, 10, 30)),
+    ],
+    ids=str,
+)
+def test_quotes_on_every_sse_business_day_and_no_other(
+    prices: pd.DataFrame, instrument: Instrument, first: dt.date, last: dt.date
+) -> None:
+    dates = list(prices.loc[prices["instrument"] == instrument.value, "date"])
+    assert dates == business_days(first, last, "China.SSE")
+
+
+@pytest.mark.parametrize(
+    ("instrument", "start", "end", "how", "published"),
+    [
+        # SHEA14 fell to a low of 12.5 CNY/t in June 2015.
+        (Instrument.SHEA, D(2015, 6, 1), D(2015, 6, 30), "min", 12.5),
+        # SHEA traded around 40 CNY/t in September 2021.
+        (Instrument.SHEA, D(2021, 9, 1), D(2021, 9, 30), "mean", 40.0),
+        # SEEE: first CEA trade 52.78 CNY/t on 2021-07-16.
+        (Instrument.CEA, D(2021, 7, 16), D(2021, 7, 16), "last", 52.78),
+        # CEA year-end closes: 54.22 (2021), 79.42 (2023).
+        (Instrument.CEA, D(2021, 12, 1), D(2021, 12, 31), "last", 54.22),
+        (Instrument.CEA, D(2023, 12, 1), D(2023, 12, 29), "last", 79.42),
+    ],
+    ids=["shea-2015-low", "shea-2021-09", "cea-first", "cea-ye2021", "cea-ye2023"],
+)
+def test_published_anchor_prices_are_hit(
+    prices: pd.DataFrame,
+    instrument: Instrument,
+    start: dt.date,
+    end: dt.date,
+    how: str,
+    published: float,
+) -> None:
+    closes = _closes(prices, instrument)
+    window = closes[(closes.index >= start) & (closes.index <= end)]
+    value = {"min": window.min(), "mean": window.mean(), "last": window.iloc[-1]}[how]
+    assert value == pytest.approx(published, rel=0.05)
+
+
+def test_volume_peaks_before_the_compliance_deadline(prices: pd.DataFrame) -> None:
+    shea = prices[prices["instrument"] == "SHEA"]
+    by_month = shea.groupby([d.month for d in shea["date"]])["volume_t"].sum()
+    assert by_month.idxmax() == 6  # SHEA surrender by 30 June (沪府令10号 art. 18)
+    cea = prices[prices["instrument"] == "CEA"]
+    by_month = cea.groupby([d.month for d in cea["date"]])["volume_t"].sum()
+    assert by_month.idxmax() == 12
+
+
+def test_thin_trading_days_exist(prices: pd.DataFrame) -> None:
+    shea = prices[prices["instrument"] == "SHEA"]
+    assert 0.2 < (shea["volume_t"] == 0).mean() < 0.5
+    traded = shea[shea["volume_t"] > 0]
+    assert (traded["volume_t"] <= 50).mean() > 0.03
+
+
+def test_every_uscc_is_valid_and_sectors_match_industries() -> None:
+    firms = load_table("firms")
+    institutions = load_table("institutions")
+    assert len(firms) >= 500
+    assert firms["uscc"].map(is_valid_uscc).all()
+    assert institutions["uscc"].map(is_valid_uscc).all()
+    assert (firms["industry_code"].map(lambda c: sector_of(c).value) == firms["sector"]).all()
+    assert firms["sector"].nunique() == 12
+
+
+def test_referential_integrity_and_sizes() -> None:
+    firms = set(load_table("firms")["uscc"])
+    inst = load_table("institutions")
+    banks = set(inst.loc[inst["kind"] == "bank", "institution_id"])
+    assert len(banks) >= 5
+    assert (inst["kind"] == "central_bank").sum() == 1
+    loans = load_table("loans")
+    pledges = load_table("pledges")
+    assert len(loans) >= 5000
+    assert len(pledges) >= 3000
+    assert set(loans["bank_id"]) <= banks
+    assert set(loans["borrower_uscc"]) <= firms
+    assert set(pledges["loan_id"]) <= set(loans["loan_id"])
+    assert set(load_table("facilities")["uscc"]) <= firms
+    assert pledges["registration_no"].is_unique
+    merged = pledges.merge(loans, on="loan_id")
+    assert (merged["registration_date"] >= merged["origination_date"]).all()
+    assert (loans["maturity_date"] > loans["origination_date"]).all()
+    assert (loans["outstanding"] <= loans["principal"]).all()
+
+
+def test_ccer_offsets_respect_the_cap() -> None:
+    compliance = load_table("compliance")
+    # 碳排放权交易管理办法(试行) art. 29: CCER offsets at most 5% of verified emissions.
+    assert (compliance["ccer_used_t"] <= 0.05 * compliance["verified_emissions_tco2e"]).all()
+    assert (compliance["shortfall_t"] > 0).any()
+
+
+def test_fx_fixings_cover_the_pairs_with_plausible_levels() -> None:
+    fx = load_table("fx_fixings")
+    levels = fx.groupby("pair")["rate"].agg(["min", "max"])
+    assert set(levels.index) == {"USD/CNY", "EUR/CNY", "HKD/CNY", "JPY/CNY", "USD/CNH"}
+    assert levels.loc["USD/CNY", "min"] > 5.95
+    assert levels.loc["USD/CNY", "max"] < 7.4
+    assert levels.loc["JPY/CNY", "min"] > 0.04
+    assert levels.loc["JPY/CNY", "max"] < 0.075
+    usd = fx[fx["pair"] == "USD/CNY"].set_index("date")["rate"]
+    cnh = fx[fx["pair"] == "USD/CNH"].set_index("date")["rate"]
+    common = usd.index.intersection(cnh.index)
+    assert (np.abs(cnh[common] / usd[common] - 1) < 0.03).all()
+
+
+@pytest.mark.slow
+def test_regeneration_is_byte_identical(tmp_path: Path) -> None:
+    generate(tmp_path, seed=DEFAULT_SEED)
+    shipped = sample_dir()
+    for name in [t.filename for t in TABLES.values()] + ["manifest.json"]:
+        assert (tmp_path / name).read_bytes() == (shipped / name).read_bytes(), name
+
+
+def test_manifest_checksums_match_the_files() -> None:
+    manifest = json.loads((sample_dir() / "manifest.json").read_text(encoding="utf-8"))
+    for name, entry in manifest["files"].items():
+        assert hashlib.sha256((sample_dir() / name).read_bytes()).hexdigest() == entry["sha256"]
+
+
+def test_a_corrupt_file_is_named(tmp_path: Path) -> None:
+    generate(tmp_path)
+    path = tmp_path / "loans.csv"
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(DataIntegrityError, match=r"loans\.csv is corrupt"):
+        load_table("loans", tmp_path)
