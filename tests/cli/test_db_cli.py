@@ -71,3 +71,15 @@ def test_create_client_prints_the_secret_once(db_env: Path, tmp_path: Path) -> N
     again = runner.invoke(app, ["db", "create-client", "bank-01-risk", "BANK-01"])
     assert again.exit_code == 2
     assert "already exists" in again.output
+
+
+def test_sample_generate_reproduces_the_shipped_manifest(tmp_path: Path) -> None:
+    import json
+
+    from carbonfin.data import sample_dir
+
+    result = runner.invoke(app, ["sample", "generate", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    made = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    shipped = json.loads((sample_dir() / "manifest.json").read_text(encoding="utf-8"))
+    assert made == shipped
