@@ -61,9 +61,14 @@ def _grid(n: int, seed: int) -> tuple[np.ndarray, ...]:
     ids=["hull-futures-put", "hull-15.6-call", "hull-15.6-put"],
 )
 def test_hull_examples(
-    forward: float, strike: float, expiry: float, vol: float, rate: float, call: bool,
+    forward: float,
+    strike: float,
+    expiry: float,
+    vol: float,
+    rate: float,
+    call: bool,
     expected: float,
-) -> None:  # fmt: skip
+) -> None:
     assert round(float(black76(forward, strike, expiry, vol, rate, call)), 2) == expected
 
 
@@ -184,8 +189,14 @@ def test_edge_cases_are_finite_limits_without_warnings() -> None:
         assert black76(80.0, 0.0, 1.0, 0.3, 0.01, True) == pytest.approx(80.0 * math.exp(-0.01))
         assert black76(80.0, 0.0, 1.0, 0.3, 0.01, False) == 0.0
         # greeks at the limits
-        g = black76_greeks([80.0, 80.0, 80.0, 80.0], [70.0, 80.0, 80.0, 0.0], [0.0, 0.0, 1.0, 1.0],
-                           [0.3, 0.3, 0.0, 0.3], 0.02, True)  # fmt: skip
+        g = black76_greeks(
+            [80.0, 80.0, 80.0, 80.0],
+            [70.0, 80.0, 80.0, 0.0],
+            [0.0, 0.0, 1.0, 1.0],
+            [0.3, 0.3, 0.0, 0.3],
+            0.02,
+            True,
+        )
         assert list(g.delta) == pytest.approx([1.0, 0.5, 0.5 * math.exp(-0.02), math.exp(-0.02)])
         assert g.gamma[0] == 0.0
         assert g.gamma[1] == math.inf
@@ -231,8 +242,12 @@ def test_broadcasting_shapes() -> None:
 )
 def test_bad_input_is_a_clear_error(kwargs: dict[str, object], message: str) -> None:
     args: dict[str, object] = {
-        "forward": 80.0, "strike": 85.0, "expiry_years": 0.5, "vol": 0.4, "rate": 0.02,
-    }  # fmt: skip
+        "forward": 80.0,
+        "strike": 85.0,
+        "expiry_years": 0.5,
+        "vol": 0.4,
+        "rate": 0.02,
+    }
     args.update(kwargs)
     with pytest.raises(InvalidInputError, match=message):
         black76(**args)  # type: ignore[arg-type]
@@ -287,12 +302,14 @@ def test_implied_vol_against_quantlib() -> None:
 def test_implied_vol_reasons() -> None:
     f, k, t, r = 80.0, 90.0, 0.5, 0.02
     df = math.exp(-r * t)
-    prices = np.array([
-        float(black76(f, k, t, 0.35, r, True)),  # solvable
-        -0.01,  # below intrinsic (0)
-        f * df,  # the call's upper bound
-        math.nan,
-    ])  # fmt: skip
+    prices = np.array(
+        [
+            float(black76(f, k, t, 0.35, r, True)),  # solvable
+            -0.01,  # below intrinsic (0)
+            f * df,  # the call's upper bound
+            math.nan,
+        ]
+    )
     res = solve_implied_vol(prices, f, k, t, r, True)
     assert res.vol[0] == pytest.approx(0.35, rel=1e-12)
     assert list(res.reasons()) == [
@@ -331,8 +348,9 @@ def test_put_call_parity(f: float, m: float, t: float, v: float, r: float) -> No
 
 @settings(max_examples=300, deadline=None)
 @given(f=_f, m=_moneyness, t=_t, v=_v, r=_r, call=st.booleans())
-def test_monotone_in_vol_and_forward(f: float, m: float, t: float, v: float, r: float,
-                                     call: bool) -> None:  # fmt: skip
+def test_monotone_in_vol_and_forward(
+    f: float, m: float, t: float, v: float, r: float, call: bool
+) -> None:
     k = f * math.exp(m)
     base = float(black76(f, k, t, v, r, call))
     tol = 1e-13 * max(f, k)
@@ -342,10 +360,17 @@ def test_monotone_in_vol_and_forward(f: float, m: float, t: float, v: float, r: 
 
 
 @settings(max_examples=300, deadline=None)
-@given(f=_f, m=st.floats(-0.8, 0.8), t=st.floats(0.01, 5.0), v=st.floats(0.02, 1.5), r=_r,
-       call=st.booleans())  # fmt: skip
-def test_implied_vol_inverts_black76(f: float, m: float, t: float, v: float, r: float,
-                                     call: bool) -> None:  # fmt: skip
+@given(
+    f=_f,
+    m=st.floats(-0.8, 0.8),
+    t=st.floats(0.01, 5.0),
+    v=st.floats(0.02, 1.5),
+    r=_r,
+    call=st.booleans(),
+)
+def test_implied_vol_inverts_black76(
+    f: float, m: float, t: float, v: float, r: float, call: bool
+) -> None:
     k = f * math.exp(m)
     price = float(black76(f, k, t, v, r, call))
     vega = float(black76_greeks(f, k, t, v, r, call).vega)

@@ -1,0 +1,162 @@
+"""PriceHistory: validation, flags, returns across no-trade days, marks; and the real SHEA file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from carbonfin.errors import InvalidInputError, MissingDataError
+from carbonfin.pricing import PriceHistory
+
+D = dt.date
+REAL = Path(
+    os.environ.get("CARBONFIN_REAL_DATA")
+    or Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
+)
+REAL_FILE = REAL / "shea_daily_20161118_20230505.csv"
+
+
+def _frame(rows: list[tuple]) -> pd.DataFrame:
+    cols = ["date", "open", "high", "low", "close", "vwap", "volume_t", "amount_cny"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+# 2024-09-30 (Mon) .. 2024-10-11: National Day holiday 2024-10-01..07 closes the SSE
+ROWS = [
+    (D(2024, 9, 26), 50.0, 51.0, 49.5, 50.0, 50.2, 1000, 50200.0),
+    (D(2024, 9, 27), 50.0, 56.0, 50.0, 55.0, 54.0, 2000, 108000.0),  # +10% (at the limit)
+    (D(2024, 9, 30), None, None, None, None, None, 0, 0.0),  # no trade
+    (D(2024, 10, 8), 55.0, 56.0, 54.0, 60.5, 55.5, 500, 27750.0),  # +10% over a holiday gap
+    (D(2024, 10, 9), 60.0, 61.0, 59.0, 60.0, 60.0, 10, 600.0),
+    (D(2024, 10, 10), 60.0, 60.0, 60.0, 60.0, 60.0, 10, 600.0),
+    (D(2024, 10, 11), 60.0, 60.0, 60.0, 60.0, 60.0, 10, 600.0),
+]
+
+
+def test_trade_to_trade_returns_and_gap_scaling() -> None:
+    h = PriceHistory.from_frame(_frame(ROWS), "SHEA")
+    r = h.returns(kind="log", per="trade")
+    closes = [50.0, 55.0, 60.5, 60.0, 60.0, 60.0]
+    np.testing.assert_allclose(r.values, np.diff(np.log(closes)), rtol=1e-12, atol=1e-16)
+    # 09-27 -> 10-08 spans two SSE business days (09-30 and 10-08), the holiday does not count
+    assert list(r.gap_days) == [1.0, 2.0, 1.0, 1.0, 1.0]
+    scaled = h.returns(per="business_day")
+    assert scaled.values[1] == pytest.approx(math.log(60.5 / 55.0) / math.sqrt(2.0))
+    simple = h.returns(kind="simple", per="trade")
+    assert simple.values[0] == pytest.approx(0.1)
+
+
+def test_flags_are_set_not_dropped() -> None:
+    rows = [*ROWS, (D(2024, 10, 12), 60.0, 60.0, 60.0, 60.0, 60.0, 10, 600.0)]  # a Saturday
+    rows += [(D(2024, 10, 14), 60.0, 70.0, 60.0, 70.0, 66.0, 100, 6600.0)]  # +16.7%: block trade
+    h = PriceHistory.from_frame(_frame(rows), "SHEA", stale_run=4)
+    assert len(h.quotes) == len(rows)
+    counts = h.flag_counts()
+    assert counts["no_close"] == 1
+    assert counts["zero_volume"] == 1
+    assert counts["limit_breach"] == 1  # the two +10% moves are at, not beyond, the limit
+    assert bool(h.flags.loc[D(2024, 10, 14), "limit_breach"])
+    # 2024-10-12 was an official working Saturday, but the SSE is closed on weekends
+    assert bool(h.flags.loc[D(2024, 10, 12), "non_business_day"])
+    assert counts["stale"] == 4  # 60.0 on 10-09, 10-10, 10-11 and 10-12
+    assert PriceHistory.from_frame(_frame(rows), "SHEA").flag_counts()["stale"] == 0  # run < 5
+    assert "limit_breach" in h.summary()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({2: (D(2024, 9, 27), 50, 56, 50, 55, 54, 1, 54.0)}, "duplicate date 2024-09-27"),
+        ({1: (D(2024, 9, 25), 50, 56, 50, 55, 54, 1, 54.0)}, "not sorted: 2024-09-25 comes after"),
+        ({1: (D(2024, 9, 27), 50, 56, 50, -55, 54, 1, 54.0)}, "2024-09-27: close price must be"),
+        ({1: (D(2024, 9, 27), 50, 56, 50, math.inf, 54, 1, 54.0)}, "2024-09-27: close price"),
+        ({1: (D(2024, 9, 27), 50, 49, 50, 49.5, 49.5, 1, 49.5)}, "2024-09-27: high 49.0 is below"),
+        ({1: (D(2024, 9, 27), 50, 56, 50, 55, 54, -1, 54.0)}, "2024-09-27: volume_t must be"),
+    ],
+    ids=["duplicate", "unsorted", "negative", "infinite", "high-below-low", "negative-volume"],
+)
+def test_bad_rows_are_refused_naming_the_date(change: dict[int, tuple], message: str) -> None:
+    rows = list(ROWS)
+    for i, row in change.items():
+        rows[i] = row
+    with pytest.raises(InvalidInputError, match=message):
+        PriceHistory.from_frame(_frame(rows), "SHEA")
+
+
+def test_non_strict_mode_flags_an_inverted_range() -> None:
+    rows = list(ROWS)
+    rows[1] = (D(2024, 9, 27), 50, 49, 50, 49.5, 49.5, 1, 49.5)
+    h = PriceHistory.from_frame(_frame(rows), "SHEA", strict=False)
+    assert bool(h.flags.loc[D(2024, 9, 27), "inconsistent_range"])
+    assert math.isnan(h.quotes.loc[D(2024, 9, 27), "high"])
+    assert h.quotes.loc[D(2024, 9, 27), "close"] == 49.5
+
+
+def test_other_bad_frames() -> None:
+    with pytest.raises(InvalidInputError, match="empty"):
+        PriceHistory.from_frame(pd.DataFrame(), "SHEA")
+    with pytest.raises(InvalidInputError, match="unknown instrument 'EUA'"):
+        PriceHistory.from_frame(_frame(ROWS), "EUA")
+    mixed = _frame(ROWS).assign(instrument=["SHEA"] * 6 + ["CEA"])
+    with pytest.raises(InvalidInputError, match=r"also holds rows of \['CEA'\]"):
+        PriceHistory.from_frame(mixed, "SHEA")
+    with pytest.raises(InvalidInputError, match="no close column"):
+        PriceHistory.from_frame(_frame(ROWS).drop(columns="close"), "SHEA")
+
+
+def test_marks() -> None:
+    h = PriceHistory.from_frame(_frame(ROWS), "SHEA")
+    last = h.mark(D(2024, 10, 8))
+    assert (last.price_cny_per_t, last.last_date, last.age_days) == (60.5, D(2024, 10, 8), 0)
+    stale = h.mark(D(2024, 9, 30))  # no trade that day: the 09-27 close, one business day old
+    assert (stale.price_cny_per_t, stale.age_days) == (55.0, 1)
+    with pytest.raises(MissingDataError, match="1 business days before 2024-09-30"):
+        h.mark(D(2024, 9, 30), max_age_days=0)
+    # VWAP over the last 3 business days to 10-09 (09-30, 10-08, 10-09): amount / volume
+    v = h.mark(D(2024, 10, 9), method="vwap", window_days=3)
+    assert v.price_cny_per_t == pytest.approx((27750.0 + 600.0) / 510.0)
+    assert (v.first_date, v.last_date, v.trade_days) == (D(2024, 10, 8), D(2024, 10, 9), 2)
+    with pytest.raises(MissingDataError, match="no SHEA quotes on or before 2024-01-01"):
+        h.mark(D(2024, 1, 1))
+    with pytest.raises(InvalidInputError, match="`method` must be"):
+        h.mark(D(2024, 10, 9), method="twap")  # type: ignore[arg-type]
+
+
+def test_between_restricts_the_window() -> None:
+    h = PriceHistory.from_frame(_frame(ROWS), "SHEA").between(D(2024, 9, 30), D(2024, 10, 9))
+    assert h.dates[0] == D(2024, 9, 30)
+    assert h.dates[-1] == D(2024, 10, 9)
+    with pytest.raises(MissingDataError):
+        h.between(D(2025, 1, 1), D(2025, 2, 1))
+
+
+@pytest.mark.realdata
+def test_copes_with_the_real_shea_quotes() -> None:
+    if not REAL_FILE.exists():
+        pytest.skip(f"real SHEA quotes not available at {REAL_FILE}")
+    raw = pd.read_csv(REAL_FILE)
+    # the republished file swaps high and low on some rows: strict mode says where
+    with pytest.raises(InvalidInputError, match=r"2019-05-16: high 41\.03 is below low 42\.03"):
+        PriceHistory.from_frame(raw, "SHEA")
+    h = PriceHistory.from_frame(raw, "SHEA", strict=False)
+    counts = h.flag_counts()
+    assert len(h.quotes) == 1563  # nothing dropped (PROVENANCE.md: 1,563 rows)
+    assert len(h.closes()) == 993  # 993 rows carry a close
+    assert counts["inconsistent_range"] == 11
+    assert counts["no_close"] == 1563 - 993  # incl. the days with a VWAP but no close
+    assert counts["limit_breach"] > 20  # block trades and gaps beyond ±10%
+    assert counts["stale"] > 0
+    r = h.returns(per="trade")
+    assert len(r) == 992
+    # PROVENANCE.md: annualised volatility near 90%, kurtosis above 20
+    assert 0.8 < float(np.std(r.values, ddof=1)) * math.sqrt(243) < 1.0
+    assert float(pd.Series(r.values).kurt()) + 3 > 20
+    assert r.gap_days.max() > 5  # sparse trading: multi-day gaps between closes
+    mark = h.mark(D(2023, 5, 5), method="vwap", window_days=10)
+    assert mark.trade_days >= 1
