@@ -1,0 +1,90 @@
+"""`carbonfin price ...` and `carbonfin vol ...` on the shipped sample market."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from carbonfin.cli import app
+from carbonfin.pricing import black76
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _no_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # an unseeded database: the commands read the shipped sample
+    monkeypatch.setenv("CARBONFIN_DATABASE_URL", f"sqlite:///{tmp_path / 'none.db'}")
+
+
+def test_price_option_prints_price_and_greeks() -> None:
+    args = "price option --forward 80 --strike 85 --expiry 0.5 --vol 0.45 --rate 0.018"
+    result = runner.invoke(app, args.split())
+    assert result.exit_code == 0, result.output
+    expected = float(black76(80.0, 85.0, 0.5, 0.45, 0.018))
+    assert f"{expected:.6f}" in result.output
+    for name in ("delta", "gamma", "vega", "theta", "rho"):
+        assert name in result.output
+
+
+def test_implied_vol_and_its_reason() -> None:
+    price = float(black76(80.0, 85.0, 0.5, 0.45, 0.018))
+    args = f"price implied-vol --price {price!r} --forward 80 --strike 85 --expiry 0.5 --rate 0.018"
+    ok = runner.invoke(app, args.split())
+    assert ok.exit_code == 0, ok.output
+    assert "45.000000%" in ok.output
+    bad = runner.invoke(app, [*args.split()[:2], "--price", "-1", *args.split()[4:]])
+    assert bad.exit_code == 2
+    assert "below the discounted intrinsic value" in bad.output
+
+
+def test_vol_fit_prints_the_summary() -> None:
+    result = runner.invoke(app, ["vol", "fit", "CEA", "--model", "gjr", "--dist", "t"])
+    assert result.exit_code == 0, result.output
+    assert "GJR(1,1) with t innovations" in result.output
+    assert re.search(r"gamma\[1\]", result.output)
+
+
+def test_mark_and_scenarios() -> None:
+    mark = runner.invoke(app, ["price", "mark", "SHEA", "--on", "2026-10-30", "--method", "vwap"])
+    assert mark.exit_code == 0, mark.output
+    assert "by vwap over 5 business days" in mark.output
+    sim = runner.invoke(app, ["vol", "scenarios", "CEA", "--paths", "2000", "--method", "t"])
+    assert sim.exit_code == 0, sim.output
+    assert "99% VaR" in sim.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["vol", "fit", "EUA"], "unknown instrument 'EUA'"),
+        (["price", "mark", "SHEA", "--on", "2026-13-01"], "`on` must be a date"),
+        (
+            [
+                "price",
+                "option",
+                "--forward",
+                "-80",
+                "--strike",
+                "85",
+                "--expiry",
+                "0.5",
+                "--vol",
+                "0.45",
+                "--rate",
+                "0.018",
+            ],
+            "`forward` must be finite and > 0",
+        ),
+        (["vol", "fit", "SHEA", "--model", "figarch"], "`model` must be one of"),
+    ],
+    ids=["instrument", "date", "forward", "model"],
+)
+def test_bad_input_is_one_clear_line(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
