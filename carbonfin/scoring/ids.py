@@ -120,12 +120,27 @@ class Sector(enum.StrEnum):
 
 # GB/T 4754-2017 sections and the 2-digit divisions each contains (国民经济行业分类, table 1).
 _SECTION_DIVISIONS: dict[str, range] = {
-    "A": range(1, 6), "B": range(6, 13), "C": range(13, 44), "D": range(44, 47),
-    "E": range(47, 51), "F": range(51, 53), "G": range(53, 61), "H": range(61, 63),
-    "I": range(63, 66), "J": range(66, 70), "K": range(70, 71), "L": range(71, 73),
-    "M": range(73, 76), "N": range(76, 80), "O": range(80, 83), "P": range(83, 84),
-    "Q": range(84, 86), "R": range(86, 91), "S": range(91, 97), "T": range(97, 98),
-}  # fmt: skip
+    "A": range(1, 6),
+    "B": range(6, 13),
+    "C": range(13, 44),
+    "D": range(44, 47),
+    "E": range(47, 51),
+    "F": range(51, 53),
+    "G": range(53, 61),
+    "H": range(61, 63),
+    "I": range(63, 66),
+    "J": range(66, 70),
+    "K": range(70, 71),
+    "L": range(71, 73),
+    "M": range(73, 76),
+    "N": range(76, 80),
+    "O": range(80, 83),
+    "P": range(83, 84),
+    "Q": range(84, 86),
+    "R": range(86, 91),
+    "S": range(91, 97),
+    "T": range(97, 98),
+}
 
 # Code prefix (digits of division/group/class) -> sector; the longest matching prefix wins.
 # Sources: GB/T 4754-2017 titles, quoted for each.

@@ -1,0 +1,531 @@
+"""Carbon-performance scores: industry benchmarks, the vectorised methodology, the score card.
+
+:func:`score_panel` scores a whole population (the frame of :func:`build_panel`) in one pass of
+array operations; :func:`score_firm` returns the :class:`Score` of one firm-year, computed by the
+same code on that firm's rows, so a card and a batch never disagree.
+
+Every factor earns points up to its maximum (``methodology/v1.toml``). A factor is *scored*,
+*missing* (its inputs are absent: 0 points, and the confidence falls) or *not applicable* (e.g.
+compliance for a firm outside the market, the change factors in a firm's first year: left out,
+and the score is taken over the applicable maximum). Each factor's *contribution* is its points
+scaled to the 0-100 score; contributions sum to the score.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from carbonfin.errors import InvalidInputError, MissingDataError
+from carbonfin.scoring.account import DataQuality
+from carbonfin.scoring.ids import validate_uscc
+from carbonfin.scoring.methodology import FACTORS, Methodology, load_methodology
+
+__all__ = [
+    "STATUS",
+    "FactorScore",
+    "Grade",
+    "Score",
+    "efficiency_grade",
+    "industry_benchmarks",
+    "score_firm",
+    "score_panel",
+]
+
+SCORED, MISSING, NOT_APPLICABLE = 0, 1, 2
+STATUS = {SCORED: "scored", MISSING: "missing", NOT_APPLICABLE: "not applicable"}
+_EPS = 1e-12
+
+
+class Grade(enum.StrEnum):
+    """Four-colour carbon-account grade (after Quzhou's carbon account)."""
+
+    DARK_GREEN = "dark_green"
+    LIGHT_GREEN = "light_green"
+    YELLOW = "yellow"
+    RED = "red"
+
+
+def efficiency_grade(k_ratio: float | np.ndarray, version: str = "v1") -> Any:
+    """Zhejiang carbon-efficiency grade 1 (best) … 5 of a K ratio (firm / industry intensity).
+
+    K <= 0.6: 1; (0.6, 0.8]: 2; (0.8, 1.2]: 3; (1.2, 2.0]: 4; > 2.0: 5 — upper bounds
+    inclusive. Accepts a scalar (returns ``int``) or an array (returns an int array).
+    """
+    bounds = np.asarray(load_methodology(version).factor("efficiency")["grade_upper_bounds"])
+    k = np.asarray(k_ratio, dtype=float)
+    if np.any(~np.isfinite(k)) or np.any(k < 0):
+        raise InvalidInputError(f"`k_ratio` must be finite and >= 0; got {k_ratio!r}")
+    grades = np.searchsorted(bounds, k, side="left") + 1
+    return int(grades) if grades.ndim == 0 else grades.astype(int)
+
+
+def industry_benchmarks(panel: pd.DataFrame, methodology: Methodology) -> pd.DataFrame:
+    """Industry-average intensity (tCO2e per CNY of value added) per sector and year.
+
+    Rule (methodology ``[benchmark]``): total emissions / total value added of the sector's
+    firm-years with complete emissions, positive value added and at most half of their emissions
+    estimated; with fewer than ``min_firms`` such firms in a year, the sector's pooled value over
+    all years. Columns ``sector, year, benchmark_intensity, benchmark_firms, benchmark_basis``.
+    """
+    usable = panel[
+        panel["emissions_tco2e"].notna()
+        & (panel["value_added_cny"] > 0)
+        & (panel["quality_estimated"].fillna(1.0) <= 0.5)
+    ]
+    by_year = usable.groupby(["sector", "year"]).agg(
+        emissions=("emissions_tco2e", "sum"),
+        value_added=("value_added_cny", "sum"),
+        firms=("uscc", "nunique"),
+    )
+    pooled = usable.groupby("sector").agg(
+        emissions=("emissions_tco2e", "sum"), value_added=("value_added_cny", "sum")
+    )
+    grid = panel[["sector", "year"]].drop_duplicates()
+    out = grid.merge(by_year.reset_index(), on=["sector", "year"], how="left")
+    out = out.merge(pooled.add_prefix("pooled_").reset_index(), on="sector", how="left")
+    enough = out["firms"].fillna(0) >= methodology.benchmark_min_firms
+    out["benchmark_intensity"] = np.where(
+        enough,
+        out["emissions"] / out["value_added"],
+        out["pooled_emissions"] / out["pooled_value_added"],
+    )
+    out["benchmark_firms"] = out["firms"].fillna(0).astype(int)
+    out["benchmark_basis"] = np.where(enough, "sector-year", "sector pooled over years")
+    return out[["sector", "year", "benchmark_intensity", "benchmark_firms", "benchmark_basis"]]
+
+
+def _linear(change: np.ndarray, full_at: float, zero_at: float) -> np.ndarray:
+    """1 at or below ``full_at``, 0 at or above ``zero_at``, linear between."""
+    return np.asarray(np.clip((zero_at - change) / (zero_at - full_at), 0.0, 1.0))
+
+
+def _row_hash(frame: pd.DataFrame, columns: list[str], salt: str) -> np.ndarray:
+    """A 128-bit hash of each row's inputs, as 32 hex characters (vectorised over rows).
+
+    Two 64-bit FNV-1a-style lanes over the IEEE-754 bits of each numeric input (NaN made
+    canonical, -0.0 made 0.0) and the bytes of the text inputs. Used to detect that a stored
+    score was computed from other inputs; not a cryptographic commitment.
+    """
+    n = len(frame)
+    prime = np.uint64(0x100000001B3)
+    lanes = [np.full(n, np.uint64(0xCBF29CE484222325)), np.full(n, np.uint64(0x84222325CBF29CE4))]
+    words: list[np.ndarray] = []
+    for col in columns:
+        values = frame[col]
+        if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
+            raw = np.array(values.astype(str).to_numpy(), dtype="S32")
+            words += list(np.frombuffer(raw.tobytes(), dtype=np.uint64).reshape(n, 4).T)
+        else:
+            x = values.astype(float).to_numpy() + 0.0
+            bits = x.view(np.uint64).copy()
+            bits[np.isnan(x)] = np.uint64(0x7FF8000000000000)
+            words.append(bits)
+    salt_word = np.uint64(int.from_bytes(salt.encode()[:8].ljust(8, b"\0"), "little"))
+    words.append(np.full(n, salt_word))
+    with np.errstate(over="ignore"):
+        for k, word in enumerate(words):
+            for lane_no, lane in enumerate(lanes):
+                lane ^= word ^ np.uint64(k * 0x9E3779B97F4A7C15 % 2**64 if lane_no else k)
+                lane *= prime
+                lane ^= lane >> np.uint64(29)
+    return np.char.add(np.char.mod("%016x", lanes[0]), np.char.mod("%016x", lanes[1]))
+
+
+_HASH_COLUMNS = [
+    "uscc",
+    "sector",
+    "year",
+    "emissions_tco2e",
+    "value_added_cny",
+    "emissions_prev_tco2e",
+    "value_added_prev_cny",
+    "has_prev_year",
+    "facilities_missing",
+    "quality_verified",
+    "quality_metered",
+    "quality_self_reported",
+    "quality_estimated",
+    "covered",
+    "shortfall_t",
+    "surrender_on_time",
+    "disclosed",
+    "target_year",
+    "net_zero_year",
+    "electricity_mwh",
+    "green_certificates",
+    "benchmark_intensity",
+]
+
+
+def score_panel(
+    panel: pd.DataFrame,
+    version: str = "v1",
+    benchmarks: pd.DataFrame | Mapping[str, float] | None = None,
+) -> pd.DataFrame:
+    """Score every firm-year of ``panel`` (from :func:`build_panel`) with methodology ``version``.
+
+    ``benchmarks``: industry intensities from outside (a mapping sector -> intensity, or a frame
+    with ``sector, year, benchmark_intensity``); by default computed from the panel itself.
+
+    Returns one row per firm-year: ``uscc, year, sector, score, colour_grade,
+    efficiency_grade, k_ratio, intensity, benchmark_intensity, confidence,
+    loan_adjustment_bp, input_hash, methodology_version`` and for each factor
+    ``<factor>_points``, ``<factor>_max``, ``<factor>_contribution``, ``<factor>_status``,
+    ``<factor>_value`` (its input metric).
+    """
+    m = load_methodology(version)
+    if panel.empty:
+        raise MissingDataError("the panel is empty: nothing to score")
+    df = _attach_benchmarks(panel, m, benchmarks)
+    n = len(df)
+    points: dict[str, np.ndarray] = {}
+    status: dict[str, np.ndarray] = {}
+    value: dict[str, np.ndarray] = {}
+
+    # efficiency: K = (emissions / value added) / industry intensity
+    va = df["value_added_cny"].to_numpy(float)
+    em = df["emissions_tco2e"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        intensity = np.where(va > 0, em / va, np.nan)
+        k = intensity / df["benchmark_intensity"].to_numpy(float)
+    ok = np.isfinite(k)
+    spec = m.factor("efficiency")
+    grade = np.where(ok, np.searchsorted(spec["grade_upper_bounds"], np.where(ok, k, 0.0)) + 1, 0)
+    frac = np.asarray(spec["grade_points_frac"])[np.clip(grade - 1, 0, 4)]
+    points["efficiency"] = np.where(ok, frac * m.max_points["efficiency"], 0.0)
+    status["efficiency"] = np.where(ok, SCORED, MISSING)
+    value["efficiency"] = k
+
+    # year-on-year changes
+    has_prev = df["has_prev_year"].to_numpy(bool)
+    em_prev = df["emissions_prev_tco2e"].to_numpy(float)
+    va_prev = df["value_added_prev_cny"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        int_prev = np.where(va_prev > 0, em_prev / va_prev, np.nan)
+        int_change = intensity / int_prev - 1.0
+        abs_change = em / em_prev - 1.0
+    for name, change in (("intensity_change", int_change), ("absolute_change", abs_change)):
+        spec = m.factor(name)
+        good = has_prev & np.isfinite(change)
+        share = _linear(np.where(good, change, 0.0), spec["full_points_at"], spec["zero_points_at"])
+        points[name] = np.where(good, share * m.max_points[name], 0.0)
+        status[name] = np.where(~has_prev, NOT_APPLICABLE, np.where(good, SCORED, MISSING))
+        value[name] = np.where(has_prev, change, np.nan)
+
+    # data quality: emission-weighted tier value; missing when any facility did not report
+    tiers = m.factor("data_quality")["tier_value"]
+    quality = sum(df[f"quality_{q.value}"].to_numpy(float) * tiers[q.value] for q in DataQuality)
+    complete = (df["facilities_missing"].to_numpy() == 0) & np.isfinite(quality)
+    quality = np.where(complete, quality, np.nan)
+    points["data_quality"] = np.where(complete, quality * m.max_points["data_quality"], 0.0)
+    status["data_quality"] = np.where(complete, SCORED, MISSING)
+    value["data_quality"] = quality
+
+    # compliance (covered firms only)
+    spec = m.factor("compliance")
+    covered = df["covered"].to_numpy(bool)
+    shortfall = df["shortfall_t"].to_numpy(float)
+    on_time = df["surrender_on_time"].astype("boolean")
+    known = covered & on_time.notna().to_numpy() & np.isfinite(shortfall)
+    on_time_arr = on_time.fillna(False).to_numpy(bool)
+    frac = np.where(
+        shortfall > 0,
+        spec["shortfall_frac"],
+        np.where(on_time_arr, spec["on_time_frac"], spec["late_frac"]),
+    )
+    points["compliance"] = np.where(known, frac * m.max_points["compliance"], 0.0)
+    status["compliance"] = np.where(~covered, NOT_APPLICABLE, np.where(known, SCORED, MISSING))
+    value["compliance"] = np.where(covered, shortfall, np.nan)
+
+    # disclosure and targets
+    spec = m.factor("disclosure")
+    target = pd.to_numeric(df["target_year"], errors="coerce").to_numpy(float)
+    net_zero = pd.to_numeric(df["net_zero_year"], errors="coerce").to_numpy(float)
+    disc = (
+        df["disclosed"].to_numpy(bool) * spec["disclosed_points"]
+        + np.isfinite(target) * spec["target_points"]
+        + (np.nan_to_num(net_zero, nan=9999) <= spec["net_zero_by"]) * spec["net_zero_points"]
+    )
+    points["disclosure"] = (
+        disc.astype(float)
+        * m.max_points["disclosure"]
+        / (spec["disclosed_points"] + spec["target_points"] + spec["net_zero_points"])
+    )
+    status["disclosure"] = np.full(n, SCORED)
+    value["disclosure"] = disc.astype(float)
+
+    # green electricity share (certificates, 1 = 1 MWh, over electricity use)
+    spec = m.factor("green_power")
+    elec = df["electricity_mwh"].to_numpy(float)
+    certs = df["green_certificates"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(elec > 0, np.minimum(certs / elec, 1.0), np.nan)
+    good = np.isfinite(share)
+    points["green_power"] = np.where(
+        good, np.minimum(share / spec["full_points_share"], 1.0) * m.max_points["green_power"], 0.0
+    )
+    status["green_power"] = np.where(good, SCORED, np.where(elec == 0, NOT_APPLICABLE, MISSING))
+    value["green_power"] = share
+
+    # scale to 0-100 over the applicable maximum; contributions rounded to 4 dp sum to the score
+    applicable_max = sum(
+        np.where(status[f] != NOT_APPLICABLE, m.max_points[f], 0.0) for f in FACTORS
+    )
+    scored_max = sum(np.where(status[f] == SCORED, m.max_points[f], 0.0) for f in FACTORS)
+    out = pd.DataFrame(
+        {
+            "uscc": df["uscc"].to_numpy(),
+            "year": df["year"].to_numpy(int),
+            "sector": df["sector"].to_numpy(),
+        }
+    )
+    total = np.zeros(n)
+    for f in FACTORS:
+        contribution = np.round(points[f] * 100.0 / applicable_max, 4)
+        total += contribution
+        out[f"{f}_points"] = points[f]
+        out[f"{f}_max"] = np.where(status[f] != NOT_APPLICABLE, m.max_points[f], 0.0)
+        out[f"{f}_contribution"] = contribution
+        out[f"{f}_status"] = status[f]
+        out[f"{f}_value"] = value[f]
+    score = np.round(total, 4)
+    dark, light, yellow = m.colour_bounds
+    out["score"] = score
+    out["colour_grade"] = np.select(
+        [score >= dark - _EPS, score >= light - _EPS, score >= yellow - _EPS],
+        [Grade.DARK_GREEN.value, Grade.LIGHT_GREEN.value, Grade.YELLOW.value],
+        Grade.RED.value,
+    )
+    out["efficiency_grade"] = pd.array(np.where(ok, grade, 0), dtype="Int64")
+    out.loc[~ok, "efficiency_grade"] = pd.NA
+    out["k_ratio"] = k
+    out["intensity"] = intensity
+    out["benchmark_intensity"] = df["benchmark_intensity"].to_numpy(float)
+    out["confidence"] = np.round(
+        scored_max / applicable_max * (0.5 + 0.5 * np.nan_to_num(quality, nan=0.0)), 6
+    )
+    lp = m.loan_pricing
+    adjustment = np.clip(
+        -(score - lp["base_score"]) * lp["bp_per_point"],
+        -lp["max_discount_bp"],
+        lp["max_premium_bp"],
+    )
+    out["loan_adjustment_bp"] = np.round(adjustment, 4) + 0.0
+    out["input_hash"] = _row_hash(df, _HASH_COLUMNS, m.version)
+    out["methodology_version"] = m.version
+    return out
+
+
+def _attach_benchmarks(
+    panel: pd.DataFrame, m: Methodology, benchmarks: pd.DataFrame | Mapping[str, float] | None
+) -> pd.DataFrame:
+    required = set(_HASH_COLUMNS) - {"benchmark_intensity"}
+    missing = sorted(required - set(panel.columns))
+    if missing:
+        raise InvalidInputError(f"the panel lacks columns {missing}; build it with build_panel")
+    if benchmarks is None:
+        table = industry_benchmarks(panel, m)
+    elif isinstance(benchmarks, Mapping):
+        bad = {k: v for k, v in benchmarks.items() if not (math.isfinite(v) and v > 0)}
+        if bad:
+            raise InvalidInputError(f"benchmark intensities must be finite and > 0; got {bad}")
+        grid = panel[["sector", "year"]].drop_duplicates()
+        table = grid.assign(benchmark_intensity=grid["sector"].map(benchmarks).astype(float))
+    else:
+        table = benchmarks[["sector", "year", "benchmark_intensity"]]
+    cols = ["sector", "year", "benchmark_intensity"]
+    return panel.merge(table[cols], on=["sector", "year"], how="left", validate="m:1")
+
+
+@dataclass(frozen=True, slots=True)
+class FactorScore:
+    """One factor on a score card."""
+
+    name: str
+    points: float
+    max_points: float
+    contribution: float
+    status: str
+    value: float | None
+    description: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """A firm-year's carbon-performance score card (see the module notes)."""
+
+    uscc: str
+    year: int
+    sector: str
+    methodology_version: str
+    score: float
+    colour_grade: Grade
+    efficiency_grade: int | None
+    k_ratio: float | None
+    intensity: float | None
+    benchmark_intensity: float | None
+    factors: tuple[FactorScore, ...]
+    reasons: tuple[str, ...]
+    confidence: float
+    loan_adjustment_bp: float
+    input_hash: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Score:
+        """Build the card from one row of :func:`score_panel`."""
+        m = load_methodology(str(row["methodology_version"]))
+
+        def opt(x: Any) -> float | None:
+            return None if x is None or pd.isna(x) else float(x)
+
+        factors = tuple(
+            FactorScore(
+                f,
+                float(row[f"{f}_points"]),
+                float(row[f"{f}_max"]),
+                float(row[f"{f}_contribution"]),
+                STATUS[int(row[f"{f}_status"])],
+                opt(row[f"{f}_value"]),
+                str(m.factor(f)["description"]),
+                m.sources[f],
+            )
+            for f in FACTORS
+        )
+        grade = row["efficiency_grade"]
+        return cls(
+            uscc=str(row["uscc"]),
+            year=int(row["year"]),
+            sector=str(row["sector"]),
+            methodology_version=m.version,
+            score=float(row["score"]),
+            colour_grade=Grade(row["colour_grade"]),
+            efficiency_grade=None if pd.isna(grade) else int(grade),
+            k_ratio=opt(row["k_ratio"]),
+            intensity=opt(row["intensity"]),
+            benchmark_intensity=opt(row["benchmark_intensity"]),
+            factors=factors,
+            reasons=_reasons(factors, row),
+            confidence=float(row["confidence"]),
+            loan_adjustment_bp=float(row["loan_adjustment_bp"]),
+            input_hash=str(row["input_hash"]),
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        """The persisted form (``carbonfin.store``): decimals as exact strings."""
+        return {
+            "uscc": self.uscc,
+            "year": self.year,
+            "methodology_version": self.methodology_version,
+            "score": f"{self.score:.4f}",
+            "colour_grade": self.colour_grade.value,
+            "efficiency_grade": self.efficiency_grade,
+            "confidence": f"{self.confidence:.6f}",
+            "loan_adjustment_bp": f"{self.loan_adjustment_bp:.4f}",
+            "input_hash": self.input_hash,
+            "detail": {
+                "factors": [
+                    {
+                        "name": f.name,
+                        "points": round(f.points, 6),
+                        "max": f.max_points,
+                        "contribution": f"{f.contribution:.4f}",
+                        "status": f.status,
+                    }
+                    for f in self.factors
+                ],
+                "k_ratio": self.k_ratio,
+                "reasons": list(self.reasons),
+            },
+        }
+
+    def summary(self) -> str:
+        eff = "n/a" if self.efficiency_grade is None else str(self.efficiency_grade)
+        lines = [
+            f"{self.uscc} {self.year} ({self.sector}): score {self.score:.1f} / 100, "
+            f"{self.colour_grade.value.replace('_', ' ')}, efficiency grade {eff}, "
+            f"confidence {self.confidence:.0%}, methodology {self.methodology_version}",
+            f"  suggested loan-rate adjustment {self.loan_adjustment_bp:+.1f} bp",
+        ]
+        lines += [
+            f"  {f.name:18s} {f.points:6.2f}/{f.max_points:4.0f} -> {f.contribution:6.2f}"
+            f"  {f.status}"
+            for f in self.factors
+        ]
+        lines += [f"  - {r}" for r in self.reasons]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _reasons(factors: tuple[FactorScore, ...], row: Mapping[str, Any]) -> tuple[str, ...]:
+    """The three factors that moved the score most, in words (largest shortfall or gain)."""
+    words = []
+    for f in factors:
+        if f.status == "not applicable":
+            continue
+        if f.status == "missing":
+            words.append(
+                (
+                    f.max_points,
+                    f"{f.name.replace('_', ' ')}: data missing, 0 of {f.max_points:.0f} points",
+                )
+            )
+            continue
+        lost = f.max_points - f.points
+        detail = ""
+        if f.name == "efficiency" and f.value is not None:
+            detail = f" (K = {f.value:.2f} against the {row['sector']} benchmark)"
+        elif f.name in ("intensity_change", "absolute_change") and f.value is not None:
+            detail = f" ({f.value:+.1%} on the previous year)"
+        elif f.name == "data_quality" and f.value is not None:
+            detail = f" (quality index {f.value:.2f})"
+        elif f.name == "compliance" and f.value is not None:
+            detail = " (shortfall)" if f.value > 0 else ""
+        elif f.name == "green_power" and f.value is not None:
+            detail = f" ({f.value:.0%} of electricity)"
+        verb = "lost" if lost > f.points else "earned"
+        amount = lost if verb == "lost" else f.points
+        words.append(
+            (
+                max(lost, f.points),
+                f"{f.name.replace('_', ' ')}{detail}: {verb} "
+                f"{amount:.1f} of {f.max_points:.0f} points",
+            )
+        )
+    words.sort(key=lambda w: -w[0])
+    return tuple(w for _, w in words[:3])
+
+
+def score_firm(
+    panel: pd.DataFrame,
+    uscc: str,
+    year: int | None = None,
+    version: str = "v1",
+    benchmarks: pd.DataFrame | Mapping[str, float] | None = None,
+) -> Score:
+    """The score card of one firm in ``year`` (default: its latest year).
+
+    Benchmarks are computed from the whole ``panel`` (as in batch scoring) unless supplied.
+    """
+    validate_uscc(uscc)
+    rows = panel[panel["uscc"] == uscc]
+    if rows.empty:
+        raise MissingDataError(f"no account data for firm {uscc}")
+    year = int(rows["year"].max()) if year is None else year
+    if year not in set(rows["year"]):
+        raise MissingDataError(
+            f"no account data for firm {uscc} in {year}; it has {sorted(set(rows['year']))}"
+        )
+    if benchmarks is None:
+        benchmarks = industry_benchmarks(panel, load_methodology(version))
+    scored = score_panel(rows[rows["year"] == year], version, benchmarks)
+    return Score.from_row({str(k): v for k, v in scored.iloc[0].to_dict().items()})
