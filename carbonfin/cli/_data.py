@@ -72,3 +72,17 @@ def load_account_frames() -> dict[str, pd.DataFrame]:
             return repositories.account_frames(session=session)
     names = ("firms", "facilities", "facility_emissions", "firm_years", "compliance")
     return {name: load_table(name) for name in names}
+
+
+def load_loans(bank_id: str) -> pd.DataFrame:
+    """The loans of one bank, with the columns of the ``loans`` sample table."""
+    engine = seeded_engine()
+    if engine is not None:
+        with session_scope(engine) as session:
+            return repositories.loans(session=session, bank_id=bank_id)
+    frame = load_table("loans")
+    if bank_id not in set(load_table("institutions")["institution_id"]):
+        from carbonfin.errors import MissingDataError
+
+        raise MissingDataError(f"unknown bank {bank_id!r}")
+    return frame[frame["bank_id"] == bank_id].reset_index(drop=True)
