@@ -17,6 +17,7 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -424,11 +425,11 @@ class Score:
             "uscc": self.uscc,
             "year": self.year,
             "methodology_version": self.methodology_version,
-            "score": f"{self.score:.4f}",
+            "score": _canonical(self.score, 4),
             "colour_grade": self.colour_grade.value,
             "efficiency_grade": self.efficiency_grade,
-            "confidence": f"{self.confidence:.6f}",
-            "loan_adjustment_bp": f"{self.loan_adjustment_bp:.4f}",
+            "confidence": _canonical(self.confidence, 6),
+            "loan_adjustment_bp": _canonical(self.loan_adjustment_bp, 4),
             "input_hash": self.input_hash,
             "detail": {
                 "factors": [
@@ -464,6 +465,12 @@ class Score:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def _canonical(value: float, places: int) -> str:
+    """A decimal string with ``places`` decimals at most and no trailing zeros (as stored)."""
+    text = format(Decimal(f"{value:.{places}f}").normalize(), "f")
+    return "0" if text in ("-0", "") else text
 
 
 def _reasons(factors: tuple[FactorScore, ...], row: Mapping[str, Any]) -> tuple[str, ...]:

@@ -1,0 +1,68 @@
+"""`carbonfin score`, `coverage` and `financed` on the shipped sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from carbonfin.cli import app
+from carbonfin.data import load_table
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _no_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARBONFIN_DATABASE_URL", f"sqlite:///{tmp_path / 'none.db'}")
+
+
+def test_score_card_with_factor_table() -> None:
+    uscc = load_table("firms")["uscc"].iloc[5]
+    result = runner.invoke(app, ["score", uscc, "--year", "2024"])
+    assert result.exit_code == 0, result.output
+    assert uscc in result.output
+    for name in ("efficiency", "intensity_change", "data_quality", "compliance", "green_power"):
+        assert name in result.output
+    assert "suggested loan-rate adjustment" in result.output
+
+
+def test_score_all_prints_the_distribution_by_industry() -> None:
+    result = runner.invoke(app, ["score", "--all", "--year", "2025"])
+    assert result.exit_code == 0, result.output
+    assert "grade distribution by industry, 2025" in result.output
+    assert "steel" in result.output
+    assert "640" in result.output  # every firm scored
+
+
+def test_save_needs_a_seeded_database() -> None:
+    result = runner.invoke(app, ["score", "--all", "--year", "2025", "--save"])
+    assert result.exit_code == 2
+    assert "not seeded" in result.output
+
+
+def test_coverage_and_financed() -> None:
+    cov = runner.invoke(app, ["coverage", "--year", "2028"])
+    assert cov.exit_code == 0, cov.output
+    assert "public_institution" in cov.output
+    fin = runner.invoke(app, ["financed", "BANK-01", "--year", "2025", "--top", "3"])
+    assert fin.exit_code == 0, fin.output
+    assert "PCAF data quality" in fin.output
+    assert "top 3 borrowers" in fin.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["score", "91310000132149237X"], "position 18 (check character)"),
+        (["score"], "give either a USCC or --all"),
+        (["score", "--all", "--year", "1999"], "no account data for 1999"),
+        (["financed", "BANK-99"], "unknown bank 'BANK-99'"),
+    ],
+    ids=["bad-uscc", "nothing", "year", "bank"],
+)
+def test_bad_input(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.output
