@@ -178,7 +178,7 @@ class Currency(enum.Enum):
         return self.value.is_iso
 
     @classmethod
-    def parse(cls, code: str) -> Currency:
+    def parse(cls, code: Currency | str) -> Currency:
         """Parse a currency code (case-insensitive); raise for an unknown one."""
         if isinstance(code, Currency):
             return code
