@@ -1,0 +1,70 @@
+"""`carbonfin fx convert` and `carbonfin eligibility check` on the shipped sample."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from carbonfin.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _no_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARBONFIN_DATABASE_URL", f"sqlite:///{tmp_path / 'none.db'}")
+
+
+def test_convert_on_a_chinese_holiday_says_which_fixing() -> None:
+    result = runner.invoke(app, ["fx", "convert", "1000000", "USD", "CNY", "--on", "2026-10-01"])
+    assert result.exit_code == 0, result.output
+    assert "fixing date used: 2026-09-30 (requested 2026-10-01)" in result.output
+    assert "holiday of the China interbank market" in result.output
+    assert "CNY per USD" in result.output
+
+
+def test_eligibility_check_prints_the_decision_table(tmp_path: Path) -> None:
+    participant = {
+        "name": "Test Fund",
+        "institution_type": "fund_manager",
+        "jurisdiction": "SG",
+        "channel": "cips",
+        "cips_participant_bic": "TESTSGSGXXX",
+        "settlement_currency": "CNY",
+        "funding_currency": "CNH",
+        "kyc_status": "verified",
+        "kyc_expiry": "2027-01-31",
+    }
+    path = tmp_path / "participant.json"
+    path.write_text(json.dumps(participant), encoding="utf-8")
+    result = runner.invoke(app, ["eligibility", "check", str(path), "--on", "2026-11-25"])
+    assert result.exit_code == 0, result.output
+    assert "ineligible" in result.output  # the market is not open by default
+    assert "market switch" in result.output
+    opened = runner.invoke(
+        app, ["eligibility", "check", str(path), "--on", "2026-11-25", "--assume-open"]
+    )
+    assert "Test Fund: eligible on 2026-11-25" in opened.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["fx", "convert", "100", "USD", "XYZ", "--on", "2026-10-01"], "unknown currency code"),
+        (
+            ["fx", "convert", "--on", "2026-10-01", "--", "-1", "USD", "CNY"],
+            "`amount` must be >= 0",
+        ),
+        (["fx", "convert", "1", "USD", "CNY", "--on", "2026-02-30"], "`on` must be a date"),
+        (["fx", "spot-date", "2027-03-01", "USD/CNY"], "beyond the holiday data"),
+        (["eligibility", "check", "/nonexistent.json"], "no such file"),
+    ],
+    ids=["currency", "negative", "date", "calendar-range", "file"],
+)
+def test_bad_input(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.output

@@ -1,0 +1,164 @@
+"""China calendars against the State Council's 2026 schedule; spot dates; rates and conversion."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from carbonfin._quantlib import business_days, is_business_day
+from carbonfin.errors import (
+    InvalidInputError,
+    MissingDataError,
+    StaleDataError,
+    UnknownInstrumentError,
+)
+from carbonfin.fx import RateStore, check_pairs, convert, round_money, spot_date
+
+D = dt.date
+
+# State Council General Office notice on the 2026 holiday arrangements (国办发明电〔2025〕7号):
+# New Year 1-3 Jan (work Sun 4 Jan); Spring Festival 15-23 Feb (work Sat 14 Feb, Sat 28 Feb);
+# Qingming 4-6 Apr; Labour Day 1-5 May (work Sat 9 May); Dragon Boat 19-21 Jun;
+# Mid-Autumn 25-27 Sep; National Day 1-7 Oct (work Sun 20 Sep, Sat 10 Oct).
+HOLIDAY_WEEKDAYS_2026 = [
+    D(2026, 1, 1),
+    D(2026, 1, 2),
+    D(2026, 2, 16),
+    D(2026, 2, 17),
+    D(2026, 2, 18),
+    D(2026, 2, 19),
+    D(2026, 2, 20),
+    D(2026, 2, 23),
+    D(2026, 4, 6),
+    D(2026, 5, 1),
+    D(2026, 5, 4),
+    D(2026, 5, 5),
+    D(2026, 6, 19),
+    D(2026, 9, 25),
+    D(2026, 10, 1),
+    D(2026, 10, 2),
+    D(2026, 10, 5),
+    D(2026, 10, 6),
+    D(2026, 10, 7),
+]
+WORKING_WEEKENDS_2026 = [
+    D(2026, 1, 4),
+    D(2026, 2, 14),
+    D(2026, 2, 28),
+    D(2026, 5, 9),
+    D(2026, 9, 20),
+    D(2026, 10, 10),
+]
+
+
+def _weekday_holidays(calendar: str) -> list[dt.date]:
+    open_days = set(business_days(D(2026, 1, 1), D(2026, 12, 31), calendar))
+    days = (D(2026, 1, 1) + dt.timedelta(i) for i in range(365))
+    return [d for d in days if d.weekday() < 5 and d not in open_days]
+
+
+def test_2026_interbank_calendar_matches_the_state_council_schedule() -> None:
+    assert _weekday_holidays("China.IB") == HOLIDAY_WEEKDAYS_2026
+    # the interbank market works the official weekend working days; the exchange does not
+    for day in WORKING_WEEKENDS_2026:
+        assert is_business_day(day, "China.IB")
+        assert not is_business_day(day, "China.SSE")
+    assert _weekday_holidays("China.SSE") == HOLIDAY_WEEKDAYS_2026
+
+
+def test_spot_dates_across_chinese_and_us_holidays() -> None:
+    # across National Day: traded Tue 29 Sep; 30 Sep is T+1; 1-7 Oct closed; Sat 10 Oct is an
+    # interbank working day but not a US one -> spot Thu 8 Oct
+    assert spot_date(D(2026, 9, 29), "USD/CNY") == D(2026, 10, 8)
+    # across Thanksgiving (Thu 26 Nov 2026, a Federal Reserve holiday): T+2 from Tue 24 Nov
+    assert spot_date(D(2026, 11, 24), "USD/CNY") == D(2026, 11, 27)
+    # EUR/CNY counts on the EUR and CNY calendars, then moves off the US holiday
+    assert spot_date(D(2026, 11, 24), "EUR/CNY") == D(2026, 11, 27)
+    # Columbus Day (Mon 12 Oct 2026) for a trade on Fri 9 Oct
+    assert spot_date(D(2026, 10, 9), "USD/CNY") == D(2026, 10, 14)
+    assert spot_date(D(2026, 3, 2), "USD/CNY", lag=0) == D(2026, 3, 2)
+    assert spot_date(D(2026, 3, 2), "USD/CAD") == D(2026, 3, 3)  # T+1 pair
+
+
+def test_calendar_bad_input() -> None:
+    with pytest.raises(InvalidInputError, match=r"beyond the holiday data of calendar China\.IB"):
+        spot_date(D(2027, 3, 1), "USD/CNY")
+    with pytest.raises(InvalidInputError, match="BASE/QUOTE"):
+        spot_date(D(2026, 3, 2), "USDCNY")
+    with pytest.raises(UnknownInstrumentError, match="unknown currency code 'XYZ'"):
+        spot_date(D(2026, 3, 2), "USD/XYZ")
+
+
+STORE = RateStore.from_records(
+    [
+        (D(2026, 9, 30), "USD/CNY", "7.1200"),
+        (D(2026, 10, 2), "USD/CNY", "7.1300"),  # not a China fixing day: for the staleness tests
+        (D(2026, 9, 30), "EUR/CNY", "8.3565"),
+        (D(2026, 9, 30), "JPY/CNY", "0.045823"),
+        (D(2026, 9, 30), "USD/CNH", "7.1345"),
+    ]
+)
+
+
+def test_triangulation_through_cny() -> None:
+    q = STORE.rate("EUR", "USD", D(2026, 9, 30))
+    assert q.rate == Decimal("8.3565") / Decimal("7.1200")
+    assert q.route == ("EUR/CNY", "1/USD/CNY")
+    inverse = STORE.rate("CNY", "JPY", D(2026, 9, 30))
+    assert inverse.rate == 1 / Decimal("0.045823")
+    # EUR -> JPY: EUR/CNY x 1/(JPY/CNY)
+    c = convert("1000", "EUR", "JPY", on=D(2026, 9, 30), store=STORE)
+    assert c.converted == Decimal(round(Decimal("1000") * Decimal("8.3565") / Decimal("0.045823")))
+    assert c.converted.as_tuple().exponent == 0  # JPY has no minor unit
+
+
+def test_weekend_conversion_returns_the_friday_fixing_and_says_so() -> None:
+    store = RateStore.from_records([(D(2026, 3, 6), "USD/CNY", "7.0500")])  # Friday
+    c = convert(Decimal("250.00"), "USD", "CNY", on=D(2026, 3, 8), store=store)  # Sunday
+    assert c.converted == Decimal("1762.50")
+    assert c.quote.fixing_date == D(2026, 3, 6)
+    assert c.quote.substituted
+    assert (
+        c.quote.reason
+        == "2026-03-08 is a Sunday; used the last fixing, of 2026-03-06 (2 days earlier)"
+    )
+
+
+def test_holiday_conversion_names_the_holiday() -> None:
+    c = convert(1_000_000, "USD", "CNY", on=D(2026, 10, 1), store=STORE)
+    assert c.converted == Decimal("7120000.00")
+    assert c.quote.fixing_date == D(2026, 9, 30)
+    assert "holiday of the China interbank market" in c.quote.reason
+
+
+def test_stale_rate_beyond_the_limit_raises() -> None:
+    with pytest.raises(StaleDataError, match="from 2026-10-02, 13 days old \\(limit 10 days\\)"):
+        STORE.rate("USD", "CNY", D(2026, 10, 15))
+    assert STORE.rate("USD", "CNY", D(2026, 10, 15), max_age_days=14).fixing_date == D(2026, 10, 2)
+    with pytest.raises(MissingDataError, match="no USD/CNY fixing on or before 2026-01-01"):
+        STORE.rate("USD", "CNY", D(2026, 1, 1))
+    with pytest.raises(MissingDataError, match="no rate from GBP to CNY"):
+        STORE.rate("GBP", "CNY", D(2026, 9, 30))
+
+
+def test_minor_units_and_bad_amounts() -> None:
+    assert round_money(Decimal("1.005"), "CNY") == Decimal("1.01")
+    assert round_money(Decimal("1234.5"), "JPY") == Decimal("1235")
+    assert round_money(Decimal("1.0005"), "KWD") == Decimal("1.001")
+    with pytest.raises(InvalidInputError, match="`amount` must be >= 0; got -5"):
+        convert(-5, "USD", "CNY", on=D(2026, 9, 30), store=STORE)
+    with pytest.raises(InvalidInputError, match="`amount` must be finite"):
+        convert(float("nan"), "USD", "CNY", on=D(2026, 9, 30), store=STORE)
+    with pytest.raises(UnknownInstrumentError, match="unknown currency code 'RMB'"):
+        convert(5, "USD", "RMB", on=D(2026, 9, 30), store=STORE)
+
+
+def test_pair_sets_must_be_exactly_determined() -> None:
+    check_pairs(["USD", "CNY", "EUR"], ["USD/CNY", "EUR/CNY"])
+    with pytest.raises(InvalidInputError, match="over-specified: pair EUR/USD closes a cycle"):
+        check_pairs(["USD", "CNY", "EUR"], ["USD/CNY", "EUR/CNY", "EUR/USD"])
+    with pytest.raises(InvalidInputError, match="under-specified: 1 pairs leave 2 unconnected"):
+        check_pairs(["USD", "CNY", "EUR"], ["USD/CNY"])
+    STORE.check()  # the sample's pair set is a spanning tree
