@@ -74,7 +74,7 @@ _FAST_MIN_S = 1e-3
 ) = range(7)
 
 
-@njit(cache=True, inline="always", fastmath={"contract", "arcp"})
+@njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
 def erfcx(z: float) -> float:
     """exp(z²)·erfc(z) for z >= 0 (inf gives 0) from the piecewise-polynomial table."""
     y = 400.0 / (4.0 + z)
@@ -95,7 +95,7 @@ def erfcx(z: float) -> float:
     return float(p * y)
 
 
-@njit(cache=True, inline="always", fastmath={"contract", "arcp"})
+@njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
 def _otm_value(a: float, b: float, s: float) -> float:
     """Undiscounted Black value of the option struck at ``b`` on ``a`` with a <= b, s > 0."""
     u = math.log(a / b) / s + 0.5 * s
@@ -107,7 +107,7 @@ def _otm_value(a: float, b: float, s: float) -> float:
     ) * math.erfc(-lo * _INV_SQRT2)
 
 
-@njit(cache=True, inline="always", fastmath={"contract", "arcp"})
+@njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
 def _undiscounted(f: float, k: float, s: float, call: bool) -> float:
     """Undiscounted value by the erf-based path (any s >= 0, any k >= 0)."""
     if k == 0.0:
@@ -121,7 +121,7 @@ def _undiscounted(f: float, k: float, s: float, call: bool) -> float:
     return otm + (f - k) if call else otm
 
 
-@njit(cache=True, inline="always", fastmath={"contract", "arcp"})
+@njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
 def _fast(f: float, k: float, s: float) -> tuple[float, float, float, float]:
     """Fast path (s >= _FAST_MIN_S, k > 0): (OTM value, N(d1), N(-d1), n(d1)), undiscounted."""
     x = math.log(f / k)
@@ -146,7 +146,7 @@ def _fast(f: float, k: float, s: float) -> tuple[float, float, float, float]:
     return otm, 1.0 - n_l, n_l, _INV_SQRT2PI * e_l  # d1 = -l
 
 
-@njit(cache=True, inline="always", fastmath={"contract", "arcp"})
+@njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
 def _from_otm(otm: float, f: float, k: float, call: bool) -> float:
     """The requested option's undiscounted value from the out-of-the-money one (parity)."""
     if call:
@@ -154,7 +154,7 @@ def _from_otm(otm: float, f: float, k: float, call: bool) -> float:
     return otm if f > k else otm + (k - f)
 
 
-@njit(cache=True, inline="always", fastmath={"contract", "arcp"})
+@njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
 def _is_bad(f: float, k: float, t: float, v: float, r: float) -> bool:
     return not (
         math.isfinite(f)
@@ -169,12 +169,12 @@ def _is_bad(f: float, k: float, t: float, v: float, r: float) -> bool:
     )
 
 
-@njit(cache=True, inline="always", fastmath={"contract", "arcp"})
+@njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
 def _needs_slow_path(f: float, k: float, t: float, v: float, r: float, s: float) -> bool:
     return _is_bad(f, k, t, v, r) or not s >= _FAST_MIN_S or k == 0.0
 
 
-@njit(_PRICE_SIG, cache=True, parallel=True, fastmath={"contract", "arcp"})
+@njit(_PRICE_SIG, cache=True, parallel=True, fastmath={"contract", "arcp"}, error_model="numpy")
 def black76_price(f, k, t, v, r, call, out):  # type: ignore[no-untyped-def]
     """Discounted Black-76 prices into ``out``; returns the number of invalid input rows.
 
@@ -235,7 +235,7 @@ def _all_slow(f: float, k: float, t: float, v: float, r: float, call: bool) -> t
     return value, delta, gamma, vega, theta, -t * value
 
 
-@njit(_ALL_SIG, cache=True, parallel=True, fastmath={"contract", "arcp"})
+@njit(_ALL_SIG, cache=True, parallel=True, fastmath={"contract", "arcp"}, error_model="numpy")
 def black76_all(f, k, t, v, r, call, price, delta, gamma, vega, theta, rho):  # type: ignore[no-untyped-def]
     """Price and the five greeks; returns the number of invalid rows (two passes, as above)."""
     special = 0
@@ -274,7 +274,7 @@ def black76_all(f, k, t, v, r, call, price, delta, gamma, vega, theta, rho):  # 
     return bad
 
 
-@njit(cache=True, inline="always", fastmath={"contract", "arcp"})
+@njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
 def _solve_total_stdev(a: float, b: float, target: float) -> tuple[float, int]:
     """Total standard deviation s with _otm_value(a, b, s) == target (0 < target < a <= b).
 
