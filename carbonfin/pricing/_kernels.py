@@ -38,9 +38,12 @@ slower erf-based path above.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, prange, types
+from numba.extending import intrinsic
 
 from carbonfin.pricing._erfcx_table import COEFFICIENTS, INTERVALS
 
@@ -80,19 +83,105 @@ def erfcx(z: float) -> float:
     y = 400.0 / (4.0 + z)
     j = min(int(y), _LAST)
     w = 2.0 * (y - j) - 1.0
-    c = _ERFCX[j]
-    p = c[10]
-    p = p * w + c[9]
-    p = p * w + c[8]
-    p = p * w + c[7]
-    p = p * w + c[6]
-    p = p * w + c[5]
-    p = p * w + c[4]
-    p = p * w + c[3]
-    p = p * w + c[2]
-    p = p * w + c[1]
-    p = p * w + c[0]
+    t = _ERFCX  # scalar loads t[j, i], not a row view: keeps the calling loop vectorisable
+    p = t[j, 10]
+    p = p * w + t[j, 9]
+    p = p * w + t[j, 8]
+    p = p * w + t[j, 7]
+    p = p * w + t[j, 6]
+    p = p * w + t[j, 5]
+    p = p * w + t[j, 4]
+    p = p * w + t[j, 3]
+    p = p * w + t[j, 2]
+    p = p * w + t[j, 1]
+    p = p * w + t[j, 0]
     return float(p * y)
+
+
+@intrinsic
+def _bits_to_float(typingctx: Any, bits: Any) -> Any:
+    """Reinterpret an int64 as the float64 with the same bits (an LLVM bitcast)."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _float_to_bits(typingctx: Any, value: Any) -> Any:
+    """Reinterpret a float64 as the int64 with the same bits (an LLVM bitcast)."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that k * _LN2_HI is exact (Cody-Waite)
+_LN2_LO = 1.90821492927058770002e-10
+_EXP_COEF = tuple(1.0 / math.factorial(k) for k in range(14))
+
+
+@njit(cache=True, inline="always", fastmath={"contract"}, error_model="numpy")
+def vexp(x: float) -> float:
+    """exp(x) without a libm call, so loops that use it vectorise (within 1 ulp of libm).
+
+    Cody-Waite reduction ``x = k·ln2 + r`` (|r| <= ln2/2), Taylor polynomial of degree 13 for
+    e^r (truncation < 2e-18), then ``2^k`` built from its exponent bits. Results below
+    e^-708 (~3e-308, the subnormal range) are flushed to 0; inputs are finite and <= 709.
+    """
+    xc = max(x, -708.0)
+    k = math.floor(xc * _LOG2E + 0.5)
+    r = (xc - k * _LN2_HI) - k * _LN2_LO
+    c = _EXP_COEF
+    p = c[13]
+    p = p * r + c[12]
+    p = p * r + c[11]
+    p = p * r + c[10]
+    p = p * r + c[9]
+    p = p * r + c[8]
+    p = p * r + c[7]
+    p = p * r + c[6]
+    p = p * r + c[5]
+    p = p * r + c[4]
+    p = p * r + c[3]
+    p = p * r + c[2]
+    p = p * r + 1.0
+    p = p * r + 1.0
+    scale: float = _bits_to_float((np.int64(k) + 1023) << 52)  # type: ignore[call-arg]
+    return p * scale if x >= -708.0 else 0.0
+
+
+@njit(cache=True, inline="always", fastmath={"contract"}, error_model="numpy")
+def vlog(x: float) -> float:
+    """ln(x) for finite x > 0 (normal range) without a libm call (within 2 ulp of libm).
+
+    ``x = m·2^e`` with m in [√½, √2) from the bits; ``ln m = 2·atanh(s)``, ``s = (m−1)/(m+1)``,
+    |s| <= 0.172, by its odd series to s^21 (truncation < 1e-17 relative).
+    """
+    bits: int = _float_to_bits(x)  # type: ignore[call-arg]
+    e = (bits >> 52) - 1023
+    m: float = _bits_to_float((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)
+    big = m > 1.4142135623730951
+    m = m * 0.5 if big else m
+    e = e + 1 if big else e
+    s = (m - 1.0) / (m + 1.0)
+    z = s * s
+    p = 1.0 / 21.0
+    p = p * z + 1.0 / 19.0
+    p = p * z + 1.0 / 17.0
+    p = p * z + 1.0 / 15.0
+    p = p * z + 1.0 / 13.0
+    p = p * z + 1.0 / 11.0
+    p = p * z + 1.0 / 9.0
+    p = p * z + 1.0 / 7.0
+    p = p * z + 1.0 / 5.0
+    p = p * z + 1.0 / 3.0
+    log_m = 2.0 * s + 2.0 * s * z * p
+    ef = float(e)
+    return ef * _LN2_HI + (log_m + ef * _LN2_LO)
 
 
 @njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
@@ -123,27 +212,31 @@ def _undiscounted(f: float, k: float, s: float, call: bool) -> float:
 
 @njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
 def _fast(f: float, k: float, s: float) -> tuple[float, float, float, float]:
-    """Fast path (s >= _FAST_MIN_S, k > 0): (OTM value, N(d1), N(-d1), n(d1)), undiscounted."""
-    x = math.log(f / k)
+    """Fast path (s >= _FAST_MIN_S, k > 0): (OTM value, N(d1), N(-d1), n(d1)), undiscounted.
+
+    Written with selects instead of branches and with :func:`vexp`/:func:`vlog`, so the calling
+    loop can be vectorised.
+    """
+    x = vlog(f / k)
     u = -abs(x) / s + 0.5 * s
     lo = u - s
-    a, b = (f, k) if x <= 0.0 else (k, f)
-    e_u = math.exp(-0.5 * u * u)
+    low = x <= 0.0
+    a = f if low else k
+    b = k if low else f
+    e_u = vexp(-0.5 * u * u)
     e_l = e_u * (a / b)
     c_u = erfcx(abs(u) * _INV_SQRT2)
     c_l = erfcx(-lo * _INV_SQRT2)
     n_l = 0.5 * c_l * e_l  # N(l)
-    if u <= 0.0:
-        n_u = 0.5 * c_u * e_u  # N(u)
-        n_mu = 1.0 - n_u  # N(-u)
-        otm = 0.5 * a * e_u * (c_u - c_l)
-    else:
-        n_mu = 0.5 * c_u * e_u
-        n_u = 1.0 - n_mu
-        otm = a - 0.5 * a * e_u * (c_u + c_l)
-    if x <= 0.0:  # d1 = u
-        return otm, n_u, n_mu, _INV_SQRT2PI * e_u
-    return otm, 1.0 - n_l, n_l, _INV_SQRT2PI * e_l  # d1 = -l
+    tail = u <= 0.0
+    half = 0.5 * c_u * e_u  # N(u) in the tail, N(-u) in the middle
+    n_u = half if tail else 1.0 - half
+    n_mu = 1.0 - half if tail else half
+    otm = 0.5 * a * e_u * (c_u - c_l) if tail else a - 0.5 * a * e_u * (c_u + c_l)
+    n_d1 = n_u if low else 1.0 - n_l  # d1 = u when F <= K, else d1 = -l
+    n_md1 = n_mu if low else n_l
+    pdf = _INV_SQRT2PI * (e_u if low else e_l)
+    return otm, n_d1, n_md1, pdf
 
 
 @njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
@@ -188,9 +281,10 @@ def black76_price(f, k, t, v, r, call, out):  # type: ignore[no-untyped-def]
         s = v[i] * math.sqrt(ti)
         slow = _needs_slow_path(fi, ki, ti, v[i], ri, s)
         special += slow
-        if slow:
-            fi, ki, s = 1.0, 1.0, 1.0
-        out[i] = math.exp(-ri * ti) * _from_otm(_fast(fi, ki, s)[0], fi, ki, call[i])
+        fi = 1.0 if slow else fi
+        ki = 1.0 if slow else ki
+        s = 1.0 if slow else s
+        out[i] = vexp(-ri * ti) * _from_otm(_fast(fi, ki, s)[0], fi, ki, call[i])
     if special == 0:
         return 0
     bad = 0
@@ -246,9 +340,11 @@ def black76_all(f, k, t, v, r, call, price, delta, gamma, vega, theta, rho):  # 
         s = vi * sqrt_t
         slow = _needs_slow_path(fi, ki, ti, vi, ri, s)
         special += slow
-        if slow:
-            fi, ki, s, sqrt_t = 1.0, 1.0, 1.0, 1.0
-        df = math.exp(-ri * ti)
+        fi = 1.0 if slow else fi
+        ki = 1.0 if slow else ki
+        s = 1.0 if slow else s
+        sqrt_t = 1.0 if slow else sqrt_t
+        df = vexp(-ri * ti)
         otm, n_d1, n_md1, pdf = _fast(fi, ki, s)
         value = df * _from_otm(otm, fi, ki, ci)
         price[i] = value

@@ -377,3 +377,16 @@ def test_implied_vol_inverts_black76(
     if price < 1e-250 or vega * v < 1e-6 * price:
         return  # the price does not carry the vol at double precision
     assert float(implied_vol(price, f, k, t, r, call)) == pytest.approx(v, rel=1e-9)
+
+
+def test_vectorisable_exp_and_log_match_libm() -> None:
+    from carbonfin.pricing._kernels import vexp, vlog
+
+    rng = np.random.default_rng(4)
+    for x in np.r_[rng.uniform(-700, 700, 3000), rng.uniform(-1, 1, 3000), [0.0, -708.0]]:
+        exact = math.exp(x)
+        assert abs(vexp(float(x)) - exact) <= np.spacing(exact), x
+    assert vexp(-800.0) == 0.0  # flushed below e^-708
+    for y in np.r_[np.exp(rng.uniform(-300, 300, 3000)), 1 + rng.uniform(-1e-6, 1e-6, 1000), [1.0]]:
+        exact = math.log(y)
+        assert abs(vlog(float(y)) - exact) <= 2 * np.spacing(abs(exact)) + 1e-300, y
