@@ -154,8 +154,14 @@ def mark_cmd(
     console.print(
         f"{m.instrument.value} mark on {m.as_of}: {m.price_cny_per_t:.4f} CNY/t by {m.method}"
         + (f" over {m.window_days} business days" if m.method == "vwap" else "")
-        + f"; trades {m.first_date}..{m.last_date} ({m.trade_days} days, {m.volume_t:,.0f} t); "
-        f"last trade {m.age_days} business days before"
+        + f"; trades {m.first_date}..{m.last_date} ({m.trade_days} day"
+        + ("s" if m.trade_days != 1 else "")
+        + f", {m.volume_t:,.0f} t); last trade "
+        + (
+            f"{m.age_days} business day{'s' if m.age_days != 1 else ''} before"
+            if m.age_days
+            else "on the valuation date"
+        )
     )
 
 
