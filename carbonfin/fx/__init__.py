@@ -7,7 +7,15 @@ from carbonfin.fx.calendars import Pair, is_joint_business_day, spot_date
 from carbonfin.fx.eligibility import EligibilityDecision, Participant, evaluate
 from carbonfin.fx.forwards import ForwardQuote, forward_points, forward_rate
 from carbonfin.fx.haircut import FxHaircut, currency_mismatch_haircut, scale_haircut
-from carbonfin.fx.rates import Conversion, RateQuote, RateStore, check_pairs, convert, round_money
+from carbonfin.fx.rates import (
+    Conversion,
+    RateQuote,
+    RateStore,
+    check_pairs,
+    convert,
+    round_money,
+    settlement_currency,
+)
 
 __all__ = [
     "Conversion",
@@ -27,5 +35,6 @@ __all__ = [
     "is_joint_business_day",
     "round_money",
     "scale_haircut",
+    "settlement_currency",
     "spot_date",
 ]

@@ -26,7 +26,15 @@ from carbonfin.errors import InvalidInputError, MissingDataError, StaleDataError
 from carbonfin.fx.calendars import CALENDAR_NAMES, CURRENCY_CALENDARS, Pair
 from carbonfin.instruments import Currency
 
-__all__ = ["Conversion", "RateQuote", "RateStore", "check_pairs", "convert", "round_money"]
+__all__ = [
+    "Conversion",
+    "RateQuote",
+    "RateStore",
+    "check_pairs",
+    "convert",
+    "round_money",
+    "settlement_currency",
+]
 
 #: Default staleness limit: the last fixing may be at most this many calendar days old
 #: (covers the 7-day National Day and Spring Festival closures plus a weekend).
@@ -95,6 +103,25 @@ class Conversion:
     converted: Decimal
     to_currency: Currency
     quote: RateQuote
+
+
+def settlement_currency(currency: Currency | str) -> Currency:
+    """The currency a Shanghai allowance trade may settle in: onshore CNY only.
+
+    CNH (offshore renminbi) is a market rate and a funding source, not a settlement currency
+    for the Shanghai market; foreign currencies are converted before settlement.
+    """
+    ccy = Currency.parse(currency)
+    if ccy is Currency.CNH:
+        raise InvalidInputError(
+            "CNH is the offshore renminbi market rate, not a settlement currency: Shanghai "
+            "allowances settle in onshore CNY (ISO 4217 156); use CNH only to fund the account"
+        )
+    if ccy is not Currency.CNY:
+        raise InvalidInputError(
+            f"Shanghai allowances settle in CNY; convert {ccy.code} amounts before settlement"
+        )
+    return ccy
 
 
 def round_money(amount: Decimal, currency: Currency | str) -> Decimal:

@@ -30,7 +30,8 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -262,6 +263,19 @@ class PriceHistory:
         flags["limit_breach"] = np.abs(moves) > limit + _LIMIT_SLACK
         flags["non_business_day"] = cls._non_business(list(quotes.index), rules.calendar)
         return cls(instrument, quotes, flags, limit, rules.calendar)
+
+    @classmethod
+    def from_csv(
+        cls, path: str | Path, instrument: Instrument | str, **kwargs: Any
+    ) -> PriceHistory:
+        """Read a CSV of daily quotes (a ``date`` column and price columns) and validate it."""
+        try:
+            frame = pd.read_csv(path)
+        except FileNotFoundError:
+            raise InvalidInputError(f"no such price file: {path}") from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise InvalidInputError(f"{path} is not a readable CSV: {exc}") from None
+        return cls.from_frame(frame, instrument, **kwargs)
 
     @staticmethod
     def _check_values(quotes: pd.DataFrame) -> None:

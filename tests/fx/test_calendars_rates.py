@@ -162,3 +162,14 @@ def test_pair_sets_must_be_exactly_determined() -> None:
     with pytest.raises(InvalidInputError, match="under-specified: 1 pairs leave 2 unconnected"):
         check_pairs(["USD", "CNY", "EUR"], ["USD/CNY"])
     STORE.check()  # the sample's pair set is a spanning tree
+
+
+def test_settlement_currency_is_onshore_cny() -> None:
+    from carbonfin.fx import settlement_currency
+    from carbonfin.instruments import Currency
+
+    assert settlement_currency("cny") is Currency.CNY
+    with pytest.raises(InvalidInputError, match="CNH is the offshore renminbi market rate"):
+        settlement_currency("CNH")
+    with pytest.raises(InvalidInputError, match="convert USD amounts before settlement"):
+        settlement_currency("USD")

@@ -160,3 +160,15 @@ def test_copes_with_the_real_shea_quotes() -> None:
     assert r.gap_days.max() > 5  # sparse trading: multi-day gaps between closes
     mark = h.mark(D(2023, 5, 5), method="vwap", window_days=10)
     assert mark.trade_days >= 1
+
+
+def test_from_csv(tmp_path: Path) -> None:
+    path = tmp_path / "quotes.csv"
+    _frame(ROWS).to_csv(path, index=False)
+    h = PriceHistory.from_csv(path, "SHEA")
+    assert len(h.closes()) == 6
+    with pytest.raises(InvalidInputError, match="no such price file"):
+        PriceHistory.from_csv(tmp_path / "missing.csv", "SHEA")
+    (tmp_path / "empty.csv").write_text("", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="not a readable CSV"):
+        PriceHistory.from_csv(tmp_path / "empty.csv", "SHEA")
