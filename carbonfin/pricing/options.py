@@ -89,6 +89,19 @@ def _broadcast(
     return shape, views, np.ascontiguousarray(np.broadcast_to(flags, shape)).reshape(-1)
 
 
+def _market(
+    forward: ArrayLike, strike: ArrayLike, expiry_years: ArrayLike, vol: ArrayLike, rate: ArrayLike
+) -> dict[str, ArrayLike]:
+    """The market inputs by name, in the kernels' argument order."""
+    return {
+        "forward": forward,
+        "strike": strike,
+        "expiry_years": expiry_years,
+        "vol": vol,
+        "rate": rate,
+    }
+
+
 _RULES: dict[str, tuple[str, Any]] = {
     "forward": ("finite and > 0", lambda x: np.isfinite(x) & (x > 0)),
     "strike": ("finite and >= 0", lambda x: np.isfinite(x) & (x >= 0)),
@@ -151,13 +164,7 @@ def black76(
     complementary error functions and the other by put–call parity, so far out-of-the-money prices
     keep their relative precision (see :mod:`carbonfin.pricing._kernels`).
     """
-    named = {
-        "forward": forward,
-        "strike": strike,
-        "expiry_years": expiry_years,
-        "vol": vol,
-        "rate": rate,
-    }
+    named = _market(forward, strike, expiry_years, vol, rate)
     shape, flat, flags = _broadcast(named, call)
     out = np.empty(flags.shape[0])
     if _price_kernel(*flat, flags, out):
@@ -225,13 +232,7 @@ def black76_greeks(
     ``gamma = e^{-rT} n(d1) / (F σ√T)``, ``vega = e^{-rT} F n(d1) √T``,
     ``theta = r·price − e^{-rT} F n(d1) σ / (2√T)``, ``rho = −T·price``.
     """
-    named = {
-        "forward": forward,
-        "strike": strike,
-        "expiry_years": expiry_years,
-        "vol": vol,
-        "rate": rate,
-    }
+    named = _market(forward, strike, expiry_years, vol, rate)
     shape, flat, flags = _broadcast(named, call)
     n = flags.shape[0]
     outs = list(np.empty((6, n)))  # one block: fewer, larger (huge-page backed) allocations
