@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
@@ -9,7 +10,7 @@ from typing import ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
-from carbonfin.errors import CarbonfinError
+from carbonfin.errors import CarbonfinError, InvalidInputError
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # errors stay on one line, copy-pasteable
@@ -35,3 +36,11 @@ def clean_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise fail(str(exc)) from exc
 
     return wrapper
+
+
+def parse_date(text: str, name: str) -> dt.date:
+    """An ISO date from a command-line argument, or a clear error naming the argument."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(f"`{name}` must be a date YYYY-MM-DD; got {text!r}") from None

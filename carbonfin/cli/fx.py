@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from carbonfin.cli._common import clean_errors, console
+from carbonfin.cli._common import clean_errors, console, parse_date
 from carbonfin.cli._data import load_fx_fixings
 from carbonfin.errors import InvalidInputError
 
@@ -23,13 +23,6 @@ def register(app: typer.Typer) -> None:
     """Add this domain's commands to the root `carbonfin` app."""
     app.add_typer(fx_app, name="fx")
     app.add_typer(eligibility_app, name="eligibility")
-
-
-def _date(text: str, name: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInputError(f"`{name}` must be a date YYYY-MM-DD; got {text!r}") from None
 
 
 @fx_app.command("convert")
@@ -46,7 +39,7 @@ def convert_cmd(
 
     store = RateStore(load_fx_fixings())
     result = convert(
-        amount, from_ccy, to_ccy, on=_date(on, "on"), store=store, max_age_days=max_age_days
+        amount, from_ccy, to_ccy, on=parse_date(on, "on"), store=store, max_age_days=max_age_days
     )
     q = result.quote
     console.print(
@@ -68,9 +61,8 @@ def spot_date_cmd(
     """The spot value date of an FX trade on the joint calendar of the pair (and USD)."""
     from carbonfin.fx import spot_date
 
-    console.print(
-        f"{pair} traded {trade_date}: spot {spot_date(_date(trade_date, 'trade_date'), pair, lag)}"
-    )
+    value_date = spot_date(parse_date(trade_date, "trade_date"), pair, lag)
+    console.print(f"{pair} traded {trade_date}: spot {value_date}")
 
 
 @fx_app.command("forward")
@@ -86,7 +78,9 @@ def forward_cmd(
     """Covered-interest-parity forward rate and forward points."""
     from carbonfin.fx import forward_rate
 
-    q = forward_rate(pair, spot, base_rate, quote_rate, _date(start, "start"), _date(end, "end"))
+    q = forward_rate(
+        pair, spot, base_rate, quote_rate, parse_date(start, "start"), parse_date(end, "end")
+    )
     console.print(
         f"{q.pair} forward {q.start}..{q.end}: [bold]{q.forward:.6f}[/] "
         f"({q.points:+.2f} points; {q.method}; {q.pair.base.code} {q.base_day_count}, "
@@ -134,7 +128,7 @@ def check_cmd(
         raise InvalidInputError(f"{participant_file} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidInputError(f"{participant_file} must hold one JSON object")
-    when = _date(on, "on") if on else dt.date.today()
+    when = parse_date(on, "on") if on else dt.date.today()
     decision = evaluate(data, when, market_open=market_open or None)
     console.print(
         f"[bold]{decision.participant}[/]: [bold]{decision.decision.value}[/] on "

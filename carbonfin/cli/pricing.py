@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from carbonfin.cli._common import clean_errors, console, fail
+from carbonfin.cli._common import clean_errors, console, fail, parse_date
 from carbonfin.cli._data import load_prices
 from carbonfin.errors import InvalidInputError
 from carbonfin.instruments import Instrument
@@ -31,12 +31,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _date(text: str | None, name: str) -> dt.date | None:
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInputError(f"`{name}` must be a date YYYY-MM-DD; got {text!r}") from None
+    return None if text is None else parse_date(text, name)
 
 
 def _history(instrument: str, start: str | None = None, end: str | None = None):  # type: ignore[no-untyped-def]

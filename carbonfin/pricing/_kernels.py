@@ -203,11 +203,8 @@ def _undiscounted(f: float, k: float, s: float, call: bool) -> float:
         return f if call else 0.0
     if s <= 0.0:
         return max(f - k, 0.0) if call else max(k - f, 0.0)
-    if f <= k:
-        otm = _otm_value(f, k, s)
-        return otm if call else otm + (k - f)
-    otm = _otm_value(k, f, s)
-    return otm + (f - k) if call else otm
+    otm = _otm_value(f, k, s) if f <= k else _otm_value(k, f, s)
+    return _from_otm(otm, f, k, call)
 
 
 @njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")

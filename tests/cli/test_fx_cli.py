@@ -32,7 +32,7 @@ def test_eligibility_check_prints_the_decision_table(tmp_path: Path) -> None:
         "institution_type": "fund_manager",
         "jurisdiction": "SG",
         "channel": "cips",
-        "cips_participant_bic": "TESTSGSGXXX",
+        "cips_participant_bic": "TESTSGSG",
         "settlement_currency": "CNY",
         "funding_currency": "CNH",
         "kyc_status": "verified",

@@ -8,8 +8,6 @@ clipped at the limit, and the raw real figures are printed alongside for the rec
 from __future__ import annotations
 
 import datetime as dt
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,13 +15,9 @@ import pytest
 
 from carbonfin._quantlib import business_days
 from carbonfin.data import load_table
+from tests.realdata import REAL_SHEA
 
-# CARBONFIN_REAL_DATA overrides the default ../shared/data/real next to the checkout
-REAL = Path(
-    os.environ.get("CARBONFIN_REAL_DATA")
-    or Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
-)
-REAL_FILE = REAL / "shea_daily_20161118_20230505.csv"
+REAL_FILE = REAL_SHEA
 START, END = dt.date(2016, 11, 18), dt.date(2023, 5, 5)
 LIMIT = np.log1p(0.10)
 

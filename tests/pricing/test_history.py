@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +12,10 @@ import pytest
 
 from carbonfin.errors import InvalidInputError, MissingDataError
 from carbonfin.pricing import PriceHistory
+from tests.realdata import REAL_SHEA
 
 D = dt.date
-REAL = Path(
-    os.environ.get("CARBONFIN_REAL_DATA")
-    or Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
-)
-REAL_FILE = REAL / "shea_daily_20161118_20230505.csv"
+REAL_FILE = REAL_SHEA
 
 
 def _frame(rows: list[tuple]) -> pd.DataFrame:
