@@ -82,6 +82,13 @@ class Returns:
     kind: str
     per: str
 
+    def __post_init__(self) -> None:
+        # frozen means frozen: hold private read-only copies of the arrays
+        for name in ("values", "dates", "gap_days"):
+            array = np.array(getattr(self, name), copy=True)
+            array.flags.writeable = False
+            object.__setattr__(self, name, array)
+
     def to_series(self) -> pd.Series:
         return pd.Series(self.values, index=pd.Index(self.dates, name="date"), name="return")
 
@@ -167,19 +174,76 @@ def _stale_runs(close: np.ndarray, run: int) -> np.ndarray:
     return flags
 
 
+def _gap_days(trade_dates: list[dt.date], calendar: str) -> np.ndarray:
+    """Business days between consecutive trade dates (>= 1; weekends do not count)."""
+    if len(trade_dates) < 2:
+        return np.zeros(0)
+    last_year = CALENDAR_DATA_LAST_YEAR.get(calendar, 9999)
+    within = [d for d in trade_dates if d.year <= last_year]
+    if len(within) == len(trade_dates):
+        grid = np.array(business_days(trade_dates[0], trade_dates[-1], calendar))
+        pos = np.searchsorted(grid, np.array(trade_dates, dtype=object))
+    else:  # beyond QuantLib's holiday data: count weekdays
+        pos = np.array([np.busday_count(trade_dates[0], d) for d in trade_dates])
+    return np.maximum(np.diff(pos), 1).astype(float)
+
+
+def _frozen_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A private deep copy of ``frame``, so that the caller's frame and the held one never share
+    memory. It is only ever handed out through ``copy(deep=False)``: under pandas'
+    copy-on-write a write to that view copies first, and its ``to_numpy()`` is read-only."""
+    return frame.copy(deep=True)
+
+
+def _limit_breaches(close: np.ndarray, gap_days: np.ndarray, limit: float) -> np.ndarray:
+    """Closes whose move from the previous close exceeds the limit compounded over the gap.
+
+    A daily limit ``L`` applies to each session's move from the previous session's reference
+    price, so over a gap of ``g`` business days without a close the largest listed move is
+    ``(1 + L)^g - 1`` up and ``1 - (1 - L)^g`` down; only a move beyond that (plus rounding
+    slack) is flagged.
+    """
+    breach = np.zeros(len(close), dtype=bool)
+    has = np.flatnonzero(~np.isnan(close))
+    if len(has) < 2:
+        return breach
+    trade_close = close[has]
+    move = trade_close[1:] / trade_close[:-1] - 1.0
+    up = (1.0 + limit) ** gap_days - 1.0
+    down = 1.0 - (1.0 - limit) ** gap_days
+    breach[has[1:]] = (move > up + _LIMIT_SLACK) | (move < -down - _LIMIT_SLACK)
+    return breach
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class PriceHistory:
     """A validated daily series of one instrument: quotes and flags, indexed by date.
 
     Build it with :meth:`from_frame`. ``quotes`` has the columns open, high, low, close, vwap
     (CNY/t), volume_t and amount_cny; ``flags`` has one boolean column per entry of ``FLAGS``.
+    Both are read-only: each access hands out a copy-on-write view whose arrays cannot be
+    written, so no caller can change the history another caller sees.
     """
 
     instrument: Instrument
-    quotes: pd.DataFrame
-    flags: pd.DataFrame
+    _quotes: pd.DataFrame
+    _flags: pd.DataFrame
     limit_frac: float
     calendar: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_quotes", _frozen_frame(self._quotes))
+        object.__setattr__(self, "_flags", _frozen_frame(self._flags))
+
+    @property
+    def quotes(self) -> pd.DataFrame:
+        """The daily quotes (read-only; see the class notes)."""
+        return self._quotes.copy(deep=False)
+
+    @property
+    def flags(self) -> pd.DataFrame:
+        """One boolean column per flag of ``FLAGS`` (read-only)."""
+        return self._flags.copy(deep=False)
 
     @classmethod
     def from_frame(
@@ -256,11 +320,9 @@ class PriceHistory:
         )
         flags["close_outside_range"] = outside
         flags["stale"] = _stale_runs(close, stale_run)
-        has = ~np.isnan(close)
-        moves = np.full(len(close), np.nan)
-        trade_close = close[has]
-        moves[np.flatnonzero(has)[1:]] = trade_close[1:] / trade_close[:-1] - 1.0
-        flags["limit_breach"] = np.abs(moves) > limit + _LIMIT_SLACK
+        flags["limit_breach"] = _limit_breaches(
+            close, _gap_days(list(quotes.index[~np.isnan(close)]), rules.calendar), limit
+        )
         flags["non_business_day"] = cls._non_business(list(quotes.index), rules.calendar)
         return cls(instrument, quotes, flags, limit, rules.calendar)
 
@@ -311,17 +373,17 @@ class PriceHistory:
 
     @property
     def dates(self) -> list[dt.date]:
-        return list(self.quotes.index)
+        return list(self._quotes.index)
 
     def closes(self) -> pd.Series:
         """Closes of the days that have one (trade days), indexed by date."""
-        return self.quotes["close"].dropna()
+        return self._quotes["close"].dropna()
 
     def between(self, start: dt.date | None = None, end: dt.date | None = None) -> PriceHistory:
         """The history restricted to ``[start, end]`` (flags recomputed on the window)."""
         if start is not None and end is not None and end < start:
             raise InvalidInputError(f"`end` {end} is before `start` {start}")
-        mask = np.ones(len(self.quotes), dtype=bool)
+        mask = np.ones(len(self._quotes), dtype=bool)
         index = np.array(self.dates, dtype=object)
         if start is not None:
             mask &= index >= start
@@ -329,18 +391,18 @@ class PriceHistory:
             mask &= index <= end
         if not mask.any():
             raise MissingDataError(f"no {self.instrument.value} quotes between {start} and {end}")
-        frame = self.quotes[mask].reset_index()
+        frame = self._quotes[mask].reset_index()
         rebuilt = PriceHistory.from_frame(
             frame, self.instrument, strict=True, limit_frac=self.limit_frac
         )
         # keep the range flags of the full history (open/high/low were already blanked)
         flags = rebuilt.flags.copy()
-        flags["inconsistent_range"] = self.flags["inconsistent_range"][mask].to_numpy()
+        flags["inconsistent_range"] = self._flags["inconsistent_range"][mask].to_numpy()
         return PriceHistory(self.instrument, rebuilt.quotes, flags, self.limit_frac, self.calendar)
 
     def flag_counts(self) -> dict[str, int]:
         """Number of rows carrying each flag."""
-        return {name: int(self.flags[name].sum()) for name in FLAGS}
+        return {name: int(self._flags[name].sum()) for name in FLAGS}
 
     def returns(
         self,
@@ -362,22 +424,11 @@ class PriceHistory:
         values = closes.to_numpy()
         ratio = values[1:] / values[:-1]
         out = np.log(ratio) if kind == "log" else ratio - 1.0
-        gaps = self._gap_days(list(closes.index))
+        gaps = _gap_days(list(closes.index), self.calendar)
         if per == "business_day":
             out = out / np.sqrt(gaps)
         dates = np.array(list(closes.index[1:]), dtype=object)
         return Returns(out, dates, gaps, kind, per)
-
-    def _gap_days(self, trade_dates: list[dt.date]) -> np.ndarray:
-        """SSE business days between consecutive trade dates (>= 1; weekends do not count)."""
-        last_year = CALENDAR_DATA_LAST_YEAR.get(self.calendar, 9999)
-        within = [d for d in trade_dates if d.year <= last_year]
-        if len(within) == len(trade_dates):
-            grid = np.array(business_days(trade_dates[0], trade_dates[-1], self.calendar))
-            pos = np.searchsorted(grid, np.array(trade_dates, dtype=object))
-        else:  # beyond QuantLib's holiday data: count weekdays
-            pos = np.array([np.busday_count(trade_dates[0], d) for d in trade_dates])
-        return np.maximum(np.diff(pos), 1).astype(float)
 
     def mark(
         self,
@@ -408,7 +459,7 @@ class PriceHistory:
             raise InvalidInputError(f"`method` must be 'close' or 'vwap'; got {method!r}")
         if window_days < 1:
             raise InvalidInputError(f"`window_days` must be >= 1; got {window_days!r}")
-        upto = self.quotes[np.array(self.dates, dtype=object) <= as_of]
+        upto = self._quotes[np.array(self.dates, dtype=object) <= as_of]
         if upto.empty:
             raise MissingDataError(
                 f"no {self.instrument.value} quotes on or before {as_of.isoformat()}"
@@ -487,7 +538,7 @@ class PriceHistory:
         """A short text description: range, trade days, flags."""
         closes = self.closes()
         lines = [
-            f"{self.instrument.value}: {len(self.quotes)} rows, "
+            f"{self.instrument.value}: {len(self._quotes)} rows, "
             f"{self.dates[0]} to {self.dates[-1]}",
             f"  closes on {len(closes)} days; last close {closes.iloc[-1]:.2f} CNY/t "
             f"on {closes.index[-1]}"

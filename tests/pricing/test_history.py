@@ -168,3 +168,60 @@ def test_from_csv(tmp_path: Path) -> None:
     (tmp_path / "empty.csv").write_text("", encoding="utf-8")
     with pytest.raises(InvalidInputError, match="not a readable CSV"):
         PriceHistory.from_csv(tmp_path / "empty.csv", "SHEA")
+
+
+def test_limit_breach_compounds_the_limit_over_the_gap() -> None:
+    # issue 9 item 6. 2024-09-27 -> 2024-10-08 spans g = 2 SSE business days (09-30 had no
+    # close; 10-01..07 is the National Day holiday). With L = 10% the largest listed moves over
+    # two sessions are 1.1^2 - 1 = +21% and 1 - 0.9^2 = -19%.
+    def history(close_1008: float) -> PriceHistory:
+        rows = list(ROWS)
+        rows[3] = (D(2024, 10, 8), None, None, None, close_1008, None, 500, 500 * close_1008)
+        rows[4] = (D(2024, 10, 9), None, None, None, close_1008, None, 10, 10 * close_1008)
+        return PriceHistory.from_frame(_frame(rows), "SHEA")
+
+    def breach(close_1008: float) -> bool:
+        return bool(history(close_1008).flags.loc[D(2024, 10, 8), "limit_breach"])
+
+    assert not breach(55.0 * 1.15)  # +15% over 2 days: within +21% (the old code flagged it)
+    assert not breach(55.0 * 1.21)  # exactly at the compounded limit
+    assert breach(55.0 * 1.22)
+    assert not breach(55.0 * 0.85)  # -15% over 2 days: within -19%
+    assert not breach(55.0 * 0.81)
+    assert breach(55.0 * 0.80)
+
+
+@pytest.mark.realdata
+def test_real_shea_limit_breaches_across_gaps() -> None:
+    # issue 9 item 6: 39 moves beyond ±10% on the real SHEA quotes, 11 of them within the limit
+    # compounded over their gap of business days, so 28 remain.
+    if not REAL_FILE.exists():
+        pytest.skip(f"real SHEA quotes not available at {REAL_FILE}")
+    h = PriceHistory.from_frame(pd.read_csv(REAL_FILE), "SHEA", strict=False)
+    r = h.returns(kind="simple", per="trade")
+    assert int((np.abs(r.values) > 0.10 + 1e-6).sum()) == 39  # the one-day test
+    assert h.flag_counts()["limit_breach"] == 28
+
+
+def test_quotes_flags_and_returns_are_read_only() -> None:
+    # issue 9 item 13: a frozen result must not be changeable through its arrays or frames
+    h = PriceHistory.from_frame(_frame(ROWS), "SHEA")
+    quotes = h.quotes
+    quotes.loc[D(2024, 10, 8), "close"] = 1.0  # the caller's copy, not the history's
+    quotes["extra"] = 1.0
+    flags = h.flags
+    flags.loc[D(2024, 10, 8), "limit_breach"] = True
+    assert h.quotes.loc[D(2024, 10, 8), "close"] == 60.5
+    assert "extra" not in h.quotes.columns
+    assert not bool(h.flags.loc[D(2024, 10, 8), "limit_breach"])
+    with pytest.raises(ValueError, match="read-only"):
+        h.quotes["close"].to_numpy()[0] = 1.0
+    r = h.returns()
+    for array in (r.values, r.dates, r.gap_days):
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = array[1]
+    # the frame passed in does not share memory with the history
+    frame = _frame(ROWS)
+    h2 = PriceHistory.from_frame(frame, "SHEA")
+    frame.loc[3, "close"] = 1.0
+    assert h2.quotes.loc[D(2024, 10, 8), "close"] == 60.5
