@@ -13,6 +13,7 @@ from rich.table import Table
 from carbonfin.cli._common import clean_errors, console, fail
 from carbonfin.cli._data import load_account_frames, seeded_engine
 from carbonfin.errors import InvalidInputError
+from carbonfin.scoring.methodology import DEFAULT_VERSION
 
 
 def register(app: typer.Typer) -> None:
@@ -67,7 +68,7 @@ def score_cmd(
     ] = None,
     year: Annotated[int | None, typer.Option(help="year (default: the latest)")] = None,
     all_firms: Annotated[bool, typer.Option("--all", help="score the whole population")] = False,
-    version: Annotated[str, typer.Option(help="methodology version")] = "v1",
+    version: Annotated[str, typer.Option(help="methodology version")] = DEFAULT_VERSION,
     save: Annotated[bool, typer.Option(help="store the scores in the database")] = False,
 ) -> None:
     """Score one firm (its score card) or, with --all, the population of a year."""

@@ -1,12 +1,19 @@
-"""Market and regulatory rules, loaded from versioned TOML files with a source for every value."""
+"""Market and regulatory rules, loaded from versioned TOML files with a source for every value.
+
+Loaded rules are cached and shared by a whole process, so they are immutable all the way down:
+frozen dataclasses holding read-only mappings (``types.MappingProxyType``). They are validated
+when loaded (fractions in range, months in 1-12, positive ticks and lots).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from types import MappingProxyType
 from typing import Any
 
 from carbonfin.errors import DataIntegrityError
@@ -37,7 +44,7 @@ class InstrumentRules:
     lot_size_t: int
     compliance_deadline_month: int
     price_limit: PriceLimit
-    sources: dict[str, str]
+    sources: Mapping[str, str]
     first_trade_price_cny_per_t: float | None = None
 
 
@@ -53,8 +60,8 @@ def load_rules_toml(name: str) -> dict[str, Any]:
 
 
 @cache
-def market_rules() -> dict[Instrument, InstrumentRules]:
-    """Trading rules per instrument from ``market.toml`` (parsed once)."""
+def market_rules() -> Mapping[Instrument, InstrumentRules]:
+    """Trading rules per instrument from ``market.toml`` (parsed once, read-only)."""
     raw = load_rules_toml("market.toml")
     out: dict[Instrument, InstrumentRules] = {}
     try:
@@ -75,7 +82,7 @@ def market_rules() -> dict[Instrument, InstrumentRules]:
                     source=str(limit["source"]),
                     assumed=bool(limit["assumed"]),
                 ),
-                sources=dict(spec["sources"]),
+                sources=MappingProxyType({str(k): str(v) for k, v in spec["sources"].items()}),
                 first_trade_price_cny_per_t=spec.get("first_trade_price_cny_per_t"),
             )
     except (KeyError, TypeError) as exc:
@@ -83,4 +90,29 @@ def market_rules() -> dict[Instrument, InstrumentRules]:
     missing = set(Instrument) - set(out)
     if missing:
         raise DataIntegrityError(f"market.toml has no rules for {sorted(m.value for m in missing)}")
-    return out
+    for rules in out.values():
+        _validate(rules)
+    return MappingProxyType(out)
+
+
+def _validate(rules: InstrumentRules) -> None:
+    """Refuse rules outside their possible range (a typo in market.toml must not load)."""
+    where = f"market.toml [{rules.instrument.value}]"
+    limit = rules.price_limit
+    checks = [
+        (0 < limit.listed_frac < 1, f"price_limit.listed_frac {limit.listed_frac} not in (0, 1)"),
+        (0 < limit.block_frac < 1, f"price_limit.block_frac {limit.block_frac} not in (0, 1)"),
+        (
+            limit.listed_frac <= limit.block_frac,
+            f"price_limit.listed_frac {limit.listed_frac} exceeds block_frac {limit.block_frac}",
+        ),
+        (
+            1 <= rules.compliance_deadline_month <= 12,
+            f"compliance_deadline_month {rules.compliance_deadline_month} not in 1-12",
+        ),
+        (rules.price_tick_cny > 0, f"price_tick_cny {rules.price_tick_cny} must be > 0"),
+        (rules.lot_size_t > 0, f"lot_size_t {rules.lot_size_t} must be > 0"),
+    ]
+    for ok, problem in checks:
+        if not ok:
+            raise DataIntegrityError(f"{where}: {problem}")

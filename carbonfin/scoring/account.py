@@ -29,7 +29,7 @@ import pandas as pd
 from carbonfin.errors import InvalidInputError, MissingDataError
 from carbonfin.instruments import Instrument
 from carbonfin.rules import market_rules
-from carbonfin.scoring.ids import validate_uscc
+from carbonfin.scoring.ids import unknown_member, validate_uscc
 
 __all__ = [
     "CarbonAccount",
@@ -54,6 +54,10 @@ class DataQuality(enum.StrEnum):
     METERED = "metered"
     SELF_REPORTED = "self_reported"
     ESTIMATED = "estimated"
+
+    @classmethod
+    def _missing_(cls, value: object) -> DataQuality:
+        raise unknown_member(cls, value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,8 +101,17 @@ def validate_uscc(code: object) -> str:
     return code
 
 
+def unknown_member(cls: type[enum.Enum], value: object) -> InvalidInputError:
+    """The engine's error for a value that is not a member of ``cls`` (an ``_missing_`` hook)."""
+    valid = ", ".join(str(m.value) for m in cls)
+    return InvalidInputError(f"{value!r} is not a valid {cls.__name__}; valid: {valid}")
+
+
 class Sector(enum.StrEnum):
-    """The engine's sector list, the unit of industry benchmarks and coverage rules."""
+    """The engine's sector list, the unit of industry benchmarks and coverage rules.
+
+    ``Sector("x")`` raises :class:`InvalidInputError` (a ``ValueError``) listing the sectors.
+    """
 
     POWER = "power"
     STEEL = "steel"
@@ -116,6 +125,10 @@ class Sector(enum.StrEnum):
     BUILDINGS = "buildings"
     PUBLIC_INSTITUTION = "public_institution"
     OTHER = "other"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Sector:
+        raise unknown_member(cls, value)
 
 
 # GB/T 4754-2017 sections and the 2-digit divisions each contains (国民经济行业分类, table 1).

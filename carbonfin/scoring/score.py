@@ -14,19 +14,25 @@ scaled to the 0-100 score; contributions sum to the score.
 from __future__ import annotations
 
 import enum
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from carbonfin.errors import InvalidInputError, MissingDataError
 from carbonfin.scoring.account import DataQuality
-from carbonfin.scoring.ids import validate_uscc
-from carbonfin.scoring.methodology import FACTORS, Methodology, load_methodology
+from carbonfin.scoring.ids import unknown_member, validate_uscc
+from carbonfin.scoring.methodology import (
+    DEFAULT_VERSION,
+    FACTORS,
+    Methodology,
+    load_methodology,
+)
 
 __all__ = [
     "STATUS",
@@ -52,14 +58,18 @@ class Grade(enum.StrEnum):
     YELLOW = "yellow"
     RED = "red"
 
+    @classmethod
+    def _missing_(cls, value: object) -> Grade:
+        raise unknown_member(cls, value)
 
-def efficiency_grade(k_ratio: float | np.ndarray, version: str = "v1") -> Any:
+
+def efficiency_grade(k_ratio: float | np.ndarray, version: str = DEFAULT_VERSION) -> Any:
     """Zhejiang carbon-efficiency grade 1 (best) … 5 of a K ratio (firm / industry intensity).
 
     K <= 0.6: 1; (0.6, 0.8]: 2; (0.8, 1.2]: 3; (1.2, 2.0]: 4; > 2.0: 5 — upper bounds
     inclusive. Accepts a scalar (returns ``int``) or an array (returns an int array).
     """
-    bounds = np.asarray(load_methodology(version).factor("efficiency")["grade_upper_bounds"])
+    bounds = np.asarray(load_methodology(version).efficiency.grade_upper_bounds)
     k = np.asarray(k_ratio, dtype=float)
     if np.any(~np.isfinite(k)) or np.any(k < 0):
         raise InvalidInputError(f"`k_ratio` must be finite and >= 0; got {k_ratio!r}")
@@ -107,36 +117,70 @@ def _linear(change: np.ndarray, full_at: float, zero_at: float) -> np.ndarray:
     return np.asarray(np.clip((zero_at - change) / (zero_at - full_at), 0.0, 1.0))
 
 
-def _row_hash(frame: pd.DataFrame, columns: list[str], salt: str) -> np.ndarray:
-    """A 128-bit hash of each row's inputs, as 32 hex characters (vectorised over rows).
+#: Version of the canonical encoding hashed by :func:`_row_hash` (part of the hashed header).
+HASH_ENCODING = "carbonfin-score-input/2"
 
-    Two 64-bit FNV-1a-style lanes over the IEEE-754 bits of each numeric input (NaN made
-    canonical, -0.0 made 0.0) and the bytes of the text inputs. Used to detect that a stored
-    score was computed from other inputs; not a cryptographic commitment.
+
+def _as_float(values: pd.Series) -> np.ndarray:
+    """A numeric or boolean column as float64, every kind of missing value as NaN."""
+    try:
+        out = values.to_numpy(dtype=float, na_value=np.nan)
+    except (TypeError, ValueError):
+        raise InvalidInputError(
+            f"the panel column `{values.name}` must be numeric; got dtype {values.dtype}"
+        ) from None
+    return np.asarray(out, dtype=float)
+
+
+def _row_hash(frame: pd.DataFrame, columns: list[str], methodology: Methodology) -> list[str]:
+    """BLAKE2b-256 of each row's inputs in a canonical encoding, as 64 hex characters.
+
+    Notes
+    -----
+    The hashed message is a header — :data:`HASH_ENCODING`, the methodology version and the
+    BLAKE2b-256 hash of its file, the column names, each UTF-8 and NUL-separated — followed by
+    the row: each text input as a 4-byte little-endian length and its UTF-8 bytes (a missing
+    text as the length 0xFFFFFFFF), then every numeric input as an IEEE-754 float64,
+    little-endian (booleans as 0/1; -0.0 written as 0.0; every missing value as the one quiet
+    NaN 0x7FF8000000000000). Nothing is truncated, and any Unicode text hashes. BLAKE2b is
+    RFC 7693; the 32-byte digest is BLAKE2b's own parameter, not a cut-down longer digest.
     """
+    header = "\0".join(
+        (HASH_ENCODING, methodology.version, methodology.content_hash, *columns)
+    ).encode("utf-8")
+    base = hashlib.blake2b(header, digest_size=32)
+    text_cols = [
+        c for c in columns if frame[c].dtype == object or isinstance(frame[c].dtype, pd.StringDtype)
+    ]
+    num_cols = [c for c in columns if c not in text_cols]
     n = len(frame)
-    prime = np.uint64(0x100000001B3)
-    lanes = [np.full(n, np.uint64(0xCBF29CE484222325)), np.full(n, np.uint64(0x84222325CBF29CE4))]
-    words: list[np.ndarray] = []
-    for col in columns:
-        values = frame[col]
-        if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
-            raw = np.array(values.astype(str).to_numpy(), dtype="S32")
-            words += list(np.frombuffer(raw.tobytes(), dtype=np.uint64).reshape(n, 4).T)
-        else:
-            x = values.astype(float).to_numpy() + 0.0
-            bits = x.view(np.uint64).copy()
-            bits[np.isnan(x)] = np.uint64(0x7FF8000000000000)
-            words.append(bits)
-    salt_word = np.uint64(int.from_bytes(salt.encode()[:8].ljust(8, b"\0"), "little"))
-    words.append(np.full(n, salt_word))
-    with np.errstate(over="ignore"):
-        for k, word in enumerate(words):
-            for lane_no, lane in enumerate(lanes):
-                lane ^= word ^ np.uint64(k * 0x9E3779B97F4A7C15 % 2**64 if lane_no else k)
-                lane *= prime
-                lane ^= lane >> np.uint64(29)
-    return np.char.add(np.char.mod("%016x", lanes[0]), np.char.mod("%016x", lanes[1]))
+    if num_cols:
+        x = np.column_stack([_as_float(frame[c]) for c in num_cols]) + 0.0  # -0.0 -> 0.0
+        x[np.isnan(x)] = np.nan  # one NaN payload
+        raw = np.ascontiguousarray(x.astype("<f8"))
+        rows = raw.view(np.dtype((np.void, 8 * len(num_cols)))).ravel()
+        numeric = cast("list[bytes]", rows.tolist())
+    else:
+        numeric = [b""] * n
+    texts: list[list[bytes]] = [[_text_bytes(v) for v in frame[c].tolist()] for c in text_cols]
+    out = []
+    for i in range(n):
+        h = base.copy()
+        for col in texts:
+            h.update(col[i])
+        h.update(numeric[i])
+        out.append(h.hexdigest())
+    return out
+
+
+_MISSING_TEXT = (0xFFFFFFFF).to_bytes(4, "little")
+
+
+def _text_bytes(value: object) -> bytes:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return _MISSING_TEXT
+    data = str(value).encode("utf-8")
+    return len(data).to_bytes(4, "little") + data
 
 
 _HASH_COLUMNS = [
@@ -165,23 +209,30 @@ _HASH_COLUMNS = [
 ]
 
 
+def _methodology(version: str | Methodology) -> Methodology:
+    return version if isinstance(version, Methodology) else load_methodology(version)
+
+
 def score_panel(
     panel: pd.DataFrame,
-    version: str = "v1",
+    version: str | Methodology = DEFAULT_VERSION,
     benchmarks: pd.DataFrame | Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Score every firm-year of ``panel`` (from :func:`build_panel`) with methodology ``version``.
+
+    ``version``: a published version (``"v1"`` …) or a :class:`Methodology` object (e.g. a draft
+    parsed with :func:`~carbonfin.scoring.methodology.parse_methodology`).
 
     ``benchmarks``: industry intensities from outside (a mapping sector -> intensity, or a frame
     with ``sector, year, benchmark_intensity``); by default computed from the panel itself.
 
     Returns one row per firm-year: ``uscc, year, sector, score, colour_grade,
     efficiency_grade, k_ratio, intensity, benchmark_intensity, confidence,
-    loan_adjustment_bp, input_hash, methodology_version`` and for each factor
+    loan_adjustment_bp, input_hash, methodology_version, methodology_hash`` and for each factor
     ``<factor>_points``, ``<factor>_max``, ``<factor>_contribution``, ``<factor>_status``,
     ``<factor>_value`` (its input metric).
     """
-    m = load_methodology(version)
+    m = _methodology(version)
     if panel.empty:
         raise MissingDataError("the panel is empty: nothing to score")
     df = _attach_benchmarks(panel, m, benchmarks)
@@ -197,9 +248,10 @@ def score_panel(
         intensity = np.where(va > 0, em / va, np.nan)
         k = intensity / df["benchmark_intensity"].to_numpy(float)
     ok = np.isfinite(k)
-    spec = m.factor("efficiency")
-    grade = np.where(ok, np.searchsorted(spec["grade_upper_bounds"], np.where(ok, k, 0.0)) + 1, 0)
-    frac = np.asarray(spec["grade_points_frac"])[np.clip(grade - 1, 0, 4)]
+    eff = m.efficiency
+    grade = np.where(ok, np.searchsorted(eff.grade_upper_bounds, np.where(ok, k, 0.0)) + 1, 0)
+    last = len(eff.grade_points_frac) - 1
+    frac = np.asarray(eff.grade_points_frac)[np.clip(grade - 1, 0, last)]
     points["efficiency"] = np.where(ok, frac * m.max_points["efficiency"], 0.0)
     status["efficiency"] = np.where(ok, SCORED, MISSING)
     value["efficiency"] = k
@@ -212,16 +264,18 @@ def score_panel(
         int_prev = np.where(va_prev > 0, em_prev / va_prev, np.nan)
         int_change = intensity / int_prev - 1.0
         abs_change = em / em_prev - 1.0
-    for name, change in (("intensity_change", int_change), ("absolute_change", abs_change)):
-        spec = m.factor(name)
+    for name, change, ch in (
+        ("intensity_change", int_change, m.intensity_change),
+        ("absolute_change", abs_change, m.absolute_change),
+    ):
         good = has_prev & np.isfinite(change)
-        share = _linear(np.where(good, change, 0.0), spec["full_points_at"], spec["zero_points_at"])
+        share = _linear(np.where(good, change, 0.0), ch.full_points_at, ch.zero_points_at)
         points[name] = np.where(good, share * m.max_points[name], 0.0)
         status[name] = np.where(~has_prev, NOT_APPLICABLE, np.where(good, SCORED, MISSING))
         value[name] = np.where(has_prev, change, np.nan)
 
     # data quality: emission-weighted tier value; missing when any facility did not report
-    tiers = m.factor("data_quality")["tier_value"]
+    tiers = m.data_quality.tier_value
     quality = sum(df[f"quality_{q.value}"].to_numpy(float) * tiers[q.value] for q in DataQuality)
     complete = (df["facilities_missing"].to_numpy() == 0) & np.isfinite(quality)
     quality = np.where(complete, quality, np.nan)
@@ -230,7 +284,7 @@ def score_panel(
     value["data_quality"] = quality
 
     # compliance (covered firms only)
-    spec = m.factor("compliance")
+    cs = m.compliance
     covered = df["covered"].to_numpy(bool)
     shortfall = df["shortfall_t"].to_numpy(float)
     on_time = df["surrender_on_time"].astype("boolean")
@@ -238,39 +292,40 @@ def score_panel(
     on_time_arr = on_time.fillna(False).to_numpy(bool)
     frac = np.where(
         shortfall > 0,
-        spec["shortfall_frac"],
-        np.where(on_time_arr, spec["on_time_frac"], spec["late_frac"]),
+        cs.shortfall_frac,
+        np.where(on_time_arr, cs.on_time_frac, cs.late_frac),
     )
     points["compliance"] = np.where(known, frac * m.max_points["compliance"], 0.0)
     status["compliance"] = np.where(~covered, NOT_APPLICABLE, np.where(known, SCORED, MISSING))
     value["compliance"] = np.where(covered, shortfall, np.nan)
 
     # disclosure and targets
-    spec = m.factor("disclosure")
+    ds = m.disclosure
     target = pd.to_numeric(df["target_year"], errors="coerce").to_numpy(float)
     net_zero = pd.to_numeric(df["net_zero_year"], errors="coerce").to_numpy(float)
     disc = (
-        df["disclosed"].to_numpy(bool) * spec["disclosed_points"]
-        + np.isfinite(target) * spec["target_points"]
-        + (np.nan_to_num(net_zero, nan=9999) <= spec["net_zero_by"]) * spec["net_zero_points"]
+        df["disclosed"].to_numpy(bool) * ds.disclosed_points
+        + np.isfinite(target) * ds.target_points
+        + (np.nan_to_num(net_zero, nan=9999) <= ds.net_zero_by) * ds.net_zero_points
     )
     points["disclosure"] = (
         disc.astype(float)
         * m.max_points["disclosure"]
-        / (spec["disclosed_points"] + spec["target_points"] + spec["net_zero_points"])
+        / (ds.disclosed_points + ds.target_points + ds.net_zero_points)
     )
     status["disclosure"] = np.full(n, SCORED)
     value["disclosure"] = disc.astype(float)
 
     # green electricity share (certificates, 1 = 1 MWh, over electricity use)
-    spec = m.factor("green_power")
     elec = df["electricity_mwh"].to_numpy(float)
     certs = df["green_certificates"].to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(elec > 0, np.minimum(certs / elec, 1.0), np.nan)
     good = np.isfinite(share)
     points["green_power"] = np.where(
-        good, np.minimum(share / spec["full_points_share"], 1.0) * m.max_points["green_power"], 0.0
+        good,
+        np.minimum(share / m.green_power.full_points_share, 1.0) * m.max_points["green_power"],
+        0.0,
     )
     status["green_power"] = np.where(good, SCORED, np.where(elec == 0, NOT_APPLICABLE, MISSING))
     value["green_power"] = share
@@ -314,13 +369,14 @@ def score_panel(
     )
     lp = m.loan_pricing
     adjustment = np.clip(
-        -(score - lp["base_score"]) * lp["bp_per_point"],
-        -lp["max_discount_bp"],
-        lp["max_premium_bp"],
+        -(score - lp.base_score) * lp.bp_per_point,
+        -lp.max_discount_bp,
+        lp.max_premium_bp,
     )
     out["loan_adjustment_bp"] = np.round(adjustment, 4) + 0.0
-    out["input_hash"] = _row_hash(df, _HASH_COLUMNS, m.version)
+    out["input_hash"] = _row_hash(df, _HASH_COLUMNS, m)
     out["methodology_version"] = m.version
+    out["methodology_hash"] = m.content_hash
     return out
 
 
@@ -367,6 +423,7 @@ class Score:
     year: int
     sector: str
     methodology_version: str
+    methodology_hash: str
     score: float
     colour_grade: Grade
     efficiency_grade: int | None
@@ -380,9 +437,15 @@ class Score:
     input_hash: str
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Score:
-        """Build the card from one row of :func:`score_panel`."""
-        m = load_methodology(str(row["methodology_version"]))
+    def from_row(cls, row: Mapping[str, Any], methodology: Methodology | None = None) -> Score:
+        """Build the card from one row of :func:`score_panel` (scored with ``methodology``,
+        by default the published version the row names)."""
+        m = methodology or load_methodology(str(row["methodology_version"]))
+        if str(row["methodology_hash"]) != m.content_hash:
+            raise InvalidInputError(
+                f"the row was scored with methodology file {row['methodology_hash']}, not "
+                f"{m.version} ({m.content_hash}); pass the methodology it was scored with"
+            )
 
         def opt(x: Any) -> float | None:
             return None if x is None or pd.isna(x) else float(x)
@@ -395,7 +458,7 @@ class Score:
                 float(row[f"{f}_contribution"]),
                 STATUS[int(row[f"{f}_status"])],
                 opt(row[f"{f}_value"]),
-                str(m.factor(f)["description"]),
+                m.factor(f).description,
                 m.sources[f],
             )
             for f in FACTORS
@@ -406,6 +469,7 @@ class Score:
             year=int(row["year"]),
             sector=str(row["sector"]),
             methodology_version=m.version,
+            methodology_hash=m.content_hash,
             score=float(row["score"]),
             colour_grade=Grade(row["colour_grade"]),
             efficiency_grade=None if pd.isna(grade) else int(grade),
@@ -444,6 +508,7 @@ class Score:
                 ],
                 "k_ratio": self.k_ratio,
                 "reasons": list(self.reasons),
+                "methodology_hash": self.methodology_hash,
             },
         }
 
@@ -516,7 +581,7 @@ def score_firm(
     panel: pd.DataFrame,
     uscc: str,
     year: int | None = None,
-    version: str = "v1",
+    version: str | Methodology = DEFAULT_VERSION,
     benchmarks: pd.DataFrame | Mapping[str, float] | None = None,
 ) -> Score:
     """The score card of one firm in ``year`` (default: its latest year).
@@ -532,7 +597,8 @@ def score_firm(
         raise MissingDataError(
             f"no account data for firm {uscc} in {year}; it has {sorted(set(rows['year']))}"
         )
+    m = _methodology(version)
     if benchmarks is None:
-        benchmarks = industry_benchmarks(panel, load_methodology(version))
-    scored = score_panel(rows[rows["year"] == year], version, benchmarks)
-    return Score.from_row({str(k): v for k, v in scored.iloc[0].to_dict().items()})
+        benchmarks = industry_benchmarks(panel, m)
+    scored = score_panel(rows[rows["year"] == year], m, benchmarks)
+    return Score.from_row({str(k): v for k, v in scored.iloc[0].to_dict().items()}, m)

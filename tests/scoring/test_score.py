@@ -21,10 +21,10 @@ from carbonfin.scoring import (
     score_firm,
     score_panel,
 )
-from carbonfin.scoring.ids import uscc_check_character
 from carbonfin.scoring.methodology import FACTORS
 from carbonfin.store import repositories
 from carbonfin.store.database import session_scope, upgrade
+from tests.scoring.cards import BENCH, tiny_panel
 from tests.store import tiny
 
 ACCOUNT = ("firms", "facilities", "facility_emissions", "firm_years", "compliance")
@@ -62,14 +62,6 @@ def test_efficiency_grade_vectorised_and_bad_input() -> None:
         efficiency_grade(-0.1)
 
 
-def test_methodology_is_versioned_data() -> None:
-    m = load_methodology("v1")
-    assert sum(m.max_points.values()) == 100
-    assert all(m.sources[f] for f in FACTORS)
-    with pytest.raises(InvalidInputError, match="unknown methodology version 'v9'"):
-        load_methodology("v9")
-
-
 def test_contributions_sum_to_the_score(panel: pd.DataFrame) -> None:
     scores = score_panel(panel)
     contributions = scores[[f"{f}_contribution" for f in FACTORS]].sum(axis=1)
@@ -89,56 +81,8 @@ def test_loan_adjustment_follows_the_shenzhen_rule(panel: pd.DataFrame) -> None:
     np.testing.assert_allclose(scores["loan_adjustment_bp"], expected, atol=1e-9)
 
 
-def _tiny_panel(**overrides: object) -> pd.DataFrame:
-    """Two years of one firm, with every input present; overrides apply to the second year."""
-    body = "91310115MA1H0000"
-    uscc = body + "4" + uscc_check_character(body + "4")
-    base = {
-        "uscc": uscc,
-        "sector": "chemical",
-        "industry_code": "C2611",
-        "facilities": 2,
-        "facilities_missing": 0,
-        "quality_verified": 0.5,
-        "quality_metered": 0.2,
-        "quality_self_reported": 0.2,
-        "quality_estimated": 0.1,
-        "covered": True,
-        "shortfall_t": 0.0,
-        "surrender_on_time": True,
-        "disclosed": True,
-        "target_year": 2030,
-        "net_zero_year": 2060,
-        "electricity_mwh": 10_000.0,
-        "green_certificates": 2_000.0,
-        "discloses_emissions": True,
-        "value_added_cny": 1e8,
-    }
-    first = {
-        **base,
-        "year": 2024,
-        "emissions_tco2e": 50_000.0,
-        "has_prev_year": False,
-        "emissions_prev_tco2e": np.nan,
-        "value_added_prev_cny": np.nan,
-    }
-    second = {
-        **base,
-        "year": 2025,
-        "emissions_tco2e": 48_000.0,
-        "has_prev_year": True,
-        "emissions_prev_tco2e": 50_000.0,
-        "value_added_prev_cny": 1e8,
-    }
-    second.update(overrides)
-    return pd.DataFrame([first, second])
-
-
-BENCH = {"chemical": 5e-4}  # tCO2e per CNY of value added (external benchmark)
-
-
 def _score(**overrides: object) -> pd.Series:
-    return score_panel(_tiny_panel(**overrides), benchmarks=BENCH).iloc[1]
+    return score_panel(tiny_panel(**overrides), benchmarks=BENCH).iloc[1]
 
 
 def test_a_score_worked_by_hand() -> None:
@@ -164,7 +108,7 @@ def test_missing_and_not_applicable_factors() -> None:
     missing = _score(emissions_tco2e=np.nan, facilities_missing=1)
     assert missing["efficiency_status"] == 1  # missing: 0 points, counted in the maximum
     assert missing["efficiency_points"] == 0
-    first_year = score_panel(_tiny_panel(), benchmarks=BENCH).iloc[0]
+    first_year = score_panel(tiny_panel(), benchmarks=BENCH).iloc[0]
     assert first_year["intensity_change_status"] == 2  # not applicable in the first year
     assert first_year["intensity_change_max"] == 0
     uncovered = _score(covered=False)
