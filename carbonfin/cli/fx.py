@@ -97,7 +97,7 @@ def haircut_cmd(
     remargin_days: Annotated[int, typer.Option(help="days between revaluations N_R")] = 1,
 ) -> None:
     """Basel currency-mismatch haircut, scaled to the holding period."""
-    from carbonfin.fx import currency_mismatch_haircut
+    from carbonfin.collateral.currency import currency_mismatch_haircut
 
     h = currency_mismatch_haircut(
         loan_currency, collateral_currency, holding_days=holding_days, remargin_days=remargin_days

@@ -1,12 +1,12 @@
 """FX and cross-border RMB participation: fixings and conversion, China calendars and spot dates,
-CIP forwards, participant eligibility and the currency-mismatch haircut."""
+CIP forwards and participant eligibility. (The currency-mismatch haircut is a collateral haircut
+component: :mod:`carbonfin.collateral.currency`.)"""
 
 from __future__ import annotations
 
 from carbonfin.fx.calendars import Pair, is_joint_business_day, spot_date
 from carbonfin.fx.eligibility import EligibilityDecision, Participant, evaluate
 from carbonfin.fx.forwards import ForwardQuote, forward_points, forward_rate
-from carbonfin.fx.haircut import FxHaircut, currency_mismatch_haircut, scale_haircut
 from carbonfin.fx.rates import (
     Conversion,
     RateQuote,
@@ -21,20 +21,17 @@ __all__ = [
     "Conversion",
     "EligibilityDecision",
     "ForwardQuote",
-    "FxHaircut",
     "Pair",
     "Participant",
     "RateQuote",
     "RateStore",
     "check_pairs",
     "convert",
-    "currency_mismatch_haircut",
     "evaluate",
     "forward_points",
     "forward_rate",
     "is_joint_business_day",
     "round_money",
-    "scale_haircut",
     "settlement_currency",
     "spot_date",
 ]

@@ -8,14 +8,9 @@ import math
 import numpy as np
 import pytest
 
+from carbonfin.collateral import currency_mismatch_haircut, scale_haircut
 from carbonfin.errors import InvalidInputError
-from carbonfin.fx import (
-    currency_mismatch_haircut,
-    evaluate,
-    forward_points,
-    forward_rate,
-    scale_haircut,
-)
+from carbonfin.fx import evaluate, forward_points, forward_rate
 
 D = dt.date
 
@@ -165,9 +160,9 @@ def test_supervisory_haircut_scaling() -> None:
     assert weekly.haircut_frac == pytest.approx(0.08 * math.sqrt(24 / 10))
     assert currency_mismatch_haircut("CNY", "CNY").haircut_frac == 0.0
     assert currency_mismatch_haircut("CNY", "CNH").haircut_frac == pytest.approx(0.08)
-    assert scale_haircut(0.08, 5, 1) == pytest.approx(0.08 * math.sqrt(0.5))
+    assert scale_haircut(0.08, 10, 5, 1) == pytest.approx(0.08 * math.sqrt(0.5))
     with pytest.raises(InvalidInputError, match="`holding_days` must be an integer >= 1"):
-        scale_haircut(0.08, 0)
+        currency_mismatch_haircut("CNY", "USD", holding_days=0)
 
 
 def test_own_estimate_from_the_pair_volatility() -> None:

@@ -1,11 +1,14 @@
-"""Currency-mismatch haircut for collateral in another currency than the loan.
+"""Currency-mismatch haircut: a component of the collateral haircut when the loan and the
+collateral are in different currencies (moved here from ``carbonfin.fx``; the
+``carbonfin fx haircut`` command calls it from here).
 
 Supervisory: Basel's ``H_fx = 8%`` for a 10-business-day holding period with daily
 marking to market (Basel II, 2006, §151-153; Basel Framework CRE22.54), scaled to the
 transaction's minimum holding period ``T_M`` and remargining/revaluation interval ``N_R`` by the
 square-root-of-time formula used for all collateral haircuts (Basel II §168; CRE22.57):
 
-``H = H_10 · sqrt((N_R + T_M − 1) / 10)``
+``H = H_10 · sqrt((N_R + T_M − 1) / 10)`` — :func:`carbonfin.collateral.scaling.scale_haircut`
+with a base period of 10 days, the engine's only copy of the formula
 
 (secured lending: ``T_M`` = 20 business days; repo-style: 5; other capital-market: 10).
 
@@ -22,24 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
+from carbonfin.collateral.scaling import scale_haircut
 from carbonfin.errors import InvalidInputError
 from carbonfin.instruments import Currency
 
-__all__ = ["SUPERVISORY_FX_HAIRCUT_10D", "FxHaircut", "currency_mismatch_haircut", "scale_haircut"]
+__all__ = ["SUPERVISORY_FX_HAIRCUT_10D", "FxHaircut", "currency_mismatch_haircut"]
 
 #: Basel supervisory haircut for a currency mismatch, 10-business-day holding period.
 SUPERVISORY_FX_HAIRCUT_10D = 0.08
-
-
-def scale_haircut(h10: float, holding_days: int = 10, remargin_days: int = 1) -> float:
-    """``H = H_10 · sqrt((N_R + T_M − 1) / 10)`` (Basel II §168 / CRE22.57)."""
-    if not (math.isfinite(h10) and 0 <= h10 < 1):
-        raise InvalidInputError(f"`h10` must be in [0, 1); got {h10!r}")
-    if not (isinstance(holding_days, int) and holding_days >= 1):
-        raise InvalidInputError(f"`holding_days` must be an integer >= 1; got {holding_days!r}")
-    if not (isinstance(remargin_days, int) and remargin_days >= 1):
-        raise InvalidInputError(f"`remargin_days` must be an integer >= 1; got {remargin_days!r}")
-    return h10 * math.sqrt((remargin_days + holding_days - 1) / 10.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +65,9 @@ def currency_mismatch_haircut(
     With ``daily_log_returns`` of the pair, the own-estimate method is used.
     """
     loan, coll = Currency.parse(loan_currency), Currency.parse(collateral_currency)
+    for name, value in (("holding_days", holding_days), ("remargin_days", remargin_days)):
+        if not (isinstance(value, int) and value >= 1):
+            raise InvalidInputError(f"`{name}` must be an integer >= 1; got {value!r}")
     if loan == coll:
         return FxHaircut(loan, coll, 0.0, 0.0, holding_days, remargin_days, "no mismatch", "")
     if daily_log_returns is None:
@@ -90,5 +86,5 @@ def currency_mismatch_haircut(
         h10 = min(float(norm.ppf(confidence)) * sigma * math.sqrt(10.0), 0.999)
         method = f"own estimate: z({confidence:.0%}) x daily vol {sigma:.4%} x sqrt(10)"
         source = "Basel Framework CRE22.60-61 (own estimates, 99% one-tailed), CRE22.57 (scaling)"
-    h = scale_haircut(h10, holding_days, remargin_days)
+    h = scale_haircut(h10, 10, holding_days, remargin_days)
     return FxHaircut(loan, coll, min(h, 0.999), h10, holding_days, remargin_days, method, source)

@@ -1,0 +1,44 @@
+"""Synthetic price histories for the collateral tests: one trade on every SSE business day."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from carbonfin._quantlib import business_days
+from carbonfin.pricing import PriceHistory
+
+START = dt.date(2010, 1, 4)
+
+
+def trading_days(n: int, start: dt.date = START) -> list[dt.date]:
+    days = business_days(start, start + dt.timedelta(days=int(n * 1.6) + 60))
+    assert len(days) >= n
+    return days[:n]
+
+
+def history_from_returns(
+    log_returns: np.ndarray,
+    *,
+    volume_t: float | np.ndarray = 1000.0,
+    price0: float = 40.0,
+    instrument: str = "SHEA",
+    start: dt.date = START,
+) -> PriceHistory:
+    """Closes ``price0·exp(cumsum(r))`` on consecutive business days (first close = price0)."""
+    r = np.asarray(log_returns, dtype=float)
+    closes = price0 * np.exp(np.r_[0.0, np.cumsum(r)])
+    days = trading_days(len(closes), start)
+    vol = np.broadcast_to(np.asarray(volume_t, dtype=float), closes.shape)
+    frame = pd.DataFrame(
+        {
+            "date": days,
+            "close": closes,
+            "vwap": closes,
+            "volume_t": vol,
+            "amount_cny": vol * closes,
+        }
+    )
+    return PriceHistory.from_frame(frame, instrument, limit_frac=0.5)
