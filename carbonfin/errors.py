@@ -57,3 +57,8 @@ def require(condition: bool, message: str) -> None:
     """Raise :class:`InvalidInputError` with ``message`` unless ``condition`` holds."""
     if not condition:
         raise InvalidInputError(message)
+
+
+class ProvisionalCalendarWarning(CarbonfinWarning):
+    """An answer uses a China calendar year whose State Council holiday notice is not on file:
+    its business days are a provisional projection (see ``carbonfin.calendars``)."""

@@ -1,4 +1,4 @@
-"""China calendars from QuantLib against the State Council holiday notices."""
+"""The QuantLib adapter's calendar helpers (China calendars delegate to carbonfin.calendars)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from carbonfin._quantlib import advance, business_days, evaluation_date, is_business_day
-from carbonfin.errors import InvalidInputError
+from carbonfin.errors import InvalidInputError, ProvisionalCalendarWarning
 
 D = dt.date
 
@@ -30,9 +30,16 @@ def test_first_national_ets_trading_day() -> None:
     assert advance(D(2024, 9, 30), 1) == D(2024, 10, 8)
 
 
-def test_dates_beyond_quantlib_holiday_data_are_refused() -> None:
-    with pytest.raises(InvalidInputError, match="beyond the holiday data"):
-        is_business_day(D(2027, 2, 10))
+def test_dates_after_the_last_published_year_are_answered_provisionally() -> None:
+    # issue 10: these raised "beyond the holiday data" (QuantLib knows China only to 2026).
+    # 2027-02-10 is 正月初五, inside the projected Spring Festival (除夕 5 Feb + 8 days).
+    with pytest.warns(ProvisionalCalendarWarning, match=r"China\.SSE: 2027"):
+        assert not is_business_day(D(2027, 2, 10))
+    with pytest.warns(ProvisionalCalendarWarning):
+        assert advance(D(2027, 2, 4), 1) == D(2027, 2, 15)
+
+
+def test_bad_calendar_input() -> None:
     with pytest.raises(InvalidInputError, match="before"):
         business_days(D(2024, 2, 1), D(2024, 1, 1))
     with pytest.raises(InvalidInputError, match="unknown calendar"):

@@ -21,7 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 import numpy as np
 import pandas as pd
 
-from carbonfin._quantlib import CALENDAR_DATA_LAST_YEAR, is_business_day
+from carbonfin._quantlib import is_business_day
 from carbonfin.errors import InvalidInputError, MissingDataError, StaleDataError
 from carbonfin.fx.calendars import CALENDAR_NAMES, CURRENCY_CALENDARS, Pair
 from carbonfin.instruments import Currency
@@ -262,9 +262,6 @@ def _reason(on: dt.date, used: dt.date, base: Currency, quote: Currency) -> str:
         calendars = {CURRENCY_CALENDARS[c] for c in (base, quote)}
         closed = []
         for name in sorted(calendars):
-            last = CALENDAR_DATA_LAST_YEAR.get(name)
-            if last is not None and on.year > last:
-                continue
             if not is_business_day(on, name):
                 closed.append(name)
         why = (

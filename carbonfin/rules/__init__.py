@@ -87,6 +87,14 @@ def market_rules() -> Mapping[Instrument, InstrumentRules]:
             )
     except (KeyError, TypeError) as exc:
         raise DataIntegrityError(f"market.toml is missing or mistypes a field: {exc}") from exc
+    from carbonfin.calendars import CALENDAR_NAMES
+
+    for rules in out.values():
+        if rules.calendar not in CALENDAR_NAMES:
+            raise DataIntegrityError(
+                f"market.toml: {rules.instrument.value} calendar {rules.calendar!r} is not one of "
+                f"{', '.join(CALENDAR_NAMES)}"
+            )
     missing = set(Instrument) - set(out)
     if missing:
         raise DataIntegrityError(f"market.toml has no rules for {sorted(m.value for m in missing)}")

@@ -11,6 +11,7 @@ from carbonfin._quantlib import business_days, is_business_day
 from carbonfin.errors import (
     InvalidInputError,
     MissingDataError,
+    ProvisionalCalendarWarning,
     StaleDataError,
     UnknownInstrumentError,
 )
@@ -82,9 +83,19 @@ def test_spot_dates_across_chinese_and_us_holidays() -> None:
     assert spot_date(D(2026, 3, 2), "USD/CAD") == D(2026, 3, 3)  # T+1 pair
 
 
+def test_spot_date_into_2027_is_answered_provisionally() -> None:
+    # issue 10: spot_date(2026-12-30, USD/CNY) raised "beyond the holiday data". Wed 30 Dec:
+    # T+1 Thu 31 Dec; Fri 1 Jan 2027 is New Year in China (provisional) and the US; Mon 4 Jan
+    # 2027 (New Year on a Friday is a single day off under the 2024 调休 principles) is T+2.
+    with pytest.warns(ProvisionalCalendarWarning, match=r"China\.IB: 2027"):
+        assert spot_date(D(2026, 12, 30), "USD/CNY") == D(2027, 1, 4)
+    # 2027 Spring Festival, provisionally 除夕 5 Feb to 正月初七 12 Feb (8 days from the eve):
+    # Wed 3 Feb, T+1 Thu 4 Feb, T+2 Mon 15 Feb -- Presidents' Day in the US -> Tue 16 Feb
+    with pytest.warns(ProvisionalCalendarWarning):
+        assert spot_date(D(2027, 2, 3), "USD/CNY") == D(2027, 2, 16)
+
+
 def test_calendar_bad_input() -> None:
-    with pytest.raises(InvalidInputError, match=r"beyond the holiday data of calendar China\.IB"):
-        spot_date(D(2027, 3, 1), "USD/CNY")
     with pytest.raises(InvalidInputError, match="BASE/QUOTE"):
         spot_date(D(2026, 3, 2), "USDCNY")
     with pytest.raises(UnknownInstrumentError, match="unknown currency code 'XYZ'"):
