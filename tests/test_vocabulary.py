@@ -67,4 +67,7 @@ def test_market_rules_match_published_values() -> None:
     assert rules[Instrument.SHEA].compliance_deadline_month == 6
     for rule in rules.values():
         assert rule.price_limit.source
-        assert rule.calendar == "China.SSE"
+    # issue 10: each market trades on its own China calendar (carbonfin.calendars)
+    assert rules[Instrument.SHEA].calendar == "China.SEEE"
+    assert rules[Instrument.CEA].calendar == "China.CEA"
+    assert rules[Instrument.CCER].calendar == "China.SSE"
