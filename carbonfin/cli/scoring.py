@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from carbonfin.cli._common import clean_errors, console, fail
+from carbonfin.cli._common import clean_errors, console, fail, parse_date
 from carbonfin.cli._data import load_account_frames, seeded_engine
 from carbonfin.errors import InvalidInputError
 from carbonfin.scoring.methodology import DEFAULT_VERSION
@@ -29,17 +29,31 @@ def _panel() -> pd.DataFrame:
     return build_panel(load_account_frames())
 
 
-def _card(uscc: str, year: int | None, version: str) -> None:
+def _as_of(text: str | None) -> dt.date:
+    """The scoring date: the option's, else today (the edge reads the clock, the core never)."""
+    return dt.date.today() if text is None else parse_date(text, "as_of")
+
+
+def _card(uscc: str, year: int | None, version: str, as_of: dt.date) -> None:
     from carbonfin.scoring import score_firm
 
-    card = score_firm(_panel(), uscc, year, version)
+    card = score_firm(_panel(), uscc, year, version, as_of=as_of)
     eff = "n/a" if card.efficiency_grade is None else str(card.efficiency_grade)
     k = "n/a" if card.k_ratio is None else f"{card.k_ratio:.2f}"
     console.print(
         f"[bold]{card.uscc}[/] {card.year} ({card.sector})  score [bold]{card.score:.1f}[/]/100  "
         f"{card.colour_grade.value.replace('_', ' ')}  efficiency grade {eff} (K = {k})  "
-        f"confidence {card.confidence:.0%}  methodology {card.methodology_version}"
+        f"confidence {card.confidence:.0%}  methodology {card.methodology_version}  "
+        f"as of {as_of.isoformat()}"
     )
+    basis = card.benchmark_basis
+    if card.benchmark_intensity is not None:
+        console.print(
+            f"industry benchmark {card.benchmark_intensity:.4g} tCO2e/CNY ({basis})",
+            highlight=False,
+        )
+    else:
+        console.print(f"industry benchmark: {basis}")
     table = Table(title="factors")
     for col in ("factor", "value", "points", "max", "contribution", "status"):
         table.add_column(col, justify="left" if col in ("factor", "status") else "right")
@@ -69,18 +83,26 @@ def score_cmd(
     year: Annotated[int | None, typer.Option(help="year (default: the latest)")] = None,
     all_firms: Annotated[bool, typer.Option("--all", help="score the whole population")] = False,
     version: Annotated[str, typer.Option(help="methodology version")] = DEFAULT_VERSION,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="scoring date YYYY-MM-DD (default today): surrenders due later are not yet due",
+        ),
+    ] = None,
     save: Annotated[bool, typer.Option(help="store the scores in the database")] = False,
 ) -> None:
     """Score one firm (its score card) or, with --all, the population of a year."""
     if all_firms == (uscc is not None):
         raise fail("give either a USCC or --all")
+    when = _as_of(as_of)
     if uscc is not None:
-        _card(uscc, year, version)
+        _card(uscc, year, version, when)
         return
-    _population(year, version, save)
+    _population(year, version, save, when)
 
 
-def _population(year: int | None, version: str, save: bool) -> None:
+def _population(year: int | None, version: str, save: bool, as_of: dt.date) -> None:
     from carbonfin.scoring import industry_benchmarks, load_methodology, score_panel
 
     panel = _panel()
@@ -100,10 +122,15 @@ def _population(year: int | None, version: str, save: bool) -> None:
     ) as progress:
         task = progress.add_task(f"scoring {len(rows)} firms ({year})", total=len(sectors))
         for sector in sectors:  # one vectorised call per sector, for the progress bar
-            parts.append(score_panel(rows[rows["sector"] == sector], version, benchmarks))
+            parts.append(
+                score_panel(rows[rows["sector"] == sector], version, benchmarks, as_of=as_of)
+            )
             progress.advance(task)
     scores = pd.concat(parts, ignore_index=True)
-    table = Table(title=f"grade distribution by industry, {year} (methodology {version})")
+    table = Table(
+        title=f"grade distribution by industry, {year} (methodology {version}, "
+        f"as of {as_of.isoformat()})"
+    )
     grades = ["dark_green", "light_green", "yellow", "red"]
     for col in ("sector", *grades, "mean score", "firms"):
         table.add_column(col, justify="left" if col == "sector" else "right")
@@ -125,8 +152,24 @@ def _population(year: int | None, version: str, save: bool) -> None:
         str(len(scores)),
     )
     console.print(table)
+    _notes(scores)
     if save:
         _save(scores)
+
+
+def _notes(scores: pd.DataFrame) -> None:
+    """Say which factors were left out and which benchmarks were fallbacks."""
+    from carbonfin.scoring.factors import STATUS
+
+    for factor in ("efficiency", "compliance"):
+        counts = scores[f"{factor}_status"].map(STATUS).value_counts()
+        for label in ("benchmark unavailable", "not yet due"):
+            if counts.get(label, 0):
+                console.print(
+                    f"{factor} {label}: {counts[label]} firms (left out of their maximum)"
+                )
+    for basis, n in scores["benchmark_basis"].value_counts().items():
+        console.print(f"industry benchmark {basis}: {n} firms")
 
 
 def _save(scores: pd.DataFrame) -> None:
@@ -178,6 +221,10 @@ def financed_cmd(
     bank: Annotated[str, typer.Argument(help="bank id, e.g. BANK-01")],
     year: Annotated[int, typer.Option(help="emissions year")] = 2025,
     top: Annotated[int, typer.Option(help="how many top contributors")] = 10,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="scoring date of the borrowers' grades (default today)"),
+    ] = None,
 ) -> None:
     """PCAF financed emissions of a bank's CNY loan book, by sector and grade, top borrowers."""
     from carbonfin.cli._data import load_loans
@@ -186,7 +233,7 @@ def financed_cmd(
     loans = load_loans(bank)
     loans = loans[loans["currency"] == "CNY"]
     panel = _panel()
-    result = financed_emissions(loans, panel, year, score_panel(panel))
+    result = financed_emissions(loans, panel, year, score_panel(panel, as_of=_as_of(as_of)))
     console.print(result.summary())
     for column in ("sector", "colour_grade"):
         table = Table(title=f"by {column}")

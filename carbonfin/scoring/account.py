@@ -29,6 +29,7 @@ import pandas as pd
 from carbonfin.errors import InvalidInputError, MissingDataError
 from carbonfin.instruments import Instrument
 from carbonfin.rules import market_rules
+from carbonfin.scoring._inputs import checked_frames
 from carbonfin.scoring.ids import unknown_member, validate_uscc
 
 __all__ = [
@@ -265,20 +266,27 @@ def build_panel(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     each tier); the firm-year data (``value_added_cny``, ``electricity_mwh``,
     ``green_certificates``, ``equity_cny``, ``debt_cny`` …, ``disclosed``); the firm's
     disclosure commitment and targets; compliance (``covered``, ``shortfall_t``,
-    ``surrender_on_time``); and last year's ``emissions_prev_tco2e`` and
-    ``value_added_prev_cny`` (NaN where that year is missing).
+    ``surrender_date``, ``surrender_deadline``, ``surrender_on_time``); and last year's
+    ``emissions_prev_tco2e`` and ``value_added_prev_cny`` (NaN where that year is missing).
+    ``facilities_complete`` counts the facilities that reported both scopes.
+
+    Every input column is type-checked on entry (:mod:`carbonfin.scoring._inputs`): a value of
+    the wrong kind raises :class:`InvalidInputError` naming frame, column and row; a missing
+    value stays missing (``disclosed`` is a nullable boolean: NaN is never read as True).
     """
     _require(frames)
+    frames = checked_frames(frames)
     firms = frames["firms"]
     fac = frames["facilities"][["facility_id", "uscc"]]
     em = frames["facility_emissions"].merge(fac, on="facility_id", how="left", validate="m:1")
     if em["uscc"].isna().any():
         orphan = em.loc[em["uscc"].isna(), "facility_id"].iloc[0]
         raise InvalidInputError(f"emissions reported for unknown facility {orphan}")
-    em = em.assign(
-        s1=em["scope1_tco2e"].astype(float),
-        s2=em["scope2_tco2e"].astype(float),
-    )
+    tiers = {q.value for q in DataQuality}
+    unknown = ~em["data_quality"].isin(tiers)
+    if unknown.any():
+        DataQuality(em.loc[unknown, "data_quality"].iloc[0])  # raises, listing the tiers
+    em = em.assign(s1=em["scope1_tco2e"], s2=em["scope2_tco2e"])
     em["total"] = em["s1"] + em["s2"]
     keys = [em["uscc"], em["year"]]
     missing = em[["s1", "s2"]].isna().groupby(keys).sum()
@@ -288,6 +296,10 @@ def build_panel(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
             "scope1_tco2e": sums["s1"].where(missing["s1"] == 0),
             "scope2_tco2e": sums["s2"].where(missing["s2"] == 0),
             "reports": em.groupby(keys)["facility_id"].nunique(),
+            "facilities_complete": em["facility_id"]
+            .where(em["total"].notna())
+            .groupby(keys)
+            .nunique(),
         }
     )
     agg.index.names = ["uscc", "year"]
@@ -309,6 +321,7 @@ def build_panel(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     panel = panel.merge(n_fac.reset_index(), on="uscc", how="left")
     panel["facilities"] = panel["facilities"].fillna(0).astype(int)
     panel["facilities_missing"] = panel["facilities"] - panel["reports"].fillna(0).astype(int)
+    panel["facilities_complete"] = panel["facilities_complete"].fillna(0).astype(int)
     complete = panel["facilities_missing"] == 0
     panel.loc[~complete, ["scope1_tco2e", "scope2_tco2e"]] = np.nan
     panel["emissions_tco2e"] = panel["scope1_tco2e"] + panel["scope2_tco2e"]
@@ -345,8 +358,8 @@ def build_panel(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     ):
         panel[col] = panel[col].astype(float)
     panel["green_certificates"] = panel["green_certificates"].astype(float)
-    panel["disclosed"] = panel["disclosed"].astype(bool)
-    panel["discloses_emissions"] = panel["discloses_emissions"].astype(bool)
+    panel["disclosed"] = panel["disclosed"].astype("boolean")
+    panel["discloses_emissions"] = panel["discloses_emissions"].astype("boolean")
     panel["year"] = panel["year"].astype(int)
     return panel.drop(columns=["reports"])
 
@@ -357,6 +370,8 @@ def _with_compliance(panel: pd.DataFrame, compliance: pd.DataFrame) -> pd.DataFr
         panel["covered"] = False
         panel["shortfall_t"] = np.nan
         panel["surrender_on_time"] = pd.array([pd.NA] * len(panel), dtype="boolean")
+        panel["surrender_date"] = pd.Series([None] * len(panel), dtype=object)
+        panel["surrender_deadline"] = pd.Series([None] * len(panel), dtype=object)
         return panel
     months = {i.value: market_rules()[i].compliance_deadline_month for i in Instrument}
     month = cp["instrument"].map(months)
@@ -370,13 +385,15 @@ def _with_compliance(panel: pd.DataFrame, compliance: pd.DataFrame) -> pd.DataFr
     deadline = (first + pd.offsets.MonthEnd(0)).dt.date
     surrendered = cp["surrender_date"]
     on_time = surrendered.notna() & (surrendered.where(surrendered.notna(), deadline) <= deadline)
-    cp = cp.assign(covered=True, surrender_on_time=on_time)
+    cp = cp.assign(covered=True, surrender_on_time=on_time, surrender_deadline=deadline)
     cols = [
         "uscc",
         "year",
         "covered",
         "shortfall_t",
         "surrender_on_time",
+        "surrender_date",
+        "surrender_deadline",
         "allocated_t",
         "surrendered_t",
         "ccer_used_t",

@@ -4,15 +4,17 @@
 array operations; :func:`score_firm` returns the :class:`Score` of one firm-year, computed by the
 same code on that firm's rows, so a card and a batch never disagree.
 
-Every factor earns points up to its maximum (``methodology/v1.toml``). A factor is *scored*,
-*missing* (its inputs are absent: 0 points, and the confidence falls) or *not applicable* (e.g.
-compliance for a firm outside the market, the change factors in a firm's first year: left out,
-and the score is taken over the applicable maximum). Each factor's *contribution* is its points
-scaled to the 0-100 score; contributions sum to the score.
+Every factor earns points up to its maximum (``methodology/v1.1.toml``). A factor is *scored*,
+*missing* (its inputs are absent: 0 points, and the confidence falls), *not applicable* (e.g.
+compliance for a firm outside the market, the change factors in a firm's first year), *benchmark
+unavailable* or *not yet due* (from v1.1); the last three are left out and the score is taken
+over the applicable maximum (:mod:`carbonfin.scoring.factors`). Each factor's *contribution* is
+its points scaled to the 0-100 score and rounded to 4 decimals; the score is their sum.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import hashlib
 import math
@@ -25,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from carbonfin.errors import InvalidInputError, MissingDataError
-from carbonfin.scoring.account import DataQuality
+from carbonfin.scoring import factors
+from carbonfin.scoring.factors import SCORED, STATUS, PanelInputs
 from carbonfin.scoring.ids import unknown_member, validate_uscc
 from carbonfin.scoring.methodology import (
     DEFAULT_VERSION,
@@ -45,8 +48,6 @@ __all__ = [
     "score_panel",
 ]
 
-SCORED, MISSING, NOT_APPLICABLE = 0, 1, 2
-STATUS = {SCORED: "scored", MISSING: "missing", NOT_APPLICABLE: "not applicable"}
 _EPS = 1e-12
 
 
@@ -112,11 +113,6 @@ def industry_benchmarks(panel: pd.DataFrame, methodology: Methodology) -> pd.Dat
     return out[["sector", "year", "benchmark_intensity", "benchmark_firms", "benchmark_basis"]]
 
 
-def _linear(change: np.ndarray, full_at: float, zero_at: float) -> np.ndarray:
-    """1 at or below ``full_at``, 0 at or above ``zero_at``, linear between."""
-    return np.asarray(np.clip((zero_at - change) / (zero_at - full_at), 0.0, 1.0))
-
-
 #: Version of the canonical encoding hashed by :func:`_row_hash` (part of the hashed header).
 HASH_ENCODING = "carbonfin-score-input/2"
 
@@ -162,7 +158,7 @@ def _row_hash(frame: pd.DataFrame, columns: list[str], methodology: Methodology)
         numeric = cast("list[bytes]", rows.tolist())
     else:
         numeric = [b""] * n
-    texts: list[list[bytes]] = [[_text_bytes(v) for v in frame[c].tolist()] for c in text_cols]
+    texts = [_text_column(frame[c]) for c in text_cols]
     out = []
     for i in range(n):
         h = base.copy()
@@ -176,11 +172,17 @@ def _row_hash(frame: pd.DataFrame, columns: list[str], methodology: Methodology)
 _MISSING_TEXT = (0xFFFFFFFF).to_bytes(4, "little")
 
 
-def _text_bytes(value: object) -> bytes:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return _MISSING_TEXT
-    data = str(value).encode("utf-8")
-    return len(data).to_bytes(4, "little") + data
+def _text_column(series: pd.Series) -> list[bytes]:
+    """Each value as a 4-byte little-endian length and its UTF-8 bytes; missing as 0xFFFFFFFF."""
+    missing = series.isna().to_numpy(dtype=bool)
+    out = []
+    for value, absent in zip(series.to_numpy(dtype=object), missing, strict=True):
+        if absent:
+            out.append(_MISSING_TEXT)
+        else:
+            data = str(value).encode("utf-8")
+            out.append(len(data).to_bytes(4, "little") + data)
+    return out
 
 
 _HASH_COLUMNS = [
@@ -200,6 +202,8 @@ _HASH_COLUMNS = [
     "covered",
     "shortfall_t",
     "surrender_on_time",
+    "compliance_state",
+    "facilities_complete",
     "disclosed",
     "target_year",
     "net_zero_year",
@@ -217,173 +221,101 @@ def score_panel(
     panel: pd.DataFrame,
     version: str | Methodology = DEFAULT_VERSION,
     benchmarks: pd.DataFrame | Mapping[str, float] | None = None,
+    *,
+    as_of: dt.date | None = None,
 ) -> pd.DataFrame:
     """Score every firm-year of ``panel`` (from :func:`build_panel`) with methodology ``version``.
 
-    ``version``: a published version (``"v1"`` …) or a :class:`Methodology` object (e.g. a draft
-    parsed with :func:`~carbonfin.scoring.methodology.parse_methodology`).
-
+    ``version``: a published version (``"v1.1"`` …) or a :class:`Methodology` object (e.g. a
+    draft parsed with :func:`~carbonfin.scoring.methodology.parse_methodology`).
     ``benchmarks``: industry intensities from outside (a mapping sector -> intensity, or a frame
     with ``sector, year, benchmark_intensity``); by default computed from the panel itself.
+    ``as_of``: the scoring date (from v1.1 required): a compliance year whose surrender
+    deadline is after it is *not yet due*, and a surrender dated after it is not yet known.
 
     Returns one row per firm-year: ``uscc, year, sector, score, colour_grade,
-    efficiency_grade, k_ratio, intensity, benchmark_intensity, confidence,
-    loan_adjustment_bp, input_hash, methodology_version, methodology_hash`` and for each factor
-    ``<factor>_points``, ``<factor>_max``, ``<factor>_contribution``, ``<factor>_status``,
-    ``<factor>_value`` (its input metric).
+    efficiency_grade, k_ratio, intensity, benchmark_intensity, benchmark_basis, confidence,
+    loan_adjustment_bp, compliance_deadline, as_of, input_hash, methodology_version,
+    methodology_hash`` and for each factor ``<factor>_points``, ``<factor>_max``,
+    ``<factor>_contribution``, ``<factor>_status`` (a code of
+    :data:`~carbonfin.scoring.factors.STATUS`), ``<factor>_value`` (its input metric).
     """
     m = _methodology(version)
+    if as_of is not None and (not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime)):
+        raise InvalidInputError(f"`as_of` must be a date; got {as_of!r}")
     if panel.empty:
         raise MissingDataError("the panel is empty: nothing to score")
     df = _attach_benchmarks(panel, m, benchmarks)
-    n = len(df)
-    points: dict[str, np.ndarray] = {}
-    status: dict[str, np.ndarray] = {}
-    value: dict[str, np.ndarray] = {}
-
-    # efficiency: K = (emissions / value added) / industry intensity
-    va = df["value_added_cny"].to_numpy(float)
-    em = df["emissions_tco2e"].to_numpy(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        intensity = np.where(va > 0, em / va, np.nan)
-        k = intensity / df["benchmark_intensity"].to_numpy(float)
-    ok = np.isfinite(k)
-    eff = m.efficiency
-    grade = np.where(ok, np.searchsorted(eff.grade_upper_bounds, np.where(ok, k, 0.0)) + 1, 0)
-    last = len(eff.grade_points_frac) - 1
-    frac = np.asarray(eff.grade_points_frac)[np.clip(grade - 1, 0, last)]
-    points["efficiency"] = np.where(ok, frac * m.max_points["efficiency"], 0.0)
-    status["efficiency"] = np.where(ok, SCORED, MISSING)
-    value["efficiency"] = k
-
-    # year-on-year changes
-    has_prev = df["has_prev_year"].to_numpy(bool)
-    em_prev = df["emissions_prev_tco2e"].to_numpy(float)
-    va_prev = df["value_added_prev_cny"].to_numpy(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        int_prev = np.where(va_prev > 0, em_prev / va_prev, np.nan)
-        int_change = intensity / int_prev - 1.0
-        abs_change = em / em_prev - 1.0
-    for name, change, ch in (
-        ("intensity_change", int_change, m.intensity_change),
-        ("absolute_change", abs_change, m.absolute_change),
-    ):
-        good = has_prev & np.isfinite(change)
-        share = _linear(np.where(good, change, 0.0), ch.full_points_at, ch.zero_points_at)
-        points[name] = np.where(good, share * m.max_points[name], 0.0)
-        status[name] = np.where(~has_prev, NOT_APPLICABLE, np.where(good, SCORED, MISSING))
-        value[name] = np.where(has_prev, change, np.nan)
-
-    # data quality: emission-weighted tier value; missing when any facility did not report
-    tiers = m.data_quality.tier_value
-    quality = sum(df[f"quality_{q.value}"].to_numpy(float) * tiers[q.value] for q in DataQuality)
-    complete = (df["facilities_missing"].to_numpy() == 0) & np.isfinite(quality)
-    quality = np.where(complete, quality, np.nan)
-    points["data_quality"] = np.where(complete, quality * m.max_points["data_quality"], 0.0)
-    status["data_quality"] = np.where(complete, SCORED, MISSING)
-    value["data_quality"] = quality
-
-    # compliance (covered firms only)
-    cs = m.compliance
-    covered = df["covered"].to_numpy(bool)
-    shortfall = df["shortfall_t"].to_numpy(float)
-    on_time = df["surrender_on_time"].astype("boolean")
-    known = covered & on_time.notna().to_numpy() & np.isfinite(shortfall)
-    on_time_arr = on_time.fillna(False).to_numpy(bool)
-    frac = np.where(
-        shortfall > 0,
-        cs.shortfall_frac,
-        np.where(on_time_arr, cs.on_time_frac, cs.late_frac),
-    )
-    points["compliance"] = np.where(known, frac * m.max_points["compliance"], 0.0)
-    status["compliance"] = np.where(~covered, NOT_APPLICABLE, np.where(known, SCORED, MISSING))
-    value["compliance"] = np.where(covered, shortfall, np.nan)
-
-    # disclosure and targets
-    ds = m.disclosure
-    target = pd.to_numeric(df["target_year"], errors="coerce").to_numpy(float)
-    net_zero = pd.to_numeric(df["net_zero_year"], errors="coerce").to_numpy(float)
-    disc = (
-        df["disclosed"].to_numpy(bool) * ds.disclosed_points
-        + np.isfinite(target) * ds.target_points
-        + (np.nan_to_num(net_zero, nan=9999) <= ds.net_zero_by) * ds.net_zero_points
-    )
-    points["disclosure"] = (
-        disc.astype(float)
-        * m.max_points["disclosure"]
-        / (ds.disclosed_points + ds.target_points + ds.net_zero_points)
-    )
-    status["disclosure"] = np.full(n, SCORED)
-    value["disclosure"] = disc.astype(float)
-
-    # green electricity share (certificates, 1 = 1 MWh, over electricity use)
-    elec = df["electricity_mwh"].to_numpy(float)
-    certs = df["green_certificates"].to_numpy(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(elec > 0, np.minimum(certs / elec, 1.0), np.nan)
-    good = np.isfinite(share)
-    points["green_power"] = np.where(
-        good,
-        np.minimum(share / m.green_power.full_points_share, 1.0) * m.max_points["green_power"],
-        0.0,
-    )
-    status["green_power"] = np.where(good, SCORED, np.where(elec == 0, NOT_APPLICABLE, MISSING))
-    value["green_power"] = share
-
-    # scale to 0-100 over the applicable maximum; contributions rounded to 4 dp sum to the score
-    applicable_max = sum(
-        np.where(status[f] != NOT_APPLICABLE, m.max_points[f], 0.0) for f in FACTORS
-    )
-    scored_max = sum(np.where(status[f] == SCORED, m.max_points[f], 0.0) for f in FACTORS)
-    out = pd.DataFrame(
-        {
-            "uscc": df["uscc"].to_numpy(),
-            "year": df["year"].to_numpy(int),
-            "sector": df["sector"].to_numpy(),
-        }
-    )
-    total = np.zeros(n)
+    x = PanelInputs.from_frame(df)
+    eff, intensity, k, grade = factors.efficiency(x, m)
+    state = factors.compliance_state(x, m, as_of)
+    results = {
+        "efficiency": eff,
+        **factors.changes(x, m, intensity),
+        "data_quality": factors.data_quality(x, m),
+        "compliance": factors.compliance(x, m, state),
+        "disclosure": factors.disclosure(x, m),
+        "green_power": factors.green_power(x, m),
+    }
+    counted = {f: np.isin(results[f].status, factors.COUNTED) for f in FACTORS}
+    applicable_max = sum(np.where(counted[f], m.max_points[f], 0.0) for f in FACTORS)
+    scored_max = sum(np.where(results[f].status == SCORED, m.max_points[f], 0.0) for f in FACTORS)
+    cols: dict[str, Any] = {
+        "uscc": df["uscc"].to_numpy(),
+        "year": df["year"].to_numpy(int),
+        "sector": df["sector"].to_numpy(),
+    }
+    # each factor's points scaled to 0-100 over the applicable maximum, rounded to 4 dp
+    total = np.zeros(len(df))
     for f in FACTORS:
-        contribution = np.round(points[f] * 100.0 / applicable_max, 4)
+        r = results[f]
+        contribution = np.round(r.points * 100.0 / applicable_max, 4)
         total += contribution
-        out[f"{f}_points"] = points[f]
-        out[f"{f}_max"] = np.where(status[f] != NOT_APPLICABLE, m.max_points[f], 0.0)
-        out[f"{f}_contribution"] = contribution
-        out[f"{f}_status"] = status[f]
-        out[f"{f}_value"] = value[f]
+        cols[f"{f}_points"] = r.points
+        cols[f"{f}_max"] = np.where(counted[f], m.max_points[f], 0.0)
+        cols[f"{f}_contribution"] = contribution
+        cols[f"{f}_status"] = r.status
+        cols[f"{f}_value"] = r.value
     score = np.round(total, 4)
     dark, light, yellow = m.colour_bounds
-    out["score"] = score
-    out["colour_grade"] = np.select(
+    cols["score"] = score
+    cols["colour_grade"] = np.select(
         [score >= dark - _EPS, score >= light - _EPS, score >= yellow - _EPS],
         [Grade.DARK_GREEN.value, Grade.LIGHT_GREEN.value, Grade.YELLOW.value],
         Grade.RED.value,
     )
-    out["efficiency_grade"] = pd.array(np.where(ok, grade, 0), dtype="Int64")
-    out.loc[~ok, "efficiency_grade"] = pd.NA
-    out["k_ratio"] = k
-    out["intensity"] = intensity
-    out["benchmark_intensity"] = df["benchmark_intensity"].to_numpy(float)
-    out["confidence"] = np.round(
+    graded = np.isfinite(k)
+    cols["efficiency_grade"] = pd.arrays.IntegerArray(
+        np.where(graded, grade, 0).astype("int64"), ~graded
+    )
+    cols["k_ratio"] = k
+    cols["intensity"] = intensity
+    cols["benchmark_intensity"] = x.num["benchmark_intensity"]
+    cols["benchmark_basis"] = df["benchmark_basis"].to_numpy()
+    quality = results["data_quality"].value
+    cols["confidence"] = np.round(
         scored_max / applicable_max * (0.5 + 0.5 * np.nan_to_num(quality, nan=0.0)), 6
     )
     lp = m.loan_pricing
     adjustment = np.clip(
-        -(score - lp.base_score) * lp.bp_per_point,
-        -lp.max_discount_bp,
-        lp.max_premium_bp,
+        -(score - lp.base_score) * lp.bp_per_point, -lp.max_discount_bp, lp.max_premium_bp
     )
-    out["loan_adjustment_bp"] = np.round(adjustment, 4) + 0.0
-    out["input_hash"] = _row_hash(df, _HASH_COLUMNS, m)
-    out["methodology_version"] = m.version
-    out["methodology_hash"] = m.content_hash
+    cols["loan_adjustment_bp"] = np.round(adjustment, 4) + 0.0
+    cols["compliance_deadline"] = df["surrender_deadline"].to_numpy()
+    cols["as_of"] = np.full(len(df), as_of, dtype=object)
+    df["compliance_state"] = state
+    cols["input_hash"] = _row_hash(df, _HASH_COLUMNS, m)
+    cols["methodology_version"] = m.version
+    cols["methodology_hash"] = m.content_hash
+    out = pd.DataFrame(cols)
     return out
 
 
 def _attach_benchmarks(
     panel: pd.DataFrame, m: Methodology, benchmarks: pd.DataFrame | Mapping[str, float] | None
 ) -> pd.DataFrame:
-    required = set(_HASH_COLUMNS) - {"benchmark_intensity"}
+    derived = {"benchmark_intensity", "compliance_state"}
+    required = (set(_HASH_COLUMNS) - derived) | {"surrender_date", "surrender_deadline"}
     missing = sorted(required - set(panel.columns))
     if missing:
         raise InvalidInputError(f"the panel lacks columns {missing}; build it with build_panel")
@@ -396,9 +328,20 @@ def _attach_benchmarks(
         grid = panel[["sector", "year"]].drop_duplicates()
         table = grid.assign(benchmark_intensity=grid["sector"].map(benchmarks).astype(float))
     else:
-        table = benchmarks[["sector", "year", "benchmark_intensity"]]
-    cols = ["sector", "year", "benchmark_intensity"]
-    return panel.merge(table[cols], on=["sector", "year"], how="left", validate="m:1")
+        need = {"sector", "year", "benchmark_intensity"}
+        if not need <= set(benchmarks.columns):
+            raise InvalidInputError(
+                f"`benchmarks` needs the columns {sorted(need)}; got {list(benchmarks.columns)}"
+            )
+        table = benchmarks
+    table = table.assign(benchmark_basis=table.get("benchmark_basis", "supplied"))
+    cols = ["sector", "year", "benchmark_intensity", "benchmark_basis"]
+    out = panel.drop(columns=["benchmark_intensity", "benchmark_basis"], errors="ignore").merge(
+        table[cols], on=["sector", "year"], how="left", validate="m:1"
+    )
+    available = np.isfinite(out["benchmark_intensity"].to_numpy(dtype=float, na_value=np.nan))
+    out["benchmark_basis"] = np.where(available, out["benchmark_basis"], "unavailable")
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,11 +373,13 @@ class Score:
     k_ratio: float | None
     intensity: float | None
     benchmark_intensity: float | None
+    benchmark_basis: str
     factors: tuple[FactorScore, ...]
     reasons: tuple[str, ...]
     confidence: float
     loan_adjustment_bp: float
     input_hash: str
+    as_of: dt.date | None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], methodology: Methodology | None = None) -> Score:
@@ -476,11 +421,13 @@ class Score:
             k_ratio=opt(row["k_ratio"]),
             intensity=opt(row["intensity"]),
             benchmark_intensity=opt(row["benchmark_intensity"]),
+            benchmark_basis=str(row["benchmark_basis"]),
             factors=factors,
             reasons=_reasons(factors, row),
             confidence=float(row["confidence"]),
             loan_adjustment_bp=float(row["loan_adjustment_bp"]),
             input_hash=str(row["input_hash"]),
+            as_of=None if row["as_of"] is None or pd.isna(row["as_of"]) else row["as_of"],
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -507,8 +454,10 @@ class Score:
                     for f in self.factors
                 ],
                 "k_ratio": self.k_ratio,
+                "benchmark_basis": self.benchmark_basis,
                 "reasons": list(self.reasons),
                 "methodology_hash": self.methodology_hash,
+                "as_of": None if self.as_of is None else self.as_of.isoformat(),
             },
         }
 
@@ -517,7 +466,8 @@ class Score:
         lines = [
             f"{self.uscc} {self.year} ({self.sector}): score {self.score:.1f} / 100, "
             f"{self.colour_grade.value.replace('_', ' ')}, efficiency grade {eff}, "
-            f"confidence {self.confidence:.0%}, methodology {self.methodology_version}",
+            f"confidence {self.confidence:.0%}, methodology {self.methodology_version}"
+            + ("" if self.as_of is None else f", as of {self.as_of.isoformat()}"),
             f"  suggested loan-rate adjustment {self.loan_adjustment_bp:+.1f} bp",
         ]
         lines += [
@@ -539,10 +489,30 @@ def _canonical(value: float, places: int) -> str:
 
 
 def _reasons(factors: tuple[FactorScore, ...], row: Mapping[str, Any]) -> tuple[str, ...]:
-    """The three factors that moved the score most, in words (largest shortfall or gain)."""
+    """The three factors that moved the score most, in words (largest shortfall or gain); a
+    factor left out (benchmark unavailable, not yet due) is named first."""
     words = []
     for f in factors:
         if f.status == "not applicable":
+            continue
+        if f.status == "benchmark unavailable":
+            words.append(
+                (
+                    math.inf,  # a factor left out is said first
+                    f"efficiency: no industry benchmark for {row['sector']} in {row['year']}; "
+                    f"not scored (left out of the maximum)",
+                )
+            )
+            continue
+        if f.status == "not yet due":
+            deadline = row.get("compliance_deadline")
+            when = "" if deadline is None or pd.isna(deadline) else f" (deadline {deadline})"
+            words.append(
+                (
+                    math.inf,
+                    f"compliance: the {row['year']} surrender is not yet due{when}; not scored",
+                )
+            )
             continue
         if f.status == "missing":
             words.append(
@@ -583,10 +553,13 @@ def score_firm(
     year: int | None = None,
     version: str | Methodology = DEFAULT_VERSION,
     benchmarks: pd.DataFrame | Mapping[str, float] | None = None,
+    *,
+    as_of: dt.date | None = None,
 ) -> Score:
-    """The score card of one firm in ``year`` (default: its latest year).
+    """The score card of one firm in ``year`` (default: its latest year) on date ``as_of``.
 
     Benchmarks are computed from the whole ``panel`` (as in batch scoring) unless supplied.
+    ``as_of`` as in :func:`score_panel`.
     """
     validate_uscc(uscc)
     rows = panel[panel["uscc"] == uscc]
@@ -600,5 +573,5 @@ def score_firm(
     m = _methodology(version)
     if benchmarks is None:
         benchmarks = industry_benchmarks(panel, m)
-    scored = score_panel(rows[rows["year"] == year], m, benchmarks)
+    scored = score_panel(rows[rows["year"] == year], m, benchmarks, as_of=as_of)
     return Score.from_row({str(k): v for k, v in scored.iloc[0].to_dict().items()}, m)

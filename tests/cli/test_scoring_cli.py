@@ -28,10 +28,28 @@ def test_score_card_with_factor_table() -> None:
     assert "suggested loan-rate adjustment" in result.output
 
 
+def test_score_card_as_of_a_date() -> None:
+    """Issue 9 item 14: the README's example firm, 2025, before and after CEA's deadline."""
+    before = runner.invoke(
+        app, ["score", "91310105GN93T2369N", "--year", "2025", "--as-of", "2026-11-26"]
+    )
+    assert before.exit_code == 0, before.output
+    assert "as of 2026-11-26" in before.output
+    assert "not yet due" in before.output
+    after = runner.invoke(
+        app, ["score", "91310105GN93T2369N", "--year", "2025", "--as-of", "2027-01-04"]
+    )
+    assert "not yet due" not in after.output
+    bad = runner.invoke(app, ["score", "91310105GN93T2369N", "--as-of", "26/11/2026"])
+    assert bad.exit_code == 2
+    assert "`as_of` must be a date YYYY-MM-DD" in bad.output
+
+
 def test_score_all_prints_the_distribution_by_industry() -> None:
-    result = runner.invoke(app, ["score", "--all", "--year", "2025"])
+    result = runner.invoke(app, ["score", "--all", "--year", "2025", "--as-of", "2026-11-26"])
     assert result.exit_code == 0, result.output
     assert "grade distribution by industry, 2025" in result.output
+    assert "compliance not yet due: 60 firms" in result.output
     assert "steel" in result.output
     assert "640" in result.output  # every firm scored
 

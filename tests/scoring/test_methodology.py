@@ -171,7 +171,12 @@ def test_input_hash_follows_the_documented_encoding() -> None:
     m = load_methodology("v1")
     panel = tiny_panel()
     row = score_panel(panel, m, BENCH).iloc[1]
-    src = panel.iloc[1].to_dict() | {"benchmark_intensity": BENCH["chemical"]}
+    # derived inputs: the benchmark supplied, and compliance state 0 (= on time: surrendered
+    # 2026-06-20, before the 2026-06-30 deadline)
+    src = panel.iloc[1].to_dict() | {
+        "benchmark_intensity": BENCH["chemical"],
+        "compliance_state": 0,
+    }
     header = "\0".join((HASH_ENCODING, m.version, m.content_hash, *_HASH_COLUMNS))
     message = header.encode("utf-8")
     text = [c for c in _HASH_COLUMNS if isinstance(src[c], str)]

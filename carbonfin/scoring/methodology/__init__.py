@@ -64,7 +64,7 @@ TIERS = ("verified", "metered", "self_reported", "estimated")
 MAX_SCORE = 100.0
 
 #: The version used when none is named (the latest published).
-DEFAULT_VERSION = "v1"
+DEFAULT_VERSION = "v1.1"
 
 
 @dataclass(frozen=True, slots=True)
