@@ -25,7 +25,8 @@ from typing import Any
 import QuantLib as ql  # noqa: N813
 
 from carbonfin import calendars as _china
-from carbonfin.errors import InvalidInputError
+from carbonfin.conventions import DayCount
+from carbonfin.errors import DataIntegrityError, InvalidInputError
 
 __all__ = [
     "CALENDAR_DATA_LAST_YEAR",
@@ -33,6 +34,7 @@ __all__ = [
     "advance",
     "business_days",
     "calendar",
+    "day_counter",
     "evaluation_date",
     "from_ql_date",
     "is_business_day",
@@ -70,6 +72,23 @@ _CALENDARS: dict[str, Any] = {
     "Canada": lambda: ql.Canada(),
     "WeekendsOnly": lambda: ql.WeekendsOnly(),
 }
+
+
+#: The one map from the engine's day counts to QuantLib's (checked complete at import).
+_DAY_COUNTERS: dict[DayCount, Any] = {
+    DayCount.ACT_360: lambda: ql.Actual360(),
+    DayCount.ACT_365F: lambda: ql.Actual365Fixed(),
+    DayCount.ACT_ACT_ISDA: lambda: ql.ActualActual(ql.ActualActual.ISDA),
+    DayCount.THIRTY_360: lambda: ql.Thirty360(ql.Thirty360.BondBasis),
+}
+if set(_DAY_COUNTERS) != set(DayCount):  # pragma: no cover - a half-added day count
+    _missing = sorted(set(DayCount) - set(_DAY_COUNTERS))
+    raise DataIntegrityError(f"carbonfin._quantlib: no QuantLib day counter for {_missing}")
+
+
+def day_counter(day_count: DayCount | str) -> Any:
+    """QuantLib's day counter for one of the engine's :class:`~carbonfin.conventions.DayCount`."""
+    return _DAY_COUNTERS[DayCount.parse(day_count)]()
 
 
 def to_ql_date(date: dt.date) -> Any:

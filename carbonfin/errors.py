@@ -62,3 +62,7 @@ def require(condition: bool, message: str) -> None:
 class ProvisionalCalendarWarning(CarbonfinWarning):
     """An answer uses a China calendar year whose State Council holiday notice is not on file:
     its business days are a provisional projection (see ``carbonfin.calendars``)."""
+
+
+class UnknownCurrencyError(InvalidInputError):
+    """A currency code that the engine does not know (not an instrument: a separate error)."""

@@ -1,5 +1,8 @@
 """The shared vocabulary: carbon instruments, products (instrument + vintage) and currencies.
 
+:class:`Currency` (with its conventions) is defined in :mod:`carbonfin.conventions` and
+re-exported here.
+
 Units used across the engine: quantities of allowances in tonnes of CO2-equivalent (``_t``),
 prices in CNY per tonne (``_cny_per_t``), emissions in tCO2e (``_tco2e``), rates and fractions as
 decimals.
@@ -11,6 +14,7 @@ import enum
 import re
 from dataclasses import dataclass
 
+from carbonfin.conventions import Currency, CurrencyInfo
 from carbonfin.errors import InvalidInputError, UnknownInstrumentError
 
 __all__ = ["Currency", "CurrencyInfo", "Instrument", "Product", "parse_product"]
@@ -123,74 +127,3 @@ def parse_product(code: str) -> Product:
     year = match.group(2)
     vintage = None if year is None else (2000 + int(year) if len(year) == 2 else int(year))
     return Product(instrument, vintage)
-
-
-@dataclass(frozen=True, slots=True)
-class CurrencyInfo:
-    """Static data of a currency.
-
-    ``iso_code`` is the ISO 4217 alphabetic code of the legal currency (``CNY`` for ``CNH``),
-    ``numeric`` its ISO 4217 numeric code, ``minor_units`` its ISO 4217 exponent.
-    """
-
-    code: str
-    iso_code: str
-    numeric: str
-    minor_units: int
-    name: str
-
-    @property
-    def is_iso(self) -> bool:
-        """False for market codes such as CNH that ISO 4217 does not list."""
-        return self.code == self.iso_code
-
-
-class Currency(enum.Enum):
-    """Currencies the engine handles, with ISO 4217 data (source: ISO 4217 list one, 2024).
-
-    ``CNH`` is the offshore-renminbi *market* code: the same legal currency as ``CNY`` (ISO 4217
-    156), traded offshore at its own rate. It is not an ISO code.
-    """
-
-    CNY = CurrencyInfo("CNY", "CNY", "156", 2, "Chinese yuan renminbi")
-    CNH = CurrencyInfo("CNH", "CNY", "156", 2, "Offshore renminbi (market code)")
-    USD = CurrencyInfo("USD", "USD", "840", 2, "US dollar")
-    EUR = CurrencyInfo("EUR", "EUR", "978", 2, "Euro")
-    HKD = CurrencyInfo("HKD", "HKD", "344", 2, "Hong Kong dollar")
-    JPY = CurrencyInfo("JPY", "JPY", "392", 0, "Japanese yen")
-    GBP = CurrencyInfo("GBP", "GBP", "826", 2, "Pound sterling")
-    SGD = CurrencyInfo("SGD", "SGD", "702", 2, "Singapore dollar")
-    CHF = CurrencyInfo("CHF", "CHF", "756", 2, "Swiss franc")
-    AUD = CurrencyInfo("AUD", "AUD", "036", 2, "Australian dollar")
-    CAD = CurrencyInfo("CAD", "CAD", "124", 2, "Canadian dollar")
-    KWD = CurrencyInfo("KWD", "KWD", "414", 3, "Kuwaiti dinar")
-
-    @property
-    def code(self) -> str:
-        return self.value.code
-
-    @property
-    def minor_units(self) -> int:
-        return self.value.minor_units
-
-    @property
-    def is_iso(self) -> bool:
-        return self.value.is_iso
-
-    @classmethod
-    def parse(cls, code: Currency | str) -> Currency:
-        """Parse a currency code (case-insensitive); raise for an unknown one."""
-        if isinstance(code, Currency):
-            return code
-        if not isinstance(code, str):
-            raise UnknownInstrumentError(f"`currency` must be a string; got {code!r}")
-        try:
-            return cls[code.strip().upper()]
-        except KeyError:
-            known = ", ".join(m.name for m in cls)
-            raise UnknownInstrumentError(
-                f"unknown currency code {code!r}; known currencies: {known}"
-            ) from None
-
-    def __str__(self) -> str:
-        return self.code

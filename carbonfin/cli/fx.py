@@ -47,8 +47,13 @@ def convert_cmd(
         f"{result.to_currency.code}[/]"
     )
     console.print(f"rate {q.rate:.8g} {q.quote.code} per {q.base.code} via {' x '.join(q.route)}")
-    console.print(f"fixing date used: {q.fixing_date} (requested {q.requested_date})")
-    console.print(f"why: {q.reason}")
+    if len(q.legs) <= 1:
+        console.print(f"fixing date used: {q.fixing_date} (requested {q.requested_date})")
+        console.print(f"why: {q.reason}")
+    else:
+        console.print(f"requested {q.requested_date}; each leg:")
+        for leg in q.legs:
+            console.print(f"  {leg.label} {leg.rate} fixed {leg.fixing_date}: {leg.reason}")
 
 
 @fx_app.command("spot-date")
@@ -65,6 +70,18 @@ def spot_date_cmd(
     console.print(f"{pair} traded {trade_date}: spot {value_date}")
 
 
+def _leg_rate(currency: str, rate: float, index: str | None, day_count: str | None) -> object:
+    from carbonfin.conventions import MoneyMarketRate
+
+    if index and day_count:
+        raise InvalidInputError("give an index or a day count for a rate, not both")
+    if index:
+        return MoneyMarketRate.fixing(index, rate)
+    if day_count:
+        return MoneyMarketRate(rate, day_count)  # type: ignore[arg-type]
+    return MoneyMarketRate.for_currency(currency, rate)
+
+
 @fx_app.command("forward")
 @clean_errors
 def forward_cmd(
@@ -73,19 +90,34 @@ def forward_cmd(
     base_rate: Annotated[float, typer.Option(help="BASE money-market rate, decimal")],
     quote_rate: Annotated[float, typer.Option(help="QUOTE money-market rate, decimal")],
     start: Annotated[str, typer.Option(help="start (spot) date")],
-    end: Annotated[str, typer.Option(help="end date")],
+    end: Annotated[str, typer.Option(help="end date YYYY-MM-DD or a tenor such as 3M")],
+    base_index: Annotated[
+        str | None, typer.Option(help="index of the BASE rate (e.g. SOFR): its day count")
+    ] = None,
+    quote_index: Annotated[
+        str | None, typer.Option(help="index of the QUOTE rate (e.g. SHIBOR): its day count")
+    ] = None,
+    base_day_count: Annotated[str | None, typer.Option(help="day count of the BASE rate")] = None,
+    quote_day_count: Annotated[str | None, typer.Option(help="day count of the QUOTE rate")] = None,
 ) -> None:
-    """Covered-interest-parity forward rate and forward points."""
-    from carbonfin.fx import forward_rate
+    """Covered-interest-parity forward rate and forward points.
 
-    q = forward_rate(
-        pair, spot, base_rate, quote_rate, parse_date(start, "start"), parse_date(end, "end")
-    )
+    Each rate is read on its index's convention, or on a given day count, or else on its
+    currency's money-market day count (printed with the result).
+    """
+    from carbonfin.fx import Pair, forward_rate
+
+    p = Pair.parse(pair)
+    base = _leg_rate(p.base.code, base_rate, base_index, base_day_count)
+    quote = _leg_rate(p.quote.code, quote_rate, quote_index, quote_day_count)
+    end_arg: dt.date | str = end if end[:1].isdigit() and "-" not in end else parse_date(end, "end")
+    q = forward_rate(p, spot, base, quote, parse_date(start, "start"), end_arg)  # type: ignore[arg-type]
+    rolled = f" (asked {q.requested_end}, rolled Modified Following)" if q.end_rolled else ""
     console.print(
-        f"{q.pair} forward {q.start}..{q.end}: [bold]{q.forward:.6f}[/] "
-        f"({q.points:+.2f} points; {q.method}; {q.pair.base.code} {q.base_day_count}, "
-        f"{q.pair.quote.code} {q.quote_day_count})"
+        f"{q.pair} forward {q.start}..{q.end}{rolled}: [bold]{q.forward:.6f}[/] "
+        f"({q.points:+.2f} points; {q.regime})"
     )
+    console.print(f"method: {q.method}", highlight=False)
 
 
 @fx_app.command("haircut")

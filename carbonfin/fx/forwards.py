@@ -1,12 +1,22 @@
-"""FX forwards by covered interest parity.
+"""FX forwards by covered interest parity, on rates that carry their conventions.
 
-Up to one year, on money-market conventions (simple interest; each currency's own day count):
+``F = S · DF_base(start, end) / DF_quote(start, end)`` for a pair BASE/QUOTE quoted as units of
+QUOTE per 1 BASE (e.g. USD/CNY = CNY per USD), ``start`` the spot date.
 
-``F = S · (1 + r_quote · τ_quote) / (1 + r_base · τ_base)``
+Each leg's rate is a :class:`~carbonfin.conventions.MoneyMarketRate` (it knows its day count and
+compounding: ``MoneyMarketRate.fixing("SHIBOR", 0.0165)`` is ACT/360 simple) or a
+:class:`~carbonfin.pricing.forward.DiscountCurve`. A bare float is refused: the engine will not
+guess on which basis a fixing was quoted.
 
-for a pair BASE/QUOTE quoted as units of QUOTE per 1 BASE (e.g. USD/CNY = CNY per USD).
-Beyond a year, deposits give way to curves: each rate is read as an annually compounded zero
-rate on the currency's day count and discounted in QuantLib, ``F = S · DF_base / DF_quote``.
+* Up to one year (*money market*): a simple rate gives ``DF = 1 / (1 + r·τ)`` on its own day
+  count, i.e. ``F = S · (1 + r_quote·τ_quote) / (1 + r_base·τ_base)``.
+* Beyond one year (*curve-based*): money-market deposits do not reach; a simple rate is read as
+  a zero rate compounded annually on its day count, ``DF = (1 + r)^−τ`` (as a flat QuantLib
+  ``FlatForward(r, dc, Compounded, Annual)`` curve), and the result says so. Annually or
+  continuously compounded rates and discount curves are used as given at any tenor.
+
+The end date is rolled Modified Following on the pair's joint calendar (both currencies, and USD
+as for spot); a tenor (``"3M"``) is counted from the spot date with the end-of-month rule.
 Forward points are ``(F − S)`` in pips (1e-4, or 1e-2 for JPY-quoted pairs).
 """
 
@@ -15,43 +25,37 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from carbonfin.conventions import Compounding, Currency, MoneyMarketRate
 from carbonfin.errors import InvalidInputError
-from carbonfin.fx.calendars import Pair
-from carbonfin.instruments import Currency
+from carbonfin.fx.calendars import Pair, modified_following, tenor_end
 
-__all__ = ["DAY_COUNTS", "ForwardQuote", "forward_points", "forward_rate", "year_fraction"]
+if TYPE_CHECKING:
+    from carbonfin.pricing.forward import DiscountCurve
 
-#: Money-market day count per currency (market practice, e.g. ISDA/ACI conventions):
-#: JPY deposits (TONA) and GBP, HKD, CNY, SGD, AUD, CAD use ACT/365F; USD, EUR, CHF ACT/360.
-DAY_COUNTS: dict[Currency, str] = {
-    Currency.USD: "ACT/360",
-    Currency.EUR: "ACT/360",
-    Currency.CHF: "ACT/360",
-    Currency.KWD: "ACT/360",
-    Currency.CNY: "ACT/365F",
-    Currency.CNH: "ACT/365F",
-    Currency.HKD: "ACT/365F",
-    Currency.GBP: "ACT/365F",
-    Currency.JPY: "ACT/365F",
-    Currency.SGD: "ACT/365F",
-    Currency.AUD: "ACT/365F",
-    Currency.CAD: "ACT/365F",
-}
+__all__ = ["ForwardQuote", "LegDiscount", "forward_points", "forward_rate"]
 
 
-def year_fraction(start: dt.date, end: dt.date, day_count: str) -> float:
-    days = (end - start).days
-    if day_count == "ACT/360":
-        return days / 360.0
-    if day_count == "ACT/365F":
-        return days / 365.0
-    raise InvalidInputError(f"unknown day count {day_count!r}")
+@dataclass(frozen=True, slots=True)
+class LegDiscount:
+    """One leg's discount factor from ``start`` to ``end`` and how it was obtained."""
+
+    currency: Currency
+    discount_factor: float
+    basis: str
+    how: str
 
 
 @dataclass(frozen=True, slots=True)
 class ForwardQuote:
-    """A forward rate with the inputs and conventions that produced it."""
+    """A forward rate with the inputs and conventions that produced it.
+
+    ``regime`` is ``"money market"`` (up to one year on simple money-market rates) or
+    ``"curve"`` (beyond one year, or from curves / compounded zero rates); ``method`` states it
+    in words, including any reading of a money-market rate as a zero rate beyond one year.
+    ``requested_end`` is the date or tenor asked for, ``end`` the rolled value date.
+    """
 
     pair: Pair
     spot: float
@@ -59,47 +63,140 @@ class ForwardQuote:
     points: float
     start: dt.date
     end: dt.date
+    requested_end: dt.date | str
+    regime: str
     method: str
-    base_day_count: str
-    quote_day_count: str
+    base: LegDiscount
+    quote: LegDiscount
+
+    @property
+    def base_day_count(self) -> str:
+        return self.base.basis
+
+    @property
+    def quote_day_count(self) -> str:
+        return self.quote.basis
+
+    @property
+    def end_rolled(self) -> bool:
+        return isinstance(self.requested_end, dt.date) and self.requested_end != self.end
+
+
+def _one_year_later(start: dt.date) -> dt.date:
+    try:
+        return start.replace(year=start.year + 1)
+    except ValueError:  # 29 February
+        return start.replace(year=start.year + 1, day=28)
+
+
+def _leg(
+    name: str,
+    ccy: Currency,
+    rate: object,
+    start: dt.date,
+    end: dt.date,
+    beyond_one_year: bool,
+) -> tuple[LegDiscount, bool]:
+    """A leg's discount factor; the flag says whether a money-market rate was read as a zero."""
+    from carbonfin.pricing.forward import DiscountCurve
+
+    if isinstance(rate, DiscountCurve):
+        df = float(rate.discount(end)) / float(rate.discount(start))
+        return LegDiscount(ccy, df, f"curve ({rate.source})", "discount curve"), False
+    if not isinstance(rate, MoneyMarketRate):
+        raise InvalidInputError(
+            f"`{name}` must carry its convention: a MoneyMarketRate (e.g. "
+            f"MoneyMarketRate.fixing('SHIBOR', 0.0165) or MoneyMarketRate.for_currency("
+            f"'{ccy.code}', 0.02)) or a DiscountCurve; got {rate!r}"
+        )
+    if rate.currency is not None and rate.currency is not ccy:
+        what = (
+            f"{rate.index} is a {rate.currency.code} index"
+            if rate.index
+            else (f"the rate is in {rate.currency.code}")
+        )
+        raise InvalidInputError(f"`{name}`: {what}, but the leg's currency is {ccy.code}")
+    if beyond_one_year and rate.compounding is Compounding.SIMPLE:
+        zero = MoneyMarketRate(
+            rate.rate, rate.day_count, Compounding.ANNUAL, index=rate.index, currency=ccy
+        )
+        how = (
+            f"{rate.rate:.4%} ({rate.basis}) read as a zero rate compounded annually on "
+            f"{rate.day_count.value}"
+        )
+        return LegDiscount(ccy, zero.discount_factor(start, end), zero.basis, how), True
+    df = rate.discount_factor(start, end)
+    return LegDiscount(ccy, df, rate.basis, f"{rate.rate:.4%} ({rate.basis})"), False
 
 
 def forward_rate(
     pair: str | Pair,
     spot: float,
-    base_rate: float,
-    quote_rate: float,
+    base_rate: MoneyMarketRate | DiscountCurve,
+    quote_rate: MoneyMarketRate | DiscountCurve,
     start: dt.date,
-    end: dt.date,
+    end: dt.date | str,
+    *,
+    adjust_end: bool = True,
 ) -> ForwardQuote:
-    """Covered-interest-parity forward of ``pair`` from ``start`` (spot date) to ``end``.
+    """Covered-interest-parity forward of ``pair`` from ``start`` (the spot date) to ``end``.
 
-    ``spot`` is units of QUOTE per 1 BASE; ``base_rate`` and ``quote_rate`` are decimals (simple
-    money-market rates up to one year; annually compounded beyond). E.g.
-    ``forward_rate("USD/CNY", 7.10, 0.04, 0.015, start, end)``.
+    ``spot`` is units of QUOTE per 1 BASE; ``base_rate`` and ``quote_rate`` carry their
+    conventions (see the module notes). ``end`` is a date (rolled Modified Following on the
+    pair's joint calendar unless ``adjust_end=False``) or a tenor such as ``"3M"``. E.g.
+    ``forward_rate("USD/CNY", 7.10, MoneyMarketRate.fixing("SOFR", 0.04),
+    MoneyMarketRate.fixing("SHIBOR", 0.015), start, "6M")``.
     """
     p = Pair.parse(pair)
-    if not (isinstance(spot, int | float) and math.isfinite(spot) and spot > 0):
+    if isinstance(spot, bool) or not (
+        isinstance(spot, int | float) and math.isfinite(spot) and spot > 0
+    ):
         raise InvalidInputError(f"`spot` must be finite and > 0; got {spot!r}")
-    for name, r in (("base_rate", base_rate), ("quote_rate", quote_rate)):
-        if not (isinstance(r, int | float) and math.isfinite(r) and r > -1):
-            raise InvalidInputError(f"`{name}` must be a finite decimal > -1; got {r!r}")
-    if end <= start:
-        raise InvalidInputError(f"`end` ({end}) must be after `start` ({start})")
-    dc_b, dc_q = DAY_COUNTS[p.base], DAY_COUNTS[p.quote]
-    if (end - start).days <= 366:
-        tb, tq = year_fraction(start, end, dc_b), year_fraction(start, end, dc_q)
-        fwd = spot * (1 + quote_rate * tq) / (1 + base_rate * tb)
-        method = "money market (simple interest)"
+    if not isinstance(start, dt.date):
+        raise InvalidInputError(f"`start` must be a date; got {start!r}")
+    if isinstance(end, str):
+        value_end = tenor_end(start, end, p)
+    elif isinstance(end, dt.date):
+        value_end = modified_following(end, p) if adjust_end else end
     else:
-        from carbonfin.fx import _ql_adapter
-
-        df_b = _ql_adapter.discount(base_rate, dc_b, start, end)
-        df_q = _ql_adapter.discount(quote_rate, dc_q, start, end)
-        fwd = spot * df_b / df_q
-        method = "QuantLib discount curves (annual compounding)"
+        raise InvalidInputError(f"`end` must be a date or a tenor such as '3M'; got {end!r}")
+    if value_end <= start:
+        raise InvalidInputError(f"`end` ({value_end}) must be after `start` ({start})")
+    beyond = value_end > _one_year_later(start)
+    base, read_b = _leg("base_rate", p.base, base_rate, start, value_end, beyond)
+    quote, read_q = _leg("quote_rate", p.quote, quote_rate, start, value_end, beyond)
+    fwd = float(spot) * base.discount_factor / quote.discount_factor
+    days = (value_end - start).days
+    simple_mm = not beyond and all(
+        isinstance(r, MoneyMarketRate) and r.compounding is Compounding.SIMPLE
+        for r in (base_rate, quote_rate)
+    )
+    if simple_mm:
+        regime = "money market"
+        method = f"money market (simple interest) over {days} days: {base.how}; {quote.how}"
+    else:
+        regime = "curve"
+        why = (
+            f"beyond one year ({days} days): money-market deposits do not reach, curve-based "
+            "discount factors"
+            if beyond
+            else f"curve-based discount factors over {days} days"
+        )
+        method = f"{why}: {base.how}; {quote.how}"
+        if read_b or read_q:
+            method += " (pass DiscountCurves or annual/continuous zero rates to choose otherwise)"
     return ForwardQuote(
-        p, float(spot), fwd, forward_points(p, spot, fwd), start, end, method, dc_b, dc_q
+        p,
+        float(spot),
+        fwd,
+        forward_points(p, spot, fwd),
+        start,
+        value_end,
+        end,
+        regime,
+        method,
+        base,
+        quote,
     )
 
 

@@ -1,19 +1,25 @@
 """FX fixings, cross rates by triangulation and money conversion with an explicit date policy.
 
 A :class:`RateStore` holds dated fixings of a set of pairs (the CNY central parities, the USD/CNH
-fixing …). A rate between any two currencies is found through the pairs the store holds —
-directly, inverted, or triangulated through a pivot (CNY by default) — and always comes back
-with the fixing date actually used and why (a weekend or holiday falls back to the last fixing
-within a staleness limit; beyond it, :class:`~carbonfin.errors.StaleDataError`). Users of FX
-libraries complain most about silent date substitution; here it is never silent.
+fixing …). A rate between any two currencies is found over the graph of the pairs the store
+holds (breadth-first: the route with the fewest legs; among equally short routes, the one
+through the pivot, CNY by default) — directly, inverted, or chained through as many legs as
+needed (CNY → CNH through USD/CNY and USD/CNH). Each leg comes back with its own fixing date
+and why (a weekend or holiday falls back to the last fixing within a staleness limit; beyond it,
+:class:`~carbonfin.errors.StaleDataError`). Users of FX libraries complain most about silent date
+substitution; here it is never silent.
 
 Amounts are :class:`~decimal.Decimal` at this boundary and rounded to the target currency's
-ISO 4217 minor units (JPY 0, CNY 2, KWD 3) with ROUND_HALF_UP.
+ISO 4217 minor units (JPY 0, CNY 2, KWD 3) with ROUND_HALF_UP. All decimal arithmetic runs in
+the module's own context (:data:`DECIMAL_CONTEXT`, 34 significant digits as IEEE decimal128),
+so results do not depend on the caller's ``decimal.getcontext()``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -22,12 +28,14 @@ import numpy as np
 import pandas as pd
 
 from carbonfin._quantlib import is_business_day
+from carbonfin.conventions import Currency
 from carbonfin.errors import InvalidInputError, MissingDataError, StaleDataError
-from carbonfin.fx.calendars import CALENDAR_NAMES, CURRENCY_CALENDARS, Pair
-from carbonfin.instruments import Currency
+from carbonfin.fx.calendars import CALENDAR_NAMES, Pair
 
 __all__ = [
+    "DECIMAL_CONTEXT",
     "Conversion",
+    "RateLeg",
     "RateQuote",
     "RateStore",
     "check_pairs",
@@ -39,6 +47,18 @@ __all__ = [
 #: Default staleness limit: the last fixing may be at most this many calendar days old
 #: (covers the 7-day National Day and Spring Festival closures plus a weekend).
 DEFAULT_MAX_AGE_DAYS = 10
+
+#: The decimal context of every FX computation (independent of the caller's context):
+#: 34 significant digits (IEEE 754 decimal128), half-even for intermediate results (rounding to
+#: minor units is half up, explicitly), and invalid operations, division by zero and overflow
+#: raised rather than turned into NaN or infinity.
+DECIMAL_CONTEXT = decimal.Context(
+    prec=34,
+    rounding=decimal.ROUND_HALF_EVEN,
+    Emin=-999_999,
+    Emax=999_999,
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+)
 
 
 def check_pairs(currencies: Iterable[Currency | str], pairs: Iterable[Pair | str]) -> None:
@@ -78,20 +98,57 @@ def check_pairs(currencies: Iterable[Currency | str], pairs: Iterable[Pair | str
 
 
 @dataclass(frozen=True, slots=True)
+class RateLeg:
+    """One stored pair used in a route: its fixing, the date it was fixed and why that date."""
+
+    pair: Pair
+    inverted: bool
+    rate: Decimal
+    fixing_date: dt.date
+    reason: str
+
+    @property
+    def label(self) -> str:
+        return f"1/{self.pair}" if self.inverted else str(self.pair)
+
+
+@dataclass(frozen=True, slots=True)
 class RateQuote:
-    """A rate (units of ``quote`` per 1 ``base``) with where and when it came from."""
+    """A rate (units of ``quote`` per 1 ``base``) with where and when each leg came from.
+
+    ``legs`` hold each stored pair used, with its own fixing date and reason; ``fixing_date``
+    is the oldest of them (kept for a one-line summary: read ``legs`` for the detail).
+    """
 
     base: Currency
     quote: Currency
     rate: Decimal
     requested_date: dt.date
-    fixing_date: dt.date
-    route: tuple[str, ...]
-    reason: str
+    legs: tuple[RateLeg, ...]
+
+    @property
+    def route(self) -> tuple[str, ...]:
+        return tuple(leg.label for leg in self.legs)
+
+    @property
+    def fixing_dates(self) -> tuple[dt.date, ...]:
+        return tuple(leg.fixing_date for leg in self.legs)
+
+    @property
+    def fixing_date(self) -> dt.date:
+        return min(self.fixing_dates, default=self.requested_date)
 
     @property
     def substituted(self) -> bool:
-        return self.fixing_date != self.requested_date
+        return any(d != self.requested_date for d in self.fixing_dates)
+
+    @property
+    def reason(self) -> str:
+        if not self.legs:
+            return "same currency"
+        if len(self.legs) == 1:
+            return self.legs[0].reason
+        return "; ".join(f"{leg.label}: {leg.reason}" for leg in self.legs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +182,19 @@ def settlement_currency(currency: Currency | str) -> Currency:
 
 
 def round_money(amount: Decimal, currency: Currency | str) -> Decimal:
-    """Round to the currency's ISO 4217 minor units, half up."""
-    ccy = Currency.parse(currency) if not isinstance(currency, Currency) else currency
-    return amount.quantize(Decimal(1).scaleb(-ccy.minor_units), rounding=ROUND_HALF_UP)
+    """Round to the currency's ISO 4217 minor units, half up (in :data:`DECIMAL_CONTEXT`)."""
+    ccy = Currency.parse(currency)
+    try:
+        return amount.quantize(
+            Decimal(1).scaleb(-ccy.minor_units, context=DECIMAL_CONTEXT),
+            rounding=ROUND_HALF_UP,
+            context=DECIMAL_CONTEXT,
+        )
+    except InvalidOperation:
+        raise InvalidInputError(
+            f"amount {amount} {ccy.code} has more than {DECIMAL_CONTEXT.prec} significant digits "
+            "at minor-unit precision"
+        ) from None
 
 
 def _to_decimal(value: object, name: str) -> Decimal:
@@ -156,7 +223,7 @@ class RateStore:
             raise InvalidInputError(
                 f"fixings need columns {sorted(need)}; got {list(fixings.columns)}"
             )
-        self.pivot = pivot
+        self.pivot = Currency.parse(pivot)
         self._series: dict[Pair, tuple[np.ndarray, list[Decimal]]] = {}
         for code, group in fixings.groupby("pair", sort=True):
             pair = Pair.parse(str(code))
@@ -201,27 +268,40 @@ class RateStore:
             )
         return rates[i], used
 
+    def _neighbours(self, c: Currency) -> list[tuple[Currency, Pair, bool]]:
+        out = []
+        for pair in self._series:
+            if pair.base is c:
+                out.append((pair.quote, pair, False))
+            elif pair.quote is c:
+                out.append((pair.base, pair, True))
+        # the pivot first, then by code: a deterministic choice among equally short routes
+        return sorted(out, key=lambda t: (t[0] is not self.pivot, t[0].code))
+
     def _route(self, base: Currency, quote: Currency) -> list[tuple[Pair, bool]]:
-        """Pairs (and whether inverted) leading from ``base`` to ``quote``."""
-
-        def leg(a: Currency, b: Currency) -> tuple[Pair, bool] | None:
-            if Pair(a, b) in self._series:
-                return Pair(a, b), False
-            if Pair(b, a) in self._series:
-                return Pair(b, a), True
-            return None
-
-        direct = leg(base, quote)
-        if direct:
-            return [direct]
-        first, second = leg(base, self.pivot), leg(self.pivot, quote)
-        if first and second:
-            return [first, second]
-        known = ", ".join(sorted(p.code for p in self._series))
-        raise MissingDataError(
-            f"no rate from {base.code} to {quote.code}: neither a direct pair nor a route "
-            f"through {self.pivot.code}; the store holds {known}"
-        )
+        """Pairs (and whether inverted) leading from ``base`` to ``quote``: breadth-first."""
+        previous: dict[Currency, tuple[Currency, Pair, bool] | None] = {base: None}
+        queue = deque([base])
+        while queue:
+            c = queue.popleft()
+            if c is quote:
+                break
+            for nxt, pair, inverted in self._neighbours(c):
+                if nxt not in previous:
+                    previous[nxt] = (c, pair, inverted)
+                    queue.append(nxt)
+        if quote not in previous:
+            known = ", ".join(sorted(p.code for p in self._series))
+            raise MissingDataError(
+                f"no rate from {base.code} to {quote.code}: no chain of stored pairs joins them; "
+                f"the store holds {known}"
+            )
+        path: list[tuple[Pair, bool]] = []
+        c = quote
+        while (step := previous[c]) is not None:
+            c, pair, inverted = step
+            path.append((pair, inverted))
+        return path[::-1]
 
     def rate(
         self,
@@ -236,30 +316,29 @@ class RateStore:
         if not isinstance(on, dt.date):
             raise InvalidInputError(f"`on` must be a date; got {on!r}")
         if b == q:
-            return RateQuote(b, q, Decimal(1), on, on, (), "same currency")
+            return RateQuote(b, q, Decimal(1), on, ())
         value = Decimal(1)
-        used: list[dt.date] = []
-        route = []
+        legs = []
         for pair, inverted in self._route(b, q):
             r, d = self._fixing(pair, on, max_age_days)
-            value = value / r if inverted else value * r
-            used.append(d)
-            route.append(f"1/{pair}" if inverted else str(pair))
-        fixing_date = min(used)
-        return RateQuote(b, q, value, on, fixing_date, tuple(route), _reason(on, fixing_date, b, q))
+            value = (
+                DECIMAL_CONTEXT.divide(value, r) if inverted else DECIMAL_CONTEXT.multiply(value, r)
+            )
+            legs.append(RateLeg(pair, inverted, r, d, _reason(on, d, pair)))
+        return RateQuote(b, q, value, on, tuple(legs))
 
     def check(self) -> None:
         """Raise unless the store's pairs determine each cross rate exactly once."""
         check_pairs(self.currencies(), self.pairs)
 
 
-def _reason(on: dt.date, used: dt.date, base: Currency, quote: Currency) -> str:
+def _reason(on: dt.date, used: dt.date, pair: Pair) -> str:
     if used == on:
         return f"fixing of {on.isoformat()}"
     if on.weekday() >= 5:
         why = f"{on.isoformat()} is a {on.strftime('%A')}"
     else:
-        calendars = {CURRENCY_CALENDARS[c] for c in (base, quote)}
+        calendars = {c.settlement_calendar for c in (pair.base, pair.quote)}
         closed = []
         for name in sorted(calendars):
             if not is_business_day(on, name):
@@ -295,4 +374,5 @@ def convert(
         raise InvalidInputError(f"`amount` must be >= 0; got {amount!r}")
     src, dst = Currency.parse(from_ccy), Currency.parse(to_ccy)
     quote = store.rate(src, dst, on, max_age_days=max_age_days)
-    return Conversion(value, src, round_money(value * quote.rate, dst), dst, quote)
+    product = DECIMAL_CONTEXT.multiply(value, quote.rate)
+    return Conversion(value, src, round_money(product, dst), dst, quote)

@@ -9,22 +9,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from carbonfin._quantlib import calendar, evaluation_date, from_ql_date, ql, to_ql_date
+from carbonfin._quantlib import (
+    calendar,
+    day_counter,
+    evaluation_date,
+    from_ql_date,
+    ql,
+    to_ql_date,
+)
+from carbonfin.conventions import DayCount
 from carbonfin.errors import InvalidInputError
-
-_DAY_COUNTS = {
-    "ACT/360": lambda: ql.Actual360(),
-    "ACT/365F": lambda: ql.Actual365Fixed(),
-}
-
-
-def day_counter(name: str) -> object:
-    try:
-        return _DAY_COUNTS[name]()
-    except KeyError:
-        raise InvalidInputError(
-            f"unknown day count {name!r}; known: {sorted(_DAY_COUNTS)}"
-        ) from None
 
 
 def _period(tenor: str) -> object:
@@ -41,7 +35,7 @@ def deposit_curve_nodes(
     quotes: Sequence[tuple[str, float]],
     *,
     calendar_name: str,
-    day_count: str,
+    day_count: DayCount,
     settlement_days: int,
 ) -> list[tuple[dt.date, float]]:
     """Bootstrap a log-linear discount curve from deposit (money-market) quotes.

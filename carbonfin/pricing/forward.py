@@ -12,10 +12,12 @@ Allowance forwards have traded in contango *above* the risk-free rate (EUA futur
 Chinese forwards quoted by brokers), i.e. with a negative convenience yield: nothing here
 assumes ``y >= 0``.
 
-The discount curve is flat or bootstrapped in QuantLib from deposit or repo fixings (SHIBOR,
-ACT/360; FR007, the 7-day interbank repo fixing, ACT/365F) on the China interbank calendar; its
-nodes are kept as plain numbers and interpolated log-linearly in the discount factor (piecewise
-flat forward rates), exactly as QuantLib's ``PiecewiseLogLinearDiscount`` does.
+The discount curve is flat or bootstrapped in QuantLib from deposit or repo fixings on their
+index's conventions (:data:`carbonfin.conventions.INDICES`: SHIBOR ACT/360; FR007, the 7-day
+interbank repo fixing, ACT/365F) on the index's calendar (China interbank for both); its nodes are
+kept as plain numbers and interpolated log-linearly in the discount factor (piecewise flat
+forward rates), exactly as QuantLib's ``PiecewiseLogLinearDiscount`` does. The curve's time axis
+is ACT/365F (:func:`carbonfin.conventions.year_fraction`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from carbonfin.conventions import DayCount, index_convention, year_fraction
 from carbonfin.errors import InvalidInputError
 from carbonfin.pricing import _ql_adapter
 
@@ -37,18 +40,10 @@ __all__ = [
     "bootstrap_curve",
     "calibrate_carry",
     "flat_curve",
-    "year_fraction",
 ]
 
-#: Money-market conventions of common CNY fixings (day count, settlement lag in business days).
-#: Sources: National Interbank Funding Center (CFETS) SHIBOR rules (ACT/360, T+0 for O/N and
-#: T+1 otherwise — the lag is a parameter); CFETS FR007 repo fixing (ACT/365).
-CONVENTIONS: dict[str, tuple[str, int]] = {"SHIBOR": ("ACT/360", 0), "FR007": ("ACT/365F", 1)}
-
-
-def year_fraction(start: dt.date, end: dt.date) -> float:
-    """ACT/365F year fraction."""
-    return (end - start).days / 365.0
+#: The curve's time axis.
+TIME_AXIS = DayCount.ACT_365F
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -74,7 +69,7 @@ class DiscountCurve:
         if isinstance(when, dt.date):
             if when < self.as_of:
                 raise InvalidInputError(f"date {when} is before the curve date {self.as_of}")
-            return np.asarray(year_fraction(self.as_of, when))
+            return np.asarray(year_fraction(self.as_of, when, TIME_AXIS))
         t = np.asarray(when, dtype=float)
         if np.any(~np.isfinite(t)) or np.any(t < 0):
             raise InvalidInputError(f"times must be finite and >= 0; got {when!r}")
@@ -112,22 +107,26 @@ def bootstrap_curve(
     deposits: Mapping[str, float] | Sequence[tuple[str, float]],
     *,
     convention: str | None = "SHIBOR",
-    day_count: str | None = None,
-    settlement_days: int | None = None,
-    calendar: str = "China.IB",
+    day_count: DayCount | str | None = None,
+    settlement_days: int = 0,
+    calendar: str | None = None,
 ) -> DiscountCurve:
     """Bootstrap a discount curve from deposit/repo fixings with QuantLib.
 
     Parameters
     ----------
     as_of
-        Curve date (a China interbank business day).
+        Curve date (a business day of the index's calendar).
     deposits
         Tenor -> simple annual rate as a decimal, e.g. ``{"ON": 0.0135, "1W": 0.0150,
         "3M": 0.0165, "1Y": 0.0180}``.
     convention
-        ``"SHIBOR"`` or ``"FR007"`` (see ``CONVENTIONS``); ``day_count`` and
-        ``settlement_days`` override it.
+        The index whose fixings these are (``"SHIBOR"``, ``"FR007"`` or any name in
+        :data:`carbonfin.conventions.INDICES`): its day count and calendar are used.
+        ``day_count`` and ``calendar`` override it; ``None`` needs ``day_count``.
+    settlement_days
+        Business days from ``as_of`` to each deposit's start (0: deposits start on the curve
+        date; SHIBOR's published value date is T+1 for term tenors, T+0 overnight).
     """
     items = list(deposits.items()) if isinstance(deposits, Mapping) else list(deposits)
     if not items:
@@ -137,17 +136,30 @@ def bootstrap_curve(
             raise InvalidInputError(
                 f"deposit rate for {tenor!r} must be a finite decimal; got {rate!r}"
             )
-    if convention is not None and convention not in CONVENTIONS:
-        raise InvalidInputError(f"unknown convention {convention!r}; known: {sorted(CONVENTIONS)}")
-    base_dc, base_lag = CONVENTIONS[convention] if convention else ("ACT/360", 0)
-    dc = day_count or base_dc
-    lag = base_lag if settlement_days is None else settlement_days
+    if convention is None:
+        if day_count is None:
+            raise InvalidInputError("give the fixings' `convention` (index) or `day_count`")
+        dc, cal, label = DayCount.parse(day_count), calendar or "China.IB", "deposits"
+    else:
+        try:
+            index = index_convention(convention)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"unknown convention {convention!r}: {exc}") from None
+        dc = DayCount.parse(day_count) if day_count is not None else index.day_count
+        cal, label = calendar or index.calendar, f"{index.name} fixings"
+    if not isinstance(settlement_days, int) or settlement_days < 0:
+        raise InvalidInputError(
+            f"`settlement_days` must be an integer >= 0; got {settlement_days!r}"
+        )
     nodes = _ql_adapter.deposit_curve_nodes(
-        as_of, items, calendar_name=calendar, day_count=dc, settlement_days=lag
+        as_of, items, calendar_name=cal, day_count=dc, settlement_days=settlement_days
     )
-    times = np.array([year_fraction(as_of, d) for d, _ in nodes])
+    times = np.array([year_fraction(as_of, d, TIME_AXIS) for d, _ in nodes])
     discounts = np.array([v for _, v in nodes])
-    return DiscountCurve(as_of, times, discounts, f"bootstrapped from {len(items)} {dc} deposits")
+    source = (
+        f"bootstrapped from {len(items)} {label} ({dc.value}, simple; T+{settlement_days} on {cal})"
+    )
+    return DiscountCurve(as_of, times, discounts, source)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -20,7 +20,7 @@ from carbonfin.collateral import (
     market_risk_profile,
     scale_haircut,
 )
-from carbonfin.errors import InvalidInputError, MissingDataError, UnknownInstrumentError
+from carbonfin.errors import InvalidInputError, MissingDataError, UnknownCurrencyError
 from tests.collateral.synthetic import history_from_returns, trading_days
 
 # --- scale_haircut against Basel's formula worked by hand -------------------------------------
@@ -309,7 +309,7 @@ def test_bad_inputs_are_clear_errors() -> None:
     late = trading_days(len(hist.dates) + 40)[-1]
     with pytest.raises(MissingDataError, match=r"business days before .* \(limit 20\)"):
         haircut(hist, as_of=late, quantity_t=100)
-    with pytest.raises(UnknownInstrumentError, match="unknown currency code 'XYZ'"):
+    with pytest.raises(UnknownCurrencyError, match="unknown currency code 'XYZ'"):
         haircut(hist, as_of=as_of, quantity_t=100, loan_currency="XYZ")
     with pytest.raises(InvalidInputError, match="`model` must be one of"):
         haircut(hist, as_of=as_of, quantity_t=100, model="garch")  # type: ignore[arg-type]

@@ -7,38 +7,83 @@ import math
 
 import numpy as np
 import pytest
+import QuantLib as ql
 
 from carbonfin.collateral import currency_mismatch_haircut, scale_haircut
+from carbonfin.conventions import MoneyMarketRate
 from carbonfin.errors import InvalidInputError
 from carbonfin.fx import evaluate, forward_points, forward_rate
 
 D = dt.date
 
 
+SOFR = MoneyMarketRate.fixing("SOFR", 0.04)
+SHIBOR = MoneyMarketRate.fixing("SHIBOR", 0.015)
+
+
 def test_cip_forward_worked_by_hand() -> None:
-    # USD/CNY 7.10, USD 4% (ACT/360), CNY 1.5% (ACT/365F), 5 Jan -> 6 Jul 2026 = 182 days:
-    # F = 7.10 x (1 + 0.015 x 182/365) / (1 + 0.04 x 182/360)
-    q = forward_rate("USD/CNY", 7.10, 0.04, 0.015, D(2026, 1, 5), D(2026, 7, 6))
-    expected = 7.10 * (1 + 0.015 * 182 / 365) / (1 + 0.04 * 182 / 360)
-    assert q.forward == pytest.approx(expected, rel=1e-15)
-    assert round(q.forward, 4) == 7.0113
-    assert q.points == pytest.approx((expected - 7.10) * 1e4)
+    # USD/CNY spot 7.10; SOFR 4% and SHIBOR 1.5%, both simple ACT/360 (NY Fed; CFETS);
+    # Mon 5 Jan -> Mon 6 Jul 2026 = 26 weeks = 182 days.
+    #   USD: 1 + 0.04  x 182/360 = (360 + 7.28)/360 = 367.28/360
+    #   CNY: 1 + 0.015 x 182/360 = (360 + 2.73)/360 = 362.73/360
+    #   F = 7.10 x 362.73 / 367.28 = 2575.383 / 367.28 = 7.01204258...
+    q = forward_rate("USD/CNY", 7.10, SOFR, SHIBOR, D(2026, 1, 5), D(2026, 7, 6))
+    assert q.forward == pytest.approx(7.0120425833, abs=1e-10)
+    assert q.points == pytest.approx(-879.574167, abs=1e-5)  # (7.01204258 - 7.10) x 1e4
+    assert q.regime == "money market"
+    assert "182 days" in q.method
     assert forward_points("USD/JPY", 150.0, 149.5) == pytest.approx(-50.0)
+    # before, CNY was read ACT/365F: 7.10 x (1 + 0.015 x 182/365) / (367.28/360) = 7.01132
+    assert round(q.forward, 4) == 7.0120
 
 
-def test_long_forward_uses_compounded_discounting() -> None:
-    q = forward_rate("USD/CNY", 7.10, 0.04, 0.015, D(2026, 1, 5), D(2028, 1, 5))
-    days = (D(2028, 1, 5) - D(2026, 1, 5)).days
-    expected = 7.10 * (1.04 ** (-days / 360)) / (1.015 ** (-days / 365))
-    assert q.forward == pytest.approx(expected, rel=1e-12)
-    assert "QuantLib" in q.method
+def test_forward_end_is_rolled_and_a_tenor_is_counted_from_spot() -> None:
+    # 1 Oct 2026 (National Day) -> Thu 8 Oct; the quote keeps what was asked
+    q = forward_rate("USD/CNY", 7.10, SOFR, SHIBOR, D(2026, 7, 6), D(2026, 10, 1))
+    assert q.end == D(2026, 10, 8)
+    assert q.requested_end == D(2026, 10, 1)
+    assert q.end_rolled
+    assert forward_rate("USD/CNY", 7.10, SOFR, SHIBOR, D(2026, 1, 5), "6M").end == D(2026, 7, 6)
+
+
+def test_beyond_one_year_the_forward_is_curve_based_and_says_so() -> None:
+    # EUR/USD over 2 years (730 days): the simple fixings are read as annually compounded zero
+    # rates on ACT/360, exactly as QuantLib's FlatForward(r, Actual360, Compounded, Annual)
+    estr = MoneyMarketRate.fixing("ESTR", 0.02)
+    q = forward_rate("EUR/USD", 1.17, estr, SOFR, D(2026, 1, 5), D(2028, 1, 5))
+    start, end = ql.Date(5, 1, 2026), ql.Date(5, 1, 2028)
+
+    def df(rate: float) -> float:
+        ir = ql.InterestRate(rate, ql.Actual360(), ql.Compounded, ql.Annual)
+        return float(ir.discountFactor(start, end))
+
+    assert q.forward == pytest.approx(1.17 * df(0.02) / df(0.04), rel=1e-14)
+    assert q.regime == "curve"
+    assert q.method.startswith("beyond one year (730 days)")
+    assert "read as a zero rate compounded annually on ACT/360" in q.method
+    # exactly one year is still money market; a day more is not
+    assert forward_rate("EUR/USD", 1.17, estr, SOFR, D(2026, 1, 5), D(2027, 1, 5)).regime == (
+        "money market"
+    )
+
+
+def test_rates_must_carry_their_convention() -> None:
+    with pytest.raises(InvalidInputError, match="`base_rate` must carry its convention"):
+        forward_rate("USD/CNY", 7.1, 0.04, SHIBOR, D(2026, 1, 5), D(2026, 7, 6))  # type: ignore[arg-type]
+    # a SHIBOR fixing cannot price the offshore leg, nor a USD leg
+    with pytest.raises(
+        InvalidInputError, match="SHIBOR is a CNY index, but the leg's currency is CNH"
+    ):
+        forward_rate("USD/CNH", 7.1, SOFR, SHIBOR, D(2026, 1, 5), D(2026, 7, 6))
+    with pytest.raises(InvalidInputError, match="`base_rate`: SHIBOR is a CNY index"):
+        forward_rate("USD/CNY", 7.1, SHIBOR, SHIBOR, D(2026, 1, 5), D(2026, 7, 6))
 
 
 def test_forward_bad_input() -> None:
     with pytest.raises(InvalidInputError, match="`end`"):
-        forward_rate("USD/CNY", 7.1, 0.04, 0.015, D(2026, 7, 6), D(2026, 1, 5))
+        forward_rate("USD/CNY", 7.1, SOFR, SHIBOR, D(2026, 7, 6), D(2026, 1, 5))
     with pytest.raises(InvalidInputError, match="`spot` must be finite and > 0"):
-        forward_rate("USD/CNY", -7.1, 0.04, 0.015, D(2026, 1, 5), D(2026, 7, 6))
+        forward_rate("USD/CNY", -7.1, SOFR, SHIBOR, D(2026, 1, 5), D(2026, 7, 6))
 
 
 GOOD = {
