@@ -66,3 +66,14 @@ class ProvisionalCalendarWarning(CarbonfinWarning):
 
 class UnknownCurrencyError(InvalidInputError):
     """A currency code that the engine does not know (not an instrument: a separate error)."""
+
+
+class NonStationaryWarning(ConvergenceWarning):
+    """A volatility fit is not covariance-stationary (persistence at or above 1, to within
+    1e-6): its long-run variance and long-horizon forecasts are not meaningful. A subclass of
+    :class:`ConvergenceWarning`, so filters written for that warning still apply."""
+
+
+class DataScaleWarning(CarbonfinWarning):
+    """Input data look like they are in the wrong unit (e.g. percent returns where decimals are
+    expected); the result is computed but is probably not what was meant."""

@@ -179,21 +179,23 @@ def fit_cmd(
     dist: Annotated[str, typer.Option(help="normal, t or skewt")] = "t",
     start: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
     end: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
-    per: Annotated[str, typer.Option(help="business_day (gap-scaled) or trade")] = "business_day",
+    per: Annotated[
+        str, typer.Option(help="business_day (gap-aware, per business day) or trade")
+    ] = "business_day",
 ) -> None:
     """Fit a GARCH-family model to the instrument's returns and print the summary."""
     import warnings
 
-    from carbonfin.errors import ConvergenceWarning
+    from carbonfin.errors import CarbonfinWarning
     from carbonfin.pricing import fit_garch
 
-    returns = _history(instrument, start, end).returns(per=per)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        fit = fit_garch(returns.values, model, dist)  # type: ignore[arg-type]
+    if per not in ("business_day", "trade"):
+        raise InvalidInputError(f"`--per` must be business_day or trade; got {per!r}")
+    returns = _history(instrument, start, end).returns()
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("ignore", CarbonfinWarning)  # kept on the fit, printed below
+        fit = fit_garch(returns, model, dist, time_unit=per)  # type: ignore[arg-type]
     console.print(fit.summary(), highlight=False)
-    for w in caught:
-        console.print(f"[yellow]warning:[/] {w.message}")
 
 
 @vol_app.command("select")
@@ -205,10 +207,16 @@ def select_cmd(
     end: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
 ) -> None:
     """Fit GARCH, GJR and EGARCH with normal, t and skew-t innovations; rank them."""
+    import warnings
+
+    from carbonfin.errors import CarbonfinWarning
     from carbonfin.pricing import select_model
 
     returns = _history(instrument, start, end).returns()
-    console.print(select_model(returns.values, criterion=criterion).summary(), highlight=False)  # type: ignore[arg-type]
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("ignore", CarbonfinWarning)  # the summary states them
+        selection = select_model(returns, criterion=criterion)  # type: ignore[arg-type]
+    console.print(selection.summary(), highlight=False)
 
 
 @vol_app.command("scenarios")
@@ -229,52 +237,39 @@ def scenarios_cmd(
 ) -> None:
     """Simulate price paths from the latest close and print the horizon-return quantiles.
 
-    fhs: filtered historical simulation on the fitted model; t: Student-t with the fit's
-    next-day vol and degrees of freedom; merton: jump-diffusion whose daily variance equals the
-    sample variance of the returns, split by ``--jump-share`` between diffusion and zero-mean
-    jumps arriving ``--jump-intensity`` times a day.
+    fhs: filtered historical simulation on the fitted model; t: Student-t calibrated from the
+    fit (calibrate_student_t); merton: jump-diffusion calibrated from the returns
+    (calibrate_merton). Daily moves are capped at the instrument's price limit.
     """
-    import math
     import warnings
 
-    from carbonfin.errors import ConvergenceWarning
-    from carbonfin.pricing import filtered_historical, fit_garch, merton_jump, student_t
+    from carbonfin.errors import CarbonfinWarning
+    from carbonfin.pricing import (
+        calibrate_merton,
+        calibrate_student_t,
+        filtered_historical,
+        fit_garch,
+    )
 
+    if method not in ("fhs", "t", "merton"):
+        raise InvalidInputError(f"`method` must be fhs, t or merton; got {method!r}")
     history = _history(instrument)
     start_price = float(history.closes().iloc[-1])
-    limit = history.limit_frac
-    returns = history.returns().values
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        fit = fit_garch(returns, model, "t")  # type: ignore[arg-type]
-    if method == "fhs":
-        sim = filtered_historical(fit, start_price, days, paths, seed=seed, limit_frac=limit)
-    elif method == "t":
-        sim = student_t(
-            fit.next_vol(),
-            max(fit.params.get("nu", 5.0), 2.1),
-            start_price,
-            days,
-            paths,
-            seed=seed,
-            limit_frac=limit,
-        )
-    elif method == "merton":
-        if not (0.0 <= jump_share < 1.0 and jump_intensity > 0):
-            raise InvalidInputError("`jump_share` must be in [0, 1) and `jump_intensity` > 0")
-        var = float(returns.var())
-        jump_sd = math.sqrt(jump_share * var / jump_intensity)
-        sim = merton_jump(
-            math.sqrt((1 - jump_share) * var),
-            jump_intensity,
-            0.0,
-            jump_sd,
-            start_price,
-            days,
-            paths,
-            seed=seed,
-            limit_frac=limit,
-        )
-    else:
-        raise InvalidInputError(f"`method` must be fhs, t or merton; got {method!r}")
+    inst = history.instrument
+    returns = history.returns()
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("ignore", CarbonfinWarning)  # stated in the notes printed below
+        if method == "merton":
+            sim = calibrate_merton(
+                returns, jump_intensity_daily=jump_intensity, jump_share=jump_share
+            ).simulate(start_price, days, paths, seed=seed, instrument=inst)
+        else:
+            fit = fit_garch(returns, model, "t")  # type: ignore[arg-type]
+            if method == "fhs":
+                sim = filtered_historical(fit, start_price, days, paths, seed=seed, instrument=inst)
+            else:
+                sim = calibrate_student_t(fit).simulate(
+                    start_price, days, paths, seed=seed, instrument=inst
+                )
+            sim = sim.with_notes(*(f"fit: {w}" for w in fit.warnings))
     console.print(sim.summary(), highlight=False)

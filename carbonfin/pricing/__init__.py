@@ -28,24 +28,29 @@ from carbonfin.pricing.options import (
 )
 from carbonfin.pricing.scenarios import (
     STRESS_WINDOWS,
+    MertonCalibration,
     ScenarioPaths,
+    StudentTCalibration,
+    calibrate_merton,
+    calibrate_student_t,
     filtered_historical,
     merton_jump,
     replay_window,
     student_t,
 )
+from carbonfin.pricing.selection import ModelSelection, select_model
 from carbonfin.pricing.volatility import (
+    STATIONARITY_TOL,
     TRADING_DAYS_PER_YEAR,
     EwmaResult,
-    ModelSelection,
     VolFit,
     ewma,
     fit_garch,
-    select_model,
 )
 
 __all__ = [
     "IMPLIED_VOL_REASONS",
+    "STATIONARITY_TOL",
     "STRESS_WINDOWS",
     "TRADING_DAYS_PER_YEAR",
     "AmericanPrice",
@@ -56,16 +61,20 @@ __all__ = [
     "ForwardCurve",
     "ImpliedVol",
     "Mark",
+    "MertonCalibration",
     "ModelSelection",
     "PriceHistory",
     "Returns",
     "ScenarioPaths",
+    "StudentTCalibration",
     "VolFit",
     "american_option",
     "black76",
     "black76_greeks",
     "bootstrap_curve",
     "calibrate_carry",
+    "calibrate_merton",
+    "calibrate_student_t",
     "ewma",
     "filtered_historical",
     "fit_garch",

@@ -64,6 +64,9 @@ _IV_SIG = types.int64(_IN, _IN, _IN, _IN, _IN, _FLAGS, _OUT, _CODES)
 _ERFCX = np.array(COEFFICIENTS)  # (INTERVALS, DEGREE + 1), frozen into the compiled kernels
 _LAST = INTERVALS - 1
 _FAST_MIN_S = 1e-3
+#: largest |rate · expiry| accepted: a discount factor e^{±700} is still a finite double (e^709.78
+#: is the largest); beyond it the price is not representable, so such inputs are refused
+MAX_RATE_TIMES_EXPIRY = 700.0
 
 # implied-vol failure codes (see options.IMPLIED_VOL_REASONS)
 (
@@ -130,9 +133,11 @@ def vexp(x: float) -> float:
 
     Cody-Waite reduction ``x = k·ln2 + r`` (|r| <= ln2/2), Taylor polynomial of degree 13 for
     e^r (truncation < 2e-18), then ``2^k`` built from its exponent bits. Results below
-    e^-708 (~3e-308, the subnormal range) are flushed to 0; inputs are finite and <= 709.
+    e^-708 (~3e-308, the subnormal range) are flushed to 0; above e^709.78 (the largest double)
+    the result saturates to ``inf`` (the argument is clamped to 710 and the top scale built as
+    ``2^(k−1)·2``, so the exponent bits never wrap into a wrong finite or negative value).
     """
-    xc = max(x, -708.0)
+    xc = min(max(x, -708.0), 710.0)
     k = math.floor(xc * _LOG2E + 0.5)
     r = (xc - k * _LN2_HI) - k * _LN2_LO
     c = _EXP_COEF
@@ -150,8 +155,14 @@ def vexp(x: float) -> float:
     p = p * r + c[2]
     p = p * r + 1.0
     p = p * r + 1.0
-    scale: float = _bits_to_float((np.int64(k) + 1023) << 52)  # type: ignore[call-arg]
-    return p * scale if x >= -708.0 else 0.0
+    # for k = 1024 (x in (709.09, 710]) build 2^(k-1) and double: the exponent field stays in
+    # range and the doubling overflows to inf exactly when e^x does
+    big = k > 1023.0
+    kk = k - 1.0 if big else k
+    scale: float = _bits_to_float((np.int64(kk) + 1023) << 52)  # type: ignore[call-arg]
+    value = p * scale
+    value = value * 2.0 if big else value
+    return value if x >= -708.0 else 0.0
 
 
 @njit(cache=True, inline="always", fastmath={"contract"}, error_model="numpy")
@@ -256,6 +267,7 @@ def _is_bad(f: float, k: float, t: float, v: float, r: float) -> bool:
         and math.isfinite(v)
         and v >= 0.0
         and math.isfinite(r)
+        and abs(r * t) <= MAX_RATE_TIMES_EXPIRY
     )
 
 

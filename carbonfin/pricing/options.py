@@ -121,6 +121,19 @@ def _raise_first_invalid(named: dict[str, FloatArray], shape: tuple[int, ...]) -
             index = tuple(int(i) for i in np.unravel_index(pos, shape))
             where = f" at index {index}" if shape else ""
             raise InvalidInputError(f"`{name}` must be {rule}; got {float(flat[pos])!r}{where}")
+    if "rate" in named and "expiry_years" in named:
+        rate, expiry = named["rate"], named["expiry_years"]
+        ok = np.abs(rate * expiry) <= _kernels.MAX_RATE_TIMES_EXPIRY
+        if not ok.all():
+            pos = int(np.argmin(ok))
+            index = tuple(int(i) for i in np.unravel_index(pos, shape))
+            where = f" at index {index}" if shape else ""
+            raise InvalidInputError(
+                f"`rate` x `expiry_years` must be within ±{_kernels.MAX_RATE_TIMES_EXPIRY:g} "
+                f"(the discount factor exp(-rate·T) overflows double precision beyond ~709); got "
+                f"{float(rate[pos])!r} x {float(expiry[pos])!r} = "
+                f"{float(rate[pos] * expiry[pos])!r}{where}"
+            )
     raise InvalidInputError("invalid option inputs")  # pragma: no cover - kernels and rules agree
 
 
@@ -158,6 +171,9 @@ def black76(
 
     ``c = e^{-rT} [F N(d1) − K N(d2)]``, ``p = e^{-rT} [K N(−d2) − F N(−d1)]``,
     ``d1 = ln(F/K)/(σ√T) + σ√T/2``, ``d2 = d1 − σ√T``.
+
+    ``|rate · expiry_years|`` above 700 is refused (:class:`InvalidInputError`): the discount
+    factor ``e^{−rT}`` would leave double precision (e^709.78 is the largest double).
 
     With ``σ√T = 0`` (zero vol or expiry) the price is the discounted intrinsic value; with a
     zero strike the call is the discounted forward. The out-of-the-money side is computed with
@@ -205,6 +221,10 @@ class Black76Greeks:
     theta: FloatArray
     rho: FloatArray
 
+    def __post_init__(self) -> None:
+        for name in ("price", "delta", "gamma", "vega", "theta", "rho"):
+            getattr(self, name).flags.writeable = False  # frozen means frozen
+
     @property
     def vega_per_point(self) -> FloatArray:
         """Vega per one volatility point (0.01)."""
@@ -248,6 +268,10 @@ class ImpliedVol:
 
     vol: FloatArray
     reason_code: npt.NDArray[np.int8]
+
+    def __post_init__(self) -> None:
+        self.vol.flags.writeable = False
+        self.reason_code.flags.writeable = False
 
     @property
     def solved(self) -> npt.NDArray[np.bool_]:

@@ -48,6 +48,26 @@ def test_vol_fit_prints_the_summary() -> None:
     assert re.search(r"gamma\[1\]", result.output)
 
 
+def test_vol_fit_says_when_the_long_run_is_not_meaningful() -> None:
+    # issue 9 item 16: the default GARCH-t on SHEA is integrated; the CLI printed an annualised
+    # long-run vol in the millions of percent without a word
+    result = runner.invoke(app, ["vol", "fit", "SHEA"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "NOT STATIONARY" in text
+    assert "long-run variance: not meaningful" in text
+    assert "warning: garch-t fit is not stationary" in text
+    annualised = float(re.search(r"annualised next-business-day vol ([\d.]+)%", text)[1])  # type: ignore[index]
+    assert annualised < 200
+
+
+def test_vol_select_marks_non_stationary_fits() -> None:
+    result = runner.invoke(app, ["vol", "select", "SHEA"])
+    assert result.exit_code == 0, result.output
+    assert "stationary" in result.output
+    assert "<- best" in result.output
+
+
 def test_mark_and_scenarios() -> None:
     mark = runner.invoke(app, ["price", "mark", "SHEA", "--on", "2026-10-30", "--method", "vwap"])
     assert mark.exit_code == 0, mark.output

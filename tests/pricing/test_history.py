@@ -150,8 +150,13 @@ def test_copes_with_the_real_shea_quotes() -> None:
     assert counts["stale"] > 0
     r = h.returns(per="trade")
     assert len(r) == 992
-    # PROVENANCE.md: annualised volatility near 90%, kurtosis above 20
-    assert 0.8 < float(np.std(r.values, ddof=1)) * math.sqrt(243) < 1.0
+    # a trade-to-trade return spans 1.58 business days on average: annualise per-trade returns
+    # with the trades in a year (243 / mean gap), not with 243 business days (that gave ~91%);
+    # the per-business-day returns (divided by sqrt(gap)) annualise with 243
+    per_year = 243 / float(r.gap_days.mean())
+    assert 0.68 < float(np.std(r.values, ddof=1)) * math.sqrt(per_year) < 0.77
+    daily = h.returns(per="business_day").values
+    assert 0.78 < float(np.std(daily, ddof=1)) * math.sqrt(243) < 0.88
     assert float(pd.Series(r.values).kurt()) + 3 > 20
     assert r.gap_days.max() > 5  # sparse trading: multi-day gaps between closes
     mark = h.mark(D(2023, 5, 5), method="vwap", window_days=10)

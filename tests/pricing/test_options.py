@@ -390,3 +390,30 @@ def test_vectorisable_exp_and_log_match_libm() -> None:
     for y in np.r_[np.exp(rng.uniform(-300, 300, 3000)), 1 + rng.uniform(-1e-6, 1e-6, 1000), [1.0]]:
         exact = math.log(y)
         assert abs(vlog(float(y)) - exact) <= 2 * np.spacing(abs(exact)) + 1e-300, y
+
+
+def test_discount_factor_overflow_is_refused() -> None:
+    # issue 9 item 11: vexp wrapped for -r*T > 709 and this call returned a negative price
+    from carbonfin.pricing._kernels import vexp
+
+    assert vexp(800.0) == math.inf
+    assert vexp(709.5) == pytest.approx(math.exp(709.5), rel=1e-15)
+    msg = r"`rate` x `expiry_years` must be within ±700"
+    with pytest.raises(InvalidInputError, match=msg):
+        black76(80.0, 85.0, 800.0, 0.3, -1.0)
+    with pytest.raises(InvalidInputError, match=msg):
+        black76_greeks(80.0, 85.0, 800.0, 0.3, -1.0, False)
+    with pytest.raises(InvalidInputError, match=msg):
+        solve_implied_vol(10.0, 80.0, 85.0, 800.0, -1.0)
+    # at the edge the price is still Black's formula written out (Hull ch. 18) with libm's exp
+    s = 0.3 * math.sqrt(700.0)
+    d1 = math.log(80.0 / 85.0) / s + s / 2
+    n1, n2 = (0.5 * math.erfc(-d / math.sqrt(2)) for d in (d1, d1 - s))
+    expected = math.exp(700.0) * (80.0 * n1 - 85.0 * n2)
+    assert float(black76(80.0, 85.0, 700.0, 0.3, -1.0)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_greeks_are_read_only() -> None:
+    g = black76_greeks([60.0, 70.0], 65.0, 0.5, 0.4, 0.02)
+    with pytest.raises(ValueError, match="read-only"):
+        g.delta[0] = 0.0

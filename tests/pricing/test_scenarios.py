@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 
@@ -9,15 +10,19 @@ import numpy as np
 import pytest
 
 from carbonfin.data import load_table
-from carbonfin.errors import InvalidInputError, MissingDataError
+from carbonfin.errors import InvalidInputError, MissingDataError, NonStationaryWarning
+from carbonfin.instruments import Instrument
 from carbonfin.pricing import (
     PriceHistory,
+    calibrate_merton,
+    calibrate_student_t,
     filtered_historical,
     fit_garch,
     merton_jump,
     replay_window,
     student_t,
 )
+from carbonfin.pricing import scenarios as scenarios_module
 from tests.pricing.test_volatility import R
 
 
@@ -93,3 +98,72 @@ def test_value_at_risk_and_bad_input() -> None:
         student_t(0.02, 5.0, 60.0, 0)
     with pytest.raises(InvalidInputError, match="`start_price` must be finite and > 0"):
         merton_jump(0.01, 0.1, 0.0, 0.02, -5.0, 10)
+
+
+def test_default_limit_comes_from_the_instrument_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    # issue 9 item 10: the cap was a literal 0.10 whatever the instrument
+    rules = dict(scenarios_module.market_rules())
+    cea = rules[Instrument.CEA]
+    rules[Instrument.CEA] = dataclasses.replace(
+        cea, price_limit=dataclasses.replace(cea.price_limit, listed_frac=0.05, source="test")
+    )
+    monkeypatch.setattr(scenarios_module, "market_rules", lambda: rules)
+    paths = student_t(0.08, 3.0, 60.0, 10, 2000, seed=7, instrument="CEA")
+    assert paths.limit_frac == 0.05
+    assert paths.log_returns.max() == pytest.approx(math.log1p(0.05))
+    assert "CEA listed-trade limit: test" in paths.summary()
+    assert student_t(0.08, 3.0, 60.0, 10, 2000, seed=7).limit_frac == 0.10  # SHEA
+    assert student_t(0.08, 3.0, 60.0, 5, 10, limit_frac=None).limit_frac is None
+
+
+def test_paths_are_read_only() -> None:
+    paths = student_t(0.02, 5.0, 60.0, 5, 100, seed=1)
+    with pytest.raises(ValueError, match="read-only"):
+        paths.prices[0, 0] = 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        paths.log_returns[0, 0] = 1.0
+
+
+def test_student_t_calibration_from_a_t_fit() -> None:
+    fit = fit_garch(R, "garch", "t")
+    cal = calibrate_student_t(fit)
+    assert cal.dof == pytest.approx(fit.params["nu"])
+    assert cal.vol_daily == pytest.approx(fit.next_vol())
+    paths = cal.simulate(60.0, 20, 100_000, seed=3, limit_frac=None)
+    # unit-variance t innovations: the simulated daily sd is the fit's next-day vol
+    assert float(np.std(paths.log_returns)) == pytest.approx(fit.next_vol(), rel=0.02)
+    assert any("calibrated from garch-t fit" in n for n in paths.notes)
+    low = dataclasses.replace(fit, params={**fit.params, "nu": 2.05})
+    assert calibrate_student_t(low).dof == 2.1
+    assert "raised to the minimum" in calibrate_student_t(low).notes[0]
+    with pytest.raises(InvalidInputError, match="no degrees of freedom"):
+        calibrate_student_t(fit_garch(R, "garch", "normal"))
+
+
+def test_merton_calibration_matches_the_sample_variance() -> None:
+    cal = calibrate_merton(R, jump_intensity_daily=0.05, jump_share=0.4)
+    assert cal.daily_variance == pytest.approx(float(np.var(R, ddof=1)), rel=1e-12)
+    paths = cal.simulate(60.0, 5, 400_000, seed=5, limit_frac=None)
+    # Merton (1976) moments: the simulated daily variance is the sample's
+    assert float(np.var(paths.log_returns)) == pytest.approx(float(np.var(R, ddof=1)), rel=0.03)
+    with pytest.raises(InvalidInputError, match="`jump_share` must be in"):
+        calibrate_merton(R, jump_share=1.0)
+
+
+def test_fhs_from_an_explosive_fit_stays_finite_and_warns() -> None:
+    # issue 9 item 22: a near-integrated fit with fat-tailed residuals (as on real SHEA:
+    # alpha 0.72, beta 0.28) sent prices to inf over 250 unbounded days
+    fit = fit_garch(R, "garch", "t")
+    explosive = dataclasses.replace(
+        fit,
+        params={**fit.params, "alpha[1]": 0.72, "beta[1]": 0.28},
+        std_resid=fit.std_resid * 3.0,
+    )
+    assert not explosive.is_stationary
+    with pytest.warns(NonStationaryWarning, match="variance grows along the paths"):
+        paths = filtered_historical(explosive, 30.0, 250, 2000, seed=1, limit_frac=None)
+    assert np.isfinite(paths.prices).all()
+    assert (paths.prices > 0).all()
+    assert paths.value_at_risk(0.99) < 1.0
+    assert any("variance bound" in n for n in paths.notes)
+    assert float(np.max(np.var(paths.log_returns, axis=0))) <= 9 * np.max(fit.conditional_vol) ** 2
