@@ -164,8 +164,11 @@ def check_cmd(
     decision = evaluate(data, when, market_open=market_open or None)
     console.print(
         f"[bold]{decision.participant}[/]: [bold]{decision.decision.value}[/] on "
-        f"{decision.decided_on} (rules {decision.rules_version})"
+        f"{decision.decided_on} (rules {decision.rules_version}; FATF list of "
+        f"{decision.fatf_list})"
     )
+    for note in decision.notes:
+        console.print(f"[yellow]STALE:[/] {note}", highlight=False)
     table = Table()
     for col in ("rule", "outcome", "reason"):
         table.add_column(col, overflow="fold")
