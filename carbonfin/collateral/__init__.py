@@ -22,13 +22,16 @@ from carbonfin.collateral.market_risk import (
     MarketRiskProfile,
     market_risk_profile,
 )
+from carbonfin.collateral.monitor import STATES, BookValuation, value_book
 from carbonfin.collateral.policy import CollateralPolicy, collateral_policy
 from carbonfin.collateral.scaling import scale_haircut
 
 __all__ = [
     "COMPONENTS",
     "DEFAULT_MODEL",
+    "STATES",
     "SUPERVISORY_FX_HAIRCUT_10D",
+    "BookValuation",
     "CollateralPolicy",
     "FxHaircut",
     "HaircutArrays",
@@ -41,4 +44,5 @@ __all__ = [
     "haircut_components",
     "market_risk_profile",
     "scale_haircut",
+    "value_book",
 ]

@@ -1,0 +1,504 @@
+"""Valuation, loan-to-value and margin calls of a whole loan book, vectorised over pledges.
+
+:func:`value_book` values every pledge on ``as_of``, haircuts it and checks each loan's LTV
+against the policy's thresholds, in array operations: the market-risk model of each instrument is
+measured once (one :class:`~carbonfin.collateral.market_risk.MarketRiskProfile` per instrument
+and date) and every pledge of that instrument is haircut from it.
+
+Per pledge
+    price = the mark of :meth:`PriceHistory.mark` (last close, or the VWAP), or — with
+    ``price_basis="lower_of"`` — the lower of the mark and the pledge's reference price (auction
+    or acquisition price, column ``reference_price_cny_per_t``), as the Shanghai pledge-loan
+    guideline allows; value = eligible quantity × price; lendable value = value × (1 − haircut).
+Per loan
+    outstanding converted to CNY (the collateral currency) through :mod:`carbonfin.fx` at the
+    fixing of ``as_of`` (or the last before it, said in ``fx``); LTV = loan / Σ value;
+    utilisation = loan / Σ lendable value = LTV / (1 − effective haircut). The state is the
+    highest threshold reached (``ok``, ``warning``, ``margin_call``, ``liquidation``; policy
+    ``[ltv]``). For a loan at or above the warning level: the cash (CNY, no haircut) or the
+    extra tonnes of its main instrument that bring utilisation back to the target; the tonnes
+    solve ``(q + x)·P·(1 − h(q + x)) = need`` by fixed-point iteration, since the haircut rises
+    with the quantity (NaN where no quantity can: the haircut reaches 100% first).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from carbonfin.collateral.haircut import HaircutArrays, haircut_components
+from carbonfin.collateral.market_risk import (
+    DEFAULT_MODEL,
+    MarketRiskProfile,
+    Model,
+    market_risk_profile,
+)
+from carbonfin.collateral.policy import CollateralPolicy, collateral_policy
+from carbonfin.errors import InvalidInputError, MissingDataError
+from carbonfin.fx.rates import RateQuote, RateStore
+from carbonfin.instruments import Currency, Instrument
+from carbonfin.pricing.history import PriceHistory
+
+__all__ = ["STATES", "BookValuation", "value_book"]
+
+STATES = ("ok", "warning", "margin_call", "liquidation")
+_PLEDGE_COLUMNS = ("pledge_id", "loan_id", "instrument", "quantity_t")
+_LOAN_COLUMNS = ("loan_id", "currency", "outstanding")
+
+
+def _frozen(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for col in out.columns:
+        values = out[col].to_numpy()
+        if isinstance(values, np.ndarray):
+            values.flags.writeable = False
+    return out
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BookValuation:
+    """A loan book valued on one date.
+
+    ``pledges``: one row per pledge (price, value, haircut and its components, lendable value,
+    the loan's LTV and state). ``loans``: one row per loan (outstanding in its currency and in
+    CNY, collateral and lendable value, LTV, utilisation, state, target LTV and the top-up
+    needed). ``profiles``: the market-risk measurement of each instrument; ``fx``: the rate used
+    for each loan currency; ``notes``: every fallback and warning met.
+    """
+
+    as_of: dt.date
+    pledges: pd.DataFrame
+    loans: pd.DataFrame
+    profiles: MappingProxyType[Instrument, MarketRiskProfile]
+    fx: MappingProxyType[Currency, RateQuote]
+    notes: tuple[str, ...]
+    data_source: str
+    policy_version: str
+
+    def state_counts(self) -> dict[str, int]:
+        counts = self.loans["state"].value_counts()
+        return {s: int(counts.get(s, 0)) for s in STATES}
+
+    def ltv_quantiles(
+        self, qs: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
+    ) -> dict[float, float]:
+        ltv = self.loans["ltv"].to_numpy(dtype=float)
+        ltv = ltv[np.isfinite(ltv)]
+        return {q: float(np.quantile(ltv, q)) for q in qs} if len(ltv) else {}
+
+    def valuation_records(self) -> pd.DataFrame:
+        """One record per pledge in the store's ``collateral_valuations`` shape."""
+        p = self.pledges
+        comps = {c: p[c].to_numpy(dtype=float) for c in _COMPONENT_COLS}
+        days = p["liquidation_days"].to_numpy(dtype=float)
+        util = p["utilisation"].to_numpy(dtype=float)
+        detail = [
+            {"components": {c: float(v[i]) for c, v in comps.items()},
+             "liquidation_days": int(days[i]), "utilisation": float(util[i]),
+             "policy": self.policy_version, "data_source": self.data_source}
+            for i in range(len(p))
+        ]  # fmt: skip
+        return pd.DataFrame(
+            {
+                "pledge_id": p["pledge_id"],
+                "loan_id": p["loan_id"],
+                "instrument": p["instrument"],
+                "quantity_t": p["quantity_t"],
+                "eligible_quantity_t": p["eligible_quantity_t"],
+                "price_cny_per_t": p["price_cny_per_t"],
+                "mark_date": p["mark_date"],
+                "market_value_cny": p["market_value_cny"],
+                "haircut_frac": p["haircut_frac"],
+                "lendable_value_cny": p["lendable_value_cny"],
+                "loan_currency": p["loan_currency"],
+                "loan_outstanding": p["loan_outstanding"],
+                "loan_outstanding_cny": p["loan_outstanding_cny"],
+                "ltv": p["ltv"],
+                "state": p["state"],
+                "model": p["model"],
+                "detail": detail,
+            }
+        )
+
+    def margin_call_records(self) -> pd.DataFrame:
+        """One record per loan at or above the warning level, in the ``margin_calls`` shape."""
+        loans = self.loans[self.loans["state"] != "ok"]
+        return pd.DataFrame(
+            {
+                "loan_id": loans["loan_id"],
+                "bank_id": loans["bank_id"],
+                "state": loans["state"],
+                "ltv": loans["ltv"],
+                "target_ltv": loans["target_ltv"],
+                "collateral_value_cny": loans["collateral_value_cny"],
+                "loan_outstanding_cny": loans["outstanding_cny"],
+                "topup_cash_cny": loans["topup_cash_cny"],
+                "topup_quantity_t": loans["topup_quantity_t"],
+                "instrument": loans["instrument"],
+                "detail": [
+                    {"utilisation": float(u), "policy": self.policy_version}
+                    for u in loans["utilisation"]
+                ],
+            }
+        )
+
+    def summary(self) -> str:
+        counts = self.state_counts()
+        lines = [
+            f"book valued on {self.as_of}: {len(self.pledges)} pledges securing "
+            f"{len(self.loans)} loans (data: {self.data_source}; policy {self.policy_version})",
+            f"  collateral {self.loans['collateral_value_cny'].sum():,.0f} CNY, lendable "
+            f"{self.loans['lendable_value_cny'].sum():,.0f} CNY, loans "
+            f"{self.loans['outstanding_cny'].sum():,.0f} CNY",
+            "  LTV quantiles: "
+            + "  ".join(f"{q:.0%} {v:.1%}" for q, v in self.ltv_quantiles().items()),
+            "  states: " + ", ".join(f"{s} {n}" for s, n in counts.items()),
+        ]
+        for inst, prof in self.profiles.items():
+            lines.append(
+                f"  {inst.value}: mark {prof.mark.price_cny_per_t:.2f} CNY/t of "
+                f"{prof.mark.last_date}, {prof.model} haircut {prof.apc_frac:.1%} before "
+                f"liquidation and add-ons, ADV {prof.adv_t:,.0f} t"
+            )
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+_COMPONENT_COLS = (
+    "market",
+    "anti_procyclicality",
+    "liquidation",
+    "concentration",
+    "currency",
+    "wrong_way",
+    "data_quality",
+    "policy_bounds",
+)
+
+
+def _check_frame(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise InvalidInputError(f"`{name}` must be a DataFrame; got {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InvalidInputError(f"`{name}` lacks the columns {missing}")
+
+
+def _numbers(frame: pd.DataFrame, col: str, what: str, *, positive: bool) -> np.ndarray:
+    try:
+        values = pd.to_numeric(frame[col], errors="raise").to_numpy(dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{what} `{col}` must be numeric: {exc}") from None
+    bad = ~np.isfinite(values) | ((values <= 0) if positive else (values < 0))
+    if bad.any():
+        i = int(np.argmax(bad))
+        bound = "> 0" if positive else ">= 0"
+        raise InvalidInputError(
+            f"{what} `{col}` must be finite and {bound}; got {float(values[i])!r} at row {i}"
+        )
+    return values
+
+
+def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, aggregate, state
+    pledges: pd.DataFrame,
+    loans: pd.DataFrame,
+    histories: Mapping[Instrument, PriceHistory],
+    fx: RateStore,
+    *,
+    as_of: dt.date,
+    model: Model = DEFAULT_MODEL,
+    covered_usccs: Collection[str] = (),
+    price_basis: Literal["market", "lower_of"] = "market",
+    mark_method: Literal["close", "vwap"] = "close",
+    fx_max_age_days: int = 10,
+    profiles: Mapping[Instrument, MarketRiskProfile] | None = None,
+    data_source: str = "unspecified",
+    policy: CollateralPolicy | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BookValuation:
+    """Value, haircut and LTV-check every pledge of a loan book on ``as_of``.
+
+    Parameters
+    ----------
+    pledges
+        One row per pledge in force: ``pledge_id``, ``loan_id``, ``instrument``, ``quantity_t``;
+        optional ``eligible_quantity_t`` (from the eligibility decision; defaults to the
+        quantity), ``pledgor_uscc`` (defaults to the loan's borrower), ``vintage`` and
+        ``reference_price_cny_per_t`` (auction or acquisition price, for ``"lower_of"``).
+    loans
+        One row per loan: ``loan_id``, ``currency``, ``outstanding`` (in the loan currency);
+        optional ``bank_id`` and ``borrower_uscc``. Every pledge's loan must be there.
+    histories
+        Price history of each instrument pledged (only quotes up to ``as_of`` are used).
+    fx
+        FX fixings; each loan currency needs a rate to CNY on ``as_of`` (or shortly before).
+    covered_usccs
+        Firms that are covered emitters: their pledges carry the wrong-way add-on.
+    profiles
+        Market-risk profiles already measured for ``as_of`` (otherwise measured here, once per
+        instrument).
+
+    Raises
+    ------
+    InvalidInputError, MissingDataError
+        Before anything is computed for a malformed book, an unknown instrument, a pledge of an
+        unknown loan, an instrument without history, or a loan currency without FX fixings.
+    """
+    pol = policy or collateral_policy()
+    _check_frame(pledges, "pledges", _PLEDGE_COLUMNS)
+    _check_frame(loans, "loans", _LOAN_COLUMNS)
+    if not isinstance(as_of, dt.date):
+        raise InvalidInputError(f"`as_of` must be a date; got {as_of!r}")
+    if price_basis not in ("market", "lower_of"):
+        raise InvalidInputError(
+            f"`price_basis` must be 'market' or 'lower_of'; got {price_basis!r}"
+        )
+    if pledges.empty:
+        raise MissingDataError(f"no pledges to value on {as_of.isoformat()}")
+    if pledges["pledge_id"].duplicated().any():
+        dup = pledges.loc[pledges["pledge_id"].duplicated(), "pledge_id"].iloc[0]
+        raise InvalidInputError(f"pledge {dup!r} appears twice in the book")
+    if loans["loan_id"].duplicated().any():
+        dup = loans.loc[loans["loan_id"].duplicated(), "loan_id"].iloc[0]
+        raise InvalidInputError(f"loan {dup!r} appears twice in the book")
+    quantity = _numbers(pledges, "quantity_t", "pledge", positive=True)
+    eligible = (
+        _numbers(pledges.fillna({"eligible_quantity_t": 0}), "eligible_quantity_t", "pledge",
+                 positive=False)
+        if "eligible_quantity_t" in pledges.columns
+        else quantity
+    )  # fmt: skip
+    if (eligible > quantity).any():
+        raise InvalidInputError("pledge `eligible_quantity_t` exceeds its `quantity_t`")
+    outstanding = _numbers(loans, "outstanding", "loan", positive=False)
+    codes = pledges["instrument"].astype(str).str.upper()
+    instruments = {c: Instrument.parse(c) for c in codes.unique()}
+    for inst in instruments.values():
+        if inst not in histories:
+            raise MissingDataError(f"no price history for {inst.value}, which the book pledges")
+    loan_pos = pd.Index(loans["loan_id"]).get_indexer(pledges["loan_id"])
+    if (loan_pos < 0).any():
+        raise InvalidInputError(
+            f"pledge {pledges['pledge_id'].iloc[int(np.argmax(loan_pos < 0))]!r} secures loan "
+            f"{pledges['loan_id'].iloc[int(np.argmax(loan_pos < 0))]!r}, which is not in `loans`"
+        )
+    currencies = {c: Currency.parse(c) for c in loans["currency"].astype(str).unique()}
+    rates = {ccy: fx.rate(ccy, Currency.CNY, as_of, max_age_days=fx_max_age_days)
+             for ccy in currencies.values()}  # fmt: skip
+    notes = [f"FX {q.base.code}/CNY: {q.reason}" for q in rates.values() if q.substituted]
+    loan_rate = (
+        loans["currency"]
+        .astype(str)
+        .map({c: float(rates[ccy].rate) for c, ccy in currencies.items()})
+        .to_numpy(dtype=float)
+    )
+    outstanding_cny = np.round(outstanding * loan_rate, 2)
+
+    # --- per pledge: price, haircut -------------------------------------------------------------
+    pledgor = (
+        pledges["pledgor_uscc"].astype(object)
+        if "pledgor_uscc" in pledges.columns
+        else pd.Series([None] * len(pledges), index=pledges.index, dtype=object)
+    )
+    if "borrower_uscc" in loans.columns:
+        borrower = loans["borrower_uscc"].to_numpy(dtype=object)[loan_pos]
+        pledgor = pledgor.where(pledgor.notna(), pd.Series(borrower, index=pledges.index))
+    covered = pledgor.isin(set(covered_usccs)).to_numpy()
+    bank = (
+        loans["bank_id"].astype(str).to_numpy(dtype=object)[loan_pos]
+        if "bank_id" in loans.columns
+        else np.full(len(pledges), "", dtype=object)
+    )
+    mismatch = np.array(
+        [currencies[c] != Currency.CNY for c in loans["currency"].astype(str)], dtype=bool
+    )[loan_pos]
+    n = len(pledges)
+    price = np.empty(n)
+    mark_date = np.empty(n, dtype=object)
+    comps = {c: np.empty(n) for c in (*_COMPONENT_COLS, "total", "liquidation_days")}
+    model_name = np.empty(n, dtype=object)
+    profs: dict[Instrument, MarketRiskProfile] = dict(profiles or {})
+    # bank book share: the pledge's share of its bank's eligible tonnes of the instrument
+    key = pd.Series(bank, index=pledges.index).astype(str) + "|" + codes
+    book_total = pd.Series(eligible, index=pledges.index).groupby(key).transform("sum")
+    book_share = np.divide(eligible, book_total.to_numpy(), out=np.zeros(n),
+                           where=book_total.to_numpy() > 0)  # fmt: skip
+    groups: dict[Instrument, np.ndarray] = {}
+    for code, inst in instruments.items():
+        idx = np.flatnonzero((codes == code).to_numpy())
+        groups[inst] = idx
+        if progress is not None:
+            progress(f"measuring {inst.value} market risk")
+        if inst not in profs:
+            profs[inst] = market_risk_profile(
+                histories[inst], as_of=as_of, model=model, mark_method=mark_method,
+                data_source=data_source, policy=pol,
+            )  # fmt: skip
+        prof = profs[inst]
+        if prof.as_of != as_of:
+            raise InvalidInputError(
+                f"the {inst.value} profile is for {prof.as_of}, not the book date {as_of}"
+            )
+        p = np.full(len(idx), prof.mark.price_cny_per_t)
+        if price_basis == "lower_of" and "reference_price_cny_per_t" in pledges.columns:
+            ref = pd.to_numeric(pledges["reference_price_cny_per_t"]).to_numpy(dtype=float)[idx]
+            p = np.where(np.isfinite(ref) & (ref > 0), np.minimum(p, ref), p)
+        price[idx] = p
+        mark_date[idx] = prof.mark.last_date
+        model_name[idx] = f"{prof.model}-{prof.measure}-{prof.confidence:g}"
+        qty = np.maximum(eligible[idx], 1e-9)  # a zero eligible quantity is worth nothing anyway
+        arrays = haircut_components(
+            prof, qty, loan_currency_mismatch=mismatch[idx], pledgor_covered=covered[idx],
+            book_share=book_share[idx],
+        )  # fmt: skip
+        for c in comps:
+            comps[c][idx] = getattr(arrays, c)
+        notes += [f"{inst.value}: {m}" for m in prof.notes]
+    value = eligible * price
+    lendable = value * (1.0 - comps["total"])
+
+    # --- per loan: LTV, state, top-up -------------------------------------------------------------
+    n_loans = len(loans)
+    coll = np.bincount(loan_pos, weights=value, minlength=n_loans)
+    lend = np.bincount(loan_pos, weights=lendable, minlength=n_loans)
+    secured = np.bincount(loan_pos, minlength=n_loans) > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ltv = np.where(coll > 0, outstanding_cny / coll, np.where(outstanding_cny > 0, np.inf, 0))
+        util = np.where(lend > 0, outstanding_cny / lend, np.where(outstanding_cny > 0, np.inf, 0))
+    th = pol.ltv
+    state_idx = (
+        (util >= th.warning_utilisation).astype(int)
+        + (util >= th.margin_call_utilisation)
+        + (util >= th.liquidation_utilisation)
+    )
+    state = np.array(STATES, dtype=object)[state_idx]
+    eff_h = np.where(coll > 0, 1.0 - lend / np.where(coll > 0, coll, 1.0), 1.0)
+    target_ltv = th.target_utilisation * (1.0 - eff_h)
+    need = outstanding_cny / th.target_utilisation  # lendable value the target requires
+    short = state_idx > 0
+    topup_cash = np.where(short, np.maximum(need - lend, 0.0), np.nan)
+    # top-up tonnes in each loan's largest pledge (by value)
+    order = np.lexsort((-value, loan_pos))
+    first = order[np.r_[True, loan_pos[order][1:] != loan_pos[order][:-1]]]
+    main = np.full(n_loans, -1)
+    main[loan_pos[first]] = first
+    topup_q = np.full(n_loans, np.nan)
+    main_inst = np.full(n_loans, None, dtype=object)
+    main_inst[secured] = codes.to_numpy(dtype=object)[main[secured]]
+    for inst, idx in groups.items():
+        loans_here = np.flatnonzero(short & secured & np.isin(main, idx))
+        if not len(loans_here):
+            continue
+        k = main[loans_here]
+        other = lend[loans_here] - lendable[k]
+        topup_q[loans_here] = _topup_tonnes(
+            profs[inst], eligible[k], price[k], need[loans_here] - other,
+            mismatch[k], covered[k], book_share[k],
+        )  # fmt: skip
+    loans_out = pd.DataFrame(
+        {
+            "loan_id": loans["loan_id"].to_numpy(),
+            "bank_id": loans["bank_id"].to_numpy() if "bank_id" in loans.columns else "",
+            "currency": loans["currency"].astype(str).to_numpy(),
+            "outstanding": outstanding,
+            "outstanding_cny": outstanding_cny,
+            "collateral_value_cny": coll,
+            "lendable_value_cny": lend,
+            "haircut_frac": eff_h,
+            "ltv": ltv,
+            "utilisation": util,
+            "state": state,
+            "target_ltv": target_ltv,
+            "topup_cash_cny": topup_cash,
+            "topup_quantity_t": topup_q,
+            "instrument": main_inst,
+        }
+    )[secured]
+    pledges_out = pd.DataFrame(
+        {
+            "pledge_id": pledges["pledge_id"].to_numpy(),
+            "loan_id": pledges["loan_id"].to_numpy(),
+            "bank_id": bank,
+            "instrument": codes.to_numpy(),
+            "quantity_t": quantity,
+            "eligible_quantity_t": eligible,
+            "price_cny_per_t": price,
+            "mark_date": mark_date,
+            "market_value_cny": value,
+            "haircut_frac": comps["total"],
+            "lendable_value_cny": lendable,
+            **{c: comps[c] for c in (*_COMPONENT_COLS, "liquidation_days")},
+            "book_share": book_share,
+            "pledgor_covered": covered,
+            "loan_currency": loans["currency"].astype(str).to_numpy()[loan_pos],
+            "loan_outstanding": outstanding[loan_pos],
+            "loan_outstanding_cny": outstanding_cny[loan_pos],
+            "ltv": ltv[loan_pos],
+            "utilisation": util[loan_pos],
+            "state": state[loan_pos],
+            "model": model_name,
+        }
+    )
+    if "industry" in pledges.columns:
+        pledges_out["industry"] = pledges["industry"].to_numpy()
+    return BookValuation(
+        as_of=as_of,
+        pledges=_frozen(pledges_out),
+        loans=_frozen(loans_out.reset_index(drop=True)),
+        profiles=MappingProxyType(profs),
+        fx=MappingProxyType({ccy: rates[ccy] for ccy in rates}),
+        notes=tuple(dict.fromkeys(notes)),
+        data_source=data_source,
+        policy_version=pol.version,
+    )
+
+
+def _topup_tonnes(
+    prof: MarketRiskProfile,
+    quantity: np.ndarray,
+    price: np.ndarray,
+    need: np.ndarray,
+    mismatch: np.ndarray,
+    covered: np.ndarray,
+    share: np.ndarray,
+    iterations: int = 30,
+) -> np.ndarray:
+    """Extra tonnes ``x`` with ``(q + x)·P·(1 − h(q + x)) >= need`` (NaN where none exists).
+
+    Fixed-point iteration ``x ← need / (P·(1 − h(q + x))) − q`` from ``h(q)``: the haircut
+    rises with the quantity, so the iterates rise to the solution or past any bound (then no
+    quantity restores the target).
+    """
+
+    x = np.zeros_like(quantity)
+    done = np.zeros(len(x), dtype=bool)
+    live = np.ones(len(x), dtype=bool)  # still iterating (finite and not converged)
+    for _ in range(iterations):
+        if not live.any():
+            break
+        i = np.flatnonzero(live)
+        out: HaircutArrays = haircut_components(
+            prof, np.maximum(quantity[i] + x[i], 1e-9), loan_currency_mismatch=mismatch[i],
+            pledgor_covered=covered[i], book_share=share[i],
+        )  # fmt: skip
+        keep = 1.0 - out.total
+        with np.errstate(divide="ignore", invalid="ignore"):
+            new = np.where(keep > 0, need[i] / (price[i] * keep) - quantity[i], np.inf)
+        new = np.maximum(new, 0.0)
+        conv = np.isfinite(new) & (np.abs(new - x[i]) <= np.maximum(1.0, 1e-9 * new))
+        runaway = ~np.isfinite(new) | (new > 1e12)
+        x[i] = np.where(runaway, np.inf, new)
+        done[i[conv]] = True
+        live[i[conv | runaway]] = False
+    ok = done & np.isfinite(x) & (x < 1e12)
+    return np.where(ok, np.ceil(x - 1e-9), math.nan)

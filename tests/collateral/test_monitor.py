@@ -1,0 +1,175 @@
+"""Book valuation: LTV with the loan converted through FX, states at the thresholds, top-ups that
+restore the target, the vectorised haircut equal to the single-pledge one, clear errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from carbonfin.collateral import collateral_policy, haircut, market_risk_profile, value_book
+from carbonfin.errors import InvalidInputError, MissingDataError, UnknownInstrumentError
+from carbonfin.fx import RateStore
+from carbonfin.instruments import Instrument
+from tests.collateral.synthetic import history_from_returns
+
+RNG = np.random.default_rng(17)
+SHEA = history_from_returns(RNG.normal(0, 0.02, 900), volume_t=2000.0, price0=50.0)
+CEA = history_from_returns(RNG.normal(0, 0.015, 900), volume_t=50_000.0, price0=80.0)
+HISTORIES = {Instrument.SHEA: SHEA, Instrument.CEA: CEA}
+AS_OF = SHEA.dates[-1]
+FX = RateStore.from_records(
+    [(AS_OF - dt.timedelta(days=3), "USD/CNY", "7.1000"), (AS_OF, "USD/CNY", "7.2000")]
+)
+
+PLEDGES = pd.DataFrame(
+    {
+        "pledge_id": ["P1", "P2", "P3", "P4"],
+        "loan_id": ["L1", "L2", "L3", "L3"],
+        "instrument": ["SHEA", "SHEA", "CEA", "SHEA"],
+        "quantity_t": [10_000, 40_000, 100_000, 5_000],
+        "pledgor_uscc": [None, "GUARANTOR", None, None],
+    }
+)
+LOANS = pd.DataFrame(
+    {
+        "loan_id": ["L1", "L2", "L3"],
+        "bank_id": ["B1", "B1", "B2"],
+        "borrower_uscc": ["EMITTER", "EMITTER", "OTHER"],
+        "currency": ["CNY", "USD", "CNY"],
+        "outstanding": [200_000.0, 150_000.0, 6_000_000.0],
+    }
+)
+
+
+def _book(**kwargs: object):  # type: ignore[no-untyped-def]
+    return value_book(
+        PLEDGES, LOANS, HISTORIES, FX, as_of=AS_OF, covered_usccs={"EMITTER"}, **kwargs
+    )
+
+
+def test_ltv_uses_the_fx_converted_loan_and_the_mark() -> None:
+    book = _book()
+    mark_shea = SHEA.mark(AS_OF).price_cny_per_t
+    mark_cea = CEA.mark(AS_OF).price_cny_per_t
+    loans = book.loans.set_index("loan_id")
+    # L2: 150,000 USD at the fixing of the day, 7.20 CNY per USD = 1,080,000 CNY
+    assert loans.loc["L2", "outstanding_cny"] == 1_080_000.0
+    assert loans.loc["L2", "ltv"] == pytest.approx(1_080_000 / (40_000 * mark_shea))
+    # L3: two pledges of two instruments
+    value = 100_000 * mark_cea + 5_000 * mark_shea
+    assert loans.loc["L3", "collateral_value_cny"] == pytest.approx(value)
+    assert loans.loc["L3", "ltv"] == pytest.approx(6_000_000 / value)
+    p = book.pledges.set_index("pledge_id")
+    lendable = p.loc[["P3", "P4"], "lendable_value_cny"].sum()
+    assert loans.loc["L3", "utilisation"] == pytest.approx(6_000_000 / lendable)
+    assert loans.loc["L3", "haircut_frac"] == pytest.approx(1 - lendable / value)
+    assert book.fx[book.fx.__iter__().__next__()].fixing_date <= AS_OF
+
+
+def test_vectorised_haircut_equals_the_single_pledge_haircut() -> None:
+    book = _book()
+    p = book.pledges.set_index("pledge_id")
+    # P2: USD loan, pledged by a third-party guarantor (not a covered emitter); its bank B1
+    # holds 50,000 t of SHEA in the book, so its book share is 40,000 / 50,000 = 80%
+    single = haircut(SHEA, as_of=AS_OF, quantity_t=40_000, loan_currency="USD", book_share=0.8)
+    assert p.loc["P2", "haircut_frac"] == pytest.approx(single.total, abs=1e-12)
+    assert not p.loc["P2", "pledgor_covered"]
+    # P1: the borrower is a covered emitter pledging its own allowances: wrong-way add-on
+    single = haircut(
+        SHEA, as_of=AS_OF, quantity_t=10_000, pledgor_covered=True, book_share=10_000 / 50_000
+    )
+    assert p.loc["P1", "haircut_frac"] == pytest.approx(single.total, abs=1e-12)
+    assert p.loc["P1", "wrong_way"] > 0
+
+
+def test_states_and_top_ups_restore_the_target() -> None:
+    book = _book()
+    th = collateral_policy().ltv
+    loans = book.loans.set_index("loan_id")
+    for loan_id, row in loans.iterrows():
+        u = row["utilisation"]
+        expected = (
+            "liquidation"
+            if u >= th.liquidation_utilisation
+            else "margin_call"
+            if u >= th.margin_call_utilisation
+            else "warning"
+            if u >= th.warning_utilisation
+            else "ok"
+        )
+        assert row["state"] == expected, loan_id
+    called = loans[loans["state"] != "ok"]
+    assert len(called) >= 1
+    for loan_id, row in called.iterrows():
+        # cash (no haircut) brings utilisation exactly to the target
+        u_after = row["outstanding_cny"] / (row["lendable_value_cny"] + row["topup_cash_cny"])
+        assert u_after == pytest.approx(th.target_utilisation), loan_id
+        # tonnes: re-value the book with the top-up added to the loan's main pledge
+        x = row["topup_quantity_t"]
+        if math.isnan(x):
+            continue
+        main = (
+            book.pledges[book.pledges["loan_id"] == loan_id]
+            .sort_values("market_value_cny")
+            .iloc[-1]["pledge_id"]
+        )
+        for extra, below in ((x, True), (x - 1, False)):
+            more = PLEDGES.copy()
+            more.loc[more["pledge_id"] == main, "quantity_t"] += extra
+            # keep the book shares of the original valuation (they depend on the whole book)
+            after = value_book(
+                more, LOANS, HISTORIES, FX, as_of=AS_OF, covered_usccs={"EMITTER"}
+            ).loans.set_index("loan_id")
+            if below:
+                assert after.loc[loan_id, "utilisation"] <= th.target_utilisation + 1e-9
+            else:
+                assert after.loc[loan_id, "utilisation"] > th.target_utilisation - 1e-3
+    records = book.margin_call_records()
+    assert set(records["loan_id"]) == set(called.index)
+    assert len(book.valuation_records()) == len(PLEDGES)
+
+
+def test_lower_of_market_and_reference_price() -> None:
+    pledges = PLEDGES.assign(reference_price_cny_per_t=[1.0, np.nan, 1e6, None])
+    book = value_book(pledges, LOANS, HISTORIES, FX, as_of=AS_OF, price_basis="lower_of")
+    p = book.pledges.set_index("pledge_id")
+    assert p.loc["P1", "price_cny_per_t"] == 1.0
+    assert p.loc["P2", "price_cny_per_t"] == SHEA.mark(AS_OF).price_cny_per_t
+    assert p.loc["P3", "price_cny_per_t"] == CEA.mark(AS_OF).price_cny_per_t
+
+
+def test_profiles_are_measured_once_and_reused() -> None:
+    prof = {i: market_risk_profile(h, as_of=AS_OF) for i, h in HISTORIES.items()}
+    a = _book(profiles=prof)
+    b = _book()
+    np.testing.assert_array_equal(a.pledges["haircut_frac"], b.pledges["haircut_frac"])
+    assert a.profiles[Instrument.SHEA] is prof[Instrument.SHEA]
+    with pytest.raises(ValueError, match="read-only"):
+        a.pledges["haircut_frac"].to_numpy()[0] = 0.0
+
+
+def test_bad_books_are_clear_errors() -> None:
+    gbp = LOANS.assign(currency=["CNY", "GBP", "CNY"])
+    with pytest.raises(MissingDataError, match="no rate from GBP to CNY"):
+        value_book(PLEDGES, gbp, HISTORIES, FX, as_of=AS_OF)
+    with pytest.raises(UnknownInstrumentError, match="unknown instrument 'EUA'"):
+        value_book(PLEDGES.assign(instrument="EUA"), LOANS, HISTORIES, FX, as_of=AS_OF)
+    with pytest.raises(MissingDataError, match="no price history for CEA"):
+        value_book(PLEDGES, LOANS, {Instrument.SHEA: SHEA}, FX, as_of=AS_OF)
+    with pytest.raises(InvalidInputError, match="secures loan 'L9', which is not in `loans`"):
+        value_book(PLEDGES.assign(loan_id="L9"), LOANS, HISTORIES, FX, as_of=AS_OF)
+    with pytest.raises(
+        InvalidInputError, match=r"`quantity_t` must be finite and > 0; got 0\.0 at row 1"
+    ):
+        value_book(PLEDGES.assign(quantity_t=[1, 0, 1, 1]), LOANS, HISTORIES, FX, as_of=AS_OF)
+    with pytest.raises(InvalidInputError, match="pledge 'P1' appears twice"):
+        value_book(pd.concat([PLEDGES, PLEDGES]), LOANS, HISTORIES, FX, as_of=AS_OF)
+    with pytest.raises(MissingDataError, match="is before the first SHEA quote"):
+        value_book(PLEDGES, LOANS.assign(currency="CNY"), HISTORIES, FX, as_of=dt.date(2009, 1, 5))
+    stale_fx = RateStore.from_records([(AS_OF - dt.timedelta(days=40), "USD/CNY", "7.1")])
+    with pytest.raises(MissingDataError, match="days old"):
+        value_book(PLEDGES, LOANS, HISTORIES, stale_fx, as_of=AS_OF)

@@ -1,0 +1,165 @@
+"""Evidence for the default haircut model: out-of-sample tests on the real SHEA quotes.
+
+1. **Model choice** (the test the default is chosen by): rolling 500-return windows of the
+   per-business-day trade-to-trade log returns, a one-day 99% VaR from each model, compared with
+   the next return (492 test days on the real file). Counts exceptions and runs Kupiec's
+   proportion-of-failures test and Christoffersen's independence test.
+2. **First haircut backtest**: on every business day, the market-risk haircut (20 business days,
+   99%) from ``market_risk_profile`` with only the quotes up to that day, against the loss of
+   the mark over the following 20 business days.
+
+Reads ``../shared/data/real`` (never copied into the repository). Prints markdown tables for
+``docs/collateral.md``. Takes a few minutes (one GARCH fit per window and model)::
+
+    PYTHONPATH=. python tools/haircut_model_choice.py [--skip-backtest]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from scipy import optimize, stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from backtests.stats import christoffersen, kupiec
+from carbonfin.collateral import market_risk_profile
+from carbonfin.collateral.market_risk import _bdays
+from carbonfin.errors import CarbonfinWarning
+from carbonfin.pricing import PriceHistory, ewma, fit_garch
+from tests.realdata import REAL_SHEA
+
+WINDOW = 500
+Q = 0.99
+
+
+def t_fit(r: np.ndarray) -> tuple[float, float]:
+    sd = float(np.std(r))
+
+    def nll(x: np.ndarray) -> float:
+        return -float(stats.t.logpdf(r, x[0], 0.0, x[1]).sum())
+
+    res = optimize.minimize(
+        nll, np.array([4.0, 0.7 * sd]), method="L-BFGS-B",
+        bounds=[(2.05, 500.0), (sd * 1e-4, sd * 10)],
+    )  # fmt: skip
+    return float(res.x[0]), float(res.x[1])
+
+
+def one_day_vars(w: np.ndarray, limit: float) -> dict[str, float]:
+    """One-day 99% VaR (positive log loss) of each model from the window ``w``."""
+    out: dict[str, float] = {"HS": -float(np.quantile(w, 1 - Q))}
+    out["EWMA normal"] = float(stats.norm.ppf(Q)) * ewma(w).next_vol
+    nu, s = t_fit(w)
+    out["Student-t iid"] = s * float(stats.t.ppf(Q, nu))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CarbonfinWarning)
+        g = fit_garch(w, "garch", "t", mean="zero")
+        gjr = fit_garch(w, "gjr", "t", mean="zero")
+    nu_g = g.params["nu"]
+    out["GARCH-t"] = g.next_vol() * float(stats.t.ppf(Q, nu_g)) * math.sqrt((nu_g - 2) / nu_g)
+    z = gjr.std_resid[np.isfinite(gjr.std_resid)]
+    zq = -float(np.quantile(z, 1 - Q)) * gjr.next_vol()
+    out["FHS (GJR-t), listed cap 10%"] = min(zq, -math.log(1 - limit))
+    out["FHS (GJR-t), block cap 30%"] = min(zq, -math.log(1 - 0.30))
+    out["FHS (GJR-t), no cap"] = zq
+    return out
+
+
+def model_choice(history: PriceHistory) -> None:
+    r = history.returns(per="business_day").values
+    n_test = len(r) - WINDOW
+    names: list[str] = []
+    hits: dict[str, list[bool]] = {}
+    start = time.perf_counter()
+    for i in range(WINDOW, len(r)):
+        v = one_day_vars(r[i - WINDOW : i], history.limit_frac)
+        for name, var in v.items():
+            if name not in hits:
+                names.append(name)
+                hits[name] = []
+            hits[name].append(bool(r[i] < -var))
+    print(
+        f"\n### One-day 99% VaR out of sample: real SHEA, {len(r)} per-business-day returns, "
+        f"rolling {WINDOW}-return window, {n_test} test days "
+        f"({n_test * (1 - Q):.1f} exceptions expected; {time.perf_counter() - start:.0f} s)\n"
+    )
+    print("| model | exceptions | rate | Kupiec p | Christoffersen p |")
+    print("|---|---:|---:|---:|---:|")
+    for name in names:
+        h = np.array(hits[name])
+        pof = kupiec(int(h.sum()), len(h), Q).p_value
+        ind = christoffersen(h, Q).p_value
+        print(f"| {name} | {int(h.sum())} | {h.mean():.2%} | {pof:.3f} | {ind:.3f} |")
+
+
+def haircut_backtest(history: PriceHistory, models: tuple[str, ...], step: int) -> None:
+    closes = history.closes()
+    days = _bdays(history.dates[0], history.dates[-1], history.calendar)
+    close_dates = np.array(list(closes.index), dtype=object)
+    pos = np.searchsorted(close_dates, np.array(days, dtype=object), side="right") - 1
+    ok = pos >= 0
+    days = [d for d, k in zip(days, ok, strict=True) if k]
+    log_mark = np.log(closes.to_numpy())[pos[ok]]
+    print(
+        "\n### First haircut backtest: 20-business-day 99% market-risk haircut set on a day "
+        "vs the loss of the mark over the next 20 business days (real SHEA)\n"
+    )
+    print(
+        "| model | days tested | mean haircut (no APC) | exceptions (no APC) | rate "
+        "| exceptions with 25% buffer | rate | worst shortfall |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for model in models:
+        tested, hits, hits_apc, hs, worst = 0, 0, 0, [], 0.0
+        start = time.perf_counter()
+        for k in range(0, len(days) - 20, step):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", CarbonfinWarning)
+                    prof = market_risk_profile(
+                        history, as_of=days[k], model=model, anti_procyclicality="none"
+                    )  # type: ignore[arg-type]
+            except Exception:  # too little history yet, or a stale mark: not a haircut day
+                continue
+            loss = 1 - math.exp(log_mark[k + 20] - log_mark[k])
+            tested += 1
+            hs.append(prof.base_frac)
+            hits += loss > prof.base_frac
+            hits_apc += loss > min(1.0, 1.25 * prof.base_frac)
+            worst = max(worst, loss - prof.base_frac)
+        print(
+            f"| {model} (every {step} day{'s' if step > 1 else ''}) | {tested} | "
+            f"{np.mean(hs):.1%} | {hits} | {hits / tested:.2%} | {hits_apc} | "
+            f"{hits_apc / tested:.2%} | {worst:+.1%} |",
+            flush=True,
+        )
+        print(f"<!-- {model}: {time.perf_counter() - start:.0f} s -->")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-backtest", action="store_true")
+    parser.add_argument("--skip-choice", action="store_true")
+    args = parser.parse_args()
+    if not REAL_SHEA.exists():
+        print(f"real SHEA quotes not found at {REAL_SHEA}; nothing to do")
+        return 1
+    history = PriceHistory.from_csv(REAL_SHEA, "SHEA", strict=False)
+    print(f"data: {REAL_SHEA} ({len(history.quotes)} rows, {len(history.closes())} closes)")
+    if not args.skip_choice:
+        model_choice(history)
+    if not args.skip_backtest:
+        haircut_backtest(history, ("hs", "t"), 1)
+        haircut_backtest(history, ("fhs",), 5)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
