@@ -29,8 +29,8 @@ from scipy import optimize, stats
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backtests.stats import christoffersen, kupiec
+from carbonfin.calendars import get_calendar
 from carbonfin.collateral import market_risk_profile
-from carbonfin.collateral.market_risk import _bdays
 from carbonfin.errors import CarbonfinWarning
 from carbonfin.pricing import PriceHistory, ewma, fit_garch
 from tests.realdata import REAL_SHEA
@@ -101,7 +101,7 @@ def model_choice(history: PriceHistory) -> None:
 
 def haircut_backtest(history: PriceHistory, models: tuple[str, ...], step: int) -> None:
     closes = history.closes()
-    days = _bdays(history.dates[0], history.dates[-1], history.calendar)
+    days = get_calendar(history.calendar).business_days(history.dates[0], history.dates[-1])
     close_dates = np.array(list(closes.index), dtype=object)
     pos = np.searchsorted(close_dates, np.array(days, dtype=object), side="right") - 1
     ok = pos >= 0

@@ -49,16 +49,16 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 from scipy import optimize, stats
 
-from carbonfin._quantlib import CALENDAR_DATA_LAST_YEAR, business_days
+from carbonfin.calendars import get_calendar
 from carbonfin.collateral.policy import CollateralPolicy, collateral_policy
 from carbonfin.errors import (
     CarbonfinWarning,
     ConvergenceError,
     InvalidInputError,
     MissingDataError,
+    ProvisionalCalendarWarning,
 )
 from carbonfin.instruments import Currency
 from carbonfin.pricing.history import Mark, PriceHistory
@@ -86,21 +86,28 @@ APC_METHODS = ("none", "buffer", "stressed", "floor")
 DEFAULT_MODEL: Model = "hs"
 
 
-def _bdays(start: dt.date, end: dt.date, calendar: str) -> list[dt.date]:
-    """Business days in [start, end]; weekdays beyond the calendar's holiday data."""
-    last = CALENDAR_DATA_LAST_YEAR.get(calendar, 9999)
-    out: list[dt.date] = []
-    if start.year <= last:
-        out += business_days(start, min(end, dt.date(last, 12, 31)), calendar)
-    if end.year > last:
-        out += list(pd.bdate_range(max(start, dt.date(last + 1, 1, 1)), end).date)
-    return out
+def _bdays(
+    start: dt.date, end: dt.date, calendar: str, notes: list[str] | None = None
+) -> list[dt.date]:
+    """Business days in [start, end]; a provisional calendar year becomes a note (or, without a
+    ``notes`` list, stays the :class:`ProvisionalCalendarWarning` it is)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        days = get_calendar(calendar).business_days(start, end)
+    for w in caught:
+        if notes is not None and issubclass(w.category, ProvisionalCalendarWarning):
+            notes.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return days
 
 
-def _grid(end: dt.date, n_days: int, calendar: str, first: dt.date) -> list[dt.date]:
+def _grid(
+    end: dt.date, n_days: int, calendar: str, first: dt.date, notes: list[str] | None = None
+) -> list[dt.date]:
     """The last ``n_days + 1`` business days up to ``end`` (not before ``first``)."""
     start = max(first, end - dt.timedelta(days=int(n_days * 1.6) + 30))
-    days = _bdays(start, end, calendar)
+    days = _bdays(start, end, calendar, notes)
     return days[-(n_days + 1) :]
 
 
@@ -328,7 +335,7 @@ def market_risk_profile(  # noqa: C901 - one linear recipe; splitting it hides t
     r_all, r_dates = rets.values[keep], rets.dates[keep]
 
     # --- the model over the lookback -----------------------------------------------------------
-    grid = _grid(as_of, lookback, history.calendar, history.dates[0])
+    grid = _grid(as_of, lookback, history.calendar, history.dates[0], notes)
     r = r_all[r_dates > grid[0]]
     if len(r) < pol.min_returns:
         raise MissingDataError(
@@ -397,7 +404,7 @@ def market_risk_profile(  # noqa: C901 - one linear recipe; splitting it hides t
                 f"anti-procyclicality: only {(as_of - history.dates[0]).days / 365.25:.1f} of "
                 f"{years} years of history before {as_of.isoformat()}"
             )
-        long_grid = _bdays(max(start, history.dates[0]), as_of, history.calendar)
+        long_grid = _bdays(max(start, history.dates[0]), as_of, history.calendar, notes)
         in_long = r_dates > long_grid[0]
         if apc == "floor":
             floor = _to_frac(measured_on(r_all[in_long], long_grid))
@@ -425,7 +432,7 @@ def market_risk_profile(  # noqa: C901 - one linear recipe; splitting it hides t
 
     # --- liquidity and data quality --------------------------------------------------------------
     liq = pol.liquidation[inst]
-    adv_grid = _grid(as_of, liq.adv_window_days - 1, history.calendar, history.dates[0])
+    adv_grid = _grid(as_of, liq.adv_window_days - 1, history.calendar, history.dates[0], notes)
     window = history.quotes[
         (np.array(history.dates, dtype=object) >= adv_grid[0])
         & (np.array(history.dates, dtype=object) <= as_of)
@@ -482,7 +489,7 @@ def market_risk_profile(  # noqa: C901 - one linear recipe; splitting it hides t
         inputs=MappingProxyType(inputs),
         apc_inputs=MappingProxyType(apc_inputs),
         data_quality_inputs=MappingProxyType(dq_inputs),
-        notes=tuple(notes),
+        notes=tuple(dict.fromkeys(notes)),
         data_source=data_source,
         policy=pol,
     )

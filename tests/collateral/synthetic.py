@@ -10,7 +10,7 @@ import pandas as pd
 from carbonfin._quantlib import business_days
 from carbonfin.pricing import PriceHistory
 
-START = dt.date(2010, 1, 4)
+START = dt.date(2013, 1, 4)
 
 
 def trading_days(n: int, start: dt.date = START) -> list[dt.date]:

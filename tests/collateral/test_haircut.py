@@ -305,7 +305,7 @@ def test_bad_inputs_are_clear_errors() -> None:
         with pytest.raises(InvalidInputError, match="`quantity_t` must be finite and > 0"):
             haircut(hist, as_of=as_of, quantity_t=q)
     with pytest.raises(MissingDataError, match="is before the first SHEA quote"):
-        haircut(hist, as_of=dt.date(2009, 6, 1), quantity_t=100)
+        haircut(hist, as_of=dt.date(2012, 6, 1), quantity_t=100)
     late = trading_days(len(hist.dates) + 40)[-1]
     with pytest.raises(MissingDataError, match=r"business days before .* \(limit 20\)"):
         haircut(hist, as_of=late, quantity_t=100)

@@ -169,7 +169,7 @@ def test_bad_books_are_clear_errors() -> None:
     with pytest.raises(InvalidInputError, match="pledge 'P1' appears twice"):
         value_book(pd.concat([PLEDGES, PLEDGES]), LOANS, HISTORIES, FX, as_of=AS_OF)
     with pytest.raises(MissingDataError, match="is before the first SHEA quote"):
-        value_book(PLEDGES, LOANS.assign(currency="CNY"), HISTORIES, FX, as_of=dt.date(2009, 1, 5))
+        value_book(PLEDGES, LOANS.assign(currency="CNY"), HISTORIES, FX, as_of=dt.date(2012, 1, 5))
     stale_fx = RateStore.from_records([(AS_OF - dt.timedelta(days=40), "USD/CNY", "7.1")])
     with pytest.raises(MissingDataError, match="days old"):
         value_book(PLEDGES, LOANS, HISTORIES, stale_fx, as_of=AS_OF)
