@@ -53,3 +53,54 @@ def test_evaluation_date_is_restored() -> None:
     with evaluation_date(D(2024, 5, 6)) as inside:
         assert inside == ql.Date(6, 5, 2024)
     assert ql.Settings.instance().evaluationDate == before
+
+
+def test_evaluation_date_is_serialised_across_threads() -> None:
+    # issue 9 item 12: QuantLib's evaluation date is one global; without the lock, threads valued
+    # with each other's date (this test failed on the unguarded context manager).
+    import math
+    import threading
+    import time
+
+    from carbonfin._quantlib import ql, to_ql_date
+
+    target = D(2030, 1, 1)
+    results: dict[int, list[float]] = {}
+    errors: list[BaseException] = []
+
+    def value(i: int) -> None:
+        today = D(2026, 1, 5) + dt.timedelta(days=30 * i)
+        out = []
+        try:
+            for _ in range(5):
+                with evaluation_date(today):
+                    time.sleep(0.002)  # let the other threads try to move the global date
+                    curve = ql.FlatForward(0, ql.NullCalendar(), 0.05, ql.Actual365Fixed())
+                    out.append(curve.discount(to_ql_date(target)))
+                    assert ql.Settings.instance().evaluationDate == to_ql_date(today)
+        except BaseException as exc:  # collected and re-raised in the main thread
+            errors.append(exc)
+        results[i] = out
+
+    threads = [threading.Thread(target=value, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for i, got in results.items():
+        today = D(2026, 1, 5) + dt.timedelta(days=30 * i)
+        # continuous compounding at 5% from each thread's own date, ACT/365F written out
+        expected = math.exp(-0.05 * (target - today).days / 365.0)
+        assert got == pytest.approx([expected] * 5, rel=1e-12)
+
+
+def test_evaluation_date_blocks_nest_in_one_thread() -> None:
+    from carbonfin._quantlib import ql
+
+    with evaluation_date(D(2026, 3, 2)), evaluation_date(D(2026, 3, 3)) as inner:
+        assert inner == ql.Date(3, 3, 2026)
+    with evaluation_date(D(2026, 3, 2)) as outer:
+        with evaluation_date(D(2026, 3, 3)):
+            pass
+        assert ql.Settings.instance().evaluationDate == outer

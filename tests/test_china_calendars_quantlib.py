@@ -103,3 +103,22 @@ def test_advance_and_between_match_quantlib() -> None:
             assert ours.adjust(a, conv) == _quantlib.from_ql_date(
                 theirs.adjust(to_ql_date(a), qconv)
             )
+
+
+def test_curve_pillars_roll_on_our_calendar_and_say_when_provisional() -> None:
+    # FR007-style deposit (T+1) traded Thu 5 Nov 2026: 3M from Fri 6 Nov 2026 is Sat 6 Feb 2027,
+    # inside the projected 2027 Spring Festival (除夕 5 Feb to 正月初七 12 Feb), so Modified
+    # Following rolls it to Mon 15 Feb 2027. QuantLib's own China.IB (which knows only 1 January
+    # after 2026) would roll to Mon 8 Feb.
+    from carbonfin.errors import ProvisionalCalendarWarning
+    from carbonfin.pricing import bootstrap_curve
+
+    assert _quantlib.from_ql_date(
+        quantlib_calendar("China.IB").adjust(ql.Date(6, 2, 2027), ql.ModifiedFollowing)
+    ) == D(2027, 2, 8)
+    with pytest.warns(ProvisionalCalendarWarning, match=r"pillar dates 2027-02-15"):
+        curve = bootstrap_curve(D(2026, 11, 5), {"3M": 0.016}, convention="FR007")
+    assert curve.times[-1] == pytest.approx((D(2027, 2, 15) - D(2026, 11, 5)).days / 365.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bootstrap_curve(D(2026, 3, 2), {"1M": 0.016, "3M": 0.017}, convention="FR007")

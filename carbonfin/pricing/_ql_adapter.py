@@ -7,8 +7,10 @@ global evaluation date is only changed inside :func:`carbonfin._quantlib.evaluat
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Sequence
 
+from carbonfin import calendars as china
 from carbonfin._quantlib import (
     calendar,
     day_counter,
@@ -18,7 +20,7 @@ from carbonfin._quantlib import (
     to_ql_date,
 )
 from carbonfin.conventions import DayCount
-from carbonfin.errors import InvalidInputError
+from carbonfin.errors import InvalidInputError, ProvisionalCalendarWarning
 
 
 def _period(tenor: str) -> object:
@@ -64,6 +66,16 @@ def deposit_curve_nodes(
             nodes = [(from_ql_date(d), float(v)) for d, v in curve.nodes()]
         except RuntimeError as exc:
             raise InvalidInputError(f"the deposit curve could not be bootstrapped: {exc}") from None
+    if calendar_name in china.CALENDAR_RULES:
+        late = [d for d, _ in nodes if china.is_provisional(d)]
+        if late:
+            warnings.warn(
+                f"deposit curve on {calendar_name}: pillar dates {late[0].isoformat()} to "
+                f"{late[-1].isoformat()} were rolled on a provisional calendar (no State Council "
+                f"holiday notice on file after {china.last_published_year()})",
+                ProvisionalCalendarWarning,
+                stacklevel=3,
+            )
     return nodes
 
 
