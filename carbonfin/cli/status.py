@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import typer
 from rich.table import Table
 
-from carbonfin import __version__
+from carbonfin import __version__, calendars
 from carbonfin.cli._common import clean_errors, console
 from carbonfin.rules import market_rules
 from carbonfin.store import repositories
@@ -40,7 +42,21 @@ def info() -> None:
             f"month {rule.compliance_deadline_month}",
         )
     console.print(table)
+    _calendar_summary(dt.date.today())  # the edge reads the clock; the core takes it as input
     _database_summary()
+
+
+def _calendar_summary(today: dt.date) -> None:
+    last = calendars.last_published_year()
+    console.print(
+        f"China calendars ({', '.join(calendars.CALENDAR_NAMES)}): State Council notices on file "
+        f"{calendars.FIRST_YEAR}-{last}; {last + 1}-{calendars.LAST_PROJECTED_YEAR} provisional "
+        f"(projected; answers there warn)",
+        soft_wrap=True,
+    )
+    gap = calendars.calendar_horizon_gap(today)
+    if gap is not None:
+        console.print(f"[yellow]calendar horizon:[/] {gap.message}", soft_wrap=True)
 
 
 def _database_summary() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from carbonfin import calendars
 from carbonfin.cli import app
 from tests.store import tiny
 
@@ -33,6 +35,21 @@ def test_upgrade_seed_twice_and_info(db_env: Path, tmp_path: Path) -> None:
     assert info.exit_code == 0, info.output
     assert "SHEA" in info.output
     assert "2024-01-02" in info.output
+    assert "State Council notices on file 2013-" in info.output
+
+
+def test_info_reports_the_calendar_horizon_for_a_given_day() -> None:
+    from carbonfin.cli import status
+
+    with status.console.capture() as captured:
+        status._calendar_summary(dt.date(2026, 11, 25))
+    text = captured.get()
+    if calendars.last_published_year() == 2026:  # the 2027 notice is not on file yet
+        assert "calendar horizon:" in text
+        assert "2027" in text
+    with status.console.capture() as captured:
+        status._calendar_summary(dt.date(calendars.last_published_year(), 3, 1))
+    assert "calendar horizon:" not in captured.get()
 
 
 def test_seed_before_upgrade_says_what_to_run(db_env: Path) -> None:
