@@ -225,16 +225,31 @@ def financed_cmd(
         str | None,
         typer.Option("--as-of", help="scoring date of the borrowers' grades (default today)"),
     ] = None,
+    fx_date: Annotated[
+        str | None,
+        typer.Option(
+            "--fx-date", help="date of the FX fixings for non-CNY loans (default 31 Dec of year)"
+        ),
+    ] = None,
 ) -> None:
-    """PCAF financed emissions of a bank's CNY loan book, by sector and grade, top borrowers."""
-    from carbonfin.cli._data import load_loans
+    """PCAF financed emissions of a bank's whole loan book in CNY (other currencies converted
+    at the fixings of --fx-date), by sector and grade, top borrowers, and what was left out."""
+    from carbonfin.cli._data import load_fx_fixings, load_loans
+    from carbonfin.fx import RateStore
     from carbonfin.scoring import financed_emissions, score_panel
 
     loans = load_loans(bank)
-    loans = loans[loans["currency"] == "CNY"]
     panel = _panel()
-    result = financed_emissions(loans, panel, year, score_panel(panel, as_of=_as_of(as_of)))
-    console.print(result.summary())
+    on = dt.date(year, 12, 31) if fx_date is None else parse_date(fx_date, "fx_date")
+    result = financed_emissions(
+        loans,
+        panel,
+        year,
+        score_panel(panel, as_of=_as_of(as_of)),
+        fx=RateStore(load_fx_fixings()),
+        on=on,
+    )
+    console.print(result.summary(), highlight=False)
     for column in ("sector", "colour_grade"):
         table = Table(title=f"by {column}")
         frame = result.by(column)

@@ -68,6 +68,12 @@ def test_coverage_and_financed() -> None:
     assert fin.exit_code == 0, fin.output
     assert "PCAF data quality" in fin.output
     assert "top 3 borrowers" in fin.output
+    # issue 9 item 1: the EUR, HKD and USD loans are converted, not filtered out
+    text = " ".join(fin.output.split())
+    for pair in ("EUR/CNY", "HKD/CNY", "USD/CNY"):
+        assert f"FX {pair}" in text
+    assert "FX at the fixings of 2025-12-31" in text
+    assert "not included: 2 loans in EUR" in text
 
 
 @pytest.mark.parametrize(
