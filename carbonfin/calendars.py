@@ -456,10 +456,7 @@ _LOWER = dt.date(FIRST_YEAR, 1, 1)
 _UPPER = dt.date(LAST_PROJECTED_YEAR, 12, 31)
 
 
-@cache
-def _build(name: str) -> ChinaCalendar:
-    with _LOCK:
-        return ChinaCalendar(name)
+_BUILT: dict[str, ChinaCalendar] = {}
 
 
 def get_calendar(name: str) -> ChinaCalendar:
@@ -467,4 +464,10 @@ def get_calendar(name: str) -> ChinaCalendar:
     if name not in CALENDAR_RULES:
         known = ", ".join(CALENDAR_NAMES)
         raise InvalidInputError(f"unknown China calendar {name!r}; known: {known}")
-    return _build(name)
+    built = _BUILT.get(name)
+    if built is None:
+        with _LOCK:  # one build per process, even when threads ask at once
+            built = _BUILT.get(name)
+            if built is None:
+                built = _BUILT[name] = ChinaCalendar(name)
+    return built
