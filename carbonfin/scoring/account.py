@@ -81,11 +81,11 @@ class FirmYearRecord:
     output_unit: str
     value_added_cny: float | None
     revenue_cny: float | None
-    equity_cny: float
-    debt_cny: float
+    equity_cny: float | None
+    debt_cny: float | None
     electricity_mwh: float | None
-    green_certificates: int
-    disclosed: bool
+    green_certificates: int | None
+    disclosed: bool | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +94,11 @@ class ComplianceYear:
 
     year: int
     instrument: Instrument
-    allocated_t: int
-    verified_emissions_tco2e: int
-    surrendered_t: int
-    ccer_used_t: int
-    shortfall_t: int
+    allocated_t: int | None
+    verified_emissions_tco2e: int | None
+    surrendered_t: int | None
+    ccer_used_t: int | None
+    shortfall_t: int | None
     surrender_date: dt.date | None
     deadline: dt.date
 
@@ -124,6 +124,15 @@ def _opt(value: object) -> float | None:
     return float(value)  # type: ignore[arg-type]
 
 
+def _opt_int(value: object) -> int | None:
+    number = _opt(value)
+    return None if number is None else int(number)
+
+
+def _opt_bool(value: object) -> bool | None:
+    return None if value is None or value is pd.NA else bool(value)
+
+
 @dataclass(frozen=True, slots=True)
 class CarbonAccount:
     """One firm's carbon account (see the module notes)."""
@@ -132,7 +141,7 @@ class CarbonAccount:
     name: str
     sector: str
     industry_code: str
-    discloses_emissions: bool
+    discloses_emissions: bool | None
     target_year: int | None
     target_reduction_frac: float | None
     net_zero_year: int | None
@@ -143,8 +152,10 @@ class CarbonAccount:
 
     @classmethod
     def from_frames(cls, frames: Mapping[str, pd.DataFrame], uscc: str) -> CarbonAccount:
-        """The account of ``uscc`` from the account frames."""
+        """The account of ``uscc`` from the account frames (type-checked as in build_panel)."""
         validate_uscc(uscc)
+        _require(frames)
+        frames = checked_frames(frames)
         firms = frames["firms"]
         row = firms[firms["uscc"] == uscc]
         if row.empty:
@@ -173,11 +184,11 @@ class CarbonAccount:
                 str(r["output_unit"]),
                 _opt(r["value_added_cny"]),
                 _opt(r["revenue_cny"]),
-                float(r["equity_cny"]),
-                float(r["debt_cny"]),
+                _opt(r["equity_cny"]),
+                _opt(r["debt_cny"]),
                 _opt(r["electricity_mwh"]),
-                int(r["green_certificates"]),
-                bool(r["disclosed"]),
+                _opt_int(r["green_certificates"]),
+                _opt_bool(r["disclosed"]),
             )
             for r in _records(fy)
         )
@@ -187,29 +198,26 @@ class CarbonAccount:
             ComplianceYear(
                 int(r["year"]),
                 Instrument.parse(r["instrument"]),
-                int(r["allocated_t"]),
-                int(r["verified_emissions_tco2e"]),
-                int(r["surrendered_t"]),
-                int(r["ccer_used_t"]),
-                int(r["shortfall_t"]),
-                None if pd.isna(r["surrender_date"]) else r["surrender_date"],
+                _opt_int(r["allocated_t"]),
+                _opt_int(r["verified_emissions_tco2e"]),
+                _opt_int(r["surrendered_t"]),
+                _opt_int(r["ccer_used_t"]),
+                _opt_int(r["shortfall_t"]),
+                r["surrender_date"],
                 compliance_deadline(Instrument.parse(r["instrument"]), int(r["year"])),
             )
             for r in _records(cp)
         )
-
-        def _int(value: object) -> int | None:
-            return None if pd.isna(value) else int(value)  # type: ignore[call-overload]
 
         return cls(
             uscc=uscc,
             name=str(firm["name"]),
             sector=str(firm["sector"]),
             industry_code=str(firm["industry_code"]),
-            discloses_emissions=bool(firm["discloses_emissions"]),
-            target_year=_int(firm["target_year"]),
+            discloses_emissions=_opt_bool(firm["discloses_emissions"]),
+            target_year=_opt_int(firm["target_year"]),
             target_reduction_frac=_opt(firm["target_reduction_frac"]),
-            net_zero_year=_int(firm["net_zero_year"]),
+            net_zero_year=_opt_int(firm["net_zero_year"]),
             facilities=facility_ids,
             reports=reports,
             years=years,
@@ -245,7 +253,16 @@ class CarbonAccount:
                 if v is None
             ]
         for rec in self.years:
-            for name in ("value_added_cny", "output_qty", "electricity_mwh", "revenue_cny"):
+            for name in (
+                "value_added_cny",
+                "output_qty",
+                "electricity_mwh",
+                "revenue_cny",
+                "equity_cny",
+                "debt_cny",
+                "green_certificates",
+                "disclosed",
+            ):
                 if getattr(rec, name) is None:
                     out.append(f"{rec.year}: {name} not reported")
         return out

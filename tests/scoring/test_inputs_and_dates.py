@@ -11,7 +11,7 @@ import pytest
 
 from carbonfin.data import load_table
 from carbonfin.errors import InvalidInputError
-from carbonfin.scoring import build_panel, score_firm, score_panel
+from carbonfin.scoring import CarbonAccount, build_panel, score_firm, score_panel
 from carbonfin.scoring.factors import STATUS
 from tests.scoring.cards import AS_OF, account, firm_year_row, uscc
 
@@ -44,6 +44,14 @@ def test_a_missing_disclosure_flag_is_missing_not_true(missing: object) -> None:
     scores = score_panel(panel, benchmarks={"chemical": 5e-4}, as_of=AS_OF)
     assert _status(scores, "disclosure") == "missing"
     assert scores["disclosure_points"].iloc[0] == 0.0
+
+
+def test_the_drill_down_keeps_a_missing_disclosure_flag_missing() -> None:
+    frames = _one_firm()
+    frames["firm_years"]["disclosed"] = np.nan  # a float column: bool(nan) was True
+    account_ = CarbonAccount.from_frames(frames, FIRM)
+    assert account_.years[0].disclosed is None
+    assert "2025: disclosed not reported" in account_.gaps()
 
 
 def test_pandas_na_in_a_numeric_column_is_missing_not_a_traceback() -> None:
