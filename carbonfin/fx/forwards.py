@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from carbonfin import calendars as china_calendars
 from carbonfin.conventions import Compounding, Currency, MoneyMarketRate
 from carbonfin.errors import InvalidInputError
 from carbonfin.fx.calendars import Pair, modified_following, tenor_end
@@ -55,6 +56,9 @@ class ForwardQuote:
     ``"curve"`` (beyond one year, or from curves / compounded zero rates); ``method`` states it
     in words, including any reading of a money-market rate as a zero rate beyond one year.
     ``requested_end`` is the date or tenor asked for, ``end`` the rolled value date.
+    ``provisional_calendar`` is True when a China settlement calendar was used for a year whose
+    State Council holiday notice is not on file (a provisional projection; see
+    :mod:`carbonfin.calendars`).
     """
 
     pair: Pair
@@ -68,6 +72,7 @@ class ForwardQuote:
     method: str
     base: LegDiscount
     quote: LegDiscount
+    provisional_calendar: bool = False
 
     @property
     def base_day_count(self) -> str:
@@ -80,6 +85,14 @@ class ForwardQuote:
     @property
     def end_rolled(self) -> bool:
         return isinstance(self.requested_end, dt.date) and self.requested_end != self.end
+
+
+def _provisional_years(p: Pair, *dates: dt.date) -> list[int]:
+    """Years among ``dates`` answered by a provisional China calendar for this pair."""
+    ccys = (p.base, p.quote, Currency.USD)
+    if not any(c.settlement_calendar in china_calendars.CALENDAR_NAMES for c in ccys):
+        return []
+    return sorted({d.year for d in dates if china_calendars.is_provisional(d)})
 
 
 def _one_year_later(start: dt.date) -> dt.date:
@@ -185,6 +198,13 @@ def forward_rate(
         method = f"{why}: {base.how}; {quote.how}"
         if read_b or read_q:
             method += " (pass DiscountCurves or annual/continuous zero rates to choose otherwise)"
+    provisional = _provisional_years(p, start, value_end)
+    if provisional:
+        years = ", ".join(str(y) for y in provisional)
+        method += (
+            f"; the China calendar for {years} is a provisional projection (no State Council "
+            "holiday notice on file): value dates may move"
+        )
     return ForwardQuote(
         p,
         float(spot),
@@ -197,6 +217,7 @@ def forward_rate(
         method,
         base,
         quote,
+        bool(provisional),
     )
 
 

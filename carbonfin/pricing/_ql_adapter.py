@@ -61,7 +61,8 @@ def deposit_curve_nodes(
             )
         )
     with evaluation_date(as_of):
-        curve = ql.PiecewiseLogLinearDiscount(to_ql_date(as_of), helpers, ql.Actual365Fixed())
+        axis = day_counter(DayCount.ACT_365F)  # the curve time axis, as DiscountCurve.times
+        curve = ql.PiecewiseLogLinearDiscount(to_ql_date(as_of), helpers, axis)
         try:
             nodes = [(from_ql_date(d), float(v)) for d, v in curve.nodes()]
         except RuntimeError as exc:
@@ -98,7 +99,7 @@ def american_vanilla(
     today = dt.date(2000, 1, 3)  # any date: only the day count to expiry matters
     with evaluation_date(today):
         ref = to_ql_date(today)
-        dc = ql.Actual365Fixed()
+        dc = day_counter(DayCount.ACT_365F)
         maturity = ref + expiry_days
         payoff = ql.PlainVanillaPayoff(ql.Option.Call if call else ql.Option.Put, strike)
         process = ql.BlackScholesMertonProcess(

@@ -11,7 +11,7 @@ import QuantLib as ql
 
 from carbonfin.collateral import currency_mismatch_haircut, scale_haircut
 from carbonfin.conventions import MoneyMarketRate
-from carbonfin.errors import InvalidInputError
+from carbonfin.errors import InvalidInputError, ProvisionalCalendarWarning
 from carbonfin.fx import evaluate, forward_points, forward_rate
 
 D = dt.date
@@ -65,6 +65,18 @@ def test_beyond_one_year_the_forward_is_curve_based_and_says_so() -> None:
     assert forward_rate("EUR/USD", 1.17, estr, SOFR, D(2026, 1, 5), D(2027, 1, 5)).regime == (
         "money market"
     )
+
+
+def test_a_usd_cny_forward_into_2028_works_and_says_the_calendar_is_provisional() -> None:
+    # issue 10: beyond the last published State Council notice the China calendar is a
+    # provisional projection; the forward still answers, and says so
+    with pytest.warns(ProvisionalCalendarWarning):
+        q = forward_rate("USD/CNY", 7.10, SOFR, SHIBOR, D(2026, 1, 5), D(2028, 1, 5))
+    assert q.provisional_calendar
+    assert "the China calendar for 2028 is a provisional projection" in q.method
+    # 730 days: both legs read as annually compounded zero rates on ACT/360 (SOFR, SHIBOR)
+    assert q.forward == pytest.approx(7.10 * 1.04 ** (-730 / 360) / 1.015 ** (-730 / 360))
+    assert not forward_rate("USD/CNY", 7.10, SOFR, SHIBOR, D(2026, 1, 5), "6M").provisional_calendar
 
 
 def test_rates_must_carry_their_convention() -> None:
