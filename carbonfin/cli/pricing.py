@@ -141,23 +141,17 @@ def mark_cmd(
     on: Annotated[str, typer.Option(help="valuation date YYYY-MM-DD")],
     method: Annotated[str, typer.Option(help="close or vwap")] = "close",
     window: Annotated[int, typer.Option(help="VWAP window in business days")] = 5,
+    max_age: Annotated[
+        int | None,
+        typer.Option(help="maximum age of the last trade in business days (default: rules)"),
+    ] = None,
 ) -> None:
-    """The valuation mark of an instrument on a date (last close or N-day VWAP)."""
+    """The valuation mark of an instrument on a date (last close or N-day VWAP), with the flags
+    of the quotes it used; a mark older than the maximum age is refused."""
     as_of = _date(on, "on")
     assert as_of is not None
-    m = _history(instrument).mark(as_of, method=method, window_days=window)
-    console.print(
-        f"{m.instrument.value} mark on {m.as_of}: {m.price_cny_per_t:.4f} CNY/t by {m.method}"
-        + (f" over {m.window_days} business days" if m.method == "vwap" else "")
-        + f"; trades {m.first_date}..{m.last_date} ({m.trade_days} day"
-        + ("s" if m.trade_days != 1 else "")
-        + f", {m.volume_t:,.0f} t); last trade "
-        + (
-            f"{m.age_days} business day{'s' if m.age_days != 1 else ''} before"
-            if m.age_days
-            else "on the valuation date"
-        )
-    )
+    m = _history(instrument).mark(as_of, method=method, window_days=window, max_age_days=max_age)
+    console.print(m.summary(), highlight=False)
 
 
 @price_app.command("history")

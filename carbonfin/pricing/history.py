@@ -1,59 +1,74 @@
-"""Validated daily price history of a carbon instrument, its returns and its valuation mark.
+"""Validated daily price history of a carbon price series, its returns and its valuation mark.
 
 A :class:`PriceHistory` is built from a frame of daily quotes (the ``prices`` table of the store or
-the sample market, or a CSV such as the real SHEA quotes). It refuses what cannot be right and
-flags what is merely unusual:
+the sample market, or a CSV such as the real SHEA quotes) of one of the engine's instruments, or
+of any other daily carbon price series (another pilot, EUA) with its own name, calendar and price
+limit. It refuses what cannot be right and flags what is merely unusual:
 
 refused (:class:`~carbonfin.errors.InvalidInputError`, naming the date)
     duplicate or unsorted dates, infinite or non-positive prices, a negative volume, and — unless
     ``strict=False`` — a high below the low;
 flagged (a boolean column each, never dropped)
-    ``no_close`` (no trade, or a VWAP without a close), ``zero_volume``, ``limit_breach`` (a
-    close-to-close move beyond the listed-trade limit: a block trade or a data error),
-    ``non_business_day`` (not a China SSE business day), ``stale`` (part of a run of at least
-    ``stale_run`` unchanged closes), ``inconsistent_range`` (high below low, with ``strict=False``;
-    open/high/low of the row are then ignored) and ``close_outside_range``.
+    ``no_close`` (no trade, or a VWAP without a close); ``zero_volume`` (a volume of 0) and
+    ``missing_volume`` (no volume given: unknown, not zero); ``limit_breach`` (a close-to-close
+    move beyond the daily limit compounded over the gap: a block trade or a data error);
+    ``non_business_day`` (not a business day of the series' calendar); ``stale`` (part of a run
+    of at least ``stale_run`` unchanged closes); ``inconsistent_range`` (high below low, with
+    ``strict=False``; open/high/low of the row are then ignored); ``close_outside_range``;
+    ``suspect_print`` (close and VWAP further apart than ``suspect_frac``, the close not
+    corroborated by the day's range) and ``suspect_vwap`` (the same gap, but the close lies in
+    the day's high-low range and the VWAP does not).
+
+Suspect prints
+--------------
+A close of 5.11 beside a VWAP of 25.11 is a bad tick, not a −80% day. Under a ±10% daily limit
+every listed price of a session lies in ``[P(1 − L), P(1 + L)]`` around the previous reference
+price ``P``, so two of them differ by at most ``(1 + L)/(1 − L) − 1 = 22.2%``. The default
+``suspect_frac = 0.25`` leaves a margin above that: a wider gap between close and VWAP cannot be
+two listed trades of one session. It is a parameter; a market without limits (EUA) needs its own.
 
 Returns across no-trade days
 ----------------------------
 Thin markets such as SHEA trade on about 60% of business days. Returns are formed **trade to
-trade** — between consecutive closes, whatever the gap — because a close is the only price there
-is; filling missing days with the last close would invent zero returns and understate
-volatility. Each return carries ``gap_days``, the number of SSE business days it spans. For
-volatility per business day, ``returns(per="business_day")`` divides each return by
-``sqrt(gap_days)`` (a random walk's variance grows with elapsed time), which is the form used
-for volatility models and scenarios; ``per="trade"`` gives the raw trade-to-trade returns.
+trade** — between consecutive observed prices, whatever the gap — because a close is the only
+price there is; filling missing days with the last close would invent zero returns and understate
+volatility. Each return carries ``gap_days``, the number of business days it spans, counted on
+**one calendar for every date of the series** (the series' calendar; ``"weekdays"``; or, with
+``calendar=None``, the series' own rows). For volatility per business day,
+``returns(per="business_day")`` divides each return by ``sqrt(gap_days)`` (a random walk's
+variance grows with elapsed time); ``per="trade"`` gives the raw trade-to-trade returns.
+``returns(exclude=(flag, ...))`` drops the prices carrying those flags and
+``price="vwap" | "close_else_vwap"`` uses the VWAP (for markets that rarely print a close); the
+result says how many prices were dropped or substituted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-from dataclasses import dataclass
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
 
-from carbonfin._quantlib import CALENDAR_DATA_LAST_YEAR, business_days
-from carbonfin.errors import InvalidInputError, MissingDataError
+from carbonfin.errors import (
+    DataQualityWarning,
+    InvalidInputError,
+    MissingDataError,
+    StaleDataError,
+    UnknownInstrumentError,
+)
 from carbonfin.instruments import Instrument
-from carbonfin.rules import market_rules
+from carbonfin.pricing import _quote_checks as qc
+from carbonfin.pricing._history_results import Mark, Returns
+from carbonfin.pricing._sessions import WEEKDAYS, Sessions
+from carbonfin.rules import default_max_mark_age_days, market_rules
 
-__all__ = ["Mark", "PriceHistory", "Returns"]
+__all__ = ["FLAGS", "FROM_RULES", "SUSPECT_PRINT_FRAC", "Mark", "PriceHistory", "Returns"]
 
-PRICE_COLUMNS = ("open", "high", "low", "close", "vwap")
-#: accepted spellings of each column (the store/sample names and the real file's names)
-_ALIASES = {
-    "open": ("open", "open_cny_per_t"),
-    "high": ("high", "high_cny_per_t"),
-    "low": ("low", "low_cny_per_t"),
-    "close": ("close", "close_cny_per_t"),
-    "vwap": ("vwap", "vwap_cny_per_t"),
-    "volume_t": ("volume_t", "volume"),
-    "amount_cny": ("amount_cny", "turnover_cny", "amount"),
-}
 FLAGS = (
     "no_close",
     "zero_volume",
@@ -62,130 +77,15 @@ FLAGS = (
     "stale",
     "inconsistent_range",
     "close_outside_range",
+    "missing_volume",
+    "suspect_print",
+    "suspect_vwap",
 )
-# a close-to-close move counts as beyond the limit only past the limit plus one tick of rounding
-_LIMIT_SLACK = 1e-6
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Returns:
-    """Returns between consecutive closes.
-
-    ``values`` (decimals), ``dates`` (date of the later close), ``gap_days`` (SSE business days
-    spanned, >= 1), ``kind`` (``"log"`` or ``"simple"``) and ``per`` (``"trade"`` or
-    ``"business_day"``: scaled by ``1/sqrt(gap_days)``).
-    """
-
-    values: np.ndarray
-    dates: np.ndarray
-    gap_days: np.ndarray
-    kind: str
-    per: str
-
-    def __post_init__(self) -> None:
-        # frozen means frozen: hold private read-only copies of the arrays
-        for name in ("values", "dates", "gap_days"):
-            array = np.array(getattr(self, name), copy=True)
-            array.flags.writeable = False
-            object.__setattr__(self, name, array)
-
-    def to_series(self) -> pd.Series:
-        return pd.Series(self.values, index=pd.Index(self.dates, name="date"), name="return")
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-
-@dataclass(frozen=True, slots=True)
-class Mark:
-    """The price used to value a position on ``as_of``, with how it was obtained.
-
-    ``price_cny_per_t`` is the last close on or before ``as_of`` (method ``"close"``) or the
-    volume-weighted average price over the last ``window_days`` SSE business days (method
-    ``"vwap"``: total amount / total volume of the window's trades). ``first_date`` and
-    ``last_date`` are the trades actually used; ``age_days`` is the number of business days
-    from the last trade used to ``as_of`` (0 = traded that day).
-    """
-
-    instrument: Instrument
-    as_of: dt.date
-    method: str
-    window_days: int
-    price_cny_per_t: float
-    first_date: dt.date
-    last_date: dt.date
-    trade_days: int
-    volume_t: float
-    age_days: int
-
-
-def _pick_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    out = {}
-    for name, aliases in _ALIASES.items():
-        found = [a for a in aliases if a in frame.columns]
-        if name in ("close",) and not found:
-            raise InvalidInputError(
-                f"price frame has no close column (expected one of {list(aliases)}); "
-                f"columns are {list(frame.columns)}"
-            )
-        out[name] = (
-            pd.to_numeric(frame[found[0]], errors="raise").astype(float)
-            if found
-            else pd.Series(np.nan, index=frame.index)
-        )
-    return pd.DataFrame(out)
-
-
-def _dates(frame: pd.DataFrame) -> pd.Series:
-    if "date" in frame.columns:
-        raw = frame["date"]
-    elif isinstance(frame.index, pd.DatetimeIndex) or frame.index.name == "date":
-        raw = pd.Series(frame.index, index=frame.index)
-    else:
-        raise InvalidInputError("price frame needs a `date` column or a date index")
-    try:
-        dates = pd.to_datetime(raw, errors="raise")
-    except (ValueError, TypeError) as exc:
-        raise InvalidInputError(f"price frame has a malformed date: {exc}") from None
-    return pd.Series([d.date() for d in dates], index=frame.index)
-
-
-def _check_order(dates: list[dt.date]) -> None:
-    for prev, cur in itertools.pairwise(dates):
-        if cur == prev:
-            raise InvalidInputError(f"duplicate date {cur.isoformat()} in the price history")
-        if cur < prev:
-            raise InvalidInputError(
-                f"dates are not sorted: {cur.isoformat()} comes after {prev.isoformat()}"
-            )
-
-
-def _stale_runs(close: np.ndarray, run: int) -> np.ndarray:
-    """Mark closes that belong to a run of at least ``run`` equal consecutive closes."""
-    flags = np.zeros(len(close), dtype=bool)
-    idx = np.flatnonzero(~np.isnan(close))
-    if len(idx) < run:
-        return flags
-    values = close[idx]
-    change = np.r_[True, values[1:] != values[:-1]]
-    run_id = np.cumsum(change)
-    lengths = np.bincount(run_id)
-    flags[idx[lengths[run_id] >= run]] = True
-    return flags
-
-
-def _gap_days(trade_dates: list[dt.date], calendar: str) -> np.ndarray:
-    """Business days between consecutive trade dates (>= 1; weekends do not count)."""
-    if len(trade_dates) < 2:
-        return np.zeros(0)
-    last_year = CALENDAR_DATA_LAST_YEAR.get(calendar, 9999)
-    within = [d for d in trade_dates if d.year <= last_year]
-    if len(within) == len(trade_dates):
-        grid = np.array(business_days(trade_dates[0], trade_dates[-1], calendar))
-        pos = np.searchsorted(grid, np.array(trade_dates, dtype=object))
-    else:  # beyond QuantLib's holiday data: count weekdays
-        pos = np.array([np.busday_count(trade_dates[0], d) for d in trade_dates])
-    return np.maximum(np.diff(pos), 1).astype(float)
+#: default of ``from_frame``'s ``calendar`` and ``limit_frac``: the instrument's market rules
+FROM_RULES: Final = "rules"
+#: default gap between close and VWAP beyond which a row is a suspect print (module notes)
+SUSPECT_PRINT_FRAC = 0.25
+PRICES = ("close", "vwap", "close_else_vwap")
 
 
 def _frozen_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -195,45 +95,56 @@ def _frozen_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.copy(deep=True)
 
 
-def _limit_breaches(close: np.ndarray, gap_days: np.ndarray, limit: float) -> np.ndarray:
-    """Closes whose move from the previous close exceeds the limit compounded over the gap.
+def _as_date(value: Any, name: str) -> dt.date:
+    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+        raise InvalidInputError(f"`{name}` must be a datetime.date; got {value!r}")
+    return value
 
-    A daily limit ``L`` applies to each session's move from the previous session's reference
-    price, so over a gap of ``g`` business days without a close the largest listed move is
-    ``(1 + L)^g - 1`` up and ``1 - (1 - L)^g`` down; only a move beyond that (plus rounding
-    slack) is flagged.
-    """
-    breach = np.zeros(len(close), dtype=bool)
-    has = np.flatnonzero(~np.isnan(close))
-    if len(has) < 2:
-        return breach
-    trade_close = close[has]
-    move = trade_close[1:] / trade_close[:-1] - 1.0
-    up = (1.0 + limit) ** gap_days - 1.0
-    down = 1.0 - (1.0 - limit) ** gap_days
-    breach[has[1:]] = (move > up + _LIMIT_SLACK) | (move < -down - _LIMIT_SLACK)
-    return breach
+
+def _check_flags(exclude: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(exclude, str):
+        exclude = (exclude,)
+    out = tuple(exclude)
+    unknown = [f for f in out if f not in FLAGS]
+    if unknown:
+        raise InvalidInputError(f"`exclude` holds unknown flags {unknown}; known flags: {FLAGS}")
+    return out
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class PriceHistory:
-    """A validated daily series of one instrument: quotes and flags, indexed by date.
+    """A validated daily series: quotes and flags, indexed by date.
 
-    Build it with :meth:`from_frame`. ``quotes`` has the columns open, high, low, close, vwap
-    (CNY/t), volume_t and amount_cny; ``flags`` has one boolean column per entry of ``FLAGS``.
-    Both are read-only: each access hands out a copy-on-write view whose arrays cannot be
-    written, so no caller can change the history another caller sees.
+    Build it with :meth:`from_frame` or :meth:`from_csv`. ``quotes`` has the columns open, high,
+    low, close, vwap (per tonne, in ``currency``), volume_t and amount_cny (turnover in the
+    same currency); ``flags`` has one boolean column per entry of ``FLAGS``. Both are
+    read-only: each access hands out a copy-on-write view whose arrays cannot be written, so no
+    caller can change the history another caller sees. ``instrument`` is ``None`` for a series
+    outside the engine's instruments; ``name`` always names the series.
     """
 
-    instrument: Instrument
-    _quotes: pd.DataFrame
-    _flags: pd.DataFrame
-    limit_frac: float
-    calendar: str
+    instrument: Instrument | None
+    _quotes: pd.DataFrame = field(repr=False)
+    _flags: pd.DataFrame = field(repr=False)
+    limit_frac: float | None
+    calendar: str | None
+    name: str = ""
+    currency: str | None = "CNY"
+    max_mark_age_days: int = 10
+    suspect_frac: float = SUSPECT_PRINT_FRAC
+    stale_run: int = 5
+    _positions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_quotes", _frozen_frame(self._quotes))
         object.__setattr__(self, "_flags", _frozen_frame(self._flags))
+        if not self.name:
+            object.__setattr__(self, "name", self.instrument.value if self.instrument else "")
+        if len(self._positions) != len(self._quotes):
+            object.__setattr__(self, "_positions", self._session_positions())
+        positions = np.array(self._positions, dtype=np.int64)
+        positions.flags.writeable = False
+        object.__setattr__(self, "_positions", positions)
 
     @property
     def quotes(self) -> pd.DataFrame:
@@ -249,11 +160,16 @@ class PriceHistory:
     def from_frame(
         cls,
         frame: pd.DataFrame,
-        instrument: Instrument | str,
+        instrument: Instrument | str | None = None,
         *,
+        name: str | None = None,
+        calendar: str | None = FROM_RULES,
+        limit_frac: float | Literal["rules"] | None = FROM_RULES,
+        currency: str | None = FROM_RULES,
+        max_mark_age_days: int | None = None,
+        suspect_frac: float = SUSPECT_PRINT_FRAC,
         strict: bool = True,
         stale_run: int = 5,
-        limit_frac: float | None = None,
     ) -> PriceHistory:
         """Validate ``frame`` (one row per date) and flag its unusual rows.
 
@@ -264,41 +180,45 @@ class PriceHistory:
             store's names (``close_cny_per_t`` …) and plain names (``close``, ``turnover_cny``)
             are both understood. Rows of other instruments must be filtered out beforehand.
         instrument
-            The instrument quoted.
+            The engine instrument quoted (SHEA, CEA, CCER), whose market rules give the
+            defaults below; ``None`` for any other series, which then needs ``name``,
+            ``calendar`` and ``limit_frac``.
+        name
+            Name of the series in every output (default: the instrument's code).
+        calendar
+            Business days of the series: a calendar name (``"China.SSE"``, ``"China.IB"``,
+            ``"TARGET"`` …), ``"weekdays"`` (Monday-Friday) or ``None`` (the series' own rows are
+            its sessions; no day is flagged ``non_business_day``). Default: the instrument's.
+        limit_frac
+            Daily price limit as a fraction of the previous close, in (0, 1), or ``None`` for a
+            market without a limit. Default: the instrument's listed-trade limit.
+        currency
+            Currency of the prices (default: the instrument's; ``None`` for a series: not
+            stated).
+        max_mark_age_days
+            Default maximum age of a mark in business days (see :meth:`mark`); default: the
+            instrument's ``max_mark_age_days`` in ``market.toml``, or its ``series_defaults``.
+        suspect_frac
+            Gap between close and VWAP beyond which a row is a suspect print (module notes).
         strict
             If true (the default), a high below the low is an error; if false, the row is kept,
             flagged ``inconsistent_range`` and its open/high/low ignored (for sources known to
             mix up columns, such as the republished real SHEA quotes).
         stale_run
             Minimum length of a run of unchanged closes to flag as stale.
-        limit_frac
-            Daily price limit; defaults to the instrument's listed-trade limit from the rules.
         """
-        instrument = (
-            instrument if isinstance(instrument, Instrument) else Instrument.parse(instrument)
+        inst, series = cls._identify(frame, instrument, name)
+        calendar, limit, currency, max_age = cls._settings(
+            inst, series, calendar, limit_frac, currency, max_mark_age_days
         )
-        if not isinstance(frame, pd.DataFrame) or frame.empty:
-            raise InvalidInputError("price frame is empty")
-        if "instrument" in frame.columns:
-            others = set(frame["instrument"].dropna().astype(str)) - {instrument.value}
-            if others:
-                raise InvalidInputError(
-                    f"price frame for {instrument.value} also holds rows of {sorted(others)}"
-                )
-        rules = market_rules()[instrument]
-        limit = rules.price_limit.listed_frac if limit_frac is None else float(limit_frac)
-        if not 0.0 < limit < 1.0:
-            raise InvalidInputError(f"`limit_frac` must be in (0, 1); got {limit_frac!r}")
-        if stale_run < 2:
-            raise InvalidInputError(f"`stale_run` must be >= 2; got {stale_run!r}")
-        dates = _dates(frame)
-        _check_order(list(dates))
-        try:
-            quotes = _pick_columns(frame)
-        except (ValueError, TypeError) as exc:
-            raise InvalidInputError(f"price frame has a non-numeric value: {exc}") from None
-        quotes.index = pd.Index(list(dates), name="date")
-        cls._check_values(quotes)
+        if isinstance(stale_run, bool) or not isinstance(stale_run, int) or stale_run < 2:
+            raise InvalidInputError(f"`stale_run` must be an integer >= 2; got {stale_run!r}")
+        if not (isinstance(suspect_frac, int | float) and 0.0 < suspect_frac < np.inf):
+            raise InvalidInputError(f"`suspect_frac` must be > 0; got {suspect_frac!r}")
+        dates = qc.parse_dates(frame)
+        quotes = qc.pick_columns(frame)
+        quotes.index = pd.Index(dates, name="date")
+        qc.check_values(quotes)
         flags = pd.DataFrame(False, index=quotes.index, columns=list(FLAGS))
         bad_range = (quotes["high"] < quotes["low"]).to_numpy()
         if bad_range.any():
@@ -311,26 +231,126 @@ class PriceHistory:
                 )
             flags["inconsistent_range"] = bad_range
             quotes.loc[bad_range, ["open", "high", "low"]] = np.nan
+        history = cls(
+            inst, quotes, flags, limit, calendar, series, currency, max_age, float(suspect_frac),
+            stale_run,
+        )  # fmt: skip
+        return history._with_flags()
+
+    def _with_flags(self) -> PriceHistory:
+        """The same history with every flag but ``inconsistent_range`` (re)computed."""
+        quotes = self._quotes
+        flags = self._flags.copy()
         close = quotes["close"].to_numpy()
-        flags["no_close"] = np.isnan(close)
         volume = quotes["volume_t"].to_numpy()
-        flags["zero_volume"] = ~(volume > 0)
-        outside = (close > quotes["high"].to_numpy() * (1 + 1e-9)) | (
-            close < quotes["low"].to_numpy() * (1 - 1e-9)
+        flags["no_close"] = np.isnan(close)
+        flags["zero_volume"] = volume == 0
+        flags["missing_volume"] = np.isnan(volume)
+        flags["close_outside_range"] = qc.close_outside_range(quotes)
+        flags["stale"] = qc.stale_runs(close, self.stale_run)
+        flags["limit_breach"] = qc.limit_breaches(close, self._positions, self.limit_frac)
+        flags["suspect_print"], flags["suspect_vwap"] = qc.suspect_prints(quotes, self.suspect_frac)
+        if self.calendar is not None:
+            days = np.array(self.dates, dtype="datetime64[D]")
+            flags["non_business_day"] = ~Sessions(self.calendar).is_business(days)
+        return self._replace(flags=flags)
+
+    def _replace(self, quotes: pd.DataFrame | None = None, flags: pd.DataFrame | None = None,
+                 positions: np.ndarray | None = None) -> PriceHistory:  # fmt: skip
+        return PriceHistory(
+            self.instrument,
+            self._quotes if quotes is None else quotes,
+            self._flags if flags is None else flags,
+            self.limit_frac,
+            self.calendar,
+            self.name,
+            self.currency,
+            self.max_mark_age_days,
+            self.suspect_frac,
+            self.stale_run,
+            self._positions if positions is None else positions,
         )
-        flags["close_outside_range"] = outside
-        flags["stale"] = _stale_runs(close, stale_run)
-        flags["limit_breach"] = _limit_breaches(
-            close, _gap_days(list(quotes.index[~np.isnan(close)]), rules.calendar), limit
-        )
-        flags["non_business_day"] = cls._non_business(list(quotes.index), rules.calendar)
-        return cls(instrument, quotes, flags, limit, rules.calendar)
+
+    @staticmethod
+    def _identify(
+        frame: Any, instrument: Instrument | str | None, name: str | None
+    ) -> tuple[Instrument | None, str]:
+        if not isinstance(frame, pd.DataFrame) or frame.empty:
+            raise InvalidInputError("price frame is empty")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise InvalidInputError(f"`name` must be a non-empty string; got {name!r}")
+        if instrument is None:
+            if name is None:
+                raise InvalidInputError(
+                    "a price series needs an `instrument` (SHEA, CEA, CCER) or a `name`"
+                )
+            inst = None
+        else:
+            inst = (
+                instrument if isinstance(instrument, Instrument) else Instrument.parse(instrument)
+            )
+        series = (name or (inst.value if inst else "")).strip()
+        if "instrument" in frame.columns:
+            held = set(frame["instrument"].dropna().astype(str))
+            others = held - {inst.value if inst else series}
+            if others:
+                raise InvalidInputError(
+                    f"price frame for {series} also holds rows of {sorted(others)}"
+                )
+        return inst, series
+
+    @staticmethod
+    def _settings(
+        inst: Instrument | None,
+        series: str,
+        calendar: str | None,
+        limit_frac: float | Literal["rules"] | None,
+        currency: str | None,
+        max_mark_age_days: int | None,
+    ) -> tuple[str | None, float | None, str | None, int]:
+        if inst is None:
+            missing = [
+                arg
+                for arg, value in (("calendar", calendar), ("limit_frac", limit_frac))
+                if value == FROM_RULES
+            ]
+            if missing:
+                raise UnknownInstrumentError(
+                    f"series {series!r} is not one of the engine's instruments, so it has no "
+                    f"market rules: pass {' and '.join(f'`{m}`' for m in missing)} "
+                    "(a calendar name, 'weekdays' or None; a limit in (0, 1) or None for none)"
+                )
+            currency = None if currency == FROM_RULES else currency
+            max_age = default_max_mark_age_days()
+        else:
+            rules = market_rules()[inst]
+            calendar = rules.calendar if calendar == FROM_RULES else calendar
+            if limit_frac == FROM_RULES:
+                limit_frac = rules.price_limit.listed_frac
+            currency = rules.currency.code if currency == FROM_RULES else currency
+            max_age = rules.max_mark_age_days
+        if calendar is not None:
+            calendar = Sessions.of(calendar).calendar
+        if limit_frac is not None:
+            if isinstance(limit_frac, bool) or not isinstance(limit_frac, int | float):
+                raise InvalidInputError(
+                    f"`limit_frac` must be a number in (0, 1) or None; got {limit_frac!r}"
+                )
+            if not 0.0 < limit_frac < 1.0:
+                raise InvalidInputError(
+                    f"`limit_frac` must be in (0, 1) or None; got {limit_frac!r}"
+                )
+            limit_frac = float(limit_frac)
+        if max_mark_age_days is not None:
+            max_age = _check_age(max_mark_age_days, "max_mark_age_days")
+        return calendar, limit_frac, currency, max_age
 
     @classmethod
     def from_csv(
-        cls, path: str | Path, instrument: Instrument | str, **kwargs: Any
+        cls, path: str | Path, instrument: Instrument | str | None = None, **kwargs: Any
     ) -> PriceHistory:
-        """Read a CSV of daily quotes (a ``date`` column and price columns) and validate it."""
+        """Read a CSV of daily quotes (a ``date`` column and price columns) and validate it;
+        ``kwargs`` as for :meth:`from_frame` (``name``, ``calendar``, ``limit_frac`` …)."""
         try:
             frame = pd.read_csv(path)
         except FileNotFoundError:
@@ -339,35 +359,29 @@ class PriceHistory:
             raise InvalidInputError(f"{path} is not a readable CSV: {exc}") from None
         return cls.from_frame(frame, instrument, **kwargs)
 
-    @staticmethod
-    def _check_values(quotes: pd.DataFrame) -> None:
-        for col in PRICE_COLUMNS:
-            values = quotes[col].to_numpy()
-            bad = ~np.isnan(values) & ~(np.isfinite(values) & (values > 0))
-            if bad.any():
-                at = quotes.index[int(np.argmax(bad))]
-                raise InvalidInputError(
-                    f"{at.isoformat()}: {col} price must be finite and > 0; "
-                    f"got {values[np.argmax(bad)]!r}"
-                )
-        for col in ("volume_t", "amount_cny"):
-            values = quotes[col].to_numpy()
-            bad = ~np.isnan(values) & ~(np.isfinite(values) & (values >= 0))
-            if bad.any():
-                at = quotes.index[int(np.argmax(bad))]
-                raise InvalidInputError(
-                    f"{at.isoformat()}: {col} must be finite and >= 0; "
-                    f"got {values[np.argmax(bad)]!r}"
-                )
+    # --- sessions -----------------------------------------------------------------------------
 
-    @staticmethod
-    def _non_business(dates: list[dt.date], calendar: str) -> np.ndarray:
-        last_year = CALENDAR_DATA_LAST_YEAR.get(calendar, 9999)
-        known = [d for d in dates if d.year <= last_year]
-        if not known:
-            return np.zeros(len(dates), dtype=bool)
-        open_days = set(business_days(min(known), max(known), calendar))
-        return np.array([d.year <= last_year and d not in open_days for d in dates])
+    def _session_positions(self) -> np.ndarray:
+        if self.calendar is None:
+            return np.arange(len(self._quotes), dtype=np.int64)
+        days = np.array(list(self._quotes.index), dtype="datetime64[D]")
+        return Sessions(self.calendar).positions(days)
+
+    def _provisional(self, start: dt.date, end: dt.date) -> tuple[int, ...]:
+        if self.calendar is None:
+            return ()
+        return Sessions(self.calendar).provisional_years(start, end)
+
+    @property
+    def provisional_years(self) -> tuple[int, ...]:
+        """Years of the series whose business days are a provisional projection."""
+        return self._provisional(self.dates[0], self.dates[-1])
+
+    def session_days(self, start: dt.date, end: dt.date) -> list[dt.date]:
+        """The series' business days in ``[start, end]`` (its own dates with ``calendar=None``)."""
+        if self.calendar is None:
+            return [d for d in self.dates if start <= d <= end]
+        return [d.item() for d in Sessions(self.calendar).grid(start, end)]
 
     # --- views ------------------------------------------------------------------------------
 
@@ -381,6 +395,8 @@ class PriceHistory:
 
     def between(self, start: dt.date | None = None, end: dt.date | None = None) -> PriceHistory:
         """The history restricted to ``[start, end]`` (flags recomputed on the window)."""
+        start = None if start is None else _as_date(start, "start")
+        end = None if end is None else _as_date(end, "end")
         if start is not None and end is not None and end < start:
             raise InvalidInputError(f"`end` {end} is before `start` {start}")
         mask = np.ones(len(self._quotes), dtype=bool)
@@ -390,15 +406,10 @@ class PriceHistory:
         if end is not None:
             mask &= index <= end
         if not mask.any():
-            raise MissingDataError(f"no {self.instrument.value} quotes between {start} and {end}")
-        frame = self._quotes[mask].reset_index()
-        rebuilt = PriceHistory.from_frame(
-            frame, self.instrument, strict=True, limit_frac=self.limit_frac
-        )
-        # keep the range flags of the full history (open/high/low were already blanked)
-        flags = rebuilt.flags.copy()
-        flags["inconsistent_range"] = self._flags["inconsistent_range"][mask].to_numpy()
-        return PriceHistory(self.instrument, rebuilt.quotes, flags, self.limit_frac, self.calendar)
+            raise MissingDataError(f"no {self.name} quotes between {start} and {end}")
+        # the flags of the full history's range check stay (open/high/low were already blanked)
+        window = self._replace(self._quotes[mask], self._flags[mask], self._positions[mask])
+        return window._with_flags()
 
     def flag_counts(self) -> dict[str, int]:
         """Number of rows carrying each flag."""
@@ -408,27 +419,60 @@ class PriceHistory:
         self,
         kind: Literal["log", "simple"] = "log",
         per: Literal["trade", "business_day"] = "business_day",
+        *,
+        price: Literal["close", "vwap", "close_else_vwap"] = "close",
+        exclude: Iterable[str] = (),
     ) -> Returns:
-        """Trade-to-trade returns of the closes (see the module notes on no-trade days).
+        """Trade-to-trade returns of the observed prices (see the module notes).
 
-        ``kind="log"`` gives ``ln(C_t / C_prev)``, ``"simple"`` gives ``C_t / C_prev − 1``.
-        ``per="business_day"`` divides each by ``sqrt(gap_days)``.
+        ``kind="log"`` gives ``ln(P_t / P_prev)``, ``"simple"`` gives ``P_t / P_prev − 1``.
+        ``per="business_day"`` divides each by ``sqrt(gap_days)``. ``price`` picks the closes,
+        the VWAPs, or the close where there is one and the VWAP otherwise. Prices on rows
+        carrying any flag in ``exclude`` are dropped (the return then spans the gap). A
+        ``DataQualityWarning`` says when a provisional calendar year was used.
         """
         if kind not in ("log", "simple"):
             raise InvalidInputError(f"`kind` must be 'log' or 'simple'; got {kind!r}")
         if per not in ("trade", "business_day"):
             raise InvalidInputError(f"`per` must be 'trade' or 'business_day'; got {per!r}")
-        closes = self.closes()
-        if len(closes) < 2:
-            raise MissingDataError(f"{self.instrument.value}: fewer than two closes, no returns")
-        values = closes.to_numpy()
+        if price not in PRICES:
+            raise InvalidInputError(f"`price` must be one of {PRICES}; got {price!r}")
+        excluded = _check_flags(exclude)
+        close = self._quotes["close"].to_numpy()
+        vwap = self._quotes["vwap"].to_numpy()
+        observed = {"close": close, "vwap": vwap}.get(price, np.where(np.isnan(close), vwap, close))
+        has = ~np.isnan(observed)
+        dropped = has & self._flags[list(excluded)].to_numpy().any(axis=1)
+        keep = np.flatnonzero(has & ~dropped)
+        if len(keep) < 2:
+            raise MissingDataError(
+                f"{self.name}: fewer than two {price} prices"
+                + (f" once {', '.join(excluded)} are excluded" if excluded else "")
+                + ", no returns"
+            )
+        substituted = price == "close_else_vwap" and np.isnan(close[keep])
+        values = observed[keep]
         ratio = values[1:] / values[:-1]
         out = np.log(ratio) if kind == "log" else ratio - 1.0
-        gaps = _gap_days(list(closes.index), self.calendar)
+        gaps = np.maximum(np.diff(self._positions[keep]), 1).astype(float)
         if per == "business_day":
             out = out / np.sqrt(gaps)
-        dates = np.array(list(closes.index[1:]), dtype=object)
-        return Returns(out, dates, gaps, kind, per)
+        dates = np.array(self.dates, dtype=object)[keep]
+        provisional = self._provisional(dates[0], dates[-1])
+        self._warn_provisional(provisional, "returns")
+        return Returns(
+            out, dates[1:], gaps, kind, per, self.name, price, excluded,
+            int(dropped.sum()), int(np.sum(substituted)), self.calendar, provisional,
+        )  # fmt: skip
+
+    def _warn_provisional(self, years: tuple[int, ...], what: str) -> None:
+        if years:
+            warnings.warn(
+                f"{self.name} {what}: business days of {', '.join(map(str, years))} on the "
+                f"{self.calendar} calendar are provisional (holidays not yet published)",
+                DataQualityWarning,
+                stacklevel=3,
+            )
 
     def mark(
         self,
@@ -436,6 +480,8 @@ class PriceHistory:
         method: Literal["close", "vwap"] = "close",
         window_days: int = 5,
         max_age_days: int | None = None,
+        *,
+        exclude: Iterable[str] = (),
     ) -> Mark:
         """The valuation price on ``as_of``.
 
@@ -445,109 +491,139 @@ class PriceHistory:
             Valuation date; only quotes on or before it are used.
         method
             ``"close"``: the last close. ``"vwap"``: total amount over total volume of the trades
-            in the last ``window_days`` SSE business days up to ``as_of`` (days with a volume and
+            in the last ``window_days`` business days up to ``as_of`` (days with a volume and
             an amount; a VWAP-only day counts). The Shanghai pledge-loan guideline values pledged
             allowances "by market price" without fixing the averaging; both the method and the
             window are therefore parameters (source: 上海市碳排放配额质押贷款操作指引, 2020).
         window_days
             Window of the VWAP in business days (ignored for ``"close"``).
         max_age_days
-            If given, refuse (``MissingDataError``) a mark whose last trade is more than this many
-            business days before ``as_of``.
+            Maximum number of business days from the last trade used to ``as_of``; default the
+            series' ``max_mark_age_days`` (the instrument's rules). An older mark raises
+            :class:`~carbonfin.errors.StaleDataError` naming both dates.
+        exclude
+            Skip quotes carrying any of these flags (e.g. ``("suspect_print",)``).
+
+        The mark lists in ``flags`` every flag carried by the quotes it used.
         """
+        as_of = _as_date(as_of, "as_of")
         if method not in ("close", "vwap"):
             raise InvalidInputError(f"`method` must be 'close' or 'vwap'; got {method!r}")
-        if window_days < 1:
-            raise InvalidInputError(f"`window_days` must be >= 1; got {window_days!r}")
-        upto = self._quotes[np.array(self.dates, dtype=object) <= as_of]
-        if upto.empty:
-            raise MissingDataError(
-                f"no {self.instrument.value} quotes on or before {as_of.isoformat()}"
-            )
+        if isinstance(window_days, bool) or not isinstance(window_days, int) or window_days < 1:
+            raise InvalidInputError(f"`window_days` must be an integer >= 1; got {window_days!r}")
+        limit = (
+            self.max_mark_age_days
+            if max_age_days is None
+            else _check_age(max_age_days, "max_age_days")
+        )
+        excluded = _check_flags(exclude)
+        dates = np.array(self.dates, dtype=object)
+        usable = dates <= as_of
+        if not usable.any():
+            raise MissingDataError(f"no {self.name} quotes on or before {as_of.isoformat()}")
+        usable &= ~self._flags[list(excluded)].to_numpy().any(axis=1)
+        quotes = self._quotes
+        notes: list[str] = []
         if method == "close":
-            closes = upto["close"].dropna()
-            if closes.empty:
+            rows = np.flatnonzero(usable & quotes["close"].notna().to_numpy())
+            if len(rows) == 0:
                 raise MissingDataError(
-                    f"no {self.instrument.value} close on or before {as_of.isoformat()}"
+                    f"no {self.name} close on or before {as_of.isoformat()}"
+                    + (f" without {', '.join(excluded)}" if excluded else "")
                 )
-            last = closes.index[-1]
-            volume = float(np.nan_to_num(upto.loc[last, "volume_t"]))
-            mark = Mark(
-                self.instrument,
-                as_of,
-                "close",
-                1,
-                float(closes.iloc[-1]),
-                last,
-                last,
-                1,
-                volume,
-                self._age(last, as_of),
-            )
+            rows = rows[-1:]
+            price = float(quotes["close"].iloc[rows[0]])
+            volume = float(np.nan_to_num(quotes["volume_t"].iloc[rows[0]]))
         else:
-            start = self._window_start(as_of, window_days)
-            window = upto[np.array(list(upto.index), dtype=object) >= start]
-            traded = window[(window["volume_t"] > 0) & (window["amount_cny"] > 0)]
-            if traded.empty:
+            start = self._window_start(as_of, window_days, notes)
+            traded = (quotes["volume_t"] > 0).to_numpy() & (quotes["amount_cny"] > 0).to_numpy()
+            rows = np.flatnonzero(usable & traded & (dates >= start))
+            if len(rows) == 0:
                 raise MissingDataError(
-                    f"no {self.instrument.value} trades with volume and amount in the "
+                    f"no {self.name} trades with volume and amount in the "
                     f"{window_days} business days to {as_of.isoformat()}"
                 )
-            volume = float(traded["volume_t"].sum())
-            price = float(traded["amount_cny"].sum()) / volume
-            first, last = traded.index[0], traded.index[-1]
-            age = self._age(last, as_of)
-            mark = Mark(
-                self.instrument,
-                as_of,
-                "vwap",
-                window_days,
-                price,
-                first,
-                last,
-                len(traded),
-                volume,
-                age,
+            volume = float(quotes["volume_t"].iloc[rows].sum())
+            price = float(quotes["amount_cny"].iloc[rows].sum()) / volume
+        first, last = dates[rows[0]], dates[rows[-1]]
+        age = self._age(last, as_of, notes)
+        provisional = self._provisional(first, as_of)
+        if age > limit:
+            if provisional:
+                notes.append(
+                    f"counted on a provisional calendar for {provisional[0]}-{provisional[-1]}"
+                )
+            raise StaleDataError(
+                f"{self.name} mark on {as_of.isoformat()}: the last trade it would use, on "
+                f"{last.isoformat()}, is {age} business days before {as_of.isoformat()}; "
+                f"the limit is {limit} business days (pass `max_age_days` to override)"
+                + "".join(f"; {note}" for note in notes)
             )
-        if max_age_days is not None and mark.age_days > max_age_days:
-            raise MissingDataError(
-                f"{self.instrument.value} last traded on {mark.last_date.isoformat()}, "
-                f"{mark.age_days} business days before {as_of.isoformat()} "
-                f"(limit {max_age_days})"
-            )
-        return mark
+        self._warn_provisional(provisional, "mark")
+        used = self._flags.iloc[rows]
+        flagged = {
+            name: tuple(used.index[used[name].to_numpy()]) for name in FLAGS if used[name].any()
+        }
+        return Mark(
+            self.instrument, as_of, method, 1 if method == "close" else window_days, price,
+            first, last, len(rows), volume, age, limit, self.name, self.currency, flagged,
+            excluded, self.calendar, provisional, tuple(notes),
+        )  # fmt: skip
 
-    def _window_start(self, as_of: dt.date, window_days: int) -> dt.date:
-        # the window is the last `window_days` business days ending on as_of (or before it)
-        lookback = as_of - dt.timedelta(days=window_days * 3 + 20)
-        if as_of.year > CALENDAR_DATA_LAST_YEAR.get(self.calendar, 9999):
-            days = list(pd.bdate_range(lookback, as_of).date)
-        else:
-            days = business_days(lookback, as_of, self.calendar)
-        start: dt.date = days[-window_days] if len(days) >= window_days else days[0]
+    def _window_start(self, as_of: dt.date, window_days: int, notes: list[str]) -> dt.date:
+        """First day of the last ``window_days`` business days ending on ``as_of`` or before."""
+        if self.calendar is not None:
+            return Sessions(self.calendar).window_start(as_of, window_days)
+        dates = [d for d in self.dates if d <= as_of]
+        notes.append("no calendar: the VWAP window is the series' last rows up to the date")
+        start: dt.date = dates[-window_days] if len(dates) >= window_days else dates[0]
         return start
 
-    def _age(self, last: dt.date, as_of: dt.date) -> int:
-        if last == as_of:
-            return 0
-        if as_of.year > CALENDAR_DATA_LAST_YEAR.get(self.calendar, 9999):
-            return int(np.busday_count(last, as_of))
-        return len(business_days(last, as_of, self.calendar)) - 1
+    def _age(self, last: dt.date, as_of: dt.date, notes: list[str]) -> int:
+        if self.calendar is not None:
+            return Sessions(self.calendar).count_after(last, as_of)
+        rows = sum(1 for d in self.dates if last < d <= as_of)
+        end = self.dates[-1]
+        if as_of <= end:
+            return rows
+        notes.append(
+            f"no calendar: the age counts the series' rows to {end.isoformat()} and weekdays "
+            "after it"
+        )
+        return rows + Sessions(WEEKDAYS).count_after(end, as_of)
 
     def summary(self) -> str:
         """A short text description: range, trade days, flags."""
         closes = self.closes()
+        unit = f"{self.currency}/t" if self.currency else "per t"
+        limit = (
+            "no price limit" if self.limit_frac is None else f"price limit ±{self.limit_frac:.0%}"
+        )
+        calendar = (
+            "the series' own rows as sessions"
+            if self.calendar is None
+            else f"{self.calendar} calendar"
+        )
+        provisional = self.provisional_years
+        if provisional:
+            calendar += f", provisional for {', '.join(map(str, provisional))}"
         lines = [
-            f"{self.instrument.value}: {len(self._quotes)} rows, "
-            f"{self.dates[0]} to {self.dates[-1]}",
-            f"  closes on {len(closes)} days; last close {closes.iloc[-1]:.2f} CNY/t "
+            f"{self.name}: {len(self._quotes)} rows, {self.dates[0]} to {self.dates[-1]}",
+            f"  closes on {len(closes)} days; last close {closes.iloc[-1]:.2f} {unit} "
             f"on {closes.index[-1]}"
             if len(closes)
             else "  no closes",
-            f"  price limit ±{self.limit_frac:.0%} ({self.calendar} calendar)",
+            f"  {limit} ({calendar}); marks older than {self.max_mark_age_days} business "
+            "days refused",
         ]
         lines += [f"  {name:20s} {count:6d}" for name, count in self.flag_counts().items()]
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def _check_age(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise InvalidInputError(f"`{name}` must be an integer >= 0; got {value!r}")
+    return int(value)

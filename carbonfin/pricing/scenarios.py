@@ -24,7 +24,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from carbonfin._quantlib import business_days
 from carbonfin.errors import InvalidInputError, MissingDataError, NonStationaryWarning
 from carbonfin.instruments import Instrument
 from carbonfin.pricing.history import PriceHistory
@@ -397,10 +396,10 @@ def replay_window(
     inside = closes[[start <= d <= end for d in closes.index]]
     if before.empty or inside.empty:
         raise MissingDataError(
-            f"the {history.instrument.value} history does not cover {start} to {end} "
+            f"the {history.name} history does not cover {start} to {end} "
             f"with a close before the window (it spans {history.dates[0]} to {history.dates[-1]})"
         )
-    days = business_days(start, end, history.calendar)
+    days = history.session_days(start, end)
     chain = np.log(np.r_[before.iloc[-1], inside.to_numpy()])
     moves = dict(zip(inside.index, np.diff(chain), strict=True))
     r = np.array([[moves.get(d, 0.0) for d in days]])

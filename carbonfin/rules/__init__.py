@@ -19,7 +19,13 @@ from typing import Any
 from carbonfin.errors import DataIntegrityError
 from carbonfin.instruments import Currency, Instrument
 
-__all__ = ["InstrumentRules", "PriceLimit", "load_rules_toml", "market_rules"]
+__all__ = [
+    "InstrumentRules",
+    "PriceLimit",
+    "default_max_mark_age_days",
+    "load_rules_toml",
+    "market_rules",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +50,8 @@ class InstrumentRules:
     lot_size_t: int
     compliance_deadline_month: int
     price_limit: PriceLimit
+    #: default maximum age of a valuation mark, in business days (source in ``sources``)
+    max_mark_age_days: int
     sources: Mapping[str, str]
     first_trade_price_cny_per_t: float | None = None
 
@@ -82,6 +90,7 @@ def market_rules() -> Mapping[Instrument, InstrumentRules]:
                     source=str(limit["source"]),
                     assumed=bool(limit["assumed"]),
                 ),
+                max_mark_age_days=_positive_int(spec["max_mark_age_days"], code),
                 sources=MappingProxyType({str(k): str(v) for k, v in spec["sources"].items()}),
                 first_trade_price_cny_per_t=spec.get("first_trade_price_cny_per_t"),
             )
@@ -124,3 +133,22 @@ def _validate(rules: InstrumentRules) -> None:
     for ok, problem in checks:
         if not ok:
             raise DataIntegrityError(f"{where}: {problem}")
+
+
+def _positive_int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise DataIntegrityError(
+            f"market.toml [{where}]: max_mark_age_days must be an integer >= 1; got {value!r}"
+        )
+    return value
+
+
+@cache
+def default_max_mark_age_days() -> int:
+    """Maximum age of a mark, in business days, for a series without rules of its own
+    (``[series_defaults]`` of ``market.toml``)."""
+    raw = load_rules_toml("market.toml")
+    try:
+        return _positive_int(raw["series_defaults"]["max_mark_age_days"], "series_defaults")
+    except KeyError as exc:
+        raise DataIntegrityError(f"market.toml is missing {exc} in [series_defaults]") from exc

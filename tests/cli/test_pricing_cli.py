@@ -108,3 +108,14 @@ def test_bad_input_is_one_clear_line(args: list[str], message: str) -> None:
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_mark_refuses_a_stale_close_and_states_flags() -> None:
+    # issue 9 item 17: `price mark SHEA --on 2040-01-01` valued at a 13-year-old close, exit 0
+    old = runner.invoke(app, ["price", "mark", "SHEA", "--on", "2040-01-01"])
+    assert old.exit_code != 0
+    assert "2026-10-30" in old.output
+    assert "limit is 20 business days" in old.output
+    ok = runner.invoke(app, ["price", "mark", "SHEA", "--on", "2026-10-30", "--max-age", "0"])
+    assert ok.exit_code == 0, ok.output
+    assert "quotes used carry no flags" in ok.output
