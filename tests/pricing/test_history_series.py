@@ -202,13 +202,13 @@ def test_a_china_pilot_series_by_name_and_bad_settings() -> None:
     assert list(h.returns().gap_days) == [1.0, 2.0, 1.0, 1.0, 1.0]  # the SSE holiday gap
     with pytest.raises(UnknownInstrumentError, match="pass `calendar` and `limit_frac`"):
         PriceHistory.from_frame(_frame(ROWS), name="HBEA")
-    with pytest.raises(InvalidInputError, match="unknown calendar 'China.XYZ'"):
+    with pytest.raises(InvalidInputError, match=r"unknown calendar 'China\.XYZ'"):
         PriceHistory.from_frame(_frame(ROWS), name="HBEA", calendar="China.XYZ", limit_frac=None)
     with pytest.raises(InvalidInputError, match=r"`limit_frac` must be in \(0, 1\) or None"):
         PriceHistory.from_frame(_frame(ROWS), "SHEA", limit_frac=1.5)
-    with pytest.raises(InvalidInputError, match="`instrument`.*or a `name`"):
+    with pytest.raises(InvalidInputError, match=r"`instrument`.*or a `name`"):
         PriceHistory.from_frame(_frame(ROWS))
-    with pytest.raises(InvalidInputError, match="`as_of` must be a datetime.date"):
+    with pytest.raises(InvalidInputError, match=r"`as_of` must be a datetime\.date"):
         h.mark("2024-10-08")  # type: ignore[arg-type]
 
 
