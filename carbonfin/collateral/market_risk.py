@@ -318,6 +318,12 @@ def market_risk_profile(  # noqa: C901 - one linear recipe; splitting it hides t
             f"`lookback_days` must be an integer > holding_days + 20; got {lookback!r}"
         )
     inst = history.instrument
+    if inst is None or history.calendar is None:
+        raise InvalidInputError(
+            f"a collateral haircut needs a history of one of the engine's instruments (SHEA, CEA, "
+            f"CCER) on its calendar; got the series {history.name!r}"
+        )
+    calendar: str = history.calendar
     if as_of < history.dates[0]:
         raise MissingDataError(
             f"`as_of` {as_of.isoformat()} is before the first {inst.value} quote "
@@ -335,7 +341,7 @@ def market_risk_profile(  # noqa: C901 - one linear recipe; splitting it hides t
     r_all, r_dates = rets.values[keep], rets.dates[keep]
 
     # --- the model over the lookback -----------------------------------------------------------
-    grid = _grid(as_of, lookback, history.calendar, history.dates[0], notes)
+    grid = _grid(as_of, lookback, calendar, history.dates[0], notes)
     r = r_all[r_dates > grid[0]]
     if len(r) < pol.min_returns:
         raise MissingDataError(
@@ -404,7 +410,7 @@ def market_risk_profile(  # noqa: C901 - one linear recipe; splitting it hides t
                 f"anti-procyclicality: only {(as_of - history.dates[0]).days / 365.25:.1f} of "
                 f"{years} years of history before {as_of.isoformat()}"
             )
-        long_grid = _bdays(max(start, history.dates[0]), as_of, history.calendar, notes)
+        long_grid = _bdays(max(start, history.dates[0]), as_of, calendar, notes)
         in_long = r_dates > long_grid[0]
         if apc == "floor":
             floor = _to_frac(measured_on(r_all[in_long], long_grid))
@@ -432,7 +438,7 @@ def market_risk_profile(  # noqa: C901 - one linear recipe; splitting it hides t
 
     # --- liquidity and data quality --------------------------------------------------------------
     liq = pol.liquidation[inst]
-    adv_grid = _grid(as_of, liq.adv_window_days - 1, history.calendar, history.dates[0], notes)
+    adv_grid = _grid(as_of, liq.adv_window_days - 1, calendar, history.dates[0], notes)
     window = history.quotes[
         (np.array(history.dates, dtype=object) >= adv_grid[0])
         & (np.array(history.dates, dtype=object) <= as_of)
