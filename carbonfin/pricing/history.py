@@ -554,9 +554,9 @@ class PriceHistory:
                     f"counted on a provisional calendar for {provisional[0]}-{provisional[-1]}"
                 )
             raise StaleDataError(
-                f"{self.name} mark on {as_of.isoformat()}: the last trade it would use, on "
-                f"{last.isoformat()}, is {age} business days before {as_of.isoformat()}; "
-                f"the limit is {limit} business days (pass `max_age_days` to override)"
+                f"{self.name} mark on {as_of.isoformat()} refused: last traded on "
+                f"{last.isoformat()}, {age} business days before {as_of.isoformat()} "
+                f"(limit {limit}); pass `max_age_days` to override"
                 + "".join(f"; {note}" for note in notes)
             )
         self._warn_provisional(provisional, "mark")
