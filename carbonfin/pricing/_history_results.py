@@ -25,7 +25,8 @@ _EMPTY: Mapping[str, tuple[dt.date, ...]] = MappingProxyType({})
 def _calendar_text(calendar: str | None, provisional_years: tuple[int, ...]) -> str:
     text = "the series' own rows as sessions" if calendar is None else f"{calendar} calendar"
     if provisional_years:
-        years = ", ".join(str(y) for y in provisional_years)
+        first, last = provisional_years[0], provisional_years[-1]
+        years = str(first) if first == last else f"{first}-{last}"
         text += f" (provisional for {years}: holidays not yet published)"
     return text
 

@@ -2,15 +2,17 @@
 
 A series is counted in one of three ways, chosen when it is loaded:
 
-* a named calendar (``"China.SSE"``, ``"China.IB"``, ``"TARGET"`` …): its business days;
+* a named calendar: a China calendar of :mod:`carbonfin.calendars` (``"China.SEEE"``,
+  ``"China.CEA"``, ``"China.SSE"``, ``"China.IB"``: the State Council notices as data) or one of
+  QuantLib's (``"TARGET"`` …);
 * ``"weekdays"``: Monday to Friday, no holidays;
 * ``None``: no calendar is known, the series' own rows are its sessions (handled by the caller).
 
-For a China calendar the holiday schedule is published one year at a time. Beyond the last
-published year the business days are a **provisional** projection (weekdays in the interim
-QuantLib-backed version); every answer that uses such a year lists it in
-``provisional_years``. The grid never switches method inside a series: a date in 2026 counts the
-same whether or not the series also reaches into 2027.
+A China calendar beyond its last published year is a **provisional** projection; every answer
+that uses such a year lists it in ``provisional_years`` (the caller warns once, naming the
+series). The grid never switches method inside a series: a date in 2026 counts the same whether
+or not the series also reaches into 2027. The China grids read the calendars'
+``numpy.busdaycalendar`` directly, so building them neither warns nor touches global state.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from carbonfin._quantlib import CALENDAR_DATA_LAST_YEAR, business_days, calendar
+from carbonfin import calendars as china
+from carbonfin._quantlib import business_days, calendar
 from carbonfin.errors import InvalidInputError
 
 __all__ = ["WEEKDAYS", "Sessions"]
 
 WEEKDAYS = "weekdays"
+_CHINA_FIRST = np.datetime64(dt.date(china.FIRST_YEAR, 1, 1), "D")
+_CHINA_LAST = np.datetime64(dt.date(china.LAST_PROJECTED_YEAR, 12, 31), "D")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +46,18 @@ class Sessions:
             raise InvalidInputError(
                 f"`calendar` must be a calendar name, 'weekdays' or None; got {name!r}"
             )
-        if name != WEEKDAYS:
+        if name != WEEKDAYS and name not in china.CALENDAR_RULES:
             calendar(name)  # raises InvalidInputError naming the known calendars
         return cls(name)
 
     @property
+    def is_china(self) -> bool:
+        return self.calendar in china.CALENDAR_RULES
+
+    @property
     def last_published_year(self) -> int | None:
         """The last year whose holidays are published (``None``: no such limit)."""
-        return CALENDAR_DATA_LAST_YEAR.get(self.calendar)
+        return china.last_published_year() if self.is_china else None
 
     def provisional_years(self, start: dt.date, end: dt.date) -> tuple[int, ...]:
         """The years of ``[start, end]`` answered by the provisional projection."""
@@ -61,21 +70,19 @@ class Sessions:
         """Business days in ``[start, end]`` (both inclusive) as sorted ``datetime64[D]``."""
         if end < start:
             return np.array([], dtype="datetime64[D]")
-        last = self.last_published_year
         if self.calendar == WEEKDAYS:
             return _weekdays(start, end)
-        if last is None or end.year <= last:
-            return np.array(business_days(start, end, self.calendar), dtype="datetime64[D]")
-        parts = []
-        if start.year <= last:
-            parts.append(
-                np.array(
-                    business_days(start, dt.date(last, 12, 31), self.calendar),
-                    dtype="datetime64[D]",
+        if self.is_china:
+            lo, hi = np.datetime64(start, "D"), np.datetime64(end, "D")
+            if lo < _CHINA_FIRST or hi > _CHINA_LAST:
+                raise InvalidInputError(
+                    f"{self.calendar} covers {_CHINA_FIRST} to {_CHINA_LAST}; "
+                    f"got dates from {lo} to {hi}"
                 )
-            )
-        parts.append(_weekdays(max(start, dt.date(last + 1, 1, 1)), end))
-        return np.concatenate(parts)
+            days = np.arange(lo, hi + 1, dtype="datetime64[D]")
+            bdc = china.get_calendar(self.calendar).busdaycalendar
+            return days[np.is_busday(days, busdaycal=bdc)]
+        return np.array(business_days(start, end, self.calendar), dtype="datetime64[D]")
 
     def positions(self, dates: np.ndarray) -> np.ndarray:
         """Position of each date in the business-day grid spanning them (a date that is not a

@@ -55,9 +55,9 @@ import numpy as np
 import pandas as pd
 
 from carbonfin.errors import (
-    DataQualityWarning,
     InvalidInputError,
     MissingDataError,
+    ProvisionalCalendarWarning,
     StaleDataError,
     UnknownInstrumentError,
 )
@@ -429,7 +429,7 @@ class PriceHistory:
         ``per="business_day"`` divides each by ``sqrt(gap_days)``. ``price`` picks the closes,
         the VWAPs, or the close where there is one and the VWAP otherwise. Prices on rows
         carrying any flag in ``exclude`` are dropped (the return then spans the gap). A
-        ``DataQualityWarning`` says when a provisional calendar year was used.
+        ``ProvisionalCalendarWarning`` says when a provisional calendar year was used.
         """
         if kind not in ("log", "simple"):
             raise InvalidInputError(f"`kind` must be 'log' or 'simple'; got {kind!r}")
@@ -468,9 +468,9 @@ class PriceHistory:
     def _warn_provisional(self, years: tuple[int, ...], what: str) -> None:
         if years:
             warnings.warn(
-                f"{self.name} {what}: business days of {', '.join(map(str, years))} on the "
+                f"{self.name} {what}: business days of {_years_text(years)} on the "
                 f"{self.calendar} calendar are provisional (holidays not yet published)",
-                DataQualityWarning,
+                ProvisionalCalendarWarning,
                 stacklevel=3,
             )
 
@@ -606,7 +606,7 @@ class PriceHistory:
         )
         provisional = self.provisional_years
         if provisional:
-            calendar += f", provisional for {', '.join(map(str, provisional))}"
+            calendar += f", provisional for {_years_text(provisional)}"
         lines = [
             f"{self.name}: {len(self._quotes)} rows, {self.dates[0]} to {self.dates[-1]}",
             f"  closes on {len(closes)} days; last close {closes.iloc[-1]:.2f} {unit} "
@@ -627,3 +627,8 @@ def _check_age(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
         raise InvalidInputError(f"`{name}` must be an integer >= 0; got {value!r}")
     return int(value)
+
+
+def _years_text(years: tuple[int, ...]) -> str:
+    """``(2027,)`` -> ``"2027"``; consecutive years as a range, ``"2027-2040"``."""
+    return str(years[0]) if len(years) == 1 else f"{years[0]}-{years[-1]}"

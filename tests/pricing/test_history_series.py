@@ -12,9 +12,9 @@ import pytest
 
 from carbonfin._quantlib import business_days
 from carbonfin.errors import (
-    DataQualityWarning,
     InvalidInputError,
     MissingDataError,
+    ProvisionalCalendarWarning,
     StaleDataError,
     UnknownInstrumentError,
 )
@@ -41,7 +41,7 @@ def test_a_mark_older_than_the_rules_allow_is_refused_naming_the_dates() -> None
     with pytest.raises(StaleDataError, match="21 business days before"):
         h.mark(after[20])
     assert h.mark(after[20], max_age_days=21).price_cny_per_t == 60.0  # overridable
-    with pytest.warns(DataQualityWarning, match="2027, 2028, .*2040 on the China.SSE calendar"):
+    with pytest.warns(ProvisionalCalendarWarning, match="2027-2040 on the China.SEEE calendar"):
         assert h.mark(D(2040, 1, 1), max_age_days=10_000).last_date == D(2024, 10, 11)
     with pytest.raises(InvalidInputError, match="`max_age_days` must be an integer >= 0"):
         h.mark(after[0], max_age_days=-1)
@@ -223,16 +223,18 @@ def _closes_on(days: list[dt.date]) -> pd.DataFrame:
 
 
 def test_a_series_into_2027_keeps_the_gap_days_of_its_2026_part() -> None:
-    # every third SSE business day from 2026-09-01; the 2026 part crosses National Day
-    days_2026 = business_days(D(2026, 9, 1), D(2026, 12, 31))[::3]
-    days_2027 = [d.date() for d in pd.bdate_range("2027-01-05", "2027-02-26")][::3]
+    # every third SEEE business day from 2026-09-01; the 2026 part crosses National Day
+    days_2026 = business_days(D(2026, 9, 1), D(2026, 12, 31), "China.SEEE")[::3]
     only_2026 = PriceHistory.from_frame(_closes_on(days_2026), "SHEA").returns()
     assert only_2026.provisional_years == ()
-    # every gap is 3 SSE business days, the one across National Day (10-01..10-08) too; the
-    # weekday count the old code switched to for the whole series made that one 8
+    # every gap is 3 business days, the one across National Day (10-01..10-08) too; the weekday
+    # count the old code switched to for the whole series made that one 8
     assert set(only_2026.gap_days) == {3.0}
+    # 2027: closes on 2027-01-05, 2027-02-03 and 2027-02-17, around Spring Festival (2027-02-06,
+    # the lunar date the issue gives from an independent library)
+    days_2027 = [D(2027, 1, 5), D(2027, 2, 3), D(2027, 2, 17)]
     both = PriceHistory.from_frame(_closes_on(days_2026 + days_2027), "SHEA")
-    with pytest.warns(DataQualityWarning, match="2027 on the China.SSE calendar are provisional"):
+    with pytest.warns(ProvisionalCalendarWarning, match="2027 on the China.SEEE calendar"):
         r = both.returns()
     n = len(only_2026)
     np.testing.assert_array_equal(r.gap_days[:n], only_2026.gap_days)
@@ -240,17 +242,21 @@ def test_a_series_into_2027_keeps_the_gap_days_of_its_2026_part() -> None:
     assert r.provisional
     assert "provisional for 2027" in r.summary()
     assert "provisional for 2027" in both.summary()
+    # 02-03 -> 02-17 spans 10 weekdays; the projected Spring Festival closure takes some of them
+    weekdays = int(np.busday_count(D(2027, 2, 4), D(2027, 2, 18)))
+    assert weekdays == 10
+    assert 1 <= r.gap_days[-1] < weekdays
 
 
 @pytest.mark.parametrize("year", [2027, 2028, 2029, 2030], ids=str)
 def test_returns_and_vwap_marks_in_provisional_years(year: int) -> None:
     days = [d.date() for d in pd.bdate_range(f"{year}-06-01", f"{year}-06-30")]
     h = PriceHistory.from_frame(_closes_on(days), "SHEA")
-    with pytest.warns(DataQualityWarning, match=f"{year}.*provisional"):
+    with pytest.warns(ProvisionalCalendarWarning, match=f"{year}.*provisional"):
         r = h.returns()
     assert r.provisional_years == (year,)
     assert len(r) == len(days) - 1
-    with pytest.warns(DataQualityWarning, match="provisional"):
+    with pytest.warns(ProvisionalCalendarWarning, match="provisional"):
         m = h.mark(days[-1], method="vwap", window_days=5)
     assert (m.trade_days, m.provisional_years) == (5, (year,))
     assert "provisional" in m.summary()
