@@ -71,7 +71,13 @@ __all__ = [
     "MEASURES",
     "MODELS",
     "MarketRiskProfile",
+    "business_day_log_marks",
+    "fhs_log_loss",
+    "fit_student_t",
+    "hs_log_loss",
+    "log_loss_to_frac",
     "market_risk_profile",
+    "t_log_loss",
 ]
 
 Model = Literal["hs", "fhs", "t"]
@@ -194,9 +200,9 @@ def _fhs(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CarbonfinWarning)
         fit = fit_garch(r, vol[0], vol[1], mean="zero")  # type: ignore[arg-type]
-        paths = filtered_historical(fit, 1.0, days, n, seed=seed, limit_frac=cap)
     notes = [f"{vol[0]}-{vol[1]} fit: {w.message}" for w in caught]
-    return _loss(np.log(paths.prices[:, -1]), confidence, measure), fit, notes
+    loss, sim_notes = fhs_log_loss(fit, days, confidence, measure, n_paths=n, seed=seed, cap=cap)
+    return loss, fit, notes + sim_notes
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -499,3 +505,71 @@ def market_risk_profile(  # noqa: C901 - one linear recipe; splitting it hides t
         data_source=data_source,
         policy=pol,
     )
+
+
+# --- the models one step at a time ---------------------------------------------------------------
+# market_risk_profile measures one date end to end. A backtest replays the same models over
+# thousands of dates, refitting every k days: these are the steps of the recipe above, public so
+# that it can reuse them on arrays prepared once (tests check that they reproduce
+# market_risk_profile date by date).
+
+
+def business_day_log_marks(
+    history: PriceHistory, end: dt.date | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The instrument's business days from its first quote to ``end`` (default: the last quote)
+    and the log mark on each: ln of the last close on or before the day (NaN before the first
+    close). Mark-to-mark changes over ``h`` of these days are the holding-period returns of the
+    ``"hs"`` model and the realised outcomes a backtest compares with."""
+    end = history.dates[-1] if end is None else end
+    days = np.array(_bdays(history.dates[0], end, history.calendar), dtype=object)
+    closes = history.closes()
+    close_dates = np.array(list(closes.index), dtype=object)
+    pos = np.searchsorted(close_dates, days, side="right") - 1
+    marks = np.where(pos >= 0, np.log(closes.to_numpy())[np.maximum(pos, 0)], np.nan)
+    return days, marks
+
+
+def hs_log_loss(log_marks: np.ndarray, holding_days: int, confidence: float, measure: str) -> float:
+    """Historical-simulation VaR/ES (positive = loss) of the ``holding_days`` log return, from
+    the log marks of consecutive business days (NaN marks before the first close are dropped)."""
+    marks = np.asarray(log_marks, dtype=float)
+    return _hs(marks[np.isfinite(marks)], holding_days, confidence, measure)
+
+
+def fit_student_t(returns: np.ndarray) -> tuple[float, float]:
+    """The ``"t"`` model's fit: maximum-likelihood ``(ν, scale)`` of a zero-location Student-t
+    with ``ν >= T_MIN_NU`` (per-business-day returns)."""
+    return _t_fit(np.asarray(returns, dtype=float))
+
+
+def t_log_loss(
+    nu: float, scale: float, holding_days: int, confidence: float, measure: str
+) -> float:
+    """The ``"t"`` model's VaR/ES (positive = loss) of the ``holding_days`` log return."""
+    return _t_loss(nu, scale, holding_days, confidence, measure)
+
+
+def fhs_log_loss(
+    fit: VolFit,
+    holding_days: int,
+    confidence: float,
+    measure: str,
+    *,
+    n_paths: int,
+    seed: int,
+    cap: float,
+) -> tuple[float, list[str]]:
+    """The ``"fhs"`` model's VaR/ES (positive = loss) of the ``holding_days`` log return from a
+    GARCH-family fit (estimated, or filtered forward with fixed parameters), and the notes of the
+    simulation (variance bounds hit by non-stationary fits)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CarbonfinWarning)
+        paths = filtered_historical(fit, 1.0, holding_days, n_paths, seed=seed, limit_frac=cap)
+    notes = [f"{fit.model}-{fit.dist} simulation: {w.message}" for w in caught]
+    return _loss(np.log(paths.prices[:, -1]), confidence, measure), notes
+
+
+def log_loss_to_frac(log_loss: float | np.ndarray) -> np.ndarray:
+    """A loss of the log price as a fraction of value: ``1 − exp(−max(L, 0))``."""
+    return np.asarray(1.0 - np.exp(-np.maximum(np.asarray(log_loss, dtype=float), 0.0)))

@@ -42,6 +42,7 @@ from typing import Any, Literal
 import numpy as np
 from arch.univariate import ConstantMean, Normal, SkewStudent, StudentsT, ZeroMean
 from arch.utility.exceptions import ConvergenceWarning as ArchConvergenceWarning
+from scipy import stats
 from scipy.signal import lfilter
 from scipy.special import log_ndtr
 
@@ -61,7 +62,9 @@ __all__ = [
     "EwmaResult",
     "VolFit",
     "ewma",
+    "filter_garch",
     "fit_garch",
+    "normal_loss",
 ]
 
 #: SSE business days per year (QuantLib China.SSE calendar: 242-244 a year in 2015-2026).
@@ -133,6 +136,18 @@ class EwmaResult:
     def annualised_vol(self) -> float:
         return math.sqrt(self.next_variance * TRADING_DAYS_PER_YEAR)
 
+    def loss_after(
+        self, horizon_days: int, confidence: float, measure: Literal["var", "es"] = "var"
+    ) -> np.ndarray:
+        """RiskMetrics VaR or ES of the ``horizon_days`` log return, one per return.
+
+        Entry ``j`` is the forecast made right after return ``j`` (from returns ``0 … j`` only):
+        :func:`normal_loss` of ``variance[j + 1]`` (``next_variance`` for the last entry).
+        Entries before ``valid_from − 1`` are NaN (burn-in).
+        """
+        after = np.r_[self.variance[1:], self.next_variance]
+        return normal_loss(after, horizon_days, confidence, measure)
+
     def summary(self) -> str:
         return (
             f"EWMA (RiskMetrics) lambda={self.lam}: next-day vol {self.next_vol:.4%}, "
@@ -174,6 +189,32 @@ def ewma(
     return EwmaResult(lam, var, float(next_var), w)
 
 
+def normal_loss(
+    daily_variance: float | np.ndarray,
+    horizon_days: int,
+    confidence: float,
+    measure: Literal["var", "es"] = "var",
+) -> np.ndarray:
+    """VaR or ES (positive = loss) of a zero-mean normal ``horizon_days`` log return.
+
+    ``VaR = σ√h · z_q`` and ``ES = σ√h · φ(z_q) / (1 − q)`` with ``z_q = Φ⁻¹(q)``, ``q`` the
+    confidence (RiskMetrics — Technical Document, 4th ed. 1996, §6; the ES of the normal: McNeil,
+    Frey and Embrechts 2015, example 2.14). The square-root-of-time rule is exact for the EWMA,
+    which has no mean reversion.
+    """
+    if not (isinstance(horizon_days, (int, np.integer)) and horizon_days >= 1):
+        raise InvalidInputError(f"`horizon_days` must be an integer >= 1; got {horizon_days!r}")
+    if not (isinstance(confidence, (float, int)) and 0.5 <= confidence < 1.0):
+        raise InvalidInputError(f"`confidence` must be in [0.5, 1); got {confidence!r}")
+    if measure not in ("var", "es"):
+        raise InvalidInputError(f"`measure` must be 'var' or 'es'; got {measure!r}")
+    sigma = np.sqrt(np.asarray(daily_variance, dtype=float) * horizon_days)
+    z = float(stats.norm.ppf(confidence))
+    if measure == "var":
+        return np.asarray(sigma * z)
+    return np.asarray(sigma * float(stats.norm.pdf(z)) / (1.0 - confidence))
+
+
 def _egarch_log_mgf(a: float, g: float) -> float:
     """``ln E[exp(a(|z| − √(2/π)) + g·z)]`` for standard normal ``z`` (closed form).
 
@@ -195,7 +236,9 @@ class VolFit:
     over each return's gap); ``std_resid`` are the filtered residuals used by filtered historical
     simulation. ``gap_days`` are the business days each return spans (all 1 for a plain array);
     ``initial_variance`` how the recursion was started; ``warnings`` every warning the fit raised
-    (kept here so that model selection can show them).
+    (kept here so that model selection can show them). ``fixed_params`` is true for a fit made by
+    :func:`filter_garch`: its parameters were carried over from an earlier fit, not estimated on
+    these returns (its ``std_errors`` are NaN).
     """
 
     model: str
@@ -213,6 +256,7 @@ class VolFit:
     gap_days: np.ndarray = field(default_factory=lambda: np.empty(0))
     initial_variance: str = "backcast"
     warnings: tuple[str, ...] = ()
+    fixed_params: bool = False
     _arch_result: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -349,7 +393,8 @@ class VolFit:
         lines = [
             f"{self.model.upper()}(1,1) with {self.dist} innovations, {self.mean} mean: "
             f"{self.n_obs} returns, one step per {unit} (mean gap {self.mean_gap_days:.2f} "
-            f"business days; initial variance: {self.initial_variance})",
+            f"business days; initial variance: {self.initial_variance})"
+            + ("; parameters FIXED from an earlier fit" if self.fixed_params else ""),
             f"  log-likelihood {self.loglikelihood:.2f}   AIC {self.aic:.2f}   BIC {self.bic:.2f}",
             f"  persistence {self.persistence:.6f} per {unit}"
             + ("" if self.is_stationary else "  NOT STATIONARY")
@@ -414,6 +459,7 @@ def fit_garch(
     gap_days: Any = None,
     time_unit: TimeUnit = "business_day",
     initial_variance: InitialVariance = "backcast",
+    starting_values: VolFit | Mapping[str, float] | None = None,
 ) -> VolFit:
     """Fit a GARCH(1,1), GJR-GARCH(1,1,1) or EGARCH(1,1,1) with ``arch``.
 
@@ -434,6 +480,12 @@ def fit_garch(
         and Renfro 1998; Bollerslev–Ghysels DEM/GBP data). Both use data from inside the
         sample; with a few hundred returns the estimates differ only in the first weeks'
         variances. ``"sample"`` looks further ahead, so prefer ``"backcast"`` in backtests.
+    starting_values
+        Warm start: the parameters of an earlier fit of the same model (a :class:`VolFit` or its
+        ``params``, in decimals) start the optimiser instead of arch's default grid (arch's
+        ``starting_values``). A rolling refit then takes a few iterations instead of dozens. If
+        the warm start fails to converge, the fit is retried from arch's default start and
+        ``warnings`` says so.
 
     Notes
     -----
@@ -446,13 +498,50 @@ def fit_garch(
         raise InvalidInputError(
             f"`initial_variance` must be 'backcast' or 'sample'; got {initial_variance!r}"
         )
+    start = None if starting_values is None else _arch_params(starting_values, model, dist, mean)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         warnings.simplefilter("always", DataScaleWarning)
-        fit = _fit(values, rec_gaps, gaps, model, dist, mean, time_unit, initial_variance)
+        fit = _fit(values, rec_gaps, gaps, model, dist, mean, time_unit, initial_variance, start)
     for w in caught:
         warnings.warn(w.message, w.category, stacklevel=2)
     return fit
+
+
+def _arch_names(model: str, dist: str, mean: str) -> list[str]:
+    names = ["mu"] if mean == "constant" else []
+    names += ["omega", "alpha[1]"] + (["gamma[1]"] if model in ("gjr", "egarch") else [])
+    names += ["beta[1]"]
+    names += {"normal": [], "t": ["nu"], "skewt": ["eta", "lambda"]}[dist]
+    return names
+
+
+def _arch_params(
+    params: VolFit | Mapping[str, float], model: str, dist: str, mean: str
+) -> np.ndarray:
+    """Decimal-return parameters (``VolFit.params``) in arch's order and percent scale."""
+    if isinstance(params, VolFit):
+        if (params.model, params.dist, params.mean) != (model, dist, mean):
+            raise InvalidInputError(
+                f"`starting_values` come from a {params.model}-{params.dist} fit with "
+                f"{params.mean} mean; this fit is {model}-{dist} with {mean} mean"
+            )
+        params = params.params
+    names = _arch_names(model, dist, mean)
+    missing = [n for n in names if n not in params]
+    if missing:
+        raise InvalidInputError(f"parameters {missing} are missing; a {model}-{dist} fit needs "
+                                f"{names}")  # fmt: skip
+    p = {n: float(params[n]) for n in names}
+    if not all(math.isfinite(v) for v in p.values()):
+        raise InvalidInputError(f"parameters must be finite; got {p}")
+    if "mu" in p:
+        p["mu"] *= _SCALE
+    if model == "egarch":
+        p["omega"] += (1.0 - p["beta[1]"]) * math.log(_SCALE**2)
+    else:
+        p["omega"] *= _SCALE**2
+    return np.array([p[n] for n in names])
 
 
 def _check_fit_args(
@@ -470,6 +559,31 @@ def _check_fit_args(
     return values, rec_gaps, gaps
 
 
+def _optimise(
+    am: Any,
+    backcast: float | None,
+    start: np.ndarray | None,
+    model: str,
+    dist: str,
+    notes: list[str],
+) -> tuple[Any, list[type[Warning]]]:
+    """arch's optimiser, warm-started from ``start`` if given (retried cold if that fails)."""
+    for attempt in (start, None) if start is not None else (None,):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ArchConvergenceWarning)
+            result = am.fit(disp="off", show_warning=True, backcast=backcast,
+                            starting_values=attempt)  # fmt: skip
+        if result.convergence_flag == 0 and np.isfinite(result.params).all():
+            return result, [w.category for w in caught]
+        if attempt is not None:
+            notes.append(f"{model}-{dist} warm start did not converge; refitted from arch's "
+                         "default starting values")  # fmt: skip
+    raise ConvergenceError(
+        f"{model} fit with {dist} innovations did not converge "
+        f"(optimizer flag {result.convergence_flag}: {result.optimization_result.message})"
+    )
+
+
 def _fit(
     r: np.ndarray,
     rec_gaps: np.ndarray,
@@ -479,8 +593,11 @@ def _fit(
     mean: str,
     time_unit: str,
     initial_variance: str,
+    start: np.ndarray | None = None,
+    fixed: np.ndarray | None = None,
 ) -> VolFit:
-    """The fit itself; warnings are raised here and also kept on the result."""
+    """The fit itself (or, given ``fixed`` parameters in arch's scale, the filter with them);
+    warnings are raised here and also kept on the result."""
     notes: list[str] = []
 
     def warn(message: str, category: type[Warning]) -> None:
@@ -503,18 +620,22 @@ def _fit(
     backcast = None
     if initial_variance == "sample":
         backcast = float(np.mean((y - (y.mean() if mean == "constant" else 0.0)) ** 2))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ArchConvergenceWarning)
-        result = am.fit(disp="off", show_warning=True, backcast=backcast)
-    if result.convergence_flag != 0 or not np.isfinite(result.params).all():
-        raise ConvergenceError(
-            f"{model} fit with {dist} innovations did not converge "
-            f"(optimizer flag {result.convergence_flag}: {result.optimization_result.message})"
-        )
-    if any(issubclass(w.category, ArchConvergenceWarning) for w in caught):
-        warn(f"{model}-{dist} fit converged only loosely; check the estimates", ConvergenceWarning)
+    result: Any
+    if fixed is not None:
+        if backcast is not None:  # arch's fix() has no backcast argument: the start is set here
+            start_var = backcast
+            vol.backcast = lambda resids: start_var  # type: ignore[method-assign]
+        result = am.fix(fixed)
+        errors = {str(k): math.nan for k in result.params.index}
+    else:
+        result, categories = _optimise(am, backcast, start, model, dist, notes)
+        if any(issubclass(c, ArchConvergenceWarning) for c in categories):
+            warn(
+                f"{model}-{dist} fit converged only loosely; check the estimates",
+                ConvergenceWarning,
+            )
+        errors = {str(k): float(v) for k, v in result.std_err.items()}
     params = {str(k): float(v) for k, v in result.params.items()}
-    errors = {str(k): float(v) for k, v in result.std_err.items()}
     for name, power in (("mu", 1), ("omega", 2)):
         if name in params and not (model == "egarch" and name == "omega"):
             params[name] /= _SCALE**power
@@ -538,6 +659,7 @@ def _fit(
         time_unit=time_unit,
         gap_days=gaps,
         initial_variance=initial_variance,
+        fixed_params=fixed is not None,
         _arch_result=result,
     )
     if not fit.is_stationary:
@@ -549,3 +671,34 @@ def _fit(
         )
     object.__setattr__(fit, "warnings", tuple(notes))
     return fit
+
+
+def filter_garch(
+    fit: VolFit,
+    returns: Any,
+    *,
+    gap_days: Any = None,
+) -> VolFit:
+    """Run ``fit``'s model over ``returns`` with its parameters fixed: no re-estimation.
+
+    A backtest that refits every ``k`` days filters the model forward over the new returns
+    between refits: the conditional variances, standardised residuals and forecasts are those of
+    the earlier parameters on the returns given (which must use only data up to the forecast
+    date), exactly as a risk system would run between two calibrations. Same model, innovations,
+    mean, time unit and initial variance as ``fit`` (arch's ``fix``); the result has
+    ``fixed_params=True``, NaN standard errors, and warns like :func:`fit_garch` when the
+    parameters are not stationary.
+    """
+    if not isinstance(fit, VolFit):
+        raise InvalidInputError(f"`fit` must be a VolFit; got {type(fit).__name__}")
+    values, rec_gaps, gaps = _check_fit_args(
+        returns, fit.model, fit.dist, fit.mean, gap_days, fit.time_unit
+    )
+    fixed = _arch_params(fit, fit.model, fit.dist, fit.mean)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataScaleWarning)
+        out = _fit(values, rec_gaps, gaps, fit.model, fit.dist, fit.mean, fit.time_unit,
+                   fit.initial_variance, fixed=fixed)  # fmt: skip
+    for w in caught:
+        warnings.warn(w.message, w.category, stacklevel=2)
+    return out

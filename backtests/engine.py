@@ -1,0 +1,449 @@
+"""Rolling out-of-sample forecasts of the risk models and of the haircut, with what happened.
+
+At each test date ``t`` (every business day of the instrument's calendar in the test window) a
+model sees only the quotes on or before ``t`` and forecasts the loss of the log mark over the
+next ``h`` business days; the realised outcome is the change of the log mark from ``t`` to the
+business day ``t + h``. Nothing financial is computed here: every forecast comes from the core
+(:mod:`carbonfin.collateral.market_risk` for the haircut models, :mod:`carbonfin.pricing.
+volatility` for EWMA and GARCH), which the tests check against ``market_risk_profile`` date by
+date.
+
+Thin markets
+------------
+Returns are trade to trade (``PriceHistory.returns(per="business_day")``: each return between two
+closes divided by ``sqrt(gap)``), as in the pricing module. The mark on a business day without a
+trade is the last close (no zero returns are invented for the models); a realised ``h``-day
+outcome is the mark-to-mark change, so a return across a no-trade gap counts in full in every
+window that contains its closing day, and test dates are all business days (a lender revalues
+every business day), traded or not.
+
+Models
+------
+``hs``       historical simulation of overlapping ``h``-day mark changes over the lookback
+             (the haircut's ``"hs"``).
+``ewma``     RiskMetrics EWMA (λ = 0.94) with normal quantiles and the square-root-of-time rule.
+``garch-t``  filtered historical simulation from a GARCH(1,1)-t fit (the haircut's ``"fhs"``).
+``gjr-t``    the same with GJR-GARCH-t (the haircut's default FHS model).
+``t``        parametric Student-t (the haircut's ``"t"``).
+
+Parametric models are refitted every ``refit_every`` test dates; between refits GARCH models are
+filtered forward over the current window with their parameters fixed (``filter_garch``) and the
+Student-t keeps its ``(ν, scale)``; GARCH refits warm-start from the previous parameters. A refit
+that fails keeps the previous parameters (filtered forward), or falls back to historical
+simulation when there are none; a non-stationary fit is kept and counted, and the core's FHS then
+bounds its variance at the largest the sample has seen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from carbonfin.collateral import haircut_components, market_risk_profile
+from carbonfin.collateral.market_risk import (
+    business_day_log_marks,
+    fhs_log_loss,
+    fit_student_t,
+    hs_log_loss,
+    t_log_loss,
+)
+from carbonfin.collateral.policy import collateral_policy
+from carbonfin.errors import CarbonfinError, CarbonfinWarning, InvalidInputError, MissingDataError
+from carbonfin.pricing.history import PriceHistory
+from carbonfin.pricing.volatility import VolFit, ewma, filter_garch, fit_garch
+from carbonfin.rules import market_rules
+
+__all__ = [
+    "MODELS",
+    "FitLog",
+    "ForecastSeries",
+    "HaircutSeries",
+    "JobSpec",
+    "job_seed",
+    "run_haircut_job",
+    "run_job",
+    "run_var_job",
+]
+
+MODELS = ("hs", "ewma", "garch-t", "gjr-t", "t")
+HORIZONS = (1, 10, 20)
+_GARCH = {"garch-t": ("garch", "t"), "gjr-t": ("gjr", "t")}
+Kind = Literal["var", "haircut"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """One independent piece of a run: an instrument, a model, a horizon and a test window.
+
+    ``kind="var"`` forecasts VaR at each of ``confidences`` and VaR/ES at ``es_level``;
+    ``kind="haircut"`` replays the haircut at the policy defaults (``model`` is then the haircut
+    model) for pledges of ``quantities_t`` tonnes, over their own liquidation horizons.
+    ``lookback_days`` (default: the policy's 750) is the models' lookback; for a haircut job it
+    only sets where the test dates begin (the haircut itself runs at the policy defaults).
+    ``seed`` seeds the FHS simulations (derived from the job, not the worker: :func:`job_seed`).
+    """
+
+    instrument: str
+    model: str
+    horizon_days: int
+    start: dt.date | None = None
+    end: dt.date | None = None
+    kind: Kind = "var"
+    confidences: tuple[float, ...] = (0.99,)
+    es_level: float = 0.975
+    refit_every: int = 1
+    warm_start: bool = True
+    lookback_days: int | None = None
+    n_paths: int = 2_000
+    quantities_t: tuple[float, ...] = (10_000.0, 100_000.0, 1_000_000.0)
+    haircut_step_days: int = 1
+    seed: int = -1
+
+    def __post_init__(self) -> None:
+        if self.kind == "var" and self.model not in MODELS:
+            raise InvalidInputError(f"`model` must be one of {list(MODELS)}; got {self.model!r}")
+        if self.kind not in ("var", "haircut"):
+            raise InvalidInputError(f"`kind` must be 'var' or 'haircut'; got {self.kind!r}")
+        if isinstance(self.horizon_days, bool) or not (
+            isinstance(self.horizon_days, int) and self.horizon_days >= 1
+        ):
+            raise InvalidInputError(f"`horizon_days` must be an integer >= 1; got "
+                                    f"{self.horizon_days!r}")  # fmt: skip
+        for c in (*self.confidences, self.es_level):
+            if not (0.5 <= c < 1.0):
+                raise InvalidInputError(f"confidence levels must be in [0.5, 1); got {c!r}")
+        if not (isinstance(self.refit_every, int) and self.refit_every >= 1):
+            raise InvalidInputError(f"`refit_every` must be an integer >= 1; got "
+                                    f"{self.refit_every!r}")  # fmt: skip
+        if self.start and self.end and self.end < self.start:
+            raise InvalidInputError(f"`end` {self.end} is before `start` {self.start}")
+        if self.seed < 0:
+            object.__setattr__(self, "seed", job_seed(self))
+
+    @property
+    def key(self) -> str:
+        window = f"{self.start or ''}..{self.end or ''}"
+        return f"{self.kind}/{self.instrument}/{self.model}/h{self.horizon_days}/{window}"
+
+
+def job_seed(spec: JobSpec) -> int:
+    """A seed from the job's key (BLAKE2b), the same on every machine and worker."""
+    return int.from_bytes(hashlib.blake2b(spec.key.encode(), digest_size=4).digest(), "little")
+
+
+@dataclass(frozen=True, slots=True)
+class FitLog:
+    """How the parametric model fared over the window: refits, failures, non-stationary fits,
+    and the fallback each used."""
+
+    refits: int = 0
+    failed: int = 0
+    non_stationary: int = 0
+    hs_fallback_days: int = 0
+    fallbacks: tuple[str, ...] = ()
+    warm_started: int = 0
+    iterations: int = 0
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ForecastSeries:
+    """Forecasts (log losses, positive = loss) and realised ``h``-day log mark changes.
+
+    ``var[c]`` is the VaR at confidence ``c``; ``var_es``/``es`` the VaR and ES at ``es_level``.
+    ``tail_df`` is the degrees of freedom of the model's innovations per date where it has one
+    (inf for EWMA's normal, NaN for historical simulation): used to simulate the ES test's null.
+    """
+
+    spec: JobSpec
+    dates: np.ndarray
+    realised: np.ndarray
+    var: dict[float, np.ndarray]
+    var_es: np.ndarray
+    es: np.ndarray
+    tail_df: np.ndarray
+    fit_log: FitLog
+    notes: tuple[str, ...]
+    data_source: str
+
+    def hits(self, confidence: float) -> np.ndarray:
+        """Exceptions: days whose realised log change fell below −VaR."""
+        return np.asarray(self.realised < -self.var[confidence])
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class HaircutSeries:
+    """Haircuts set on each test date and the loss realised over each pledge's own liquidation
+    horizon (``loss_frac = 1 − mark(t + T_L)/mark(t)``; NaN where ``t + T_L`` is past the data).
+    Arrays are (dates × pledge sizes)."""
+
+    spec: JobSpec
+    dates: np.ndarray
+    quantities_t: tuple[float, ...]
+    haircut_frac: np.ndarray
+    liquidation_days: np.ndarray
+    loss_frac: np.ndarray
+    skipped: dict[str, int]
+    notes: tuple[str, ...]
+    data_source: str
+
+
+@dataclass
+class _Data:
+    days: np.ndarray
+    marks: np.ndarray
+    r: np.ndarray
+    r_dates: np.ndarray
+    lookback: int
+    test_idx: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
+
+
+def _prepare(history: PriceHistory, spec: JobSpec, horizon: int) -> _Data:
+    pol = collateral_policy()
+    lookback = pol.lookback_days if spec.lookback_days is None else spec.lookback_days
+    days, marks = business_day_log_marks(history)
+    rets = history.returns(per="business_day")
+    data = _Data(days, marks, np.asarray(rets.values), np.asarray(rets.dates), lookback)
+    first_close = int(np.argmax(np.isfinite(marks)))
+    k = np.arange(len(days))
+    ok = (k >= first_close + lookback) & (k + horizon < len(days))
+    if spec.start is not None:
+        ok &= days >= spec.start
+    if spec.end is not None:
+        ok &= days <= spec.end
+    data.test_idx = k[ok]
+    if len(data.test_idx) == 0:
+        raise MissingDataError(
+            f"{spec.instrument}: no test date with {lookback} business days of history before it "
+            f"and {horizon} after it in {spec.start or days[0]}..{spec.end or days[-1]}"
+        )
+    return data
+
+
+def _window_returns(data: _Data, k: int) -> np.ndarray:
+    """Per-business-day returns after the lookback's first day, up to day ``k`` (as the core)."""
+    lo = np.searchsorted(data.r_dates, data.days[k - data.lookback], side="right")
+    hi = np.searchsorted(data.r_dates, data.days[k], side="right")
+    return data.r[lo:hi]
+
+
+class _Garch:
+    """Refit every ``refit_every`` dates (warm-started), filter forward with fixed parameters
+    in between; failures fall back as the module notes say."""
+
+    def __init__(self, spec: JobSpec) -> None:
+        self.spec = spec
+        self.vol = _GARCH[spec.model]
+        self.fit: VolFit | None = None
+        self.log: dict[str, Any] = {"refits": 0, "failed": 0, "non_stationary": 0,
+                                    "warm_started": 0, "iterations": 0}  # fmt: skip
+        self.fallbacks: set[str] = set()
+
+    def at(self, r: np.ndarray, refit: bool) -> VolFit | None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CarbonfinWarning)
+            if refit or self.fit is None:
+                start = self.fit if (self.spec.warm_start and self.fit is not None) else None
+                try:
+                    fit = fit_garch(r, self.vol[0], self.vol[1], mean="zero",  # type: ignore[arg-type]
+                                    starting_values=start)  # fmt: skip
+                except CarbonfinError as exc:
+                    self.log["failed"] += 1
+                    if self.fit is None:
+                        self.fallbacks.add(f"no earlier fit ({exc}): historical simulation")
+                        return None
+                    self.fallbacks.add("failed refit: previous parameters filtered forward")
+                    self.fit = filter_garch(self.fit, r)
+                    return self.fit
+                self.log["refits"] += 1
+                self.log["warm_started"] += start is not None
+                self.log["iterations"] += int(fit._arch_result.optimization_result.nit)
+                if not fit.is_stationary:
+                    self.log["non_stationary"] += 1
+                    self.fallbacks.add(
+                        "non-stationary fit kept: FHS variance bounded at the sample's largest"
+                    )
+                self.fit = fit
+                return fit
+            self.fit = filter_garch(self.fit, r)
+            return self.fit
+
+
+_Levels = tuple[float, ...]
+_Out = tuple[dict[float, np.ndarray], np.ndarray, np.ndarray, FitLog, list[str]]
+
+
+def _empty(n: int, levels: tuple[float, ...]) -> tuple[dict[float, np.ndarray], np.ndarray]:
+    return {c: np.full(n, np.nan) for c in levels}, np.full(n, np.nan)
+
+
+def _hs_at(data: _Data, k: int, h: int, levels: tuple[float, ...], es_level: float,
+           var: dict[float, np.ndarray], es: np.ndarray, i: int) -> None:  # fmt: skip
+    window = data.marks[k - data.lookback : k + 1]
+    for c in levels:
+        var[c][i] = hs_log_loss(window, h, c, "var")
+    es[i] = hs_log_loss(window, h, es_level, "es")
+
+
+def _forecast_ewma(history: PriceHistory, data: _Data, spec: JobSpec, levels: _Levels) -> _Out:
+    h, idx = spec.horizon_days, data.test_idx
+    res = ewma(history.returns(per="business_day").values)
+    j = np.searchsorted(data.r_dates, data.days[idx], side="right") - 1
+    var = {c: res.loss_after(h, c, "var")[j] for c in levels}
+    es = res.loss_after(h, spec.es_level, "es")[j]
+    notes = ["EWMA lambda 0.94 over all returns before each date; refit_every not used"]
+    return var, es, np.full(len(idx), np.inf), FitLog(), notes
+
+
+def _forecast_hs(history: PriceHistory, data: _Data, spec: JobSpec, levels: _Levels) -> _Out:
+    var, es = _empty(len(data.test_idx), levels)
+    for i, k in enumerate(data.test_idx):
+        _hs_at(data, k, spec.horizon_days, levels, spec.es_level, var, es, i)
+    notes = ["historical simulation has no parameters; refit_every not used"]
+    return var, es, np.full(len(es), np.nan), FitLog(), notes
+
+
+def _forecast_t(history: PriceHistory, data: _Data, spec: JobSpec, levels: _Levels) -> _Out:
+    n, h = len(data.test_idx), spec.horizon_days
+    var, es = _empty(n, levels)
+    tail_df = np.full(n, np.nan)
+    params: tuple[float, float] | None = None
+    refits = failed = 0
+    for i, k in enumerate(data.test_idx):
+        if params is None or i % spec.refit_every == 0:
+            try:
+                params = fit_student_t(_window_returns(data, k))
+                refits += 1
+            except CarbonfinError:
+                failed += 1
+        if params is None:
+            _hs_at(data, k, h, levels, spec.es_level, var, es, i)
+            continue
+        nu, scale = params
+        for c in levels:
+            var[c][i] = t_log_loss(nu, scale, h, c, "var")
+        es[i] = t_log_loss(nu, scale, h, spec.es_level, "es")
+        tail_df[i] = nu
+    fallbacks = ("failed refit: previous (nu, scale) kept, else historical simulation",)
+    log = FitLog(refits=refits, failed=failed, fallbacks=fallbacks if failed else ())
+    return var, es, tail_df, log, [f"t: refit every {spec.refit_every} test date(s)"]
+
+
+def _forecast_garch(history: PriceHistory, data: _Data, spec: JobSpec, levels: _Levels) -> _Out:
+    n, h = len(data.test_idx), spec.horizon_days
+    var, es = _empty(n, levels)
+    tail_df = np.full(n, np.nan)
+    garch = _Garch(spec)
+    cap = market_rules()[history.instrument].price_limit.block_frac
+    hs_days = 0
+    for i, k in enumerate(data.test_idx):
+        fit = garch.at(_window_returns(data, k), refit=i % spec.refit_every == 0)
+        if fit is None:
+            _hs_at(data, k, h, levels, spec.es_level, var, es, i)
+            hs_days += 1
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CarbonfinWarning)
+            for c in levels:
+                var[c][i] = fhs_log_loss(fit, h, c, "var", n_paths=spec.n_paths, seed=spec.seed,
+                                         cap=cap)[0]  # fmt: skip
+            es[i] = fhs_log_loss(fit, h, spec.es_level, "es", n_paths=spec.n_paths,
+                                 seed=spec.seed, cap=cap)[0]  # fmt: skip
+        tail_df[i] = fit.params["nu"]
+    log = FitLog(fallbacks=tuple(sorted(garch.fallbacks)), hs_fallback_days=hs_days, **garch.log)
+    notes = [
+        f"{spec.model}: refit every {spec.refit_every} test date(s)"
+        + (", warm-started" if spec.warm_start else ", cold starts")
+        + f"; FHS with {spec.n_paths} paths, seed {spec.seed}, daily moves capped at ±{cap:.0%}"
+    ]
+    return var, es, tail_df, log, notes
+
+
+_FORECASTS = {
+    "ewma": _forecast_ewma,
+    "hs": _forecast_hs,
+    "t": _forecast_t,
+    "garch-t": _forecast_garch,
+    "gjr-t": _forecast_garch,
+}
+
+
+def run_var_job(
+    history: PriceHistory, spec: JobSpec, data_source: str = "unspecified"
+) -> ForecastSeries:
+    """Forecast VaR (and ES) of the ``h``-day log mark change at every test date of ``spec``."""
+    h = spec.horizon_days
+    data = _prepare(history, spec, h)
+    idx = data.test_idx
+    levels = tuple(dict.fromkeys((*spec.confidences, spec.es_level)))
+    var, es, tail_df, fit_log, notes = _FORECASTS[spec.model](history, data, spec, levels)
+    return ForecastSeries(
+        spec=spec,
+        dates=data.days[idx],
+        realised=data.marks[idx + h] - data.marks[idx],
+        var={c: var[c] for c in spec.confidences},
+        var_es=var[spec.es_level],
+        es=es,
+        tail_df=tail_df,
+        fit_log=fit_log,
+        notes=tuple(notes),
+        data_source=data_source,
+    )
+
+
+def run_haircut_job(
+    history: PriceHistory, spec: JobSpec, data_source: str = "unspecified"
+) -> HaircutSeries:
+    """The haircut set on each test date at the policy defaults (``spec.model`` as the market-risk
+    model) for each pledge size, against the loss realised over that pledge's liquidation
+    horizon."""
+    data = _prepare(history, spec, collateral_policy().holding_days)
+    idx = data.test_idx[:: spec.haircut_step_days]
+    q = np.asarray(spec.quantities_t, dtype=float)
+    hc = np.full((len(idx), len(q)), np.nan)
+    days_l = np.zeros((len(idx), len(q)), dtype=int)
+    loss = np.full((len(idx), len(q)), np.nan)
+    skipped: dict[str, int] = {}
+    notes: set[str] = set()
+    last = len(data.days) - 1
+    for i, k in enumerate(idx):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CarbonfinWarning)
+                profile = market_risk_profile(history, as_of=data.days[k], model=spec.model,  # type: ignore[arg-type]
+                                              seed=spec.seed, data_source=data_source)  # fmt: skip
+        except (MissingDataError, InvalidInputError) as exc:
+            reason = str(exc).split(":")[0] if "last traded" not in str(exc) else "stale mark"
+            skipped[reason] = skipped.get(reason, 0) + 1
+            continue
+        notes.update(n for n in profile.notes if not n.startswith("data quality: mark"))
+        arrays = haircut_components(profile, q)
+        hc[i] = arrays.total
+        days_l[i] = arrays.liquidation_days.astype(int)
+        end = k + days_l[i]
+        ok = end <= last
+        loss[i, ok] = 1.0 - np.exp(data.marks[end[ok]] - data.marks[k])
+    return HaircutSeries(
+        spec=spec,
+        dates=data.days[idx],
+        quantities_t=tuple(float(x) for x in q),
+        haircut_frac=hc,
+        liquidation_days=days_l,
+        loss_frac=loss,
+        skipped=skipped,
+        notes=tuple(sorted(notes))[:20],
+        data_source=data_source,
+    )
+
+
+def run_job(
+    history: PriceHistory, spec: JobSpec, data_source: str = "unspecified"
+) -> ForecastSeries | HaircutSeries:
+    """Run one job (see :class:`JobSpec`)."""
+    if spec.kind == "haircut":
+        return run_haircut_job(history, spec, data_source)
+    return run_var_job(history, spec, data_source)
