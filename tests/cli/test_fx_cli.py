@@ -48,6 +48,31 @@ def test_eligibility_check_prints_the_decision_table(tmp_path: Path) -> None:
         app, ["eligibility", "check", str(path), "--on", "2026-11-25", "--assume-open"]
     )
     assert "Test Fund: eligible on 2026-11-25" in opened.output
+    # 25 Nov 2026: the newest FATF list on file (19 Jun 2026) is beyond its 140-day maximum age
+    assert "FATF list of 2026-06-19" in " ".join(opened.output.split())
+    assert "STALE:" in opened.output
+
+
+def test_convert_cny_to_cnh_names_both_legs() -> None:
+    result = runner.invoke(app, ["fx", "convert", "1000", "CNY", "CNH", "--on", "2026-10-02"])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "via 1/USD/CNY x USD/CNH" in out
+    assert "1/USD/CNY" in out and "fixed 2026-09-30" in out  # China closed: 30 Sep fixing
+    assert "USD/CNH" in out and "fixed 2026-10-02" in out
+
+
+def test_forward_reads_each_rate_on_its_convention() -> None:
+    args = ["fx", "forward", "USD/CNY", "--spot", "7.1", "--base-rate", "0.04"]
+    args += ["--quote-rate", "0.015", "--start", "2026-01-05", "--end", "6M"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    # 7.10 x 362.73 / 367.28 (USD and CNY both ACT/360 over 182 days)
+    assert "2026-01-05..2026-07-06: 7.012043" in out
+    assert "CNY money market: ACT/360, simple" in out
+    fr007 = runner.invoke(app, [*args[:-2], "--end", "6M", "--quote-index", "FR007"])
+    assert "FR007 ACT/365F, simple" in " ".join(fr007.output.split())
 
 
 @pytest.mark.parametrize(
