@@ -58,8 +58,8 @@ def test_convert_cny_to_cnh_names_both_legs() -> None:
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
     assert "via 1/USD/CNY x USD/CNH" in out
-    assert "1/USD/CNY" in out and "fixed 2026-09-30" in out  # China closed: 30 Sep fixing
-    assert "USD/CNH" in out and "fixed 2026-10-02" in out
+    assert "1/USD/CNY 7.12 fixed 2026-09-30" in out  # China closed: the 30 Sep fixing
+    assert "USD/CNH 7.134 fixed 2026-10-02" in out
 
 
 def test_forward_reads_each_rate_on_its_convention() -> None:
