@@ -522,6 +522,10 @@ def business_day_log_marks(
     close). Mark-to-mark changes over ``h`` of these days are the holding-period returns of the
     ``"hs"`` model and the realised outcomes a backtest compares with."""
     end = history.dates[-1] if end is None else end
+    if history.calendar is None:
+        raise InvalidInputError(
+            f"business-day marks need a calendar; the series {history.name!r} has none"
+        )
     days = np.array(_bdays(history.dates[0], end, history.calendar), dtype=object)
     closes = history.closes()
     close_dates = np.array(list(closes.index), dtype=object)
