@@ -40,7 +40,7 @@ from carbonfin.collateral.market_risk import (
     Model,
     market_risk_profile,
 )
-from carbonfin.collateral.policy import CollateralPolicy, collateral_policy
+from carbonfin.collateral.policy import CollateralPolicy, LtvThresholds, collateral_policy
 from carbonfin.errors import InvalidInputError, MissingDataError
 from carbonfin.fx.rates import RateQuote, RateStore
 from carbonfin.instruments import Currency, Instrument
@@ -81,6 +81,7 @@ class BookValuation:
     notes: tuple[str, ...]
     data_source: str
     policy_version: str
+    thresholds: LtvThresholds
 
     def state_counts(self) -> dict[str, int]:
         counts = self.loans["state"].value_counts()
@@ -439,6 +440,7 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
             "lendable_value_cny": lendable,
             **{c: comps[c] for c in (*_COMPONENT_COLS, "liquidation_days")},
             "book_share": book_share,
+            "pledgor_uscc": pledgor.to_numpy(dtype=object),
             "pledgor_covered": covered,
             "loan_currency": loans["currency"].astype(str).to_numpy()[loan_pos],
             "loan_outstanding": outstanding[loan_pos],
@@ -460,6 +462,7 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
         notes=tuple(dict.fromkeys(notes)),
         data_source=data_source,
         policy_version=pol.version,
+        thresholds=pol.ltv,
     )
 
 
