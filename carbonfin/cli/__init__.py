@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from carbonfin.cli import db, fx, pricing, sample, scoring, status
+from carbonfin.cli import collateral, db, fx, pricing, sample, scoring, status
 
 app = typer.Typer(
     name="carbonfin",
@@ -25,6 +25,7 @@ sample.register(app)
 pricing.register(app)
 scoring.register(app)
 fx.register(app)
+collateral.register(app)
 
 
 def main() -> None:

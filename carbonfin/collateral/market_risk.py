@@ -196,10 +196,12 @@ def _fhs(
     seed: int,
     vol: tuple[str, str],
     cap: float,
+    gaps: np.ndarray,
 ) -> tuple[float, VolFit, list[str]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CarbonfinWarning)
-        fit = fit_garch(r, vol[0], vol[1], mean="zero")  # type: ignore[arg-type]
+        # gap-aware business-day recursion (docs/pricing.md): the gaps go with the returns
+        fit = fit_garch(r, vol[0], vol[1], mean="zero", gap_days=gaps)  # type: ignore[arg-type]
     notes = [f"{vol[0]}-{vol[1]} fit: {w.message}" for w in caught]
     loss, sim_notes = fhs_log_loss(fit, days, confidence, measure, n_paths=n, seed=seed, cap=cap)
     return loss, fit, notes + sim_notes
@@ -344,11 +346,12 @@ def market_risk_profile(  # noqa: C901 - one linear recipe; splitting it hides t
     log_close = np.log(closes.to_numpy())
     rets = history.returns(per="business_day")
     keep = rets.dates <= as_of
-    r_all, r_dates = rets.values[keep], rets.dates[keep]
+    r_all, r_dates, g_all = rets.values[keep], rets.dates[keep], rets.gap_days[keep]
 
     # --- the model over the lookback -----------------------------------------------------------
     grid = _grid(as_of, lookback, calendar, history.dates[0], notes)
-    r = r_all[r_dates > grid[0]]
+    in_lookback = r_dates > grid[0]
+    r = r_all[in_lookback]
     if len(r) < pol.min_returns:
         raise MissingDataError(
             f"{inst.value}: only {len(r)} returns in the {lookback} business days to "
@@ -374,7 +377,15 @@ def market_risk_profile(  # noqa: C901 - one linear recipe; splitting it hides t
     else:
         cap = market_rules()[inst].price_limit.block_frac
         loss, fit, fit_notes = _fhs(
-            r, holding_days, confidence, measure, n_paths, seed, vol_model, cap
+            r,
+            holding_days,
+            confidence,
+            measure,
+            n_paths,
+            seed,
+            vol_model,
+            cap,
+            g_all[in_lookback],
         )
         notes += fit_notes
         inputs |= {

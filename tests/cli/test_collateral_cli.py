@@ -1,0 +1,83 @@
+"""`carbonfin haircut`, `carbonfin book value` and `carbonfin stress` on the shipped sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from carbonfin.cli import app
+from tests.realdata import REAL_SHEA
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _no_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARBONFIN_DATABASE_URL", f"sqlite:///{tmp_path / 'none.db'}")
+
+
+def test_haircut_prints_the_breakdown_and_its_sources() -> None:
+    result = runner.invoke(
+        app, ["haircut", "SHEA", "--quantity", "200000", "--loan-currency", "USD"]
+    )
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    for name in ("market", "anti_procyclicality", "liquidation", "currency", "data_quality"):
+        assert name in out
+    assert "haircut" in out
+    assert "CRE22.54" in out
+    assert "data: shipped sample" in out
+
+
+@pytest.mark.realdata
+def test_haircut_on_the_real_shea_file() -> None:
+    if not REAL_SHEA.exists():
+        pytest.skip(f"real SHEA quotes not found at {REAL_SHEA}")
+    result = runner.invoke(
+        app,
+        ["haircut", "SHEA", "--quantity", "20000", "--as-of", "2023-05-05",
+         "--prices-csv", str(REAL_SHEA)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "data: file" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["haircut", "EUA", "--quantity", "10"], "unknown instrument 'EUA'"),
+        (["haircut", "SHEA", "--quantity", "-5"], "`quantity_t` must be finite and > 0"),
+        (["haircut", "SHEA", "--quantity", "5", "--as-of", "2001-01-01"], "before the first"),
+        (["haircut", "SHEA", "--quantity", "5", "--model", "garch"], "`model` must be one of"),
+        (["haircut", "SHEA", "--quantity", "5", "--loan-currency", "XYZ"], "unknown currency"),
+        (["stress", "--scenario", "doom"], "unknown stress scenario 'doom'"),
+        (["book", "value", "--bank", "BANK-99"], "unknown bank 'BANK-99'"),
+    ],
+    ids=["instrument", "quantity", "as-of", "model", "currency", "scenario", "bank"],
+)
+def test_bad_input_is_one_clear_line(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+def test_book_value_and_stress() -> None:
+    result = runner.invoke(app, ["book", "value", "--bank", "BANK-03", "--as-of", "2026-10-30"])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "book valued on 2026-10-30" in out
+    assert "LTV quantiles" in out
+    assert "states: ok" in out
+    listing = runner.invoke(app, ["stress", "--scenario", "list"])
+    assert "shea-2015" in listing.output
+    result = runner.invoke(
+        app, ["stress", "--scenario", "drop-30", "--bank", "BANK-03", "--as-of", "2026-10-30"]
+    )
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "stress drop-30" in out
+    assert "uncovered exposure" in out
+    assert "per industry" in out
