@@ -52,7 +52,7 @@ def t_fit(r: np.ndarray) -> tuple[float, float]:
     return float(res.x[0]), float(res.x[1])
 
 
-def one_day_vars(w: np.ndarray, limit: float) -> dict[str, float]:
+def one_day_vars(w: np.ndarray, gaps: np.ndarray, limit: float) -> dict[str, float]:
     """One-day 99% VaR (positive log loss) of each model from the window ``w``."""
     out: dict[str, float] = {"HS": -float(np.quantile(w, 1 - Q))}
     out["EWMA normal"] = float(stats.norm.ppf(Q)) * ewma(w).next_vol
@@ -60,8 +60,8 @@ def one_day_vars(w: np.ndarray, limit: float) -> dict[str, float]:
     out["Student-t iid"] = s * float(stats.t.ppf(Q, nu))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CarbonfinWarning)
-        g = fit_garch(w, "garch", "t", mean="zero")
-        gjr = fit_garch(w, "gjr", "t", mean="zero")
+        g = fit_garch(w, "garch", "t", mean="zero", gap_days=gaps)
+        gjr = fit_garch(w, "gjr", "t", mean="zero", gap_days=gaps)
     nu_g = g.params["nu"]
     out["GARCH-t"] = g.next_vol() * float(stats.t.ppf(Q, nu_g)) * math.sqrt((nu_g - 2) / nu_g)
     z = gjr.std_resid[np.isfinite(gjr.std_resid)]
@@ -73,13 +73,14 @@ def one_day_vars(w: np.ndarray, limit: float) -> dict[str, float]:
 
 
 def model_choice(history: PriceHistory) -> None:
-    r = history.returns(per="business_day").values
+    rets = history.returns(per="business_day")
+    r, gaps = rets.values, rets.gap_days
     n_test = len(r) - WINDOW
     names: list[str] = []
     hits: dict[str, list[bool]] = {}
     start = time.perf_counter()
     for i in range(WINDOW, len(r)):
-        v = one_day_vars(r[i - WINDOW : i], history.limit_frac)
+        v = one_day_vars(r[i - WINDOW : i], gaps[i - WINDOW : i], history.limit_frac)
         for name, var in v.items():
             if name not in hits:
                 names.append(name)
