@@ -141,7 +141,7 @@ def _jump_move(history: PriceHistory, as_of: dt.date, p: Mapping[str, Any], seed
     r = rets.values[rets.dates <= as_of][-250:]
     if len(r) < 20:
         raise MissingDataError(
-            f"{history.instrument.value}: only {len(r)} returns before {as_of} for the diffusion "
+            f"{history.instrument}: only {len(r)} returns before {as_of} for the diffusion "
             "volatility of the policy-jump scenario"
         )
     paths = merton_jump(
