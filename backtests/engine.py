@@ -338,6 +338,11 @@ def _forecast_garch(history: PriceHistory, data: _Data, spec: JobSpec, levels: _
     var, es = _empty(n, levels)
     tail_df = np.full(n, np.nan)
     garch = _Garch(spec)
+    if history.instrument is None:
+        raise InvalidInputError(
+            f"{spec.model} needs an instrument's block-trade limit to cap simulated moves; the "
+            f"series {history.name!r} has none"
+        )
     cap = market_rules()[history.instrument].price_limit.block_frac
     hs_days = 0
     for i, k in enumerate(data.test_idx):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from carbonfin.cli import collateral, db, fx, pricing, sample, scoring, status
+from carbonfin.cli import backtest, collateral, db, fx, pricing, sample, scoring, status
 
 app = typer.Typer(
     name="carbonfin",
@@ -26,6 +26,7 @@ pricing.register(app)
 scoring.register(app)
 fx.register(app)
 collateral.register(app)
+backtest.register(app)
 
 
 def main() -> None:

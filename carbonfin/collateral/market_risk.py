@@ -537,7 +537,9 @@ def business_day_log_marks(
         raise InvalidInputError(
             f"business-day marks need a calendar; the series {history.name!r} has none"
         )
-    days = np.array(_bdays(history.dates[0], end, history.calendar), dtype=object)
+    bdays: list[Any] = _bdays(history.dates[0], end, history.calendar)
+    days = np.empty(len(bdays), dtype=object)
+    days[:] = bdays
     closes = history.closes()
     close_dates = np.array(list(closes.index), dtype=object)
     pos = np.searchsorted(close_dates, days, side="right") - 1

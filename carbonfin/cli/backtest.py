@@ -1,0 +1,169 @@
+"""``carbonfin backtest``: replay the VaR and haircut models over price history and write a
+report (HTML with plots, JSON and CSV). The work is done by the ``backtests`` package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from carbonfin.cli._common import clean_errors, console, parse_date
+from carbonfin.errors import InvalidInputError
+from carbonfin.instruments import Instrument
+
+if TYPE_CHECKING:
+    from backtests.runner import Dataset
+
+SUITES = ("standard",)
+
+
+def _list(text: str, name: str) -> list[str]:
+    items = [s.strip().lower() for s in text.split(",") if s.strip()]
+    if not items:
+        raise InvalidInputError(f"`{name}` must list at least one value; got {text!r}")
+    return items
+
+
+def _ints(text: str, name: str) -> list[int]:
+    try:
+        return [int(s) for s in _list(text, name)]
+    except ValueError:
+        raise InvalidInputError(f"`{name}` must be whole numbers separated by commas; "
+                                f"got {text!r}") from None  # fmt: skip
+
+
+def _floats(text: str, name: str) -> list[float]:
+    try:
+        return [float(s) for s in _list(text, name)]
+    except ValueError:
+        raise InvalidInputError(
+            f"`{name}` must be numbers separated by commas; got {text!r}"
+        ) from None
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("backtest")
+    @clean_errors
+    def backtest(
+        instrument: Annotated[
+            str | None, typer.Option(help="SHEA, CEA or CCER (comma-separated for several)")
+        ] = None,
+        suite: Annotated[
+            str | None, typer.Option(help="'standard': every instrument, model and horizon")
+        ] = None,
+        csv: Annotated[
+            Path | None, typer.Option(help="any daily price file with date and close columns")
+        ] = None,
+        csv_rules: Annotated[
+            str, typer.Option(help="instrument whose calendar and price limits apply to --csv")
+        ] = "SHEA",
+        real: Annotated[
+            Path | None, typer.Option(help="the real SHEA quotes file to add to the run")
+        ] = None,
+        models: Annotated[
+            str, typer.Option(help="hs, ewma, garch-t, gjr-t, t")
+        ] = "hs,ewma,garch-t",
+        horizons: Annotated[str, typer.Option(help="business days, e.g. 1,10,20")] = "1,10",
+        confidences: Annotated[str, typer.Option(help="VaR confidences")] = "0.99",
+        es_level: Annotated[float, typer.Option(help="ES confidence")] = 0.975,
+        from_: Annotated[str | None, typer.Option("--from", help="first test date")] = None,
+        to: Annotated[str | None, typer.Option(help="last test date")] = None,
+        refit_every: Annotated[int, typer.Option(min=1, help="test dates between refits")] = 1,
+        windows: Annotated[int, typer.Option(min=1, help="test windows per series")] = 1,
+        paths: Annotated[int, typer.Option(min=100, help="FHS paths per forecast")] = 2000,
+        lookback: Annotated[
+            int | None, typer.Option(min=50, help="lookback in business days (default: policy)")
+        ] = None,
+        haircut: Annotated[bool, typer.Option(help="also backtest the haircut")] = True,
+        haircut_step: Annotated[int, typer.Option(min=1, help="days between haircut dates")] = 1,
+        scheduler: Annotated[
+            str | None, typer.Option(help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
+        ] = None,
+        out: Annotated[Path, typer.Option(help="report folder")] = Path("reports/backtest"),
+    ) -> None:
+        """Backtest VaR/ES models and the haircut over price history; write an HTML report."""
+        from backtests.engine import MODELS
+        from backtests.report import write_report
+        from backtests.runner import run, standard_jobs
+
+        datasets = _datasets(instrument, suite, csv, csv_rules, real)
+        model_list = list(MODELS) if suite == "standard" else _list(models, "models")
+        horizon_list = [1, 10, 20] if suite == "standard" else _ints(horizons, "horizons")
+        bad = [m for m in model_list if m not in MODELS]
+        if bad:
+            raise InvalidInputError(f"`--models` must be among {list(MODELS)}; got {bad}")
+        start = parse_date(from_, "--from") if from_ else None
+        end = parse_date(to, "--to") if to else None
+        params = {
+            "models": model_list,
+            "horizons_days": horizon_list,
+            "confidences": _floats(confidences, "confidences"),
+            "es_level": es_level,
+            "from": str(start or "first date with a full lookback"),
+            "to": str(end or "last date with a realised outcome"),
+            "refit_every": refit_every,
+            "windows": windows,
+            "fhs_paths": paths,
+            "lookback_days": lookback or "policy (750 business days)",
+            "haircut": "policy defaults, pledges of 10,000 / 100,000 / 1,000,000 t" if haircut
+            else "not run",
+        }  # fmt: skip
+        jobs = standard_jobs(
+            datasets,
+            models=model_list,
+            horizons=horizon_list,
+            start=start,
+            end=end,
+            windows=windows,
+            haircut=haircut,
+            confidences=tuple(params["confidences"]),  # type: ignore[arg-type]
+            es_level=es_level,
+            refit_every=refit_every,
+            n_paths=paths,
+            haircut_step_days=haircut_step,
+            **({"lookback_days": lookback} if lookback else {}),
+        )
+        result = run(datasets, jobs, scheduler=scheduler,
+                     progress=True, parameters=params)  # fmt: skip
+        path = write_report(
+            result, out, title=f"carbonfin backtest ({', '.join(d.name for d in datasets)})"
+        )
+        for ds in datasets:
+            console.print(f"data: {ds.name} from {ds.source}, {ds.first_date} to {ds.last_date}")
+        console.print(f"{len(result.jobs)} jobs in {result.elapsed_s:.1f} s ({result.mode})")
+        for key, err in result.errors:
+            console.print(f"[yellow]job failed:[/] {key}: {err}")
+        console.print(f"report: {path}")
+
+
+def _datasets(
+    instrument: str | None, suite: str | None, csv: Path | None, csv_rules: str, real: Path | None
+) -> list[Dataset]:
+    from backtests.runner import Dataset
+    from carbonfin.cli._data import load_prices, seeded_engine
+    from carbonfin.pricing.history import PriceHistory
+
+    if suite is not None and suite not in SUITES:
+        raise InvalidInputError(f"`--suite` must be one of {list(SUITES)}; got {suite!r}")
+    names: list[str] = []
+    if suite == "standard":
+        names = [i.value for i in Instrument]
+    elif instrument:
+        names = [Instrument.parse(s).value for s in instrument.split(",") if s.strip()]
+    out: list[Dataset] = []
+    if names:
+        source = "the configured database" if seeded_engine() is not None else (
+            "the shipped sample market (carbonfin/data/sample, synthetic)")  # fmt: skip
+        for name in names:
+            frame = load_prices(Instrument.parse(name)).drop(columns="instrument")
+            out.append(Dataset(name, PriceHistory.from_frame(frame, name), source))
+    if csv is not None:
+        out.append(Dataset(csv.stem, PriceHistory.from_csv(csv, csv_rules, strict=False),
+                    f"{csv} (calendar and price limits of {csv_rules})"))  # fmt: skip
+    if real is not None:
+        out.append(Dataset("SHEA-real", PriceHistory.from_csv(real, "SHEA", strict=False),
+                    f"real SHEA quotes {real} (read in place, not copied)"))  # fmt: skip
+    if not out:
+        raise InvalidInputError("name what to backtest: --instrument, --suite standard or --csv")
+    return out

@@ -1,0 +1,166 @@
+"""Runner (local and Dask: identical results), the report (opens, plots non-empty) and the CLI."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import itertools
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from backtests.engine import ForecastSeries, HaircutSeries
+from backtests.report import write_report
+from backtests.runner import Dataset, RunResult, run, split_windows, standard_jobs
+from carbonfin.cli import app
+from tests.collateral.synthetic import history_from_returns
+
+START = dt.date(2015, 1, 5)
+
+
+def _returns(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out, h = np.empty(n), 4e-4
+    for t in range(n):
+        out[t] = np.sqrt(h) * rng.standard_t(6) * np.sqrt(4 / 6)
+        h = 2e-5 + 0.08 * out[t] ** 2 + 0.87 * h
+    return out
+
+
+@pytest.fixture(scope="module")
+def datasets() -> list[Dataset]:
+    return [
+        Dataset("SHEA", history_from_returns(_returns(330, 1), start=START), "synthetic A"),
+        Dataset("CEA", history_from_returns(_returns(330, 2), instrument="CEA", start=START),
+                "synthetic B"),
+    ]  # fmt: skip
+
+
+def _jobs(datasets: list[Dataset]):  # type: ignore[no-untyped-def]
+    return standard_jobs(datasets, models=("hs", "ewma", "garch-t"), horizons=(1, 5), windows=2,
+                         lookback_days=250, refit_every=5, n_paths=300,
+                         quantities_t=(1_000.0, 200_000.0), haircut_step_days=10)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def local(datasets: list[Dataset]) -> RunResult:
+    return run(datasets, _jobs(datasets), parameters={"test": True})
+
+
+def _same(a: ForecastSeries | HaircutSeries, b: ForecastSeries | HaircutSeries) -> None:
+    assert a.spec == b.spec
+    np.testing.assert_array_equal(a.dates, b.dates)
+    if isinstance(a, ForecastSeries) and isinstance(b, ForecastSeries):
+        np.testing.assert_array_equal(a.realised, b.realised)
+        np.testing.assert_array_equal(a.es, b.es)
+        for c in a.var:
+            np.testing.assert_array_equal(a.var[c], b.var[c])
+    else:
+        assert isinstance(a, HaircutSeries)
+        assert isinstance(b, HaircutSeries)
+        np.testing.assert_array_equal(a.haircut_frac, b.haircut_frac)
+        np.testing.assert_array_equal(a.loss_frac, b.loss_frac)
+
+
+def test_jobs_cover_instrument_model_horizon_window(local: RunResult) -> None:
+    # 2 datasets x 3 models x 2 horizons x 2 windows + one haircut job per dataset
+    assert len(local.jobs) == 2 * 3 * 2 * 2 + 2
+    assert not local.errors
+    keys = {j.key for j in local.jobs}
+    assert len(keys) == len(local.jobs)
+
+
+def test_dask_cluster_gives_the_local_results(datasets: list[Dataset], local: RunResult) -> None:
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:  # fmt: skip
+        remote = run(datasets, _jobs(datasets), scheduler=cluster.scheduler_address)
+    assert "2 workers" in remote.mode
+    assert len(remote.results) == len(local.results)
+    for a, b in zip(local.results, remote.results, strict=True):
+        _same(a, b)
+
+
+def test_unreachable_scheduler_is_a_clear_error(datasets: list[Dataset]) -> None:
+    from carbonfin.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="cannot reach the Dask scheduler"):
+        run(datasets[:1], _jobs(datasets[:1])[:1], scheduler="tcp://127.0.0.1:1")
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", head[16:24])
+    return int(width), int(height)
+
+
+def test_report_is_self_contained_with_non_empty_plots(local: RunResult, tmp_path: Path) -> None:
+    path = write_report(local, tmp_path / "rep", title="test run")
+    page = path.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    # no external resources: every image is inline, no scripts, no links out
+    for external in ("http://", "https://", "<script", "<link"):
+        assert external not in page
+    pngs = sorted(path.parent.glob("*.png"))
+    names = {p.name for p in pngs}
+    assert {"var_SHEA_h1.png", "var_CEA_h5.png", "haircut_SHEA.png",
+            "exceptions_by_year_SHEA_h1.png", "model_comparison.png"} <= names  # fmt: skip
+    for png in pngs:
+        w, h = _png_size(png)
+        assert w > 400, png.name
+        assert h > 200, png.name
+        assert png.stat().st_size > 10_000, png.name
+        # the page embeds exactly this file
+        assert base64.b64encode(png.read_bytes()).decode() in page
+        # a plot with content: many distinct colours, not a blank canvas
+        import matplotlib.image as mpimg
+
+        pixels = mpimg.imread(png)[..., :3]
+        ink = (pixels < 0.9).any(axis=-1).mean()  # share of pixels that are not near-white
+        assert 0.01 < ink < 0.9, png.name
+    data = json.loads((path.parent / "results.json").read_text())
+    assert {d["name"] for d in data["datasets"]} == {"SHEA", "CEA"}
+    assert "trade to trade" in data["thin_trading"]
+    assert "non-overlapping" in data["overlap"]
+    assert any(t["kind"] == "haircut" for t in data["tests"])
+    zones = {t["zone"] for t in data["tests"]}
+    assert zones <= {"green", "yellow", "red"}
+    assert "background:#c8e6c9" in page or "background:#fff59d" in page
+    csv = (path.parent / "tests.csv").read_text().splitlines()
+    assert len(csv) == len(data["tests"]) + 1
+
+
+def test_split_windows() -> None:
+    w = split_windows(dt.date(2020, 1, 1), dt.date(2020, 12, 31), 4)
+    assert w[0][0] == dt.date(2020, 1, 1)
+    assert w[-1][1] == dt.date(2020, 12, 31)
+    assert all(a[1] + dt.timedelta(days=1) == b[0] for a, b in itertools.pairwise(w))
+
+
+def test_cli_backtest_on_a_csv(tmp_path: Path, datasets: list[Dataset]) -> None:
+    quotes = datasets[0].history.quotes.reset_index()[["date", "close"]]
+    csv = tmp_path / "market.csv"
+    quotes.to_csv(csv, index=False)
+    out = tmp_path / "rep"
+    result = CliRunner().invoke(app, ["backtest", "--csv", str(csv), "--models", "hs,ewma",
+                                      "--horizons", "1", "--no-haircut", "--lookback", "250",
+                                      "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "market.csv" in result.output
+    assert (out / "index.html").exists()
+    tests = json.loads((out / "results.json").read_text())["tests"]
+    assert {t["model"] for t in tests} == {"hs", "ewma"}
+
+
+def test_cli_refuses_bad_input(tmp_path: Path) -> None:
+    r = CliRunner().invoke(app, ["backtest", "--instrument", "SHEA", "--models", "garch-x"])
+    assert r.exit_code == 2
+    assert "--models" in r.output
+    r = CliRunner().invoke(app, ["backtest"])
+    assert r.exit_code == 2
+    assert "name what to backtest" in r.output
