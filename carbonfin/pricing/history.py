@@ -104,7 +104,12 @@ def _as_date(value: Any, name: str) -> dt.date:
 def _check_flags(exclude: Iterable[str]) -> tuple[str, ...]:
     if isinstance(exclude, str):
         exclude = (exclude,)
-    out = tuple(exclude)
+    try:
+        out = tuple(exclude)
+    except TypeError:
+        raise InvalidInputError(
+            f"`exclude` must be a flag name or a sequence of them; got {exclude!r}"
+        ) from None
     unknown = [f for f in out if f not in FLAGS]
     if unknown:
         raise InvalidInputError(f"`exclude` holds unknown flags {unknown}; known flags: {FLAGS}")
@@ -329,6 +334,8 @@ class PriceHistory:
                 limit_frac = rules.price_limit.listed_frac
             currency = rules.currency.code if currency == FROM_RULES else currency
             max_age = rules.max_mark_age_days
+        if currency is not None and not (isinstance(currency, str) and currency.strip()):
+            raise InvalidInputError(f"`currency` must be a currency code or None; got {currency!r}")
         if calendar is not None:
             calendar = Sessions.of(calendar).calendar
         if limit_frac is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -260,3 +261,44 @@ def test_returns_and_vwap_marks_in_provisional_years(year: int) -> None:
         m = h.mark(days[-1], method="vwap", window_days=5)
     assert (m.trade_days, m.provisional_years) == (5, (year,))
     assert "provisional" in m.summary()
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda h: h.mark("2024-10-08"), r"`as_of` must be a datetime\.date"),
+        (lambda h: h.mark(dt.datetime(2024, 10, 8)), r"`as_of` must be a datetime\.date"),
+        (lambda h: h.between("2024-10-01"), r"`start` must be a datetime\.date"),
+        (lambda h: h.returns(exclude=5), "`exclude` must be a flag name"),
+        (lambda h: h.mark(D(2024, 10, 8), window_days=2.5), "`window_days` must be an integer"),
+        (
+            lambda h: PriceHistory.from_frame(_frame(ROWS), "SHEA", currency=5),
+            "`currency` must be a currency code",
+        ),
+        (
+            lambda h: PriceHistory.from_frame(
+                _frame(
+                    [(D(2012, 1, 4), 1, 1, 1, 1, 1, 1, 1.0), (D(2012, 1, 5), 1, 1, 1, 1, 1, 1, 1.0)]
+                ),
+                "SHEA",
+            ),
+            "covers 2013-01-01 to 2099-12-31",
+        ),
+    ],
+    ids=[
+        "as_of-str",
+        "as_of-datetime",
+        "between-str",
+        "exclude-int",
+        "window-float",
+        "currency-int",
+        "before-calendar-data",
+    ],
+)
+def test_bad_arguments_raise_the_engines_error(
+    call: Callable[[PriceHistory], object], message: str
+) -> None:
+    # issue 9 item 13: engine errors, not a bare TypeError/ValueError from numpy or pandas
+    h = PriceHistory.from_frame(_frame(ROWS), "SHEA")
+    with pytest.raises(InvalidInputError, match=message):
+        call(h)
