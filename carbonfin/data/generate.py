@@ -5,7 +5,8 @@ regenerates the shipped files in ``carbonfin/data/sample``.
 Deterministic: one ``numpy.random.Generator(PCG64(seed))`` drawn in a fixed order, values rounded
 before writing, no timestamps — the same seed reproduces the files byte for byte (a test checks it).
 What the series are calibrated to is documented in :mod:`carbonfin.data.market_prices`, the
-firms, accounts and loan book in :mod:`carbonfin.data.market_book`.
+firms, accounts and loan book in :mod:`carbonfin.data.market_book`, the allowance registry in
+:mod:`carbonfin.data.market_registry`.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from carbonfin.data import market_book, market_prices
+from carbonfin.data import market_book, market_prices, market_registry
 from carbonfin.data.schema import MANIFEST, TABLES, sample_dir, write_table
 from carbonfin.instruments import Instrument
 
 __all__ = ["DEFAULT_SEED", "GENERATOR_VERSION", "generate"]
 
 DEFAULT_SEED = 20_261_125
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 Progress = Callable[[str, int, int], None]
 
@@ -47,6 +48,7 @@ def build(seed: int = DEFAULT_SEED) -> dict[str, pd.DataFrame]:
         for inst, frame in prices.groupby("instrument")
     }
     loans, pledges = market_book.loans_and_pledges(rng, firms, accounts.compliance, closes)
+    registry = market_registry.registry_events(rng, accounts.compliance, pledges, market_book.AS_OF)
     return {
         "prices": prices,
         "fx_fixings": fx,
@@ -58,6 +60,7 @@ def build(seed: int = DEFAULT_SEED) -> dict[str, pd.DataFrame]:
         "compliance": accounts.compliance,
         "loans": loans,
         "pledges": pledges,
+        "registry_events": registry,
     }
 
 

@@ -397,7 +397,7 @@ def loans_and_pledges(
     """Loans of the banks to the firms and the carbon pledges securing a part of them.
 
     ``closes`` maps instrument -> close price series indexed by date (no-trade days dropped),
-    used to size pledges at origination (pledge value / principal between 0.3 and 1.5).
+    used to size pledges at registration (see :func:`_pledges`).
     """
     nfirms = len(f.firms)
     weight = f.size / f.size.sum()
@@ -444,55 +444,148 @@ def loans_and_pledges(
             "status": status,
         }
     )
-    # pledges: covered firms pledge their allowances (SHEA, or CEA for power from 2021); others
-    # pledge CCER bought from 2024 on. About two thirds of loans are secured.
-    covered = set(compliance["uscc"])
-    is_power = f.firms["sector"].to_numpy() == "power"
-    secured = rng.random(n_loans) < 0.66
-    instrument = np.where(
-        np.isin(usccs[borrower], list(covered)),
-        np.where(is_power[borrower] & (np.array([o.year for o in orig]) >= 2021), "CEA", "SHEA"),
-        np.where(np.array([o >= D(2024, 1, 22) for o in orig]), "CCER", ""),
+    pledges = _pledges(
+        rng, f, compliance, closes, loans, principal * fx, np.asarray(orig), np.asarray(maturity)
     )
-    secured &= instrument != ""
-    idx = np.flatnonzero(secured)
-    ratio = rng.uniform(0.3, 1.5, len(idx))
-    price = np.array([_price_on(closes[instrument[i]], orig[i]) for i in idx])
-    quantity = np.maximum(np.round(principal[idx] * fx[idx] * ratio / price, -2), 100).astype(
-        np.int64
-    )
-    vintage = [
-        None
-        if instrument[i] == "CCER"
-        else max(orig[i].year - int(v), _first_vintage(instrument[i]))
-        for i, v in zip(idx, rng.integers(0, 3, len(idx)), strict=True)
-    ]
-    reg_date = [
-        min(orig[i] + dt.timedelta(days=int(d)), AS_OF)
-        for i, d in zip(idx, rng.integers(0, 6, len(idx)), strict=True)
-    ]
-    reg_no = [
-        f"{instrument[i]}-ZY-{r.year}-{k + 1:06d}"
-        for k, (i, r) in enumerate(zip(idx, reg_date, strict=True))
-    ]
-    pledges = pd.DataFrame(
-        {
-            "pledge_id": [f"PL-{k + 1:07d}" for k in range(len(idx))],
-            "loan_id": [loan_ids[i] for i in idx],
-            "instrument": instrument[idx],
-            "vintage": pd.array(vintage, dtype="Int64"),
-            "quantity_t": quantity,
-            "registration_no": reg_no,
-            "registration_date": reg_date,
-            "status": np.where(status[idx] == "active", "active",
-                               np.where(status[idx] == "defaulted", "enforced", "released")),
-        }
-    )  # fmt: skip
     return loans, pledges
 
 
-def _first_vintage(instrument: str) -> int:
-    return {"SHEA": 2013, "CEA": 2019}[instrument]
+# Pledge sizing at origination (assumed): a bank lends at most the lendable value of the pledge,
+# market value x (1 - haircut). With a haircut of about 40% at origination (ECC takes 35% on EU
+# allowances; the thin Shanghai market adds a liquidity margin) and a cover spread of 1.0-1.6 on
+# top, the pledged market value is principal / (1 - 0.40) x U(1.0, 1.6).
+ORIGINATION_HAIRCUT_FRAC = 0.40
+COVER_SPREAD = (1.0, 1.6)
+#: Share of pledges given by a third-party guarantor firm rather than the borrower (assumed).
+GUARANTOR_FRAC = 0.06
+#: A covered firm pledges at most about this many times its average yearly allocation, any firm
+#: at most CCER_CAPACITY_T of CCER; loans needing more are not carbon-secured (assumed).
+ALLOCATION_CAPACITY = 1.5
+CCER_CAPACITY_T = 500_000
+#: CEA trading opened at SEEE on 2021-07-16; CCER trading relaunched on 2024-01-22.
+CEA_START = D(2021, 7, 16)
+CCER_START = D(2024, 1, 22)
+
+
+def allocation_date(year: int) -> dt.date:
+    """Date the sample registry credits a firm's allowances of vintage ``year`` (assumed: by the
+    end of March of that year, for SHEA and CEA alike; real issue dates vary by year)."""
+    return D(year, 3, 31)
+
+
+def _pledges(
+    rng: np.random.Generator,
+    f: Firms,
+    compliance: pd.DataFrame,
+    closes: dict[str, pd.Series],
+    loans: pd.DataFrame,
+    principal_cny: np.ndarray,
+    orig: np.ndarray,
+    maturity: np.ndarray,
+) -> pd.DataFrame:
+    """Carbon pledges securing the loans whose size the pledgor's allowances can cover.
+
+    Covered firms pledge their allowances (SHEA, or CEA for power firms once CEA trades); other
+    firms pledge CCER bought from 2024-01-22 on. Two thirds of the loans are candidates; a
+    candidate is secured when its pledgor can pledge the quantity needed (``ALLOCATION_CAPACITY``,
+    ``CCER_CAPACITY_T``). For 6% of candidates a third-party guarantor holding the instrument with
+    the capacity pledges instead of the borrower. The registry records the pledge 0-5 days before
+    the drawdown; the lender releases it 0-7 days after the loan is repaid; a defaulted loan's
+    pledge is being enforced and stays locked. Quantities follow ``ORIGINATION_HAIRCUT_FRAC``
+    and ``COVER_SPREAD`` at the close on the registration date.
+    """
+    n_loans = len(loans)
+    usccs = f.firms["uscc"].to_numpy()
+    borrower = pd.Index(usccs).get_indexer(loans["borrower_uscc"])
+    status = loans["status"].to_numpy()
+    secured = rng.random(n_loans) < 0.66
+    reg_lag = rng.integers(0, 6, n_loans)
+    guarantor = rng.random(n_loans) < GUARANTOR_FRAC
+    guarantor_pick = rng.random(n_loans)
+    spread = rng.uniform(*COVER_SPREAD, n_loans)
+    vintage_back = rng.choice(3, n_loans, p=[0.5, 0.3, 0.2])
+    release_lag = rng.integers(0, 8, n_loans)
+
+    reg_date = np.array([o - dt.timedelta(days=int(k)) for o, k in zip(orig, reg_lag, strict=True)])
+    covered = np.isin(usccs, compliance["uscc"].unique())
+    is_power = f.firms["sector"].to_numpy() == "power"
+    cea = np.array([d >= CEA_START for d in reg_date])
+    ccer_open = np.array([d >= CCER_START for d in reg_date])
+    instrument = np.where(
+        covered[borrower],
+        np.where(is_power[borrower] & cea, "CEA", "SHEA"),
+        np.where(ccer_open, "CCER", ""),
+    )
+    secured &= instrument != ""
+    # What a pledgor can pledge: about its yearly allocation (the current vintage plus banked
+    # surplus, topped up by purchases), or up to CCER_CAPACITY_T of CCER (assumed).
+    yearly = compliance.groupby("uscc")["allocated_t"].mean()
+    capacity_t = np.where(
+        covered, pd.Series(usccs).map(yearly).fillna(0.0).to_numpy() * ALLOCATION_CAPACITY, 0.0
+    )
+    day_price = np.array(
+        [_price_on(closes[inst], d) if inst else np.nan for inst, d in zip(instrument, reg_date,
+                                                                           strict=True)]
+    )  # fmt: skip
+    value_cny = principal_cny / (1.0 - ORIGINATION_HAIRCUT_FRAC) * spread
+    needed_t = np.maximum(np.round(value_cny / day_price, -2), 100)
+
+    def can_pledge(firm: int, i: int) -> bool:
+        cap = CCER_CAPACITY_T if instrument[i] == "CCER" else capacity_t[firm]
+        return bool(needed_t[i] <= cap)
+
+    candidates = {
+        "SHEA": np.flatnonzero(covered & ~is_power),
+        "CEA": np.flatnonzero(covered & is_power),
+        "CCER": np.arange(len(usccs)),
+    }
+    pledgor = borrower.copy()
+    for i in np.flatnonzero(secured):
+        if guarantor[i]:
+            pool = [
+                j
+                for j in candidates[instrument[i]]
+                if j != borrower[i] and can_pledge(int(j), int(i))
+            ]
+            if pool:
+                pledgor[i] = pool[int(guarantor_pick[i] * len(pool))]
+                continue
+        secured[i] = can_pledge(int(borrower[i]), int(i))
+    idx = np.flatnonzero(secured)
+    last_vintage = int(YEARS[-1])
+    first = {"SHEA": 2013, "CEA": 2021}  # the sample's power firms hold CEA from 2021
+    vintage: list[int | None] = []
+    for i in idx:
+        if instrument[i] == "CCER":
+            vintage.append(None)
+            continue
+        day = reg_date[i]
+        latest = day.year if day >= allocation_date(day.year) else day.year - 1
+        vintage.append(max(min(latest, last_vintage) - int(vintage_back[i]), first[instrument[i]]))
+    quantity = needed_t[idx].astype(np.int64)
+    release = [
+        min(maturity[i] + dt.timedelta(days=int(release_lag[i])), AS_OF)
+        if status[i] == "repaid"
+        else None
+        for i in idx
+    ]
+    return pd.DataFrame(
+        {
+            "pledge_id": [f"PL-{k + 1:07d}" for k in range(len(idx))],
+            "loan_id": loans["loan_id"].to_numpy()[idx],
+            "instrument": instrument[idx],
+            "vintage": pd.array(vintage, dtype="Int64"),
+            "quantity_t": quantity,
+            "registration_no": [
+                f"{instrument[i]}-ZY-{reg_date[i].year}-{k + 1:06d}" for k, i in enumerate(idx)
+            ],
+            "registration_date": reg_date[idx],
+            "status": np.where(status[idx] == "active", "active",
+                               np.where(status[idx] == "defaulted", "enforced", "released")),
+            "pledgor_uscc": usccs[pledgor[idx]],
+            "release_date": release,
+        }
+    )  # fmt: skip
 
 
 def _price_on(closes: pd.Series, day: dt.date) -> float:

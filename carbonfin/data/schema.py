@@ -21,9 +21,20 @@ import pandas as pd
 
 from carbonfin.errors import DataIntegrityError
 
-__all__ = ["TABLES", "Column", "Table", "load_table", "sample_dir"]
+__all__ = ["REGISTRY_EVENT_KINDS", "TABLES", "Column", "Table", "load_table", "sample_dir"]
 
 Kind = Literal["str", "date", "int", "decimal", "float", "bool"]
+
+#: Kinds of registry events. The first four change a holding's balance (allocation and purchase
+#: add, sale and surrender remove); the pledge events lock and unlock part of it.
+REGISTRY_EVENT_KINDS = (
+    "allocation",
+    "purchase",
+    "sale",
+    "surrender",
+    "pledge_registered",
+    "pledge_released",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,9 +198,31 @@ TABLES: dict[str, Table] = {
             C("instrument", "str"),
             C("vintage", "int", True),
             C("quantity_t", "int"),
-            C("registration_no", "str"),
-            C("registration_date", "date"),
-            C("status", "str"),
+            C("registration_no", "str", True, "pledge registration number; empty while pending"),
+            C("registration_date", "date", True, "date the registry recorded the pledge"),
+            C("status", "str", doc="active, released or enforced (as of the sample's date)"),
+            C(
+                "pledgor_uscc",
+                "str",
+                doc="holder of the pledged allowances: the borrower or a "
+                "third-party guarantor firm",
+            ),
+            C("release_date", "date", True, "date the registry released the pledge"),
+        ),
+        _t(
+            "registry_events",
+            ("event_id",),
+            "Allowance registry movements per firm, instrument and vintage: allocation, purchase, "
+            "sale, surrender (change the balance) and pledge_registered / pledge_released (lock "
+            "and unlock a quantity of the balance). Consistent with compliance and pledges.",
+            C("event_id", "str"),
+            C("date", "date"),
+            C("uscc", "str"),
+            C("instrument", "str"),
+            C("vintage", "int", True, "allowance vintage year; empty for CCER"),
+            C("kind", "str", doc=", ".join(REGISTRY_EVENT_KINDS)),
+            C("quantity_t", "int", doc="tonnes moved or locked, always > 0"),
+            C("pledge_id", "str", True, "the pledge locked or released"),
         ),
     )
 }
@@ -216,8 +249,12 @@ def _parse(series: pd.Series, col: Column, table: Table) -> pd.Series:
             case "str":
                 return raw.astype(object).where(~empty, None)
             case "date":
-                return pd.to_datetime(raw.where(~empty), format="%Y-%m-%d").dt.date.where(
-                    ~empty, None
+                days = pd.to_datetime(raw.where(~empty), format="%Y-%m-%d").dt.date
+                # object dtype even when every cell is empty (pandas would give datetime64)
+                return pd.Series(
+                    [None if e else d for d, e in zip(days, empty, strict=True)],
+                    index=raw.index,
+                    dtype=object,
                 )
             case "int":
                 return pd.to_numeric(raw.where(~empty)).astype("Int64")

@@ -47,6 +47,8 @@ TONNES = BigInteger  # whole tonnes CO2e (allowances trade in lots of 1 t)
 EMISSIONS = Numeric(20, 3)  # tCO2e as reported (may have decimals)
 QUANTITY = Numeric(24, 4)
 RATE = Numeric(20, 10)  # FX rate, units of quote per 1 base
+FRACTION = Numeric(12, 8)  # a fraction in [0, 1], e.g. a haircut
+RATIO = Numeric(18, 8)  # an unbounded ratio, e.g. an LTV (null where undefined)
 
 
 class Base(DeclarativeBase):
@@ -211,10 +213,108 @@ class Pledge(Base):
     instrument: Mapped[str] = mapped_column(String(8))
     vintage: Mapped[int | None] = mapped_column(Integer)
     quantity_t: Mapped[int] = mapped_column(TONNES)
-    registration_no: Mapped[str] = mapped_column(String(40), unique=True)
-    registration_date: Mapped[dt.date] = mapped_column(Date)
+    registration_no: Mapped[str | None] = mapped_column(String(40), unique=True)
+    registration_date: Mapped[dt.date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(20))
-    __table_args__ = (CheckConstraint("quantity_t > 0", name="quantity_pos"),)
+    pledgor_uscc: Mapped[str] = mapped_column(ForeignKey("firms.uscc"), index=True)
+    release_date: Mapped[dt.date | None] = mapped_column(Date)
+    __table_args__ = (
+        CheckConstraint("quantity_t > 0", name="quantity_pos"),
+        CheckConstraint(
+            "release_date IS NULL OR (registration_date IS NOT NULL "
+            "AND release_date >= registration_date)",
+            name="release_after_registration",
+        ),
+    )
+
+
+class RegistryEvent(Base):
+    """One movement in the allowance registry: allocation, purchase, sale and surrender change a
+    holding's balance; pledge_registered and pledge_released lock and unlock part of it."""
+
+    __tablename__ = "registry_events"
+    event_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    date: Mapped[dt.date] = mapped_column(Date)
+    uscc: Mapped[str] = mapped_column(ForeignKey("firms.uscc"))
+    instrument: Mapped[str] = mapped_column(String(8))
+    vintage: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(24))
+    quantity_t: Mapped[int] = mapped_column(TONNES)
+    pledge_id: Mapped[str | None] = mapped_column(ForeignKey("pledges.pledge_id"), index=True)
+    __table_args__ = (
+        CheckConstraint("quantity_t > 0", name="quantity_pos"),
+        CheckConstraint(
+            "kind IN ('allocation', 'purchase', 'sale', 'surrender', 'pledge_registered', "
+            "'pledge_released')",
+            name="kind",
+        ),
+        CheckConstraint(
+            "(kind IN ('pledge_registered', 'pledge_released')) = (pledge_id IS NOT NULL)",
+            name="pledge_events_name_the_pledge",
+        ),
+        Index("ix_registry_events_holding", "uscc", "instrument", "vintage", "date"),
+    )
+
+
+class CollateralValuation(Base):
+    """The value, haircut, lendable value and LTV of one pledge on one valuation date.
+
+    One row per (valuation date, pledge): revaluing a date replaces its rows.
+    """
+
+    __tablename__ = "collateral_valuations"
+    valuation_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    pledge_id: Mapped[str] = mapped_column(ForeignKey("pledges.pledge_id"), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.loan_id"), index=True)
+    bank_id: Mapped[str] = mapped_column(ForeignKey("institutions.institution_id"))
+    instrument: Mapped[str] = mapped_column(String(8))
+    vintage: Mapped[int | None] = mapped_column(Integer)
+    quantity_t: Mapped[int] = mapped_column(TONNES)
+    eligible_quantity_t: Mapped[int | None] = mapped_column(TONNES)
+    price_cny_per_t: Mapped[Decimal] = mapped_column(PRICE)
+    mark_date: Mapped[dt.date | None] = mapped_column(Date)
+    market_value_cny: Mapped[Decimal] = mapped_column(MONEY)
+    haircut_frac: Mapped[Decimal] = mapped_column(FRACTION)
+    lendable_value_cny: Mapped[Decimal] = mapped_column(MONEY)
+    loan_currency: Mapped[str] = mapped_column(String(3))
+    loan_outstanding: Mapped[Decimal] = mapped_column(MONEY)
+    loan_outstanding_cny: Mapped[Decimal] = mapped_column(MONEY)
+    ltv: Mapped[Decimal | None] = mapped_column(RATIO)
+    state: Mapped[str] = mapped_column(String(20))
+    model: Mapped[str | None] = mapped_column(String(40))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint("quantity_t > 0", name="quantity_pos"),
+        CheckConstraint("price_cny_per_t > 0", name="price_pos"),
+        CheckConstraint("haircut_frac >= 0 AND haircut_frac <= 1", name="haircut_range"),
+        Index("ix_collateral_valuations_bank_date", "bank_id", "valuation_date"),
+    )
+
+
+class MarginCall(Base):
+    """A loan whose LTV crossed a threshold on a valuation date (warning, margin call or
+    liquidation), with the top-up that restores the target LTV. One row per (date, loan)."""
+
+    __tablename__ = "margin_calls"
+    call_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    valuation_date: Mapped[dt.date] = mapped_column(Date)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.loan_id"))
+    bank_id: Mapped[str] = mapped_column(ForeignKey("institutions.institution_id"))
+    state: Mapped[str] = mapped_column(String(20))
+    ltv: Mapped[Decimal | None] = mapped_column(RATIO)
+    target_ltv: Mapped[Decimal | None] = mapped_column(RATIO)
+    collateral_value_cny: Mapped[Decimal] = mapped_column(MONEY)
+    loan_outstanding_cny: Mapped[Decimal] = mapped_column(MONEY)
+    topup_cash_cny: Mapped[Decimal | None] = mapped_column(MONEY)
+    topup_quantity_t: Mapped[int | None] = mapped_column(TONNES)
+    instrument: Mapped[str | None] = mapped_column(String(8))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        UniqueConstraint("valuation_date", "loan_id", name="uq_margin_calls_date_loan"),
+        Index("ix_margin_calls_bank_date", "bank_id", "valuation_date"),
+    )
 
 
 class ScoreRecord(Base):
@@ -266,4 +366,5 @@ SAMPLE_MODELS: dict[str, type[Base]] = {
     "fx_fixings": FxFixing,
     "loans": Loan,
     "pledges": Pledge,
+    "registry_events": RegistryEvent,
 }

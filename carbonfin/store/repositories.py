@@ -87,9 +87,12 @@ class SeedReport:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _frame(session: Session, table: Table, stmt: Select[Any]) -> pd.DataFrame:
+def _frame(
+    session: Session, table: Table, stmt: Select[Any], extra: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Rows of ``stmt`` (the table's columns, then ``extra`` text columns) as a typed frame."""
     rows = session.execute(stmt).all()
-    raw = pd.DataFrame.from_records(rows, columns=table.column_names)
+    raw = pd.DataFrame.from_records(rows, columns=[*table.column_names, *extra])
     out: dict[str, pd.Series] = {}
     for col in table.columns:
         series = raw[col.name]
@@ -108,7 +111,9 @@ def _frame(session: Session, table: Table, stmt: Select[Any]) -> pd.DataFrame:
                 )
             case _:
                 out[col.name] = series.astype(object).where(series.notna(), None)
-    return pd.DataFrame(out, columns=table.column_names)
+    for name in extra:
+        out[name] = raw[name].astype(object).where(raw[name].notna(), None)
+    return pd.DataFrame(out, columns=[*table.column_names, *extra])
 
 
 def _to_float(value: object) -> float:
@@ -235,7 +240,12 @@ def data_summary(*, session: Session) -> dict[str, Any]:
 
 
 def _python_value(value: object, kind: str) -> object:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+    if (
+        value is None
+        or value is pd.NA
+        or value is pd.NaT
+        or (isinstance(value, float) and math.isnan(value))
+    ):
         return None
     match kind:
         case "decimal":

@@ -145,6 +145,8 @@ ROWS: dict[str, list[tuple[object, ...]]] = {
             "SHEA-ZY-2024-000001",
             D(2024, 3, 1),
             "active",
+            FIRM_A,
+            None,
         ),
         (
             "PL-0000002",
@@ -155,7 +157,37 @@ ROWS: dict[str, list[tuple[object, ...]]] = {
             "CCER-ZY-2025-000002",
             D(2025, 5, 21),
             "active",
+            FIRM_A,  # a third-party pledgor: FIRM_A pledges CCER for FIRM_B's loan
+            None,
         ),
+    ],
+    # FIRM_A: SHEA 2024 allocated, 300,000 t pledged, 280,000 t bought before surrendering
+    # 1,180,000 t, which leaves exactly the pledged 300,000 t. FIRM_A also buys CCER it pledges.
+    "registry_events": [
+        ("RE-0000001", D(2024, 1, 31), FIRM_A, "SHEA", 2024, "allocation", 1200000, None),
+        (
+            "RE-0000002",
+            D(2024, 3, 1),
+            FIRM_A,
+            "SHEA",
+            2024,
+            "pledge_registered",
+            300000,
+            "PL-0000001",
+        ),
+        ("RE-0000003", D(2025, 5, 10), FIRM_A, "CCER", None, "purchase", 60000, None),
+        (
+            "RE-0000004",
+            D(2025, 5, 21),
+            FIRM_A,
+            "CCER",
+            None,
+            "pledge_registered",
+            50000,
+            "PL-0000002",
+        ),
+        ("RE-0000005", D(2025, 6, 20), FIRM_A, "SHEA", 2024, "purchase", 280000, None),
+        ("RE-0000006", D(2025, 6, 27), FIRM_A, "SHEA", 2024, "surrender", 1180000, None),
     ],
 }
 
