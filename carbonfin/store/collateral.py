@@ -30,11 +30,13 @@ from sqlalchemy import and_, case, delete, func, insert, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from carbonfin.collateral.eligibility import carryover_entries
 from carbonfin.data.schema import TABLES
 from carbonfin.errors import DataIntegrityError, InvalidInputError
 from carbonfin.instruments import Instrument
 from carbonfin.store.models import (
     CollateralValuation,
+    Compliance,
     Loan,
     MarginCall,
     Pledge,
@@ -48,7 +50,9 @@ __all__ = [
     "MARGIN_CALL_COLUMNS",
     "VALUATION_COLUMNS",
     "BookWriteReport",
+    "EligibilityInputs",
     "active_pledges",
+    "eligibility_inputs",
     "free_quantity",
     "holdings",
     "load_book_valuation",
@@ -207,6 +211,74 @@ def active_pledges(
     elif pledgor_uscc is not None:
         stmt = stmt.where(Pledge.pledgor_uscc.in_(sorted(set(pledgor_uscc))))
     return _frame(session, table, stmt, extra=("bank_id", "borrower_uscc"))
+
+
+@dataclass(frozen=True, slots=True)
+class EligibilityInputs:
+    """What :func:`carbonfin.collateral.eligibility.evaluate_pledges` needs, read at one date.
+
+    ``pledges`` holds the pledges in scope (``in_scope`` true: the bank's, or all, that are not
+    released by the date, registered or pending) and the other pledges in force that lock the
+    same pledgors' holdings (``in_scope`` false; other banks' included, so over-pledging is
+    seen). ``holdings`` are the pledgors' registry balances, ``compliance`` their compliance
+    records, ``carryover`` the SHEA surplus of those that moved into the national market
+    (measured after their last SHEA surrender; absent while that surrender is pending).
+    The frames are fresh copies owned by this object.
+    """
+
+    as_of: dt.date
+    pledges: pd.DataFrame
+    holdings: pd.DataFrame
+    compliance: pd.DataFrame
+    carryover: pd.DataFrame
+
+
+def eligibility_inputs(
+    *, session: Session, as_of: dt.date, bank_id: str | None = None
+) -> EligibilityInputs:
+    """Read the inputs of the eligibility rules for a bank's pledges (or all) at ``as_of``."""
+    if not isinstance(as_of, dt.date):
+        raise InvalidInputError(f"`as_of` must be a date; got {as_of!r}")
+    table = TABLES["pledges"]
+    columns = [getattr(Pledge, c) for c in table.column_names]
+    stmt = (
+        select(*columns, Loan.bank_id, Loan.borrower_uscc)
+        .join(Loan, Loan.loan_id == Pledge.loan_id)
+        .where(
+            or_(Pledge.release_date.is_(None), Pledge.release_date > as_of),
+            not_(and_(Pledge.status == "released", Pledge.release_date.is_(None))),
+            or_(Pledge.registration_date.is_(None), Pledge.registration_date <= as_of),
+        )
+        .order_by(Pledge.pledge_id)
+    )
+    if bank_id is not None:
+        _require_institution(session, bank_id)
+        stmt = stmt.where(Loan.bank_id == bank_id)
+    scope = _frame(session, table, stmt, extra=("bank_id", "borrower_uscc"))
+    pledgors = sorted(set(scope["pledgor_uscc"]))
+    others = active_pledges(session=session, as_of=as_of, pledgor_uscc=pledgors)
+    others = others[~others["pledge_id"].isin(scope["pledge_id"])]
+    pledges = pd.concat(
+        [scope.assign(in_scope=True), others.assign(in_scope=False)], ignore_index=True
+    )
+    held = holdings(session=session, as_of=as_of, uscc=pledgors)
+    comp_table, _model, comp_stmt = _select("compliance")
+    compliance = _frame(session, comp_table, comp_stmt.where(Compliance.uscc.in_(pledgors)))
+    entries = carryover_entries(compliance)
+    bases = []
+    for entry in entries.to_dict("records"):
+        last = compliance[
+            (compliance["uscc"] == entry["uscc"])
+            & (compliance["year"] == entry["last_shea_year"])
+            & (compliance["instrument"] == Instrument.SHEA.value)
+        ]["surrender_date"].iloc[0]
+        if last is None or last > as_of:
+            continue  # the last SHEA surrender is pending: the surplus is not known yet
+        at = max(last, entry["entry_date"])
+        shea = holdings(session=session, as_of=at, uscc=entry["uscc"], instrument=Instrument.SHEA)
+        bases.append((entry["uscc"], entry["entry_date"], int(shea["balance_t"].sum())))
+    carryover = pd.DataFrame(bases, columns=["uscc", "entry_date", "base_t"])
+    return EligibilityInputs(as_of, pledges, held, compliance, carryover)
 
 
 # --- valuations and margin calls --------------------------------------------------------------

@@ -452,3 +452,43 @@ def test_valuation_arguments_are_checked(seeded: Engine) -> None:
                 valuation_date=D(2026, 1, 1),
                 calls=_CALLS.assign(loan_id="LN-404"),
             )
+
+
+# --- eligibility inputs read from the store -----------------------------------------------------
+
+
+def test_eligibility_inputs_from_the_store_feed_the_rules(seeded: Engine) -> None:
+    from carbonfin.collateral.eligibility import Decision, evaluate_pledges
+
+    with session_scope(seeded) as session:
+        inputs = collateral.eligibility_inputs(
+            session=session, as_of=D(2025, 7, 1), bank_id="BANK-02"
+        )
+        everything = collateral.eligibility_inputs(session=session, as_of=D(2025, 6, 26))
+    # BANK-02's pledge (CCER, pledged by FIRM_A for FIRM_B) is in scope; FIRM_A's SHEA pledge
+    # to BANK-01 comes along because it locks the same pledgor's holdings
+    scoped = inputs.pledges.set_index("pledge_id")["in_scope"].to_dict()
+    assert scoped == {"PL-0000002": True, "PL-0000001": False}
+    table = evaluate_pledges(
+        inputs.pledges,
+        holdings=inputs.holdings,
+        as_of=inputs.as_of,
+        compliance=inputs.compliance,
+        carryover=inputs.carryover,
+    )
+    ccer = table.decision("PL-0000002")
+    assert ccer.decision is Decision.ELIGIBLE, ccer.summary()
+    assert "holds 60,000 t of CCER" in ccer.rules[3].reason
+    # The day before FIRM_A surrenders for 2024 it holds 1,480,000 t SHEA24 and still owes its
+    # verified 1,236,068 t: only 1,480,000 - 1,236,068 = 243,932 t of the 300,000 t pledge is
+    # free of that need.
+    all_table = evaluate_pledges(
+        everything.pledges,
+        holdings=everything.holdings,
+        as_of=everything.as_of,
+        compliance=everything.compliance,
+        carryover=everything.carryover,
+    )
+    shea = all_table.decision("PL-0000001")
+    assert shea.decision is Decision.PARTIALLY_ELIGIBLE, shea.summary()
+    assert shea.eligible_quantity_t == 1_480_000 - 1_236_068
