@@ -1,7 +1,8 @@
 """Collateral: haircuts of pledged carbon allowances with their breakdown (market risk,
 liquidation horizon, concentration, currency mismatch, wrong-way risk, data quality,
 anti-procyclicality), Basel's holding-period scaling, book valuation with LTV and margin calls,
-stress scenarios, and the collateral policy."""
+stress scenarios, the collateral policy, and the eligibility of pledged allowances rule by rule
+(instrument, vintage, registration, holding, compliance need, clause 5 carry-over)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,18 @@ from carbonfin.collateral.currency import (
     SUPERVISORY_FX_HAIRCUT_10D,
     FxHaircut,
     currency_mismatch_haircut,
+)
+from carbonfin.collateral.eligibility import RULES as ELIGIBILITY_RULES
+from carbonfin.collateral.eligibility import (
+    EligibilityDecision,
+    EligibilityRules,
+    EligibilityTable,
+    carried_over_frac,
+    carryover_entries,
+    compliance_need,
+    eligibility_rules,
+    evaluate_pledge,
+    evaluate_pledges,
 )
 from carbonfin.collateral.haircut import (
     COMPONENTS,
@@ -31,10 +44,14 @@ from carbonfin.collateral.stress import StressResult, StressScenario, stress_boo
 __all__ = [
     "COMPONENTS",
     "DEFAULT_MODEL",
+    "ELIGIBILITY_RULES",
     "STATES",
     "SUPERVISORY_FX_HAIRCUT_10D",
     "BookValuation",
     "CollateralPolicy",
+    "EligibilityDecision",
+    "EligibilityRules",
+    "EligibilityTable",
     "FxHaircut",
     "HaircutArrays",
     "HaircutBreakdown",
@@ -42,8 +59,14 @@ __all__ = [
     "MarketRiskProfile",
     "StressResult",
     "StressScenario",
+    "carried_over_frac",
+    "carryover_entries",
     "collateral_policy",
+    "compliance_need",
     "currency_mismatch_haircut",
+    "eligibility_rules",
+    "evaluate_pledge",
+    "evaluate_pledges",
     "haircut",
     "haircut_components",
     "market_risk_profile",
