@@ -64,6 +64,15 @@ class TestRow:
         return asdict(self)
 
 
+def _zone(x: int, n: int, coverage: float) -> tuple[str, float]:
+    """Zone and plus factor; "n/a" when the sample is so small that even no exception would
+    reach the yellow zone's 95% cumulative probability (the zones say nothing there)."""
+    if sps.binom.pmf(0, n, 1.0 - coverage) >= 0.95:
+        return f"n/a ({n} outcomes)", math.nan
+    tl = stats.traffic_light(x, n, coverage)
+    return tl.zone, tl.plus_factor
+
+
 def _zone_last(hits: np.ndarray, coverage: float) -> str:
     if len(hits) < 250:
         return "n/a (<250 days)"
@@ -142,7 +151,7 @@ def _var_rows(series: ForecastSeries) -> list[TestRow]:
             )
         else:
             name, stat, p, rej = "too few outcomes", math.nan, math.nan, False
-        tl = stats.traffic_light(x, n, c)
+        zone, plus = _zone(x, n, c)
         ch = stats.christoffersen(sub, c)
         rows.append(
             TestRow(
@@ -160,9 +169,9 @@ def _var_rows(series: ForecastSeries) -> list[TestRow]:
                 float(stat),
                 float(p),
                 bool(rej),
-                tl.zone,
+                zone,
                 _zone_last(sub, c),
-                tl.plus_factor,
+                plus,
                 ch.p_value,
                 ch.cc_p_value,
                 z2,
@@ -188,7 +197,7 @@ def _haircut_rows(series: HaircutSeries) -> list[TestRow]:
         horizon = min(horizon, len(hits))
         nov = stats.kupiec_non_overlapping(hits, horizon, coverage)
         sub = stats.non_overlapping(hits, horizon)
-        tl = stats.traffic_light(int(sub.sum()), len(sub), coverage)
+        zone, plus = _zone(int(sub.sum()), len(sub), coverage)
         dates = series.dates[ok]
         rows.append(
             TestRow(
@@ -206,9 +215,9 @@ def _haircut_rows(series: HaircutSeries) -> list[TestRow]:
                 nov.statistic,
                 nov.p_value,
                 nov.reject,
-                tl.zone,
+                zone,
                 "n/a",
-                tl.plus_factor,
+                plus,
                 math.nan,
                 math.nan,
                 math.nan,

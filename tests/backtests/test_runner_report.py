@@ -129,7 +129,9 @@ def test_report_is_self_contained_with_non_empty_plots(local: RunResult, tmp_pat
     assert "non-overlapping" in data["overlap"]
     assert any(t["kind"] == "haircut" for t in data["tests"])
     zones = {t["zone"] for t in data["tests"]}
-    assert zones <= {"green", "yellow", "red"}
+    # a subsample so small that no exception at all would already be "yellow" has no zone
+    assert {z for z in zones if not z.startswith("n/a (")} <= {"green", "yellow", "red"}
+    assert "green" in zones
     assert "background:#c8e6c9" in page or "background:#fff59d" in page
     csv = (path.parent / "tests.csv").read_text().splitlines()
     assert len(csv) == len(data["tests"]) + 1
