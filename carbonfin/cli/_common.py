@@ -1,64 +1,671 @@
-"""Shared pieces of the CLI: the Rich console and turning engine errors into clear messages."""
+"""Shared machinery of the ``carbonfin`` command: one error handler, exit codes, ``--json``,
+``--sample``, data-source headers, unit warnings and input normalisation.
+
+Every command parses, calls the core and formats; this module does the parts every command shares,
+so that each one behaves the same way for a user and for a script:
+
+* **One error handler** (:class:`CarbonfinGroup`, the root command's class). Whatever goes wrong
+  ends as *one line* on stderr (``error: ...``) and a documented exit code, never a traceback;
+  ``CARBONFIN_DEBUG=1`` prints the traceback as well. Nothing is written to stdout before the
+  result is complete.
+* **Exit codes** (:class:`ExitCode`): 0 done, 1 internal error (a bug: please report it), 2 bad
+  input, 3 data missing, stale or not loaded, 4 evaluated: ineligible, 5 margin call due,
+  6 no answer (a fit or solver did not converge, no implied volatility).
+* **Messages name the command-line flag**: an engine message about ``window_days`` or ``on``
+  reaches the user as ``--window`` or ``--on`` (:func:`command`'s ``flags``; same-named options
+  are mapped automatically).
+* **Negative numbers parse as values** (``carbonfin fx convert -1000 USD CNY``).
+* **``--json``** on every result command; numbers stay numbers, money (:class:`Money`) becomes a
+  string in the currency's minor units, dates ISO strings.
+* **The data source is always named**: commands that read market or account data read the
+  configured database (:mod:`carbonfin.cli._data`) or, with ``--sample``, the shipped sample; the
+  report's header says which, and as of when.
+
+How to wrap a new command
+-------------------------
+Decorate the function with :func:`command` *below* Typer's registration decorator and return a
+:class:`Report` instead of printing. ``data=True`` adds ``--sample`` (the command reads data
+through :mod:`carbonfin.cli._data`, whose loaders record the source for the header); ``flags``
+maps the core's parameter names to the command's flags where they differ::
+
+    from carbonfin.cli._common import ExitCode, Report, command, money, table
+    from carbonfin.cli._data import load_prices
+
+    @collateral_app.command("haircut")
+    @command(data=True, flags={"horizon_days": "--days"})
+    def haircut_cmd(
+        instrument: Annotated[str, typer.Argument(help="SHEA, CEA or CCER")],
+        days: Annotated[int, typer.Option(min=1, max=260, help="holding period")] = 10,
+    ) -> Report:
+        inst = parse_instrument(instrument)       # case-insensitive
+        h = haircut(load_prices(inst), horizon_days=days)   # core call; errors need no handling
+        rows = [{"component": c.name, "frac": c.frac} for c in h.components]
+        return Report(
+            data={"haircut_frac": h.haircut_frac, "components": rows},   # the --json payload
+            human=[f"haircut {h.haircut_frac:.2%}", table(rows, title="components")],
+            exit_code=ExitCode.MARGIN_CALL if h.call_due else ExitCode.OK,  # if a script branches
+        )
+
+The human rendering and the JSON payload are built from the same values, so they cannot drift;
+a test parses ``--json`` and checks it against the table. Raise the engine's errors
+(:mod:`carbonfin.errors`) or :func:`fail` for a CLI-only refusal; call :func:`warn` for a soft
+problem (it goes to stderr and into the JSON's ``warnings``).
+"""
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
+import decimal
+import enum
 import functools
+import importlib
+import inspect
+import json
+import math
+import os
+import re
+import sys
+import traceback
 import warnings
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
 
-from carbonfin.errors import CarbonfinError, InvalidInputError, ProvisionalCalendarWarning
+from carbonfin.errors import (
+    CarbonfinError,
+    CarbonfinWarning,
+    ConfigurationError,
+    ConvergenceError,
+    DataIntegrityError,
+    InvalidInputError,
+    MissingDataError,
+    ProvisionalCalendarWarning,
+)
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)  # errors stay on one line, copy-pasteable
+# The click that Typer builds on: the ``click`` package, or the copy Typer vendors since 0.2x
+# (``typer._click``). Found from TyperGroup's base class, so either works.
+_CLICK = TyperGroup.__mro__[1].__module__.rpartition(".")[0]
+_core: Any = importlib.import_module(f"{_CLICK}.core")
+_exceptions: Any = importlib.import_module(f"{_CLICK}.exceptions")
+_globals: Any = importlib.import_module(f"{_CLICK}.globals")
+_EXITS: tuple[type[BaseException], ...] = (typer.Exit, getattr(_exceptions, "Exit", typer.Exit))
 
-P = ParamSpec("P")
-R = TypeVar("R")
+console = Console(highlight=False)
+err_console = Console(stderr=True, soft_wrap=True, highlight=False)  # one line, copy-pasteable
+
+DEBUG_ENV = "CARBONFIN_DEBUG"
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print ``message`` as an error and return the ``typer.Exit`` to raise."""
-    err_console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
+class ExitCode(enum.IntEnum):
+    """The exit codes of ``carbonfin`` (documented in the README)."""
+
+    OK = 0
+    INTERNAL = 1  # an unexpected error: a bug, please report it (CARBONFIN_DEBUG=1 for details)
+    BAD_INPUT = 2  # a malformed, out-of-range or unknown input; a bad setting
+    DATA = 3  # data missing, stale, corrupt, or the database not migrated/seeded
+    INELIGIBLE = 4  # evaluated: the participant/asset is not eligible
+    MARGIN_CALL = 5  # evaluated: a margin call is due
+    NO_ANSWER = 6  # a fit or solver did not converge; no implied volatility
 
 
-def clean_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Decorate a command so that engine errors print one clear line instead of a traceback,
-    and an answer that used a provisional China calendar year says so in one line."""
+class CliError(Exception):
+    """A refusal decided by the command line itself, with its exit code."""
+
+    def __init__(self, message: str, code: int = ExitCode.BAD_INPUT) -> None:
+        super().__init__(message)
+        self.code = int(code)
+
+
+def fail(message: str, code: int = ExitCode.BAD_INPUT) -> CliError:
+    """The error to ``raise`` for a refusal decided by the command line (``raise fail(...)``)."""
+    return CliError(message, code)
+
+
+# --- classifying errors -------------------------------------------------------------------------
+
+
+def classify(exc: BaseException) -> tuple[int, str]:
+    """The exit code and the one-line message for an exception raised by a command."""
+    if isinstance(exc, CliError):
+        return exc.code, str(exc)
+    if isinstance(exc, _exceptions.ClickException):
+        return ExitCode.BAD_INPUT, _click_message(exc)
+    if isinstance(exc, MissingDataError | DataIntegrityError):
+        return ExitCode.DATA, str(exc)
+    if isinstance(exc, ConvergenceError):
+        return ExitCode.NO_ANSWER, str(exc)
+    if isinstance(exc, InvalidInputError | ConfigurationError | CarbonfinError):
+        return ExitCode.BAD_INPUT, str(exc)
+    if isinstance(exc, IsADirectoryError | NotADirectoryError | FileNotFoundError):
+        return ExitCode.BAD_INPUT, f"{exc.strerror or 'cannot open'}: {exc.filename}"
+    if isinstance(exc, PermissionError):
+        return ExitCode.BAD_INPUT, f"permission denied: {exc.filename}"
+    if isinstance(exc, UnicodeError):
+        return ExitCode.BAD_INPUT, f"the input is not UTF-8 text ({exc})"
+    if isinstance(exc, KeyboardInterrupt):
+        return 130, "interrupted"
+    name = type(exc).__name__
+    return ExitCode.INTERNAL, (
+        f"internal error ({name}: {exc}); this is a bug in carbonfin, please report it "
+        f"(set {DEBUG_ENV}=1 for the traceback)"
+    )
+
+
+def _click_message(exc: Any) -> str:
+    message = str(exc.format_message())
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, _exceptions.UsageError) and ctx is not None:
+        return f"{message} (see `{ctx.command_path} --help`)"
+    return message
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+def report_error(exc: BaseException) -> int:
+    """Print ``exc`` as one line on stderr (and the traceback under CARBONFIN_DEBUG=1)."""
+    code, message = classify(exc)
+    if os.environ.get(DEBUG_ENV, "").strip() not in ("", "0"):
+        traceback.print_exception(exc, file=sys.stderr)
+    err_console.print(Text.assemble(("error: ", "bold red"), _one_line(message)))
+    return code
+
+
+# --- the root command ---------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+class CarbonfinGroup(TyperGroup):
+    """The root command: the single error handler, and negative numbers parsed as values."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        code: int
+        try:
+            argv = _protect_negative_numbers(self, argv)
+            rv = super().main(
+                argv,
+                prog_name,
+                complete_var,
+                standalone_mode=False,
+                windows_expand_args=windows_expand_args,
+                **extra,
+            )
+        except _EXITS as exc:
+            code = int(getattr(exc, "exit_code", 0))
+        except _exceptions.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help
+                typer.echo(exc.format_message())
+                code = ExitCode.BAD_INPUT
+            else:
+                code = report_error(exc)
+        except (Exception, KeyboardInterrupt) as exc:
+            code = report_error(exc)
+        else:
+            code = rv if isinstance(rv, int) else ExitCode.OK
+        if not standalone_mode:
+            return code
+        sys.exit(int(code))
+
+
+def _protect_negative_numbers(group: Any, argv: list[str]) -> list[str]:
+    """Move positional negative numbers (``-1000``) behind ``--`` so they parse as values.
+
+    Click reads any token starting with ``-`` as an option. Options that take a value already
+    accept a negative one (``--rate -0.01``); this handles arguments (``fx convert -1000 ...``).
+    """
+    if not any(_NUMBER.match(a) for a in argv) or "--" in argv:
+        return argv
+    cmd = group
+    i = 0
+    ctx = _core.Context(group)
+    while callable(getattr(cmd, "get_command", None)):  # a group
+        while i < len(argv) and argv[i].startswith("-"):
+            i += 1  # options of a group (--version, --help)
+        if i >= len(argv):
+            return argv
+        sub = cmd.get_command(ctx, argv[i])
+        if sub is None:
+            return argv
+        cmd, i = sub, i + 1
+    takes_value = {
+        opt
+        for p in cmd.params
+        if _is_option(p) and not getattr(p, "is_flag", False) and not getattr(p, "count", False)
+        for opt in (*p.opts, *p.secondary_opts)
+    }
+    options: list[str] = []
+    positionals: list[str] = []
+    rest = argv[i:]
+    j = 0
+    while j < len(rest):
+        token = rest[j]
+        if token in takes_value and j + 1 < len(rest):
+            options += [token, rest[j + 1]]
+            j += 2
+            continue
+        if token.startswith("-") and not _NUMBER.match(token):
+            options.append(token)
+        else:
+            positionals.append(token)
+        j += 1
+    if not any(_NUMBER.match(p) for p in positionals):
+        return argv
+    return [*argv[:i], *options, "--", *positionals]
+
+
+def _is_option(param: Any) -> bool:
+    return getattr(param, "param_type_name", "") == "option"
+
+
+def _command_name(ctx: Any) -> str:
+    """``price history`` for ``carbonfin price history``: the path below the root command."""
+    names: list[str] = []
+    while ctx is not None and ctx.parent is not None:
+        names.append(str(ctx.info_name))
+        ctx = ctx.parent
+    return " ".join(reversed(names))
+
+
+# --- reports: human tables and --json from the same values --------------------------------------
+
+
+@dataclass(frozen=True)
+class Money:
+    """An amount of money in a currency, rounded half up to the currency's ISO 4217 minor units.
+
+    Rendered ``"1,234.50 CNY"`` for people and ``{"amount": "1234.50", "currency": "CNY"}`` in
+    JSON (a string, so no precision is lost to binary floating point).
+    """
+
+    amount: Decimal
+    currency: str
+
+    def __str__(self) -> str:
+        return f"{self.amount:,} {self.currency}"
+
+    def to_json(self) -> dict[str, str]:
+        return {"amount": str(self.amount), "currency": self.currency}
+
+
+def money(amount: float | Decimal | int, currency: object) -> Money:
+    """A :class:`Money` from a float (its shortest repr) or Decimal, in minor-unit precision."""
+    from carbonfin.instruments import Currency
+
+    ccy = Currency.parse(str(getattr(currency, "code", currency)))
+    if isinstance(amount, float):
+        if not math.isfinite(amount):
+            raise InvalidInputError(f"amount must be finite; got {amount!r}")
+        value = Decimal(repr(amount))
+    else:
+        value = Decimal(amount)
+    quantum = Decimal(1).scaleb(-ccy.minor_units)
+    return Money(value.quantize(quantum, rounding=ROUND_HALF_UP), ccy.code)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a :func:`table`: the row key, its header and how to format its values."""
+
+    key: str
+    header: str | None = None
+    fmt: str | Callable[[Any], str] | None = None  # a format spec ("{:,.0f}") or a function
+    numeric: bool | None = None  # right-justified; default: guessed from the first value
+
+    def text(self, value: Any) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "-"
+        if callable(self.fmt):
+            return self.fmt(value)
+        if self.fmt is not None:
+            return self.fmt.format(value)
+        return str(value)
+
+
+def table(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[Column | str] | None = None,
+    *,
+    title: str | None = None,
+) -> Table:
+    """A Rich table of ``rows`` whose text columns fold (never cut) on a narrow terminal."""
+    cols = [c if isinstance(c, Column) else Column(c) for c in (columns or list(rows[0]))]
+    out = Table(title=title)
+    for c in cols:
+        first = next((r[c.key] for r in rows if r.get(c.key) is not None), None)
+        numeric = c.numeric
+        if numeric is None:
+            numeric = isinstance(first, int | float | Decimal | Money) and not isinstance(
+                first, bool
+            )
+        if numeric:
+            out.add_column(c.header or c.key, justify="right", no_wrap=True)
+        else:
+            out.add_column(c.header or c.key, overflow="fold")
+    for r in rows:
+        out.add_row(*(c.text(r.get(c.key)) for c in cols))
+    return out
+
+
+@dataclass
+class Report:
+    """What a command found: the JSON payload and the same values rendered for people.
+
+    ``data`` is the ``--json`` payload (stable snake_case names; the rendering adds ``command``,
+    ``source`` and ``warnings``); ``human`` the renderables printed otherwise (strings are printed
+    as plain text, Rich objects as themselves); ``exit_code`` lets a script branch on the
+    outcome (:attr:`ExitCode.INELIGIBLE`, :attr:`ExitCode.MARGIN_CALL`).
+    """
+
+    data: dict[str, Any]
+    human: list[Any] = field(default_factory=list)
+    exit_code: int = ExitCode.OK
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a command's data came from: the database (its URL) or the shipped sample."""
+
+    kind: str  # "database", "sample" or "file"
+    location: str  # the URL without password, or the sample folder
+    what: str  # "SHEA prices", "FX fixings", "carbon account", "loans"
+    as_of: dt.date | int | None  # last date (or year) of the data read
+
+    def describe(self) -> str:
+        where = {
+            "database": f"database {self.location}",
+            "sample": "shipped sample market (--sample)",
+        }.get(self.kind, f"{self.kind} {self.location}")
+        when = f" to {self.as_of}" if self.as_of is not None else ""
+        return f"{where}: {self.what}{when}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "location": self.location,
+            "what": self.what,
+            "as_of": self.as_of,
+        }
+
+
+_sources: contextvars.ContextVar[list[DataSource] | None] = contextvars.ContextVar(
+    "carbonfin_sources", default=None
+)
+_warnings: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "carbonfin_warnings", default=None
+)
+_use_sample: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "carbonfin_use_sample", default=False
+)
+
+
+def use_sample() -> bool:
+    """Whether the running command was asked to read the shipped sample (``--sample``)."""
+    return _use_sample.get()
+
+
+def record_source(source: DataSource) -> None:
+    """Note a data source for the running command's header (called by the loaders)."""
+    found = _sources.get()
+    if found is not None and source not in found:
+        found.append(source)
+
+
+def sources_text() -> str:
+    """The running command's data sources so far, in words (for results that carry their source)."""
+    found = _sources.get() or []
+    return "; ".join(s.describe() for s in found) or "no data read yet"
+
+
+def warn(message: str, label: str = "warning") -> None:
+    """A soft problem: printed on stderr now, and listed in the JSON's ``warnings``."""
+    found = _warnings.get()
+    text = _one_line(message) if label == "warning" else f"{label}: {_one_line(message)}"
+    if found is not None:
+        found.append(text)
+    err_console.print(Text.assemble((f"{label}: ", "bold yellow"), _one_line(message)))
+
+
+def _report_engine_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """The engine's warnings as report warnings, once per text; others passed on unchanged.
+
+    A provisional China calendar year is named as such ("provisional calendar: ...").
+    """
+    seen: set[str] = set()
+    for w in caught:
+        if issubclass(w.category, CarbonfinWarning):
+            text = str(w.message)
+            if text not in seen:
+                seen.add(text)
+                provisional = issubclass(w.category, ProvisionalCalendarWarning)
+                warn(text, "provisional calendar" if provisional else "warning")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON values: numbers as numbers (NaN/inf as null), money and Decimal as strings."""
+    import numpy as np
+
+    if isinstance(value, Money | DataSource):
+        return value.to_json()
+    if isinstance(value, bool) or value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value)
+    if isinstance(value, np.generic):
+        return to_jsonable(value.item())
+    if isinstance(value, np.ndarray):
+        return [to_jsonable(v) for v in value.tolist()]
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, Iterable):
+        return [to_jsonable(v) for v in value]
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def _emit(report: Report, *, name: str, as_json: bool, sources: list[DataSource]) -> None:
+    warnings_ = _warnings.get() or []
+    if as_json:
+        payload: dict[str, Any] = {"command": name}
+        if sources:
+            payload["source"] = [s.to_json() for s in sources]
+        payload.update(report.data)
+        payload["warnings"] = list(warnings_)
+        sys.stdout.write(json.dumps(to_jsonable(payload), indent=2, ensure_ascii=False) + "\n")
+        return
+    for source in sources:
+        console.print(Text(f"source: {source.describe()}", style="dim"), soft_wrap=True)
+    for item in report.human:
+        if isinstance(item, str):
+            console.print(item, markup=False, soft_wrap=True)  # the terminal wraps
+        else:
+            console.print(item)
+
+
+# --- the command decorator ----------------------------------------------------------------------
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="print the result as JSON (for scripts)", show_default=False)
+]
+SampleOption = Annotated[
+    bool,
+    typer.Option(
+        "--sample",
+        help="read the shipped sample market instead of the database",
+        show_default=False,
+    ),
+]
+
+
+def command(
+    *, data: bool = False, json: bool = True, flags: Mapping[str, str] | None = None
+) -> Callable[[Callable[..., Report | None]], Callable[..., None]]:
+    """Wrap a command: ``--json``, ``--sample`` (with ``data=True``), headers, flag names.
+
+    ``flags`` maps the core's parameter names (as they appear in its messages, in backticks) to
+    the command's flags, e.g. ``{"window_days": "--window"}``; options named like the core's
+    parameter are mapped without it.
+    """
+    aliases = dict(flags or {})
+
+    def decorate(func: Callable[..., Report | None]) -> Callable[..., None]:
+        signature = inspect.signature(func, eval_str=True)
+        params = list(signature.parameters.values())
+        extra: list[inspect.Parameter] = []
+        if json:
+            extra.append(_keyword("json_output", JsonOption))
+        if data:
+            extra.append(_keyword("sample", SampleOption))
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> None:
+            as_json = bool(kwargs.pop("json_output", False))
+            sample = bool(kwargs.pop("sample", False))
+            ctx = _globals.get_current_context(silent=True)
+            sources_token = _sources.set([])
+            warnings_token = _warnings.set([])
+            sample_token = _use_sample.set(sample)
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", CarbonfinWarning)
+                    try:
+                        report = func(*args, **kwargs)
+                    except CarbonfinError as exc:  # an error is one line: no warnings with it
+                        raise _renamed(exc, ctx, aliases) from exc
+                _report_engine_warnings(caught)
+                if report is None:
+                    return
+                name = _command_name(ctx) if ctx else func.__name__
+                _emit(report, name=name, as_json=as_json, sources=_sources.get() or [])
+                if report.exit_code:
+                    raise typer.Exit(int(report.exit_code))
+            finally:
+                _use_sample.reset(sample_token)
+                _warnings.reset(warnings_token)
+                _sources.reset(sources_token)
+
+        wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[*params, *extra]
+        )
+        wrapper.__annotations__ = {
+            **{p.name: p.annotation for p in params},
+            **{p.name: p.annotation for p in extra},
+        }
+        return wrapper
+
+    return decorate
+
+
+def _keyword(name: str, annotation: Any) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=False, annotation=annotation
+    )
+
+
+def clean_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Compatibility shim for commands not yet wrapped by :func:`command`: flag names in errors.
+
+    The root command's handler already turns every error into one line; prefer :func:`command`.
+    """
 
     @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ProvisionalCalendarWarning)
+            warnings.simplefilter("always", CarbonfinWarning)
             try:
-                return func(*args, **kwargs)
+                result = func(*args, **kwargs)
             except CarbonfinError as exc:
-                raise fail(str(exc)) from exc
-            finally:
-                _report_warnings(caught)
+                raise _renamed(exc, _globals.get_current_context(silent=True), {}) from exc
+        _report_engine_warnings(caught)
+        return result
 
     return wrapper
 
 
-def _report_warnings(caught: list[warnings.WarningMessage]) -> None:
-    seen: set[str] = set()
-    for w in caught:
-        if issubclass(w.category, ProvisionalCalendarWarning):
-            text = str(w.message)
-            if text not in seen:
-                seen.add(text)
-                console.print(f"[yellow]provisional calendar:[/] {text}")
-        else:  # not ours to handle here: pass it on unchanged
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+def _renamed(exc: CarbonfinError, ctx: Any, aliases: Mapping[str, str]) -> Any:
+    """The error with the core's parameter names replaced by the command's flags."""
+    names: dict[str, str] = {}
+    if ctx is not None:
+        for p in ctx.command.params:
+            if p.name is None or p.name in ("json_output", "sample"):
+                continue
+            if _is_option(p):
+                names[p.name] = max(p.opts, key=len)
+            else:
+                names[p.name] = str(getattr(p, "metavar", None) or p.name).upper()
+    names.update(aliases)
+    message = re.sub(
+        r"`([A-Za-z_][A-Za-z0-9_]*)`",
+        lambda m: f"`{names.get(m.group(1), m.group(1))}`",
+        str(exc),
+    )
+    code, _ = classify(exc)
+    return CliError(message, code)
+
+
+# --- parsing helpers ----------------------------------------------------------------------------
 
 
 def parse_date(text: str, name: str) -> dt.date:
     """An ISO date from a command-line argument, or a clear error naming the argument."""
     try:
-        return dt.date.fromisoformat(text)
+        return dt.date.fromisoformat(text.strip())
     except ValueError:
         raise InvalidInputError(f"`{name}` must be a date YYYY-MM-DD; got {text!r}") from None
+
+
+def parse_decimal(text: str, name: str, *, max_abs: Decimal = Decimal("1e15")) -> Decimal:
+    """A finite decimal number from the command line, at most ``max_abs`` in size."""
+    try:
+        value = Decimal(text.strip().replace("_", ""))
+    except decimal.InvalidOperation:
+        raise InvalidInputError(f"`{name}` must be a decimal number; got {text!r}") from None
+    if not value.is_finite():
+        raise InvalidInputError(f"`{name}` must be finite; got {text!r}")
+    if abs(value) > max_abs:
+        raise InvalidInputError(f"`{name}` must be at most {max_abs:,.0f} in size; got {text}")
+    return value
+
+
+def upper(text: str) -> str:
+    """An identifier (USCC, instrument, currency, pair, bank id) normalised to upper case."""
+    return text.strip().upper()
+
+
+def check_decimal_unit(value: float, flag: str, what: str, *, above: float = 1.0) -> None:
+    """Warn when a decimal input (0.45 = 45%) was almost surely given in percent (45)."""
+    if math.isfinite(value) and abs(value) > above:
+        warn(
+            f"{flag} {value:g}: did you mean {value / 100:g}? {what} is a decimal "
+            f"(0.45 = 45%), not a percentage"
+        )
+
+
+def exit_with(code: int) -> NoReturn:
+    """Leave the command with ``code`` after its output."""
+    raise typer.Exit(int(code))

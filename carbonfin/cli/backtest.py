@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from carbonfin.cli._common import clean_errors, console, parse_date
+from carbonfin.cli._common import Report, command, parse_date, sources_text
 from carbonfin.errors import InvalidInputError
 from carbonfin.instruments import Instrument
 
@@ -44,7 +44,7 @@ def _floats(text: str, name: str) -> list[float]:
 
 def register(app: typer.Typer) -> None:
     @app.command("backtest")
-    @clean_errors
+    @command(data=True)
     def backtest(
         instrument: Annotated[
             str | None, typer.Option(help="SHEA, CEA or CCER (comma-separated for several)")
@@ -81,18 +81,18 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
         ] = None,
         out: Annotated[Path, typer.Option(help="report folder")] = Path("reports/backtest"),
-    ) -> None:
+    ) -> Report:
         """Backtest VaR/ES models and the haircut over price history; write an HTML report."""
         from backtests.engine import MODELS
         from backtests.report import write_report
         from backtests.runner import run, standard_jobs
 
-        datasets = _datasets(instrument, suite, csv, csv_rules, real)
         model_list = list(MODELS) if suite == "standard" else _list(models, "models")
         horizon_list = [1, 10, 20] if suite == "standard" else _ints(horizons, "horizons")
         bad = [m for m in model_list if m not in MODELS]
         if bad:
             raise InvalidInputError(f"`--models` must be among {list(MODELS)}; got {bad}")
+        datasets = _datasets(instrument, suite, csv, csv_rules, real)  # inputs checked first
         start = parse_date(from_, "--from") if from_ else None
         end = parse_date(to, "--to") if to else None
         params = {
@@ -129,19 +129,40 @@ def register(app: typer.Typer) -> None:
         path = write_report(
             result, out, title=f"carbonfin backtest ({', '.join(d.name for d in datasets)})"
         )
-        for ds in datasets:
-            console.print(f"data: {ds.name} from {ds.source}, {ds.first_date} to {ds.last_date}")
-        console.print(f"{len(result.jobs)} jobs in {result.elapsed_s:.1f} s ({result.mode})")
-        for key, err in result.errors:
-            console.print(f"[yellow]job failed:[/] {key}: {err}")
-        console.print(f"report: {path}")
+        human = [
+            f"data: {ds.name} from {ds.source}, {ds.first_date} to {ds.last_date}"
+            for ds in datasets
+        ]
+        human.append(f"{len(result.jobs)} jobs in {result.elapsed_s:.1f} s ({result.mode})")
+        human += [f"job failed: {key}: {err}" for key, err in result.errors]
+        human.append(f"report: {path}")
+        return Report(
+            {
+                "datasets": [
+                    {
+                        "name": ds.name,
+                        "source": ds.source,
+                        "first_date": ds.first_date,
+                        "last_date": ds.last_date,
+                    }
+                    for ds in datasets
+                ],
+                "parameters": params,
+                "jobs": len(result.jobs),
+                "elapsed_s": result.elapsed_s,
+                "mode": result.mode,
+                "errors": [{"job": str(key), "error": str(err)} for key, err in result.errors],
+                "report": str(path),
+            },
+            human,
+        )
 
 
 def _datasets(
     instrument: str | None, suite: str | None, csv: Path | None, csv_rules: str, real: Path | None
 ) -> list[Dataset]:
     from backtests.runner import Dataset
-    from carbonfin.cli._data import load_prices, seeded_engine
+    from carbonfin.cli._data import load_prices
     from carbonfin.pricing.history import PriceHistory
 
     if suite is not None and suite not in SUITES:
@@ -152,12 +173,9 @@ def _datasets(
     elif instrument:
         names = [Instrument.parse(s).value for s in instrument.split(",") if s.strip()]
     out: list[Dataset] = []
-    if names:
-        source = "the configured database" if seeded_engine() is not None else (
-            "the shipped sample market (carbonfin/data/sample, synthetic)")  # fmt: skip
-        for name in names:
-            frame = load_prices(Instrument.parse(name)).drop(columns="instrument")
-            out.append(Dataset(name, PriceHistory.from_frame(frame, name), source))
+    for name in names:  # from the database, or the shipped sample (synthetic) with --sample
+        frame = load_prices(Instrument.parse(name)).drop(columns="instrument")
+        out.append(Dataset(name, PriceHistory.from_frame(frame, name), sources_text()))
     if csv is not None:
         out.append(Dataset(csv.stem, PriceHistory.from_csv(csv, csv_rules, strict=False),
                     f"{csv} (calendar and price limits of {csv_rules})"))  # fmt: skip

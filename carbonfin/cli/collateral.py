@@ -1,5 +1,8 @@
 """`carbonfin haircut`, `carbonfin book value` and `carbonfin stress`: haircuts with their
-breakdown, a bank's book valued with LTVs and margin calls, and stress scenarios on the book."""
+breakdown, a bank's book valued with LTVs and margin calls, and stress scenarios on the book.
+
+``book value`` exits with code 5 (:attr:`ExitCode.MARGIN_CALL`) when a loan is at the margin-call
+or liquidation level, so a script can branch on it."""
 
 from __future__ import annotations
 
@@ -9,13 +12,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from carbonfin.cli._common import clean_errors, console, err_console, parse_date
-from carbonfin.cli._data import load_fx_fixings, load_prices, seeded_engine
+from carbonfin.cli._common import (
+    Column,
+    DataSource,
+    ExitCode,
+    Report,
+    command,
+    err_console,
+    money,
+    parse_date,
+    record_source,
+    sources_text,
+    table,
+    upper,
+)
+from carbonfin.cli._data import load_fx_fixings, load_loans, load_pledges, load_prices
 from carbonfin.errors import InvalidInputError, MissingDataError
 from carbonfin.instruments import Instrument
 
@@ -27,6 +40,7 @@ book_app = typer.Typer(help="Value a bank's collateral book: LTVs and margin cal
                        no_args_is_help=True)  # fmt: skip
 
 MODELS = "hs (default, chosen out of sample), fhs or t"
+FLAGS = {"quantity_t": "--quantity", "as_of": "--as-of", "pledgor_covered": "--covered"}
 
 
 def register(app: typer.Typer) -> None:
@@ -36,22 +50,24 @@ def register(app: typer.Typer) -> None:
     app.command("stress")(stress_cmd)
 
 
-def _source() -> str:
-    engine = seeded_engine()
-    return "shipped sample" if engine is None else f"database {engine.url.render_as_string()}"
-
-
 def _history(inst: Instrument, prices_csv: Path | None) -> tuple[PriceHistory, str]:
     from carbonfin.pricing import PriceHistory
 
     if prices_csv is not None:
-        return PriceHistory.from_csv(prices_csv, inst, strict=False), f"file {prices_csv}"
-    return PriceHistory.from_frame(load_prices(inst), inst), _source()
+        history = PriceHistory.from_csv(prices_csv, inst, strict=False)
+        record_source(
+            DataSource("file", str(prices_csv), f"{inst.value} prices", history.dates[-1])
+        )
+        return history, f"file {prices_csv}"
+    history = PriceHistory.from_frame(load_prices(inst), inst)
+    return history, sources_text()
 
 
 @contextmanager
 def _progress() -> Iterator[Any]:
     """A transient progress line on stderr (long runs: model fits, scenario simulations)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
         console=err_console, transient=True,
@@ -60,9 +76,9 @@ def _progress() -> Iterator[Any]:
         yield lambda text: progress.update(task, description=text)
 
 
-@clean_errors
+@command(data=True, flags=FLAGS)
 def haircut_cmd(
-    instrument: Annotated[str, typer.Argument(help="SHEA, CEA or CCER")],
+    instrument: Annotated[str, typer.Argument(help="SHEA, CEA or CCER (any case)")],
     quantity: Annotated[float, typer.Option(help="tonnes pledged")],
     loan_currency: Annotated[str, typer.Option(help="currency of the loan")] = "CNY",
     as_of: Annotated[str | None, typer.Option(help="valuation date (default: last quote)")] = None,
@@ -75,53 +91,91 @@ def haircut_cmd(
     covered: Annotated[
         bool, typer.Option("--covered", help="the pledgor is a covered emitter (wrong-way risk)")
     ] = False,
-    book_share: Annotated[float, typer.Option(help="share of the bank's book, 0-1")] = 0.0,
+    book_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="share of the bank's book, 0-1")
+    ] = 0.0,
     prices_csv: Annotated[
         Path | None, typer.Option(help="read quotes from this CSV (e.g. the real SHEA file)")
     ] = None,
-) -> None:
+) -> Report:
     """The haircut of a pledge, with each component, its inputs and its source."""
     from carbonfin.collateral import haircut
 
-    inst = Instrument.parse(instrument)
+    inst = Instrument.parse(upper(instrument))
     with _progress() as say:
         say(f"reading {inst.value} quotes")
         history, source = _history(inst, prices_csv)
         when = parse_date(as_of, "as_of") if as_of else history.dates[-1]
         say(f"measuring {inst.value} market risk ({model})")
         b = haircut(
-            history, as_of=when, quantity_t=quantity, model=model,  # type: ignore[arg-type]
-            loan_currency=loan_currency, measure=measure,  # type: ignore[arg-type]
+            history, as_of=when, quantity_t=quantity,
+            model=model.strip().lower(),  # type: ignore[arg-type]
+            loan_currency=upper(loan_currency),
+            measure=measure.strip().lower(),  # type: ignore[arg-type]
             anti_procyclicality=anti_procyclicality,  # type: ignore[arg-type]
-            liquidation=liquidation,  # type: ignore[arg-type]
+            liquidation=liquidation.strip().lower(),  # type: ignore[arg-type]
             pledgor_covered=covered, book_share=book_share, data_source=source,
         )  # fmt: skip
-    console.print(
-        f"[bold]{b.instrument.value}[/] {b.quantity_t:,.0f} t on {b.as_of}: haircut "
-        f"[bold]{b.total:.2%}[/] (mark {b.mark_price_cny_per_t:.2f} CNY/t of {b.mark_date}; "
-        f"lendable {b.lendable_value_cny:,.0f} of {b.market_value_cny:,.0f} CNY)"
-    )
-    console.print(
-        f"model {b.model} {b.measure.upper()} {b.confidence:.1%}, holding {b.holding_days} "
-        f"business days, liquidation {b.liquidation_days}; loan {b.loan_currency.code}",
-        highlight=False,
-    )
-    table = Table()
-    for col in ("component", "haircut", "how", "source"):
-        table.add_column(col, overflow="fold", justify="right" if col == "haircut" else "left")
     sources: list[str] = []
+    rows: list[dict[str, Any]] = []
     for c in b.components:
         if c.source not in sources:
             sources.append(c.source)
-        table.add_row(c.name, f"{c.frac:.2%}", c.method, f"[{sources.index(c.source) + 1}]")
-    table.add_row("[bold]total[/]", f"[bold]{b.total:.2%}[/]", "", "")
-    console.print(table)
-    console.print(f"rule: {b.rule}", markup=False)
-    for i, source in enumerate(sources, start=1):
-        console.print(f"[{i}] {source}", markup=False, highlight=False)
-    for note in b.notes:
-        console.print(f"note: {note}", markup=False)
-    console.print(f"data: {b.data_source}; policy {b.policy_version}", markup=False)
+        rows.append(
+            {
+                "component": c.name,
+                "haircut_frac": c.frac,
+                "method": c.method,
+                "inputs": dict(c.inputs),
+                "source": c.source,
+                "ref": f"[{sources.index(c.source) + 1}]",
+            }
+        )
+    shown = [*rows, {"component": "total", "haircut_frac": b.total}]
+    human: list[Any] = [
+        f"{b.instrument.value} {b.quantity_t:,.0f} t on {b.as_of}: haircut {b.total:.2%} "
+        f"(mark {b.mark_price_cny_per_t:.2f} CNY/t of {b.mark_date}; lendable "
+        f"{b.lendable_value_cny:,.0f} CNY of {b.market_value_cny:,.0f} CNY)",
+        f"model {b.model} {b.measure.upper()} {b.confidence:.1%}, holding {b.holding_days} "
+        f"business days, liquidation {b.liquidation_days}; loan {b.loan_currency.code}",
+        table(
+            shown,
+            [
+                Column("component"),
+                Column("haircut_frac", "haircut", fmt="{:.2%}"),
+                Column("method", "how"),
+                Column("ref", "source"),
+            ],
+        ),
+        f"rule: {b.rule}",
+        *(f"[{i}] {source}" for i, source in enumerate(sources, start=1)),
+        *(f"note: {note}" for note in b.notes),
+        f"data: {b.data_source}; policy {b.policy_version}",
+    ]
+    return Report(
+        {
+            "instrument": b.instrument.value,
+            "as_of": b.as_of,
+            "quantity_t": b.quantity_t,
+            "mark_price_cny_per_t": b.mark_price_cny_per_t,
+            "mark_date": b.mark_date,
+            "market_value": money(b.market_value_cny, "CNY"),
+            "lendable_value": money(b.lendable_value_cny, "CNY"),
+            "haircut_frac": b.total,
+            "model": b.model,
+            "measure": b.measure,
+            "confidence": b.confidence,
+            "holding_days": b.holding_days,
+            "liquidation_days": b.liquidation_days,
+            "loan_currency": b.loan_currency.code,
+            "components": [{k: v for k, v in r.items() if k != "ref"} for r in rows],
+            "rule": b.rule,
+            "notes": list(b.notes),
+            "data_source": b.data_source,
+            "policy_version": b.policy_version,
+        },
+        human,
+    )
 
 
 def _covered_usccs() -> set[str]:
@@ -133,19 +187,15 @@ def _covered_usccs() -> set[str]:
 def _book(
     bank: str | None, when: dt.date | None, model: str, say: Any
 ) -> tuple[BookValuation, dict[Instrument, PriceHistory]]:
-    from carbonfin.cli._data import load_loans
+    import pandas as pd
+
     from carbonfin.collateral import value_book
-    from carbonfin.data import load_table
     from carbonfin.fx import RateStore
     from carbonfin.pricing import PriceHistory
 
     say("reading the book")
-    engine = seeded_engine()
-    if bank is None:
-        loans = load_table("loans") if engine is None else _store_frame("loans", engine, None)
-    else:
-        loans = load_loans(bank)
-    pledges = load_table("pledges") if engine is None else _store_frame("pledges", engine, bank)
+    loans = load_loans(bank)
+    pledges = load_pledges(bank)
     pledges = pledges[pledges["status"] == "active"]
     loans = loans[(loans["status"] == "active") & loans["loan_id"].isin(pledges["loan_id"])]
     pledges = pledges[pledges["loan_id"].isin(loans["loan_id"])]
@@ -162,89 +212,158 @@ def _book(
                                     index=pledges.index)]  # fmt: skip
     book = value_book(
         pledges, loans, histories, RateStore(load_fx_fixings()), as_of=when,
-        model=model, covered_usccs=_covered_usccs(), data_source=_source(),  # type: ignore[arg-type]
+        model=model, covered_usccs=_covered_usccs(), data_source=sources_text(),  # type: ignore[arg-type]
         progress=say,
     )  # fmt: skip
     return book, histories
 
 
-def _store_frame(name: str, engine: Any, bank: str | None) -> pd.DataFrame:
-    from carbonfin.store import repositories
-    from carbonfin.store.database import session_scope
-
-    with session_scope(engine) as session:
-        if name == "loans":
-            return repositories.loans(session=session, bank_id=bank)
-        return repositories.pledges(session=session, bank_id=bank)
-
-
 @book_app.command("value")
-@clean_errors
+@command(data=True, flags=FLAGS)
 def book_value_cmd(
-    bank: Annotated[str, typer.Option(help="bank id, e.g. BANK-01")],
+    bank: Annotated[str, typer.Option(help="bank id, e.g. BANK-01 (any case)")],
     as_of: Annotated[str | None, typer.Option(help="valuation date (default: last quote)")] = None,
     model: Annotated[str, typer.Option(help=MODELS)] = "hs",
-    top: Annotated[int, typer.Option(help="margin calls to list")] = 15,
-) -> None:
-    """Value every active pledge of a bank: LTV distribution, states and margin calls."""
+    top: Annotated[int, typer.Option(min=1, max=10_000, help="margin calls to list")] = 15,
+) -> Report:
+    """Value every active pledge of a bank: LTV distribution, states and margin calls.
+
+    Exit code 5 when a loan is at the margin-call or liquidation level."""
+    import pandas as pd
+
     when = parse_date(as_of, "as_of") if as_of else None
     with _progress() as say:
-        book, _ = _book(bank, when, model, say)
-    console.print(book.summary(), markup=False, highlight=False)
+        book, _ = _book(upper(bank), when, model.strip().lower(), say)
     calls = book.loans[book.loans["state"] != "ok"].sort_values(
         "utilisation", ascending=False, kind="stable"
     )
-    if calls.empty:
-        console.print("no loan at or above the warning level")
-        return
-    table = Table(title=f"loans at or above the warning level ({len(calls)}; top {top})")
-    for col in ("loan", "state", "LTV", "utilisation", "loan CNY", "collateral CNY",
-                "top-up cash CNY", "or tonnes"):  # fmt: skip
-        table.add_column(col, justify="left" if col in ("loan", "state") else "right")
-    for _, r in calls.head(top).iterrows():
-        tonnes = "n/a" if pd.isna(r["topup_quantity_t"]) else f"{r['topup_quantity_t']:,.0f}"
-        table.add_row(
-            r["loan_id"], r["state"], f"{r['ltv']:.1%}", f"{r['utilisation']:.2f}",
-            f"{r['outstanding_cny']:,.0f}", f"{r['collateral_value_cny']:,.0f}",
-            f"{r['topup_cash_cny']:,.0f}", f"{tonnes} {r['instrument'] or ''}",
-        )  # fmt: skip
-    console.print(table)
+    rows = [
+        {
+            "loan_id": str(r["loan_id"]),
+            "state": str(r["state"]),
+            "ltv": float(r["ltv"]),
+            "utilisation": float(r["utilisation"]),
+            "outstanding": money(float(r["outstanding_cny"]), "CNY"),
+            "collateral_value": money(float(r["collateral_value_cny"]), "CNY"),
+            "topup_cash": money(float(r["topup_cash_cny"]), "CNY"),
+            "topup_quantity_t": None
+            if pd.isna(r["topup_quantity_t"])
+            else float(r["topup_quantity_t"]),
+            "instrument": r["instrument"] or None,
+        }
+        for _, r in calls.head(top).iterrows()
+    ]
+    counts = book.state_counts()
+    human: list[Any] = [book.summary()]
+    if rows:
+        human.append(
+            table(
+                rows,
+                [
+                    Column("loan_id", "loan"),
+                    Column("state"),
+                    Column("ltv", "LTV", fmt="{:.1%}"),
+                    Column("utilisation", fmt="{:.2f}"),
+                    Column("outstanding", "loan CNY", fmt=_whole),
+                    Column("collateral_value", "collateral CNY", fmt=_whole),
+                    Column("topup_cash", "top-up cash CNY", fmt=_whole),
+                    Column("topup_quantity_t", "or tonnes", fmt="{:,.0f}"),
+                    Column("instrument"),
+                ],
+                title=f"loans at or above the warning level ({len(calls)}; top {top})",
+            )
+        )
+    else:
+        human.append("no loan at or above the warning level")
+    due = counts.get("margin_call", 0) + counts.get("liquidation", 0)
+    return Report(
+        {
+            "bank": upper(bank),
+            "as_of": book.as_of,
+            "pledges": len(book.pledges),
+            "loans": len(book.loans),
+            "collateral_value": money(float(book.loans["collateral_value_cny"].sum()), "CNY"),
+            "lendable_value": money(float(book.loans["lendable_value_cny"].sum()), "CNY"),
+            "outstanding": money(float(book.loans["outstanding_cny"].sum()), "CNY"),
+            "ltv_quantiles": {f"{q:g}": v for q, v in book.ltv_quantiles().items()},
+            "states": counts,
+            "margin_calls_due": due,
+            "at_or_above_warning": rows,
+            "notes": list(book.notes),
+            "data_source": book.data_source,
+            "policy_version": book.policy_version,
+        },
+        human,
+        exit_code=ExitCode.MARGIN_CALL if due else ExitCode.OK,
+    )
 
 
-@clean_errors
+def _whole(m: Any) -> str:
+    return f"{m.amount:,.0f}"
+
+
+@command(data=True, flags=FLAGS)
 def stress_cmd(
     scenario: Annotated[str, typer.Option(help="scenario name (see stress.toml), or 'list'")],
     bank: Annotated[str | None, typer.Option(help="one bank (default: every bank)")] = None,
     as_of: Annotated[str | None, typer.Option(help="valuation date (default: last quote)")] = None,
     model: Annotated[str, typer.Option(help=MODELS)] = "hs",
-    seed: Annotated[int, typer.Option(help="seed of simulated scenarios")] = 0,
-) -> None:
+    seed: Annotated[int, typer.Option(min=0, help="seed of simulated scenarios")] = 0,
+) -> Report:
     """Apply a stress scenario to the book: loss, margin calls, uncovered exposure."""
+    import pandas as pd
+
     from carbonfin.cli._data import load_account_frames
     from carbonfin.collateral import stress_book, stress_scenarios
 
     known = stress_scenarios()
+    scenario = scenario.strip().lower()
     if scenario == "list":
-        for s in known.values():
-            console.print(f"{s.name:16s} {s.kind:12s} {s.description}", markup=False)
-        return
+        listed = [
+            {"name": s.name, "kind": s.kind, "description": s.description} for s in known.values()
+        ]
+        return Report(
+            {"scenarios": listed},
+            [table(listed, [Column("name"), Column("kind"), Column("description")])],
+        )
     if scenario not in known:
         raise InvalidInputError(f"unknown stress scenario {scenario!r}; known: {sorted(known)}")
     when = parse_date(as_of, "as_of") if as_of else None
     with _progress() as say:
-        book, histories = _book(bank, when, model, say)
+        book, histories = _book(
+            None if bank is None else upper(bank), when, model.strip().lower(), say
+        )
         say(f"applying {scenario}")
         firms = load_account_frames()["firms"]
         industries = dict(zip(firms["uscc"].astype(str), firms["sector"].astype(str),
                               strict=True))  # fmt: skip
         res = stress_book(book, scenario, histories, industries=industries, seed=seed)
-    console.print(res.summary(), markup=False, highlight=False)
-    for title, frame in (("per bank", res.by_bank), ("per instrument", res.by_instrument),
-                         ("per industry", res.by_industry)):  # fmt: skip
-        table = Table(title=title)
-        for col in frame.columns:
-            table.add_column(str(col), justify="left" if frame[col].dtype == object else "right")
-        for row in frame.itertuples(index=False):
-            table.add_row(*[v if isinstance(v, str) else f"{v:,.0f}" for v in row])
-        console.print(table)
-    console.print(f"data: {book.data_source}; policy {book.policy_version}", markup=False)
+    data: dict[str, Any] = {
+        "scenario": scenario,
+        "as_of": res.as_of,
+        "moves": {inst.value: move for inst, move in res.moves.items()},
+        "value_before": money(res.value_before_cny, "CNY"),
+        "value_after": money(res.value_after_cny, "CNY"),
+        "loss": money(res.loss_cny, "CNY"),
+        "loans_called_before": res.loans_called_before,
+        "loans_called_after": res.loans_called_after,
+        "topup_cash": money(res.topup_cash_cny, "CNY"),
+        "uncovered": money(res.uncovered_cny, "CNY"),
+        "states_after": dict(res.states_after),
+        "notes": list(res.notes),
+    }
+    human: list[Any] = [res.summary()]
+    for title, key, frame in (
+        ("per bank", "by_bank", res.by_bank),
+        ("per instrument", "by_instrument", res.by_instrument),
+        ("per industry", "by_industry", res.by_industry),
+    ):
+        records = [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
+        data[key] = records
+        columns = [
+            Column(str(c), fmt="{:,.0f}" if pd.api.types.is_numeric_dtype(frame[c]) else None)
+            for c in frame.columns
+        ]
+        human.append(table(records, columns, title=title))
+    human.append(f"data: {book.data_source}; policy {book.policy_version}")
+    return Report(data, human)

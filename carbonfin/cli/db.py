@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from carbonfin.cli._common import clean_errors, console, fail
-from carbonfin.store import credentials, repositories
-from carbonfin.store.database import (
-    current_revision,
-    head_revision,
-    make_engine,
-    require_current,
-    session_scope,
-    upgrade,
-)
+from carbonfin.cli._common import Column, Report, command, err_console, fail, table
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 db_app = typer.Typer(
     help="The database: migrations, sample data, API clients.", no_args_is_help=True
@@ -29,46 +21,104 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
 
 
+def _existing_engine() -> Engine:
+    """The configured database, without creating a missing SQLite file."""
+    from carbonfin.cli._data import (
+        DatabaseNotReadyError,
+        missing_database_message,
+        sqlite_file_missing,
+    )
+    from carbonfin.store.database import database_url, make_engine, parse_url
+
+    url = parse_url(database_url())
+    missing = sqlite_file_missing(url)
+    if missing is not None:
+        raise DatabaseNotReadyError(
+            f"{missing_database_message(missing)}: `carbonfin db upgrade` creates it"
+        )
+    return make_engine(url)
+
+
+def _migrated_engine() -> Engine:
+    """The configured database at the newest migration, or what to run (exit code 3)."""
+    from carbonfin.cli._data import DatabaseNotReadyError
+    from carbonfin.errors import ConfigurationError
+    from carbonfin.store.database import current_revision, require_current
+
+    engine = _existing_engine()
+    current_revision(engine)  # a file that is not a database: a bad setting (exit code 2)
+    try:
+        require_current(engine)
+    except ConfigurationError as exc:
+        raise DatabaseNotReadyError(str(exc)) from None
+    return engine
+
+
 @db_app.command("upgrade")
-@clean_errors
-def upgrade_cmd() -> None:
+@command()
+def upgrade_cmd() -> Report:
     """Create or migrate the database named by CARBONFIN_DATABASE_URL to the newest schema."""
+    from carbonfin.store.database import current_revision, make_engine, upgrade
+
     engine = make_engine()
     before = current_revision(engine)
     reached = upgrade(engine)
     url = engine.url.render_as_string(hide_password=True)
-    if before == reached:
-        console.print(f"{url}: already at migration {reached}")
-    else:
-        console.print(f"{url}: migrated from {before or 'empty'} to {reached}")
+    text = (
+        f"{url}: already at migration {reached}"
+        if before == reached
+        else f"{url}: migrated from {before or 'empty'} to {reached}"
+    )
+    return Report({"url": url, "from_revision": before, "revision": reached}, [text])
 
 
 @db_app.command("current")
-@clean_errors
-def current_cmd() -> None:
+@command()
+def current_cmd() -> Report:
     """Print the database's migration and the newest one this carbonfin ships."""
-    engine = make_engine()
-    console.print(f"database at {current_revision(engine) or 'empty'}; newest is {head_revision()}")
+    from carbonfin.store.database import current_revision, head_revision
+
+    engine = _existing_engine()
+    revision = current_revision(engine)
+    head = head_revision()
+    return Report(
+        {
+            "url": engine.url.render_as_string(hide_password=True),
+            "revision": revision,
+            "newest": head,
+            "is_current": revision == head,
+        },
+        [f"database at {revision or 'empty'}; newest is {head}"],
+    )
 
 
 @db_app.command("seed")
-@clean_errors
+@command()
 def seed_cmd(
     data_dir: Annotated[
         Path | None,
-        typer.Option(help="directory of sample CSV files (default: the shipped sample market)"),
+        typer.Option(
+            help="directory of sample CSV files (default: the shipped sample market)",
+            exists=True,
+            file_okay=False,
+            dir_okay=True,
+        ),
     ] = None,
-) -> None:
+) -> Report:
     """Load the sample market into the database. Seeding twice inserts nothing the second time."""
-    engine = make_engine()
-    require_current(engine)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from carbonfin.store import repositories
+    from carbonfin.store.database import session_scope
+
+    engine = _migrated_engine()
     with Progress(
         TextColumn("[bold]seeding[/] {task.description:<20}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
-        transient=False,
+        console=err_console,
+        transient=True,
     ) as bar:
         task = bar.add_task("", total=None)
 
@@ -77,24 +127,38 @@ def seed_cmd(
 
         with session_scope(engine) as session:
             report = repositories.seed(session=session, directory=data_dir, progress=progress)
-    table = Table(title="Seeded")
-    table.add_column("table")
-    table.add_column("inserted", justify="right")
-    table.add_column("already present", justify="right")
-    for name, n in report.inserted.items():
-        table.add_row(name, f"{n:,}", f"{report.skipped[name]:,}")
-    console.print(table)
+    rows = [
+        {"table": name, "inserted": n, "already_present": report.skipped[name]}
+        for name, n in report.inserted.items()
+    ]
+    return Report(
+        {"url": engine.url.render_as_string(hide_password=True), "tables": rows},
+        [
+            table(
+                rows,
+                [
+                    Column("table"),
+                    Column("inserted", fmt="{:,}"),
+                    Column("already_present", "already present", fmt="{:,}"),
+                ],
+                title="Seeded",
+            )
+        ],
+    )
 
 
 @db_app.command("create-client")
-@clean_errors
+@command(json=False)
 def create_client_cmd(
     client_id: Annotated[str, typer.Argument(help="new client id, e.g. bank-01-risk")],
     institution_id: Annotated[str, typer.Argument(help="institution id, e.g. BANK-01 or PBOC-SH")],
 ) -> None:
     """Create an API client for an institution and print its secret once (it is stored hashed)."""
-    engine = make_engine()
-    require_current(engine)
+    from carbonfin.store import credentials, repositories
+    from carbonfin.store.database import session_scope
+
+    engine = _migrated_engine()
+    institution_id = institution_id.strip().upper()
     with session_scope(engine) as session:
         secret = credentials.create_api_client(
             session=session, client_id=client_id, institution_id=institution_id
@@ -107,7 +171,7 @@ def create_client_cmd(
             entity_id=client_id,
             detail={"institution_id": institution_id},
         )
-    console.print(f"client {client_id} for {institution_id} created; its secret (shown once):")
+    err_console.print(f"client {client_id} for {institution_id} created; its secret (shown once):")
     typer.echo(secret)
 
 

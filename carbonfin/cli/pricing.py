@@ -4,15 +4,29 @@ and scenarios from the command line."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+import math
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from carbonfin.cli._common import clean_errors, console, fail, parse_date
+from carbonfin.cli._common import (
+    Column,
+    ExitCode,
+    Report,
+    check_decimal_unit,
+    command,
+    err_console,
+    fail,
+    parse_date,
+    table,
+    upper,
+)
 from carbonfin.cli._data import load_prices
 from carbonfin.errors import InvalidInputError
 from carbonfin.instruments import Instrument
+
+if TYPE_CHECKING:
+    from carbonfin.pricing import PriceHistory
 
 price_app = typer.Typer(
     help="Price options, marks and forwards of carbon allowances.", no_args_is_help=True
@@ -21,7 +35,11 @@ vol_app = typer.Typer(
     help="Volatility of allowance prices: fits, selection, scenarios.", no_args_is_help=True
 )
 
-InstrumentArg = Annotated[str, typer.Argument(help="SHEA, CEA or CCER")]
+InstrumentArg = Annotated[str, typer.Argument(help="SHEA, CEA or CCER (any case)")]
+# bounds: a year fraction beyond 100 years or a window beyond a year of business days is a typo
+MAX_EXPIRY_YEARS = 100.0
+MAX_WINDOW_DAYS = 260
+VOL_WARN_ABOVE = 2.0  # an annualised vol above 200% is almost surely a percentage
 
 
 def register(app: typer.Typer) -> None:
@@ -34,61 +52,102 @@ def _date(text: str | None, name: str) -> dt.date | None:
     return None if text is None else parse_date(text, name)
 
 
-def _history(instrument: str, start: str | None = None, end: str | None = None):  # type: ignore[no-untyped-def]
+def _history(instrument: str, start: str | None = None, end: str | None = None) -> PriceHistory:
     from carbonfin.pricing import PriceHistory
 
-    inst = Instrument.parse(instrument)
+    inst = Instrument.parse(upper(instrument))
     history = PriceHistory.from_frame(load_prices(inst), inst)
     s, e = _date(start, "start"), _date(end, "end")
     return history.between(s, e) if (s or e) else history
 
 
+def _kernels_ready() -> None:
+    """Say so before the numba kernels compile (first run after install only)."""
+    from carbonfin.pricing import _jit
+
+    if not _jit.kernels_cached():
+        err_console.print("compiling kernels (first run only; `carbonfin warmup` does it ahead)…")
+
+
+def _check_market_units(vol: float | None, rate: float) -> None:
+    if vol is not None:
+        check_decimal_unit(vol, "--vol", "volatility", above=VOL_WARN_ABOVE)
+    check_decimal_unit(rate, "--rate", "the rate")
+
+
+Expiry = Annotated[
+    float,
+    typer.Option(min=0.0, max=MAX_EXPIRY_YEARS, help="time to expiry in years (ACT/365F)"),
+]
+
+
 @price_app.command("option")
-@clean_errors
+@command(flags={"expiry_years": "--expiry"})
 def option_cmd(
     forward: Annotated[float, typer.Option(help="forward/futures price, CNY/t")],
     strike: Annotated[float, typer.Option(help="strike, CNY/t")],
-    expiry: Annotated[float, typer.Option(help="time to expiry in years (ACT/365F)")],
+    expiry: Expiry,
     vol: Annotated[float, typer.Option(help="annualised volatility, decimal (0.45 = 45%)")],
     rate: Annotated[float, typer.Option(help="continuously compounded rate, decimal")],
     put: Annotated[bool, typer.Option("--put", help="a put instead of a call")] = False,
-) -> None:
+) -> Report:
     """Black-76 price and greeks of a European option on an allowance forward."""
+    _check_market_units(vol, rate)
+    _kernels_ready()
     from carbonfin.pricing import black76_greeks
 
     g = black76_greeks(forward, strike, expiry, vol, rate, not put)
     kind = "put" if put else "call"
-    table = Table(
-        title=f"Black-76 {kind}: F={forward:g} K={strike:g} T={expiry:g}y "
-        f"vol={vol:.2%} r={rate:.3%}"
-    )
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_column("unit")
     rows = [
-        ("price", float(g.price), "CNY/t"),
-        ("delta", float(g.delta), "per 1 CNY/t of forward"),
-        ("gamma", float(g.gamma), "per (CNY/t)^2"),
-        ("vega", float(g.vega_per_point), "per vol point (0.01)"),
-        ("theta", float(g.theta_per_day), "per calendar day"),
-        ("rho", float(g.rho) / 100, "per 1% of rate"),
+        {"measure": "price", "value": float(g.price), "unit": "CNY/t"},
+        {"measure": "delta", "value": float(g.delta), "unit": "per 1 CNY/t of forward"},
+        {"measure": "gamma", "value": float(g.gamma), "unit": "per (CNY/t)^2"},
+        {"measure": "vega", "value": float(g.vega_per_point), "unit": "per vol point (0.01)"},
+        {"measure": "theta", "value": float(g.theta_per_day), "unit": "per calendar day"},
+        {"measure": "rho", "value": float(g.rho) / 100, "unit": "per 1% of rate"},
     ]
-    for name, value, unit in rows:
-        table.add_row(name, f"{value:.6f}", unit)
-    console.print(table)
+    inputs = {
+        "forward": forward,
+        "strike": strike,
+        "expiry_years": expiry,
+        "vol": vol,
+        "rate": rate,
+        "kind": kind,
+    }
+    title = f"Black-76 {kind}: F={forward:g} K={strike:g} T={expiry:g}y vol={vol:.2%} r={rate:.3%}"
+    return Report(
+        {
+            "inputs": inputs,
+            "price_cny_per_t": rows[0]["value"],
+            "delta": rows[1]["value"],
+            "gamma": rows[2]["value"],
+            "vega_per_point": rows[3]["value"],
+            "theta_per_day": rows[4]["value"],
+            "rho_per_percent": rows[5]["value"],
+        },
+        [
+            table(
+                rows,
+                [Column("measure"), Column("value", fmt="{:.6f}"), Column("unit")],
+                title=title,
+            )
+        ],
+    )
 
 
 @price_app.command("implied-vol")
-@clean_errors
+@command(flags={"expiry_years": "--expiry"})
 def implied_vol_cmd(
     price: Annotated[float, typer.Option(help="option price, CNY/t")],
     forward: Annotated[float, typer.Option(help="forward price, CNY/t")],
     strike: Annotated[float, typer.Option(help="strike, CNY/t")],
-    expiry: Annotated[float, typer.Option(help="years (ACT/365F)")],
+    expiry: Expiry,
     rate: Annotated[float, typer.Option(help="continuously compounded rate, decimal")],
     put: Annotated[bool, typer.Option("--put")] = False,
-) -> None:
+) -> Report:
     """Black-76 implied volatility of an option price (or why there is none)."""
+    _check_market_units(None, rate)
+    _kernels_ready()
     import numpy as np
 
     from carbonfin.pricing import solve_implied_vol
@@ -96,25 +155,29 @@ def implied_vol_cmd(
     res = solve_implied_vol(price, forward, strike, expiry, rate, not put)
     if not bool(res.solved):
         reason = str(np.asarray(res.reasons()).reshape(-1)[0])
-        raise fail(f"no implied volatility: {reason}")
-    console.print(f"implied volatility {float(res.vol):.6%}")
+        code = ExitCode.NO_ANSWER if "converge" in reason else ExitCode.BAD_INPUT
+        raise fail(f"no implied volatility: {reason}", code)
+    vol = float(res.vol)
+    return Report({"implied_vol": vol}, [f"implied volatility {vol:.6%}"])
 
 
 @price_app.command("american")
-@clean_errors
+@command(flags={"expiry_years": "--expiry"})
 def american_cmd(
     spot: Annotated[float, typer.Option(help="spot price, CNY/t")],
     strike: Annotated[float, typer.Option(help="strike, CNY/t")],
-    expiry: Annotated[float, typer.Option(help="years (ACT/365F)")],
+    expiry: Expiry,
     vol: Annotated[float, typer.Option(help="annualised volatility, decimal")],
     rate: Annotated[float, typer.Option(help="continuously compounded rate, decimal")],
     net_carry: Annotated[
-        float, typer.Option(help="c - y: holding cost minus convenience yield")
+        float, typer.Option(help="c - y: holding cost minus convenience yield, decimal")
     ] = 0.0,
     put: Annotated[bool, typer.Option("--put")] = False,
     method: Annotated[str, typer.Option(help="baw or binomial")] = "baw",
-) -> None:
+) -> Report:
     """American option on a spot allowance (QuantLib)."""
+    _check_market_units(vol, rate)
+    check_decimal_unit(net_carry, "--net-carry", "the net carry")
     from carbonfin.pricing import american_option
 
     res = american_option(
@@ -125,48 +188,132 @@ def american_cmd(
         rate,
         net_carry=net_carry,
         call=not put,
-        method=method,  # type: ignore[arg-type]
+        method=method.strip().lower(),  # type: ignore[arg-type]
     )
-    console.print(
-        f"American {'put' if put else 'call'} ({res.method}, {res.expiry_days} days): "
-        f"{res.price:.6f} CNY/t; European {res.european_price:.6f}; "
-        f"early-exercise premium {res.early_exercise_premium:.6f}"
+    kind = "put" if put else "call"
+    return Report(
+        {
+            "kind": kind,
+            "method": res.method,
+            "expiry_days": res.expiry_days,
+            "price_cny_per_t": res.price,
+            "european_price_cny_per_t": res.european_price,
+            "early_exercise_premium_cny_per_t": res.early_exercise_premium,
+        },
+        [
+            f"American {kind} ({res.method}, {res.expiry_days} days): "
+            f"{res.price:.6f} CNY/t; European {res.european_price:.6f} CNY/t; "
+            f"early-exercise premium {res.early_exercise_premium:.6f} CNY/t"
+        ],
     )
 
 
 @price_app.command("mark")
-@clean_errors
+@command(data=True, flags={"window_days": "--window", "as_of": "--on", "max_age_days": "--max-age"})
 def mark_cmd(
     instrument: InstrumentArg,
     on: Annotated[str, typer.Option(help="valuation date YYYY-MM-DD")],
     method: Annotated[str, typer.Option(help="close or vwap")] = "close",
-    window: Annotated[int, typer.Option(help="VWAP window in business days")] = 5,
+    window: Annotated[
+        int, typer.Option(min=1, max=MAX_WINDOW_DAYS, help="VWAP window in business days")
+    ] = 5,
     max_age: Annotated[
         int | None,
-        typer.Option(help="maximum age of the last trade in business days (default: rules)"),
+        typer.Option(
+            min=0,
+            max=MAX_WINDOW_DAYS,
+            help="maximum age of the last trade in business days (default: rules)",
+        ),
     ] = None,
-) -> None:
+) -> Report:
     """The valuation mark of an instrument on a date (last close or N-day VWAP), with the flags
     of the quotes it used; a mark older than the maximum age is refused."""
-    as_of = _date(on, "on")
-    assert as_of is not None
-    m = _history(instrument).mark(as_of, method=method, window_days=window, max_age_days=max_age)
-    console.print(m.summary(), highlight=False)
+    as_of = parse_date(on, "on")
+    m = _history(instrument).mark(
+        as_of,
+        method=method.strip().lower(),  # type: ignore[arg-type]
+        window_days=window,
+        max_age_days=max_age,
+    )
+    return Report(
+        {
+            "instrument": m.name,
+            "as_of": m.as_of,
+            "method": m.method,
+            "window_days": m.window_days,
+            "price_per_t": m.price_per_t,
+            "currency": m.currency,
+            "first_date": m.first_date,
+            "last_date": m.last_date,
+            "trade_days": m.trade_days,
+            "volume_t": m.volume_t,
+            "age_days": m.age_days,
+            "max_age_days": m.max_age_days,
+            "flags": {name: list(dates) for name, dates in m.flags.items()},
+            "excluded": list(m.excluded),
+            "calendar": m.calendar,
+            "provisional_years": list(m.provisional_years),
+            "notes": list(m.notes),
+        },
+        [m.summary()],
+    )
 
 
 @price_app.command("history")
-@clean_errors
+@command(data=True)
 def history_cmd(
     instrument: InstrumentArg,
     start: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
     end: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
-) -> None:
+) -> Report:
     """Summary of the validated price history and its data-quality flags."""
-    console.print(_history(instrument, start, end).summary(), highlight=False)
+    history = _history(instrument, start, end)
+    closes = history.closes()
+    return Report(
+        {
+            "instrument": history.name,
+            "rows": len(history.quotes),
+            "first_date": history.dates[0],
+            "last_date": history.dates[-1],
+            "close_days": len(closes),
+            "last_close_per_t": float(closes.iloc[-1]) if len(closes) else None,
+            "currency": history.currency,
+            "last_close_date": closes.index[-1] if len(closes) else None,
+            "limit_frac": history.limit_frac,
+            "calendar": history.calendar,
+            "max_mark_age_days": history.max_mark_age_days,
+            "flags": history.flag_counts(),
+        },
+        [history.summary()],
+    )
+
+
+def _fit_json(fit: Any) -> dict[str, Any]:
+    long_run = fit.unconditional_variance
+    return {
+        "model": fit.model,
+        "dist": fit.dist,
+        "mean": fit.mean,
+        "n_obs": fit.n_obs,
+        "time_unit": fit.time_unit,
+        "mean_gap_days": fit.mean_gap_days,
+        "initial_variance": fit.initial_variance,
+        "loglikelihood": fit.loglikelihood,
+        "aic": fit.aic,
+        "bic": fit.bic,
+        "persistence": fit.persistence,
+        "stationary": fit.is_stationary,
+        "half_life_steps": fit.half_life,
+        "long_run_variance": None if math.isnan(long_run) else long_run,
+        "long_run_note": fit.long_run_note,
+        "params": dict(fit.params),
+        "std_errors": dict(fit.std_errors),
+        "warnings": list(fit.warnings),
+    }
 
 
 @vol_app.command("fit")
-@clean_errors
+@command(data=True)
 def fit_cmd(
     instrument: InstrumentArg,
     model: Annotated[str, typer.Option(help="garch, gjr or egarch")] = "garch",
@@ -176,30 +323,39 @@ def fit_cmd(
     per: Annotated[
         str, typer.Option(help="business_day (gap-aware, per business day) or trade")
     ] = "business_day",
-) -> None:
+) -> Report:
     """Fit a GARCH-family model to the instrument's returns and print the summary."""
     import warnings
 
     from carbonfin.errors import CarbonfinWarning
     from carbonfin.pricing import fit_garch
 
+    per = per.strip().lower()
     if per not in ("business_day", "trade"):
-        raise InvalidInputError(f"`--per` must be business_day or trade; got {per!r}")
+        raise InvalidInputError(f"`per` must be business_day or trade; got {per!r}")
     returns = _history(instrument, start, end).returns()
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("ignore", CarbonfinWarning)  # kept on the fit, printed below
-        fit = fit_garch(returns, model, dist, time_unit=per)  # type: ignore[arg-type]
-    console.print(fit.summary(), highlight=False)
+        fit = fit_garch(
+            returns,
+            model.strip().lower(),  # type: ignore[arg-type]
+            dist.strip().lower(),  # type: ignore[arg-type]
+            time_unit=per,  # type: ignore[arg-type]
+        )
+    data = _fit_json(fit)
+    data["next_vol"] = fit.next_vol()
+    data["annualised_vol"] = fit.annualised_vol()
+    return Report(data, [fit.summary()])
 
 
 @vol_app.command("select")
-@clean_errors
+@command(data=True)
 def select_cmd(
     instrument: InstrumentArg,
     criterion: Annotated[str, typer.Option(help="aic or bic")] = "bic",
     start: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
     end: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
-) -> None:
+) -> Report:
     """Fit GARCH, GJR and EGARCH with normal, t and skew-t innovations; rank them."""
     import warnings
 
@@ -209,18 +365,30 @@ def select_cmd(
     returns = _history(instrument, start, end).returns()
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("ignore", CarbonfinWarning)  # the summary states them
-        selection = select_model(returns, criterion=criterion)  # type: ignore[arg-type]
-    console.print(selection.summary(), highlight=False)
+        selection = select_model(returns, criterion=criterion.strip().lower())  # type: ignore[arg-type]
+    return Report(
+        {
+            "criterion": selection.criterion,
+            "best_rank": selection.best_rank,
+            "best_is_stationary": selection.best_is_stationary,
+            "note": selection.note,
+            "fits": [_fit_json(f) for f in selection.fits],
+            "failures": [
+                {"model": m, "dist": d, "reason": why} for m, d, why in selection.failures
+            ],
+        },
+        [selection.summary()],
+    )
 
 
 @vol_app.command("scenarios")
-@clean_errors
+@command(data=True, flags={"horizon_days": "--days", "n_paths": "--paths"})
 def scenarios_cmd(
     instrument: InstrumentArg,
-    days: Annotated[int, typer.Option(help="horizon in business days")] = 10,
-    paths: Annotated[int, typer.Option(help="number of paths")] = 10_000,
+    days: Annotated[int, typer.Option(min=1, max=2600, help="horizon in business days")] = 10,
+    paths: Annotated[int, typer.Option(min=100, max=1_000_000, help="number of paths")] = 10_000,
     method: Annotated[str, typer.Option(help="fhs, t or merton")] = "fhs",
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
     model: Annotated[str, typer.Option(help="volatility model for fhs")] = "gjr",
     jump_intensity: Annotated[
         float, typer.Option(help="merton: jumps per business day (0.05 = about one a month)")
@@ -228,7 +396,7 @@ def scenarios_cmd(
     jump_share: Annotated[
         float, typer.Option(help="merton: share of the daily variance that comes from jumps")
     ] = 0.5,
-) -> None:
+) -> Report:
     """Simulate price paths from the latest close and print the horizon-return quantiles.
 
     fhs: filtered historical simulation on the fitted model; t: Student-t calibrated from the
@@ -236,6 +404,8 @@ def scenarios_cmd(
     (calibrate_merton). Daily moves are capped at the instrument's price limit.
     """
     import warnings
+
+    import numpy as np
 
     from carbonfin.errors import CarbonfinWarning
     from carbonfin.pricing import (
@@ -245,11 +415,12 @@ def scenarios_cmd(
         fit_garch,
     )
 
+    method = method.strip().lower()
     if method not in ("fhs", "t", "merton"):
         raise InvalidInputError(f"`method` must be fhs, t or merton; got {method!r}")
     history = _history(instrument)
     start_price = float(history.closes().iloc[-1])
-    inst = history.instrument
+    inst = Instrument.parse(upper(instrument))
     returns = history.returns()
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("ignore", CarbonfinWarning)  # stated in the notes printed below
@@ -258,7 +429,7 @@ def scenarios_cmd(
                 returns, jump_intensity_daily=jump_intensity, jump_share=jump_share
             ).simulate(start_price, days, paths, seed=seed, instrument=inst)
         else:
-            fit = fit_garch(returns, model, "t")  # type: ignore[arg-type]
+            fit = fit_garch(returns, model.strip().lower(), "t")  # type: ignore[arg-type]
             if method == "fhs":
                 sim = filtered_historical(fit, start_price, days, paths, seed=seed, instrument=inst)
             else:
@@ -266,4 +437,24 @@ def scenarios_cmd(
                     start_price, days, paths, seed=seed, instrument=inst
                 )
             sim = sim.with_notes(*(f"fit: {w}" for w in fit.warnings))
-    console.print(sim.summary(), highlight=False)
+    h = sim.horizon_returns()
+    levels = (0.01, 0.05, 0.5, 0.95, 0.99)
+    quantiles = np.quantile(h, levels)
+    return Report(
+        {
+            "instrument": inst.value,
+            "method": sim.method,
+            "paths": sim.n_paths,
+            "horizon_days": sim.horizon_days,
+            "start_price_cny_per_t": sim.start_price,
+            "seed": sim.seed,
+            "limit_frac": sim.limit_frac,
+            "horizon_return_quantiles": {
+                f"{level:g}": float(q) for level, q in zip(levels, quantiles, strict=True)
+            },
+            "var_99": sim.value_at_risk(0.99),
+            "worst_path_return": float(h.min()),
+            "notes": list(sim.notes),
+        },
+        [sim.summary()],
+    )

@@ -6,10 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from carbonfin.cli._common import clean_errors, console
-from carbonfin.data.schema import sample_dir
+from carbonfin.cli._common import Report, command, err_console
 
 sample_app = typer.Typer(help="The sample market shipped with carbonfin.", no_args_is_help=True)
 
@@ -19,19 +17,26 @@ def register(app: typer.Typer) -> None:
 
 
 @sample_app.command("generate")
-@clean_errors
+@command()
 def generate_cmd(
     directory: Annotated[
         Path | None,
-        typer.Argument(help="output directory (default: the package's sample directory)"),
+        typer.Argument(
+            help="output directory (default: the package's sample directory)",
+            file_okay=False,
+        ),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="random seed (default: the seed of the shipped files)")
+        int | None,
+        typer.Option(min=0, help="random seed (default: the seed of the shipped files)"),
     ] = None,
-) -> None:
+) -> Report:
     """Generate the sample market files (same seed, same bytes) and their manifest."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     # imported here: the generator is heavy and only this command needs it
     import carbonfin.data.generate as generator
+    from carbonfin.data.schema import sample_dir
 
     seed = generator.DEFAULT_SEED if seed is None else seed
     target = directory or sample_dir()
@@ -40,7 +45,8 @@ def generate_cmd(
         TextColumn("[bold]generating[/] {task.description:<20}"),
         BarColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=err_console,
+        transient=True,
     ) as bar:
         task = bar.add_task("", total=None)
 
@@ -48,5 +54,10 @@ def generate_cmd(
             bar.update(task, description=step, completed=done, total=total)
 
         hashes = generator.generate(target, seed=seed, progress=progress)
-    for name, digest in sorted(hashes.items()):
-        console.print(f"{target / name}  sha256 {digest[:16]}…")
+    files = [
+        {"file": str(target / name), "sha256": digest} for name, digest in sorted(hashes.items())
+    ]
+    return Report(
+        {"directory": str(target), "seed": seed, "files": files},
+        [f"{f['file']}  sha256 {f['sha256'][:16]}…" for f in files],
+    )

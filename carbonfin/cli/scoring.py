@@ -3,17 +3,38 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
-from carbonfin.cli._common import clean_errors, console, fail, parse_date
+from carbonfin.cli._common import (
+    Column,
+    Report,
+    command,
+    console,
+    fail,
+    money,
+    parse_date,
+    table,
+    upper,
+)
 from carbonfin.cli._data import load_account_frames, seeded_engine
 from carbonfin.errors import InvalidInputError
 from carbonfin.scoring.methodology import DEFAULT_VERSION
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: How each factor's input value is shown on a score card (its natural unit and precision).
+FACTOR_FORMATS: dict[str, str] = {
+    "efficiency": "K {:.2f}",  # intensity over the industry average
+    "intensity_change": "{:+.1%}",  # year-on-year change
+    "absolute_change": "{:+.1%}",
+    "data_quality": "{:.2f}",  # quality index, 0-1
+    "compliance": "{:.2f}",
+    "disclosure": "{:.0f}",
+    "green_power": "{:.1%}",  # share of electricity
+}
 
 
 def register(app: typer.Typer) -> None:
@@ -29,58 +50,94 @@ def _panel() -> pd.DataFrame:
     return build_panel(load_account_frames())
 
 
+def _factor_value(name: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    return FACTOR_FORMATS.get(name, "{:.4g}").format(value)
+
+
 def _as_of(text: str | None) -> dt.date:
     """The scoring date: the option's, else today (the edge reads the clock, the core never)."""
     return dt.date.today() if text is None else parse_date(text, "as_of")
 
 
-def _card(uscc: str, year: int | None, version: str, as_of: dt.date) -> None:
+def _card(uscc: str, year: int | None, version: str, as_of: dt.date) -> Report:
     from carbonfin.scoring import score_firm
 
     card = score_firm(_panel(), uscc, year, version, as_of=as_of)
     eff = "n/a" if card.efficiency_grade is None else str(card.efficiency_grade)
     k = "n/a" if card.k_ratio is None else f"{card.k_ratio:.2f}"
-    console.print(
-        f"[bold]{card.uscc}[/] {card.year} ({card.sector})  score [bold]{card.score:.1f}[/]/100  "
+    factors: list[dict[str, Any]] = [
+        {
+            "factor": f.name,
+            "value": f.value,
+            "points": f.points,
+            "max_points": f.max_points,
+            "contribution": f.contribution,
+            "status": f.status,
+        }
+        for f in card.factors
+    ]
+    shown: list[dict[str, Any]] = [
+        *({**f, "value_text": _factor_value(f["factor"], f["value"])} for f in factors),
+        {"factor": "total", "value_text": "", "contribution": card.score},
+    ]
+    factor_table = table(
+        shown,
+        [
+            Column("factor"),
+            Column("value_text", "value", numeric=True),
+            Column("points", fmt="{:.2f}"),
+            Column("max_points", "max", fmt="{:.0f}"),
+            Column("contribution", fmt="{:.2f}"),
+            Column("status"),
+        ],
+        title="factors",
+    )
+    human: list[Any] = [
+        f"{card.uscc} {card.year} ({card.sector})  score {card.score:.1f}/100  "
         f"{card.colour_grade.value.replace('_', ' ')}  efficiency grade {eff} (K = {k})  "
         f"confidence {card.confidence:.0%}  methodology {card.methodology_version}  "
-        f"as of {as_of.isoformat()}"
+        f"as of {as_of.isoformat()}",
+        f"industry benchmark {card.benchmark_intensity:.4g} tCO2e/CNY ({card.benchmark_basis})"
+        if card.benchmark_intensity is not None
+        else f"industry benchmark: {card.benchmark_basis}",
+        factor_table,
+        f"suggested loan-rate adjustment: {card.loan_adjustment_bp:+.1f} bp",
+        *(f"  - {reason}" for reason in card.reasons),
+        f"input hash {card.input_hash}",
+    ]
+    return Report(
+        {
+            "uscc": card.uscc,
+            "year": card.year,
+            "sector": card.sector,
+            "score": card.score,
+            "colour_grade": card.colour_grade.value,
+            "efficiency_grade": card.efficiency_grade,
+            "k_ratio": card.k_ratio,
+            "benchmark_intensity": card.benchmark_intensity,
+            "benchmark_basis": card.benchmark_basis,
+            "as_of": as_of,
+            "confidence": card.confidence,
+            "methodology_version": card.methodology_version,
+            "factors": factors,
+            "loan_adjustment_bp": card.loan_adjustment_bp,
+            "reasons": list(card.reasons),
+            "input_hash": card.input_hash,
+        },
+        human,
     )
-    basis = card.benchmark_basis
-    if card.benchmark_intensity is not None:
-        console.print(
-            f"industry benchmark {card.benchmark_intensity:.4g} tCO2e/CNY ({basis})",
-            highlight=False,
-        )
-    else:
-        console.print(f"industry benchmark: {basis}")
-    table = Table(title="factors")
-    for col in ("factor", "value", "points", "max", "contribution", "status"):
-        table.add_column(col, justify="left" if col in ("factor", "status") else "right")
-    for f in card.factors:
-        value = "" if f.value is None else f"{f.value:.4g}"
-        table.add_row(
-            f.name,
-            value,
-            f"{f.points:.2f}",
-            f"{f.max_points:.0f}",
-            f"{f.contribution:.2f}",
-            f.status,
-        )
-    table.add_row("total", "", "", "", f"{card.score:.2f}", "")
-    console.print(table)
-    console.print(f"suggested loan-rate adjustment: {card.loan_adjustment_bp:+.1f} bp")
-    for reason in card.reasons:
-        console.print(f"  - {reason}")
-    console.print(f"input hash {card.input_hash}")
 
 
-@clean_errors
+@command(data=True)
 def score_cmd(
     uscc: Annotated[
-        str | None, typer.Argument(help="the firm's unified social credit code")
+        str | None, typer.Argument(help="the firm's unified social credit code (any case)")
     ] = None,
-    year: Annotated[int | None, typer.Option(help="year (default: the latest)")] = None,
+    year: Annotated[
+        int | None, typer.Option(min=1990, max=2100, help="year (default: the latest)")
+    ] = None,
     all_firms: Annotated[bool, typer.Option("--all", help="score the whole population")] = False,
     version: Annotated[str, typer.Option(help="methodology version")] = DEFAULT_VERSION,
     as_of: Annotated[
@@ -91,18 +148,24 @@ def score_cmd(
         ),
     ] = None,
     save: Annotated[bool, typer.Option(help="store the scores in the database")] = False,
-) -> None:
+) -> Report:
     """Score one firm (its score card) or, with --all, the population of a year."""
     if all_firms == (uscc is not None):
         raise fail("give either a USCC or --all")
+    version = version.strip().lower()
     when = _as_of(as_of)
     if uscc is not None:
-        _card(uscc, year, version, when)
-        return
-    _population(year, version, save, when)
+        if save:
+            raise fail("--save stores a population: use it with --all")
+        return _card(upper(uscc), year, version, when)
+    return _population(year, version, save, when)
 
 
-def _population(year: int | None, version: str, save: bool, as_of: dt.date) -> None:
+def _population(year: int | None, version: str, save: bool, as_of: dt.date) -> Report:
+    import pandas as pd
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from carbonfin.cli._common import err_console
     from carbonfin.scoring import industry_benchmarks, load_methodology, score_panel
 
     panel = _panel()
@@ -117,7 +180,7 @@ def _population(year: int | None, version: str, save: bool, as_of: dt.date) -> N
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        console=console,
+        console=err_console,
         transient=True,
     ) as progress:
         task = progress.add_task(f"scoring {len(rows)} firms ({year})", total=len(sectors))
@@ -127,59 +190,79 @@ def _population(year: int | None, version: str, save: bool, as_of: dt.date) -> N
             )
             progress.advance(task)
     scores = pd.concat(parts, ignore_index=True)
-    table = Table(
-        title=f"grade distribution by industry, {year} (methodology {version}, "
-        f"as of {as_of.isoformat()})"
-    )
     grades = ["dark_green", "light_green", "yellow", "red"]
-    for col in ("sector", *grades, "mean score", "firms"):
-        table.add_column(col, justify="left" if col == "sector" else "right")
     counts = scores.groupby("sector")["colour_grade"].value_counts().unstack(fill_value=0)
     means = scores.groupby("sector")["score"].mean()
+    out: list[dict[str, Any]] = []
     for sector in counts.index:
         row = counts.loc[sector]
-        table.add_row(
-            sector,
-            *(str(int(row.get(g, 0))) for g in grades),
-            f"{means[sector]:.1f}",
-            str(int(row.sum())),
+        out.append(
+            {
+                "sector": str(sector),
+                **{g: int(row.get(g, 0)) for g in grades},
+                "mean_score": float(means[sector]),
+                "firms": int(row.sum()),
+            }
         )
     total = scores["colour_grade"].value_counts()
-    table.add_row(
-        "all",
-        *(str(int(total.get(g, 0))) for g in grades),
-        f"{scores['score'].mean():.1f}",
-        str(len(scores)),
+    out.append(
+        {
+            "sector": "all",
+            **{g: int(total.get(g, 0)) for g in grades},
+            "mean_score": float(scores["score"].mean()),
+            "firms": len(scores),
+        }
     )
-    console.print(table)
-    _notes(scores)
+    notes = _notes(scores)
+    data: dict[str, Any] = {
+        "year": year,
+        "methodology_version": version,
+        "as_of": as_of,
+        "by_sector": out,
+        "notes": notes,
+    }
+    human: list[Any] = [
+        table(
+            out,
+            [
+                Column("sector"),
+                *(Column(g) for g in grades),
+                Column("mean_score", "mean score", fmt="{:.1f}"),
+                Column("firms"),
+            ],
+            title=f"grade distribution by industry, {year} (methodology {version}, "
+            f"as of {as_of.isoformat()})",
+        ),
+        *notes,
+    ]
     if save:
-        _save(scores)
+        new, already = _save(scores)
+        data["stored"] = {"new": new, "already_stored": already}
+        human.append(f"stored {new} new scores ({already} already stored)")
+    return Report(data, human)
 
 
-def _notes(scores: pd.DataFrame) -> None:
-    """Say which factors were left out and which benchmarks were fallbacks."""
+def _notes(scores: pd.DataFrame) -> list[str]:
+    """Which factors were left out and which benchmarks were fallbacks."""
     from carbonfin.scoring.factors import STATUS
 
+    notes: list[str] = []
     for factor in ("efficiency", "compliance"):
         counts = scores[f"{factor}_status"].map(STATUS).value_counts()
         for label in ("benchmark unavailable", "not yet due"):
             if counts.get(label, 0):
-                console.print(
-                    f"{factor} {label}: {counts[label]} firms (left out of their maximum)"
-                )
+                notes.append(f"{factor} {label}: {counts[label]} firms (left out of their maximum)")
     for basis, n in scores["benchmark_basis"].value_counts().items():
-        console.print(f"industry benchmark {basis}: {n} firms")
+        notes.append(f"industry benchmark {basis}: {n} firms")
+    return notes
 
 
-def _save(scores: pd.DataFrame) -> None:
+def _save(scores: pd.DataFrame) -> tuple[int, int]:
     from carbonfin.scoring import Score
     from carbonfin.store import repositories
     from carbonfin.store.database import session_scope
 
     engine = seeded_engine()
-    if engine is None:
-        raise fail("the database is not seeded: run `carbonfin db upgrade` and `carbonfin db seed`")
     records = [
         Score.from_row({str(k): v for k, v in row.items()}).to_record()
         for row in scores.to_dict("records")
@@ -188,39 +271,52 @@ def _save(scores: pd.DataFrame) -> None:
         new = repositories.save_score_records(
             session=session, records=records, computed_at=dt.datetime.now(dt.UTC)
         )
-    console.print(f"stored {new} new scores ({len(records) - new} already stored)")
+    return new, len(records) - new
 
 
-@clean_errors
+@command(data=True)
 def coverage_cmd(
-    year: Annotated[int, typer.Option(help="compliance year")] = 2026,
-) -> None:
+    year: Annotated[int, typer.Option(min=2013, max=2100, help="compliance year")] = 2026,
+) -> Report:
     """Which firms are covered entities of the Shanghai market in a year, by sector."""
     from carbonfin.scoring import population_coverage
 
     cov = population_coverage(_panel(), year)
-    table = Table(
-        title=f"covered entities in {year} (Shanghai action plan clause 2 and pilot rules)"
-    )
-    for col in ("sector", "covered", "not covered", "no data", "rule"):
-        table.add_column(col, justify="left" if col in ("sector", "rule") else "right")
+    rows: list[dict[str, Any]] = []
     for sector, grp in cov.groupby("sector"):
         rules = ", ".join(sorted({r for r in grp["rule"].dropna() if r}))
-        table.add_row(
-            str(sector),
-            str(int((grp["covered"] == True).sum())),  # noqa: E712
-            str(int((grp["covered"] == False).sum())),  # noqa: E712
-            str(int(grp["covered"].isna().sum())),
-            rules or "-",
+        rows.append(
+            {
+                "sector": str(sector),
+                "covered": int((grp["covered"] == True).sum()),  # noqa: E712
+                "not_covered": int((grp["covered"] == False).sum()),  # noqa: E712
+                "no_data": int(grp["covered"].isna().sum()),
+                "rule": rules or "-",
+            }
         )
-    console.print(table)
+    return Report(
+        {"year": year, "by_sector": rows},
+        [
+            table(
+                rows,
+                [
+                    Column("sector"),
+                    Column("covered"),
+                    Column("not_covered", "not covered"),
+                    Column("no_data", "no data"),
+                    Column("rule"),
+                ],
+                title=f"covered entities in {year} (Shanghai action plan clause 2 and pilot rules)",
+            )
+        ],
+    )
 
 
-@clean_errors
+@command(data=True, flags={"fx_date": "--fx-date"})
 def financed_cmd(
-    bank: Annotated[str, typer.Argument(help="bank id, e.g. BANK-01")],
-    year: Annotated[int, typer.Option(help="emissions year")] = 2025,
-    top: Annotated[int, typer.Option(help="how many top contributors")] = 10,
+    bank: Annotated[str, typer.Argument(help="bank id, e.g. BANK-01 (any case)")],
+    year: Annotated[int, typer.Option(min=1990, max=2100, help="emissions year")] = 2025,
+    top: Annotated[int, typer.Option(min=1, max=1000, help="how many top contributors")] = 10,
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", help="scoring date of the borrowers' grades (default today)"),
@@ -231,13 +327,14 @@ def financed_cmd(
             "--fx-date", help="date of the FX fixings for non-CNY loans (default 31 Dec of year)"
         ),
     ] = None,
-) -> None:
+) -> Report:
     """PCAF financed emissions of a bank's whole loan book in CNY (other currencies converted
     at the fixings of --fx-date), by sector and grade, top borrowers, and what was left out."""
     from carbonfin.cli._data import load_fx_fixings, load_loans
     from carbonfin.fx import RateStore
     from carbonfin.scoring import financed_emissions, score_panel
 
+    bank = upper(bank)
     loans = load_loans(bank)
     panel = _panel()
     on = dt.date(year, 12, 31) if fx_date is None else parse_date(fx_date, "fx_date")
@@ -249,32 +346,87 @@ def financed_cmd(
         fx=RateStore(load_fx_fixings()),
         on=on,
     )
-    console.print(result.summary(), highlight=False)
+    ccy = result.currency
+    excluded = [
+        {
+            "reason": str(row["reason"]),
+            "currency": str(row["currency"]),
+            "loans": int(row["loans"]),
+            "outstanding": money(float(row["outstanding"]), str(row["currency"])),
+        }
+        for row in result.exclusions().to_dict("records")
+    ]
+    data: dict[str, Any] = {
+        "bank": bank,
+        "year": result.year,
+        "currency": ccy,
+        "fx_date": result.fx_date,
+        "fx_rates": list(result.fx_rates),
+        "total_financed_tco2e": result.total_tco2e,
+        "covered_outstanding": money(result.covered_outstanding, ccy),
+        "uncovered_outstanding": money(result.uncovered_outstanding, ccy),
+        "weighted_data_quality": result.weighted_data_quality,
+        "excluded": excluded,
+    }
+    human: list[Any] = [result.summary()]
     for column in ("sector", "colour_grade"):
-        table = Table(title=f"by {column}")
         frame = result.by(column)
-        for col in (column, "loans", "outstanding", "financed_tco2e", "share", "PCAF DQ"):
-            table.add_column(col, justify="left" if col == column else "right")
-        for key, row in frame.iterrows():
-            table.add_row(
-                str(key),
-                str(int(row["loans"])),
-                f"{row['outstanding']:,.0f}",
-                f"{row['financed_tco2e']:,.0f}",
-                f"{row['share']:.1%}",
-                f"{row['weighted_data_quality']:.2f}",
+        rows = [
+            {
+                column: str(key),
+                "loans": int(row["loans"]),
+                "outstanding": money(float(row["outstanding"]), ccy),
+                "financed_tco2e": float(row["financed_tco2e"]),
+                "share": float(row["share"]),
+                "pcaf_data_quality": float(row["weighted_data_quality"]),
+            }
+            for key, row in frame.iterrows()
+        ]
+        data[f"by_{column}"] = rows
+        human.append(
+            table(
+                rows,
+                [
+                    Column(column),
+                    Column("loans"),
+                    Column("outstanding", f"outstanding ({ccy})", fmt=_whole),
+                    Column("financed_tco2e", fmt="{:,.0f}"),
+                    Column("share", fmt="{:.1%}"),
+                    Column("pcaf_data_quality", "PCAF DQ", fmt="{:.2f}"),
+                ],
+                title=f"by {column}",
             )
-        console.print(table)
-    top_table = Table(title=f"top {top} borrowers")
-    for col in ("borrower", "sector", "outstanding", "financed_tco2e", "share"):
-        top_table.add_column(col)
-    leaders = result.top_contributors(top).reset_index()
-    for leader in leaders.to_dict("records"):
-        top_table.add_row(
-            str(leader["borrower_uscc"]),
-            str(leader["sector"]),
-            f"{leader['outstanding']:,.0f}",
-            f"{leader['financed_tco2e']:,.0f}",
-            f"{leader['share']:.1%}",
         )
-    console.print(top_table)
+    leaders = [
+        {
+            "borrower_uscc": str(leader["borrower_uscc"]),
+            "sector": str(leader["sector"]),
+            "outstanding": money(float(leader["outstanding"]), ccy),
+            "financed_tco2e": float(leader["financed_tco2e"]),
+            "share": float(leader["share"]),
+        }
+        for leader in result.top_contributors(top).reset_index().to_dict("records")
+    ]
+    data["top_borrowers"] = leaders
+    human.append(
+        table(
+            leaders,
+            [
+                Column("borrower_uscc", "borrower"),
+                Column("sector"),
+                Column("outstanding", f"outstanding ({ccy})", fmt=_whole),
+                Column("financed_tco2e", fmt="{:,.0f}"),
+                Column("share", fmt="{:.1%}"),
+            ],
+            title=f"top {top} borrowers",
+        )
+    )
+    return Report(data, human)
+
+
+def _whole(m: Any) -> str:
+    """A money amount in whole currency units, for wide tables (JSON keeps minor units)."""
+    return f"{m.amount:,.0f}"
+
+
+__all__ = ["console", "register"]

@@ -297,6 +297,10 @@ def load_table(name: str, directory: Path | None = None) -> pd.DataFrame:
     _check_manifest(directory, table.filename, data)
     try:
         frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise DataIntegrityError(
+            f"{path} is empty (0 bytes; a table needs at least its header line)"
+        ) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataIntegrityError(f"{path} is not a readable CSV file: {exc}") from exc
     if list(frame.columns) != table.column_names:

@@ -45,7 +45,10 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from carbonfin.pricing import _jit
 from carbonfin.pricing._erfcx_table import COEFFICIENTS, INTERVALS
+
+_jit.configure_cache()  # a writable cache directory for the compiled kernels (see _jit)
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)

@@ -413,7 +413,17 @@ class PriceHistory:
         if end is not None:
             mask &= index <= end
         if not mask.any():
-            raise MissingDataError(f"no {self.name} quotes between {start} and {end}")
+            span = (
+                f"between {start} and {end}"
+                if start is not None and end is not None
+                else f"on or after {start}"
+                if start is not None
+                else f"on or before {end}"
+            )
+            raise MissingDataError(
+                f"no {self.name} quotes {span} (the history runs {self.dates[0]} to "
+                f"{self.dates[-1]})"
+            )
         # the flags of the full history's range check stay (open/high/low were already blanked)
         window = self._replace(self._quotes[mask], self._flags[mask], self._positions[mask])
         return window._with_flags()

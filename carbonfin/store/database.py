@@ -22,7 +22,13 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DatabaseError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from carbonfin.errors import ConfigurationError
@@ -33,6 +39,7 @@ __all__ = [
     "current_revision",
     "database_url",
     "head_revision",
+    "known_revisions",
     "make_engine",
     "parse_url",
     "require_current",
@@ -143,6 +150,17 @@ def current_revision(engine: Engine) -> str | None:
             return MigrationContext.configure(connection).get_current_revision()
     except OperationalError as exc:
         raise ConfigurationError(f"cannot connect to {_engine_name(engine)}: {exc.orig}") from exc
+    except DatabaseError as exc:  # e.g. a file that is not a SQLite database
+        raise ConfigurationError(
+            f"cannot read {_engine_name(engine)}: {exc.orig} (is it a carbonfin database? check "
+            f"{ENV_VAR})"
+        ) from exc
+
+
+def known_revisions() -> frozenset[str]:
+    """Every migration shipped with this version of carbonfin."""
+    script = ScriptDirectory.from_config(_alembic_config(create_engine("sqlite://")))
+    return frozenset(rev.revision for rev in script.walk_revisions())
 
 
 def upgrade(engine: Engine, revision: str = "head") -> str:
@@ -167,10 +185,7 @@ def require_current(engine: Engine) -> None:
     """Raise :class:`ConfigurationError` unless the database is migrated to the newest revision."""
     current = current_revision(engine)
     head = head_revision()
-    known = {
-        rev.revision
-        for rev in ScriptDirectory.from_config(_alembic_config(engine)).walk_revisions()
-    }
+    known = known_revisions()
     if current is not None and current not in known:
         raise ConfigurationError(
             f"{_engine_name(engine)} is at migration {current!r}, which this carbonfin does "

@@ -37,6 +37,7 @@ from carbonfin.store.models import (
 )
 
 __all__ = [
+    "SEED_REQUIRED",
     "InstitutionInfo",
     "SeedReport",
     "account_frames",
@@ -54,6 +55,9 @@ __all__ = [
 ]
 
 ProgressFn = Callable[[str, int, int], None]
+
+#: Tables a seed folder must fill: without them every data command would fail or mislead.
+SEED_REQUIRED = ("institutions", "firms", "firm_years", "prices", "fx_fixings", "loans")
 _CHUNK = 2_000
 
 
@@ -287,6 +291,13 @@ def seed(
     database as it was.
     """
     frames = {name: load_table(name, directory) for name in SAMPLE_MODELS}
+    empty = [TABLES[name].filename for name in SEED_REQUIRED if frames[name].empty]
+    if empty:
+        raise DataIntegrityError(
+            f"{directory or 'the sample folder'}: {', '.join(empty)} "
+            f"{'holds' if len(empty) == 1 else 'hold'} no rows; a seed needs rows in "
+            f"{', '.join(TABLES[n].filename for n in SEED_REQUIRED)} (nothing was written)"
+        )
     total = sum(len(f) for f in frames.values())
     done = 0
     inserted: dict[str, int] = {}

@@ -41,22 +41,21 @@ def test_upgrade_seed_twice_and_info(db_env: Path, tmp_path: Path) -> None:
 def test_info_reports_the_calendar_horizon_for_a_given_day() -> None:
     from carbonfin.cli import status
 
-    with status.console.capture() as captured:
-        status._calendar_summary(dt.date(2026, 11, 25))
-    text = captured.get()
+    _data, lines = status._calendar_summary(dt.date(2026, 11, 25))
+    text = "\n".join(lines)
     if calendars.last_published_year() == 2026:  # the 2027 notice is not on file yet
         assert "calendar horizon:" in text
         assert "2027" in text
-    with status.console.capture() as captured:
-        status._calendar_summary(dt.date(calendars.last_published_year(), 3, 1))
-    assert "calendar horizon:" not in captured.get()
+    _data, lines = status._calendar_summary(dt.date(calendars.last_published_year(), 3, 1))
+    assert "calendar horizon:" not in "\n".join(lines)
 
 
 def test_seed_before_upgrade_says_what_to_run(db_env: Path) -> None:
     result = runner.invoke(app, ["db", "seed"])
-    assert result.exit_code == 2
-    assert "carbonfin db upgrade" in result.output
+    assert result.exit_code == 3
+    assert "carbonfin db upgrade" in result.stderr
     assert "Traceback" not in result.output
+    assert not db_env.exists()  # nothing created by a refused seed
 
 
 @pytest.mark.parametrize("url", ["nonsense", "oracle://u@h/db"])
@@ -73,8 +72,8 @@ def test_corrupt_sample_is_a_clear_error(db_env: Path, tmp_path: Path) -> None:
     (data / "prices.csv").write_text("garbage\n", encoding="utf-8")
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     result = runner.invoke(app, ["db", "seed", "--data-dir", str(data)])
-    assert result.exit_code == 2
-    assert "prices.csv is corrupt" in result.output
+    assert result.exit_code == 3
+    assert "prices.csv is corrupt" in result.stderr
 
 
 def test_create_client_prints_the_secret_once(db_env: Path, tmp_path: Path) -> None:
@@ -85,7 +84,7 @@ def test_create_client_prints_the_secret_once(db_env: Path, tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     secret = result.output.strip().splitlines()[-1]
     assert len(secret) >= 40
-    again = runner.invoke(app, ["db", "create-client", "bank-01-risk", "BANK-01"])
+    again = runner.invoke(app, ["db", "create-client", "bank-01-risk", "bank-01"])
     assert again.exit_code == 2
     assert "already exists" in again.output
 

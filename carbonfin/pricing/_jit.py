@@ -1,0 +1,129 @@
+"""Where the compiled numba kernels are cached, whether they are, and loading them.
+
+The Black-76 kernels (:mod:`carbonfin.pricing._kernels`) are compiled with ``cache=True``: the
+first import after an install compiles them (about 20 s on two cores) and writes the machine code
+to a cache; later imports load it in a fraction of a second. The cache lives in the package's
+``__pycache__`` when that folder is writable (a checkout, a user install); otherwise (a read-only
+site-packages, a container) in ``$CARBONFIN_CACHE_DIR``, else ``$XDG_CACHE_HOME/carbonfin/numba``
+or ``~/.cache/carbonfin/numba``, else a per-user folder in the temporary directory. An explicit
+``NUMBA_CACHE_DIR`` always wins. ``carbonfin warmup`` (run by ``make run``) compiles them ahead.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+__all__ = ["KERNELS", "cache_dir", "configure_cache", "kernels_cached", "load_kernels"]
+
+#: The kernels compiled eagerly (one explicit signature each) when ``_kernels`` is imported.
+KERNELS = ("black76_price", "black76_all", "implied_vol")
+_SOURCE = Path(__file__).with_name("_kernels.py")
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        return False
+    return True
+
+
+def _subpath(py_file: Path) -> str:
+    # numba's layout under NUMBA_CACHE_DIR (caching._CacheLocator.get_suitable_cache_subpath)
+    import hashlib
+
+    parent = str(py_file.resolve().parent)
+    return f"{Path(parent).name}_{hashlib.sha1(parent.encode()).hexdigest()}"
+
+
+def _user_cache_roots() -> list[Path]:
+    roots: list[Path] = []
+    if os.environ.get("CARBONFIN_CACHE_DIR", "").strip():
+        roots.append(Path(os.environ["CARBONFIN_CACHE_DIR"]).expanduser() / "numba")
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    roots.append((Path(xdg) if xdg else Path.home() / ".cache") / "carbonfin" / "numba")
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    roots.append(Path(tempfile.gettempdir()) / f"carbonfin-numba-{uid}")
+    return roots
+
+
+def configure_cache() -> None:
+    """Make sure numba has a writable cache directory for the kernels (call before compiling).
+
+    Leaves numba's default (the package's ``__pycache__``) where it is writable, and any
+    ``NUMBA_CACHE_DIR`` the user set.
+    """
+    if os.environ.get("NUMBA_CACHE_DIR", "").strip():
+        return
+    if _writable(_SOURCE.parent / "__pycache__"):
+        return
+    for root in _user_cache_roots():
+        if _writable(root):
+            os.environ["NUMBA_CACHE_DIR"] = str(root)
+            import sys
+
+            if "numba" in sys.modules:  # numba read its config already: set it there too
+                from numba.core import config
+
+                config.CACHE_DIR = str(root)  # type: ignore[attr-defined]
+            return
+
+
+def cache_dir() -> Path:
+    """The folder holding (or about to hold) the kernels' cache files."""
+    configure_cache()
+    explicit = os.environ.get("NUMBA_CACHE_DIR", "").strip()
+    if explicit:
+        return Path(explicit) / _subpath(_SOURCE)
+    return _SOURCE.parent / "__pycache__"
+
+
+def kernels_cached() -> bool:
+    """Whether every kernel has a cache entry for the current source and numba version.
+
+    Reads numba's index files (no compilation): an entry counts when it was written by this
+    numba for this exact source (numba stamps it with the source's SHA-256, or with its
+    modification time and size in older versions), so a command can say "compiling kernels"
+    before the import that compiles them.
+    """
+    import hashlib
+    import pickle
+
+    folder = cache_dir()
+    try:
+        stat = _SOURCE.stat()
+        digest = hashlib.sha256(_SOURCE.read_bytes()).digest()
+        version = metadata.version("numba")
+    except (OSError, metadata.PackageNotFoundError):
+        return False
+    stamps = (digest, (stat.st_mtime, stat.st_size))
+    for name in KERNELS:
+        if not any(
+            _fresh(index, version, stamps, pickle)
+            for index in folder.glob(f"_kernels.{name}-*.nbi")
+        ):
+            return False
+    return True
+
+
+def _fresh(index: Path, version: str, stamps: tuple[object, ...], pickle: Any) -> bool:
+    try:
+        with index.open("rb") as f:
+            if pickle.load(f) != version:
+                return False
+            stamp, overloads = pickle.loads(f.read())  # needs numba's types: imports numba
+    except Exception:  # an unreadable or foreign index is simply not a cache hit
+        return False
+    return stamp in stamps and bool(overloads)
+
+
+def load_kernels() -> None:
+    """Import the kernels: compile and cache them, or load them from the cache."""
+    configure_cache()
+    from carbonfin.pricing import _kernels  # noqa: F401
