@@ -95,3 +95,11 @@ def seeded(seeded_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """``CARBONFIN_DATABASE_URL`` names a seeded database (SQLite and PostgreSQL)."""
     monkeypatch.setenv(DB_ENV, seeded_url)
     return seeded_url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _kernels_compiled() -> None:
+    """Compile (or load) the numba kernels once, so no command says "compiling kernels"."""
+    from carbonfin.pricing import _jit
+
+    _jit.load_kernels()
