@@ -57,7 +57,9 @@ def test_eligibility_check_prints_the_decision_table(tmp_path: Path) -> None:
 
 
 def test_convert_cny_to_cnh_names_both_legs() -> None:
-    result = runner.invoke(app, ["fx", "convert", "1000", "CNY", "CNH", "--on", "2026-10-02"])
+    result = runner.invoke(
+        app, ["fx", "convert", "1000", "CNY", "CNH", "--on", "2026-10-02", "--sample"]
+    )
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
     assert "via 1/USD/CNY x USD/CNH" in out
