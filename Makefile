@@ -16,11 +16,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 venv: $(STAMP)
 
-## run: create the venv, migrate carbonfin.db (SQLite), load the sample market, start the engine
+## run: create the venv, migrate carbonfin.db (SQLite), load the sample market if empty, create
+## demo API keys (printed once, kept in the git-ignored .carbonfin-demo-keys) and serve the HTTP
+## API on http://127.0.0.1:8000 (docs at /docs) until Ctrl-C
 run: $(STAMP)
-	$(BIN)/carbonfin db upgrade
-	$(BIN)/carbonfin db seed
-	$(BIN)/carbonfin info
+	$(BIN)/carbonfin serve --demo
 
 ## test: the whole test suite (PostgreSQL tests skip unless CARBONFIN_TEST_POSTGRES_URL is set)
 test: $(STAMP)

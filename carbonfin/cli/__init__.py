@@ -13,7 +13,18 @@ from typing import Annotated
 import typer
 
 from carbonfin import __version__
-from carbonfin.cli import backtest, collateral, db, fx, pricing, sample, scoring, status
+from carbonfin.cli import (
+    apikey,
+    backtest,
+    collateral,
+    db,
+    fx,
+    pricing,
+    sample,
+    scoring,
+    serve,
+    status,
+)
 from carbonfin.cli._common import CarbonfinGroup
 
 app = typer.Typer(
@@ -58,6 +69,8 @@ scoring.register(app)
 fx.register(app)
 collateral.register(app)
 backtest.register(app)
+apikey.register(app)
+serve.register(app)
 
 
 def main() -> None:

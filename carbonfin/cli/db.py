@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 db_app = typer.Typer(
-    help="The database: migrations, sample data, API clients.", no_args_is_help=True
+    help="The database: migrations and sample data.", no_args_is_help=True
 )
 
 
@@ -145,34 +145,6 @@ def seed_cmd(
             )
         ],
     )
-
-
-@db_app.command("create-client")
-@command(json=False)
-def create_client_cmd(
-    client_id: Annotated[str, typer.Argument(help="new client id, e.g. bank-01-risk")],
-    institution_id: Annotated[str, typer.Argument(help="institution id, e.g. BANK-01 or PBOC-SH")],
-) -> None:
-    """Create an API client for an institution and print its secret once (it is stored hashed)."""
-    from carbonfin.store import credentials, repositories
-    from carbonfin.store.database import session_scope
-
-    engine = _migrated_engine()
-    institution_id = institution_id.strip().upper()
-    with session_scope(engine) as session:
-        secret = credentials.create_api_client(
-            session=session, client_id=client_id, institution_id=institution_id
-        )
-        repositories.record_audit(
-            session=session,
-            actor="cli",
-            action="create_api_client",
-            entity="api_clients",
-            entity_id=client_id,
-            detail={"institution_id": institution_id},
-        )
-    err_console.print(f"client {client_id} for {institution_id} created; its secret (shown once):")
-    typer.echo(secret)
 
 
 __all__ = ["fail", "register"]

@@ -264,6 +264,34 @@ def eligibility_inputs(
     held = holdings(session=session, as_of=as_of, uscc=pledgors)
     comp_table, _model, comp_stmt = _select("compliance")
     compliance = _frame(session, comp_table, comp_stmt.where(Compliance.uscc.in_(pledgors)))
+    return EligibilityInputs(
+        as_of, pledges, held, compliance, _carryover(session, compliance, as_of)
+    )
+
+
+def pledgor_eligibility_inputs(
+    *, session: Session, as_of: dt.date, pledgor_uscc: str
+) -> EligibilityInputs:
+    """The eligibility inputs for a new pledge of ``pledgor_uscc``'s holding: every pledge in
+    force on that pledgor's holdings (all banks', so over-pledging is seen), its balances,
+    compliance records and carry-over surplus. The new pledge is evaluated among them."""
+    if not isinstance(as_of, dt.date):
+        raise InvalidInputError(f"`as_of` must be a date; got {as_of!r}")
+    pledges = active_pledges(session=session, as_of=as_of, pledgor_uscc=[pledgor_uscc])
+    held = holdings(session=session, as_of=as_of, uscc=[pledgor_uscc])
+    comp_table, _model, comp_stmt = _select("compliance")
+    compliance = _frame(session, comp_table, comp_stmt.where(Compliance.uscc == pledgor_uscc))
+    return EligibilityInputs(
+        as_of,
+        pledges.assign(in_scope=False),
+        held,
+        compliance,
+        _carryover(session, compliance, as_of),
+    )
+
+
+def _carryover(session: Session, compliance: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """SHEA surplus of the firms in ``compliance`` that moved into the national market."""
     entries = carryover_entries(compliance)
     bases = []
     for entry in entries.to_dict("records"):
@@ -277,8 +305,7 @@ def eligibility_inputs(
         at = max(last, entry["entry_date"])
         shea = holdings(session=session, as_of=at, uscc=entry["uscc"], instrument=Instrument.SHEA)
         bases.append((entry["uscc"], entry["entry_date"], int(shea["balance_t"].sum())))
-    carryover = pd.DataFrame(bases, columns=["uscc", "entry_date", "base_t"])
-    return EligibilityInputs(as_of, pledges, held, compliance, carryover)
+    return pd.DataFrame(bases, columns=["uscc", "entry_date", "base_t"])
 
 
 # --- valuations and margin calls --------------------------------------------------------------

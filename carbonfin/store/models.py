@@ -78,7 +78,26 @@ class ApiClient(Base):
     secret_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    __table_args__ = (CheckConstraint("role IN ('bank', 'central_bank', 'admin')", name="role"),)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    label: Mapped[str | None] = mapped_column(String(200))
+    __table_args__ = (CheckConstraint("role IN ('bank', 'regulator', 'admin')", name="role"),)
+
+
+class IdempotencyRecord(Base):
+    """The first response to a POST sent with an ``Idempotency-Key`` header, per client: a retry
+    with the same key and body gets this response again; another body under the key is a
+    conflict."""
+
+    __tablename__ = "idempotency_keys"
+    client_id: Mapped[str] = mapped_column(ForeignKey("api_clients.client_id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    method: Mapped[str] = mapped_column(String(8))
+    route: Mapped[str] = mapped_column(String(200))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Price(Base):

@@ -76,17 +76,36 @@ def test_corrupt_sample_is_a_clear_error(db_env: Path, tmp_path: Path) -> None:
     assert "prices.csv is corrupt" in result.stderr
 
 
-def test_create_client_prints_the_secret_once(db_env: Path, tmp_path: Path) -> None:
+def test_apikey_create_prints_the_key_once_and_revoke_refuses_it(
+    db_env: Path, tmp_path: Path
+) -> None:
+    from carbonfin.store import credentials
+    from carbonfin.store.database import make_engine, session_scope
+
     data = tiny.write(tmp_path / "tiny")
     runner.invoke(app, ["db", "upgrade"])
     runner.invoke(app, ["db", "seed", "--data-dir", str(data)])
-    result = runner.invoke(app, ["db", "create-client", "bank-01-risk", "BANK-01"])
+    result = runner.invoke(app, ["apikey", "create", "--institution", "bank-01"])
     assert result.exit_code == 0, result.output
-    secret = result.output.strip().splitlines()[-1]
-    assert len(secret) >= 40
-    again = runner.invoke(app, ["db", "create-client", "bank-01-risk", "bank-01"])
+    key = result.stdout.strip().splitlines()[-1]
+    assert key.startswith("cfk.bank-01-")
+    client_id = key.split(".")[1]
+    with session_scope(make_engine()) as session:
+        who = credentials.verify_api_key(session=session, key=key)
+    assert who is not None
+    assert (who.institution_id, who.role) == ("BANK-01", "bank")
+    listed = runner.invoke(app, ["apikey", "list"])
+    assert client_id in listed.output
+    assert key.split(".")[2] not in listed.output
+    assert runner.invoke(app, ["apikey", "revoke", client_id]).exit_code == 0
+    with session_scope(make_engine()) as session:
+        assert credentials.verify_api_key(session=session, key=key) is None
+    again = runner.invoke(app, ["apikey", "revoke", client_id])
     assert again.exit_code == 2
-    assert "already exists" in again.output
+    assert "already revoked" in again.stderr
+    bad = runner.invoke(app, ["apikey", "create", "--institution", "BANK-01", "--role", "root"])
+    assert bad.exit_code == 2
+    assert "--role" in bad.stderr
 
 
 def test_sample_generate_reproduces_the_shipped_manifest(tmp_path: Path) -> None:

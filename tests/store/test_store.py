@@ -280,7 +280,7 @@ def test_api_secrets_are_hashed_and_verified(seeded: Engine) -> None:
             )
         with pytest.raises(InvalidInputError, match="role"):
             credentials.create_api_client(
-                session=session, client_id="x-bank", institution_id="BANK-02", role="central_bank"
+                session=session, client_id="x-bank", institution_id="BANK-02", role="regulator"
             )
     with seeded.connect() as connection:
         stored = connection.scalar(

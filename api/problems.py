@@ -1,0 +1,155 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``), in one place.
+
+The core's errors map to statuses by kind: bad input 422 (or 400 for a malformed request), an
+unknown object 404, a conflict (idempotency key reused, over-pledge) 409, missing or stale data
+409 with its reason, a database that is not ready 503. Anything unexpected is logged and answered
+with a generic 500 body that reveals nothing; the fuzz test makes sure no client input gets there.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from carbonfin.errors import (
+    CarbonfinError,
+    ConfigurationError,
+    InvalidInputError,
+    MissingDataError,
+    StaleDataError,
+    UnknownInstrumentError,
+)
+
+__all__ = [
+    "PROBLEM_JSON",
+    "ApiProblemError",
+    "Problem",
+    "install_problem_handlers",
+    "problem_responses",
+]
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("carbonfin.api")
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = Field(default="about:blank", examples=["about:blank"])
+    title: str = Field(examples=["Unprocessable content"])
+    status: int = Field(examples=[422])
+    detail: str = Field(examples=["`quantity_t` must be positive; got -5"])
+    instance: str | None = Field(default=None, examples=["/v1/pledges"])
+    errors: list[dict[str, Any]] | None = None
+
+
+class ApiProblemError(Exception):
+    """Raised by routes for an HTTP-level answer (401, 403, 404, 409) with a message."""
+
+    def __init__(self, status: int, detail: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    request: Request,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = Problem(
+        title=_TITLES.get(status, "Error"),
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        errors=errors,
+    ).model_dump(exclude_none=True)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def status_for(exc: CarbonfinError) -> int:
+    if isinstance(exc, UnknownInstrumentError):
+        return 422
+    if isinstance(exc, InvalidInputError):
+        return 422
+    if isinstance(exc, StaleDataError):
+        return 409
+    if isinstance(exc, MissingDataError):
+        return 404
+    if isinstance(exc, ConfigurationError):
+        return 503
+    return 422
+
+
+def _clean_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        out.append(
+            {
+                "loc": [str(p) for p in err.get("loc", ())],
+                "msg": str(err.get("msg", "")),
+                "type": str(err.get("type", "")),
+            }
+        )
+    return out
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Register the one mapping of exceptions to problem-details responses."""
+
+    @app.exception_handler(ApiProblemError)
+    async def _api_problem(request: Request, exc: ApiProblemError) -> JSONResponse:
+        return problem_response(exc.status, exc.detail, request, headers=exc.headers)
+
+    @app.exception_handler(CarbonfinError)
+    async def _carbonfin(request: Request, exc: CarbonfinError) -> JSONResponse:
+        return problem_response(status_for(exc), str(exc), request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _clean_validation_errors(exc)
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(first["loc"])
+        return problem_response(422, f"{where}: {first['msg']}", request, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers) if exc.headers else None
+        return problem_response(exc.status_code, str(exc.detail), request, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem_response(500, "an unexpected error occurred; it has been logged", request)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries documenting problem bodies for ``statuses``."""
+    return {
+        s: {"model": Problem, "description": _TITLES.get(s, "Error"), "content": {PROBLEM_JSON: {}}}
+        for s in statuses
+    }

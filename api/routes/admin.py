@@ -1,0 +1,118 @@
+"""Client management (admins) and the audit log (admins and the regulator)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from sqlalchemy import select
+
+from api.deps import AdminClient, SessionDep, SupervisorClient, WriteSessionDep
+from api.problems import problem_responses
+from api.schemas.admin import AuditPublic, ClientCreate, ClientCreated, ClientPublic
+from api.schemas.common import Page
+from carbonfin.store import credentials
+from carbonfin.store.models import ApiClient, AuditEntry
+
+router = APIRouter(prefix="/v1", tags=["admin"])
+
+
+def _public(c: ApiClient) -> ClientPublic:
+    return ClientPublic(
+        client_id=c.client_id,
+        institution_id=c.institution_id,
+        role=c.role,
+        created_at=c.created_at,
+        expires_at=c.expires_at,
+        revoked_at=c.revoked_at,
+        label=c.label,
+    )
+
+
+@router.post(
+    "/admin/clients",
+    response_model=ClientCreated,
+    status_code=201,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def create_client(
+    body: ClientCreate, session: WriteSessionDep, _admin: AdminClient
+) -> ClientCreated:
+    """Create an API key for an institution; the key is in this response only."""
+    expires = (
+        dt.datetime.now(dt.UTC) + dt.timedelta(days=body.expires_in_days)
+        if body.expires_in_days
+        else None
+    )
+    client_id, key = credentials.create_api_key(
+        session=session,
+        institution_id=body.institution_id,
+        role=body.role,
+        expires_at=expires,
+        label=body.label,
+    )
+    row = session.get(ApiClient, client_id)
+    assert row is not None
+    return ClientCreated(**_public(row).model_dump(), api_key=key)
+
+
+@router.get(
+    "/admin/clients", response_model=list[ClientPublic], responses=problem_responses(401, 403)
+)
+def list_clients(session: SessionDep, _admin: AdminClient) -> list[ClientPublic]:
+    """Every API client (never a secret)."""
+    return [_public(c) for c in session.scalars(select(ApiClient).order_by(ApiClient.client_id))]
+
+
+@router.delete(
+    "/admin/clients/{client_id}",
+    response_model=ClientPublic,
+    responses=problem_responses(401, 403, 404, 422),
+)
+def revoke_client(
+    client_id: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{2,63}$")],
+    session: WriteSessionDep,
+    _admin: AdminClient,
+    request: Request,
+) -> ClientPublic:
+    """Revoke a client's key: refused from its next call on."""
+    request.state.audit_entity_id = client_id
+    return _public(credentials.revoke_api_client(session=session, client_id=client_id))
+
+
+@router.get("/audit", response_model=Page[AuditPublic], responses=problem_responses(401, 403, 422))
+def audit_log(
+    session: SessionDep,
+    _who: SupervisorClient,
+    actor: Annotated[str | None, Query(max_length=64)] = None,
+    since: dt.datetime | None = None,
+    cursor: Annotated[int | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Page[AuditPublic]:
+    """The audit log, newest first."""
+    stmt = select(AuditEntry).order_by(AuditEntry.entry_id.desc()).limit(limit + 1)
+    if actor:
+        stmt = stmt.where(AuditEntry.actor == actor)
+    if since:
+        stmt = stmt.where(AuditEntry.at >= since)
+    if cursor is not None:
+        stmt = stmt.where(AuditEntry.entry_id < cursor)
+    rows = list(session.scalars(stmt))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page[AuditPublic](
+        items=[
+            AuditPublic(
+                entry_id=r.entry_id,
+                at=r.at,
+                actor=r.actor,
+                action=r.action,
+                entity=r.entity,
+                entity_id=r.entity_id,
+                detail=r.detail,
+            )
+            for r in rows
+        ],
+        next_cursor=str(rows[-1].entry_id) if more and rows else None,
+    )

@@ -1,0 +1,194 @@
+"""The central-bank branch's views of carbon collateral across banks: exposures by bank,
+instrument, vintage and industry; concentration; LTV distribution; stress. Read-only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Query, Request
+
+from api.convert import json_safe
+from api.deps import SessionDep, SupervisorClient
+from api.problems import problem_responses
+from api.schemas.collateral import (
+    ConcentrationPublic,
+    ExposureRow,
+    ExposuresPublic,
+    LtvPublic,
+    StressPublic,
+)
+from api.schemas.common import Provenance
+
+router = APIRouter(prefix="/v1/regulator", tags=["regulator"])
+_ERRORS = problem_responses(401, 403, 404, 422)
+
+
+def _with_attrs(pledges: pd.DataFrame, attrs: pd.DataFrame) -> pd.DataFrame:
+    """The valued pledges with pledgor, vintage and industry (where the valuation lacks them)."""
+    missing = [c for c in attrs.columns if c not in pledges.columns]
+    return pledges.join(attrs[missing], on="pledge_id") if missing else pledges.copy()
+
+
+def _provenance(book: Any, as_of: dt.date) -> Provenance:
+    return Provenance(
+        source=book.data_source, as_of=as_of, notes=[*book.notes, f"policy {book.policy_version}"]
+    )
+
+
+@router.get("/exposures", response_model=ExposuresPublic, responses=_ERRORS)
+def exposures(
+    request: Request,
+    session: SessionDep,
+    _who: SupervisorClient,
+    as_of: dt.date,
+    group_by: Literal["bank", "instrument", "vintage", "industry"] = "bank",
+) -> ExposuresPublic:
+    """Collateral value, lendable value and loans secured, grouped."""
+    book = request.app.state.book.valuation(session, as_of)
+    attrs = request.app.state.book.attributes(session, as_of)
+    p = _with_attrs(book.pledges, attrs)
+    if group_by == "industry":
+        p["key"] = p["industry"].astype(str)
+    elif group_by == "vintage":
+        p["key"] = ["none" if pd.isna(v) else str(int(v)) for v in p["vintage"]]
+    else:
+        p["key"] = p["bank_id" if group_by == "bank" else "instrument"].astype(str)
+    loans = p.drop_duplicates("loan_id")  # a loan's outstanding counted once per group
+    grouped = p.groupby("key").agg(
+        pledges=("pledge_id", "count"),
+        loans=("loan_id", "nunique"),
+        collateral_value_cny=("market_value_cny", "sum"),
+        lendable_value_cny=("lendable_value_cny", "sum"),
+    )
+    outstanding = loans.groupby("key")["loan_outstanding_cny"].sum()
+    rows = [
+        ExposureRow(
+            key=str(k),
+            pledges=int(r["pledges"]),
+            loans=int(r["loans"]),
+            collateral_value_cny=float(r["collateral_value_cny"]),
+            lendable_value_cny=float(r["lendable_value_cny"]),
+            loan_outstanding_cny=float(outstanding.get(k, 0.0)),
+        )
+        for k, r in grouped.sort_values("collateral_value_cny", ascending=False).iterrows()
+    ]
+    return ExposuresPublic(
+        as_of=as_of, group_by=group_by, rows=rows, provenance=_provenance(book, as_of)
+    )
+
+
+def _hhi(values: pd.Series) -> float:
+    total = float(values.sum())
+    return float(((values / total) ** 2).sum()) if total > 0 else 0.0
+
+
+@router.get("/concentration", response_model=ConcentrationPublic, responses=_ERRORS)
+def concentration(
+    request: Request, session: SessionDep, _who: SupervisorClient, as_of: dt.date
+) -> ConcentrationPublic:
+    """How concentrated the pledged collateral is among pledgors (Herfindahl–Hirschman index
+    Σ s², with s each pledgor's share of collateral value; 1/n for n equal pledgors)."""
+    book = request.app.state.book.valuation(session, as_of)
+    attrs = request.app.state.book.attributes(session, as_of)
+    p = _with_attrs(book.pledges, attrs)
+    who = p["pledgor_uscc"]
+    by_pledgor = p.groupby(who.astype(str))["market_value_cny"].sum().sort_values(ascending=False)
+    total = float(by_pledgor.sum())
+    tops = {
+        f"top_{n}": float(by_pledgor.head(n).sum() / total) if total else 0.0 for n in (1, 5, 10)
+    }
+    per_instrument = {
+        str(inst): _hhi(g.groupby(who.loc[g.index].astype(str))["market_value_cny"].sum())
+        for inst, g in p.groupby("instrument")
+    }
+    return ConcentrationPublic(
+        as_of=as_of,
+        pledgors=len(by_pledgor),
+        top_shares=tops,
+        herfindahl=_hhi(by_pledgor),
+        by_instrument_herfindahl=per_instrument,
+        provenance=_provenance(book, as_of),
+    )
+
+
+@router.get("/ltv", response_model=LtvPublic, responses=_ERRORS)
+def ltv_distribution(
+    request: Request,
+    session: SessionDep,
+    _who: SupervisorClient,
+    as_of: dt.date,
+    bank_id: Annotated[str | None, Query(max_length=32)] = None,
+) -> LtvPublic:
+    """LTV quantiles, a histogram in 10-point buckets and the states of the loans."""
+    book = request.app.state.book.valuation(session, as_of)
+    loans = book.loans
+    if bank_id:
+        loans = loans[loans["bank_id"] == bank_id.upper()]
+    ltv = loans["ltv"].to_numpy(dtype=float)
+    ltv = ltv[np.isfinite(ltv)]
+    edges = np.append(np.arange(0.0, 1.51, 0.1), np.inf)
+    counts, _ = np.histogram(ltv, bins=edges)
+    histogram = [
+        {"from": float(lo), "to": None if np.isinf(hi) else float(hi), "loans": int(n)}
+        for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True)
+    ]
+    qs = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
+    quantiles = {f"p{int(q * 100)}": float(np.quantile(ltv, q)) for q in qs} if len(ltv) else {}
+    states = loans["state"].value_counts()
+    return LtvPublic(
+        as_of=as_of,
+        loans=len(loans),
+        quantiles=quantiles,
+        histogram=histogram,
+        states={str(k): int(v) for k, v in states.items()},
+        provenance=_provenance(book, as_of),
+    )
+
+
+@router.get("/stress", response_model=StressPublic, responses=_ERRORS)
+def stress(
+    request: Request,
+    session: SessionDep,
+    _who: SupervisorClient,
+    as_of: dt.date,
+    scenario: Annotated[str, Query(min_length=1, max_length=64, examples=["shea-2015"])],
+) -> StressPublic:
+    """A stress scenario (shipped in ``stress.toml``) applied to the whole book."""
+    from carbonfin.collateral.stress import stress_book
+
+    from carbonfin.instruments import Instrument
+
+    book = request.app.state.book.valuation(session, as_of)
+    data = request.app.state.data
+    histories = {
+        Instrument.parse(c): data.history(c) for c in sorted(book.pledges["instrument"].unique())
+    }
+    r = stress_book(
+        book, scenario, histories, industries=request.app.state.book.industries(session)
+    )
+
+    def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+        return json_safe(frame.reset_index().to_dict("records"))  # type: ignore[no-any-return]
+
+    return StressPublic(
+        scenario=r.scenario.name,
+        description=r.scenario.description,
+        as_of=as_of,
+        moves={i.value: float(m) for i, m in r.moves.items()},
+        value_before_cny=r.value_before_cny,
+        value_after_cny=r.value_after_cny,
+        loss_cny=r.loss_cny,
+        loans_called_before=r.loans_called_before,
+        loans_called_after=r.loans_called_after,
+        topup_cash_cny=r.topup_cash_cny,
+        uncovered_cny=r.uncovered_cny,
+        states_after=dict(r.states_after),
+        by_bank=rows(r.by_bank),
+        by_instrument=rows(r.by_instrument),
+        by_industry=rows(r.by_industry),
+        source=r.scenario.source + (" (assumed)" if r.scenario.assumed else ""),
+        notes=list(r.notes),
+    )

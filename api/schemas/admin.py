@@ -1,0 +1,43 @@
+"""API clients and the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from api.schemas.common import StrictModel
+
+
+class ClientCreate(StrictModel):
+    institution_id: str = Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$", examples=["BANK-01"])
+    role: Literal["bank", "regulator", "admin"] | None = Field(
+        default=None, description="default: `bank` for a bank, `regulator` for the central bank"
+    )
+    expires_in_days: int | None = Field(default=365, ge=1, le=3650)
+    label: str | None = Field(default=None, max_length=200)
+
+
+class ClientPublic(BaseModel):
+    client_id: str
+    institution_id: str
+    role: str
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    label: str | None
+
+
+class ClientCreated(ClientPublic):
+    api_key: str = Field(description="shown once; only its hash is stored")
+
+
+class AuditPublic(BaseModel):
+    entry_id: int
+    at: dt.datetime
+    actor: str
+    action: str
+    entity: str
+    entity_id: str | None
+    detail: dict[str, Any] | None

@@ -1,0 +1,186 @@
+"""Haircuts (ad hoc), and — with the registry — pledges, valuations and margin calls."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from api.schemas.common import Currency, InstrumentCode, Provenance, StrictModel
+
+
+class HaircutRequest(StrictModel):
+    instrument: InstrumentCode = Field(examples=["SHEA"])
+    quantity_t: int = Field(gt=0, le=1_000_000_000, examples=[200_000], description="tonnes")
+    as_of: dt.date = Field(examples=["2026-10-30"])
+    loan_currency: Currency = Field(default="CNY", examples=["USD"])
+    model: Literal["hs", "fhs", "t"] | None = Field(
+        default=None, description="default: the model chosen out of sample (docs/collateral.md)"
+    )
+    measure: Literal["var", "es"] = "var"
+    confidence: float | None = Field(default=None, ge=0.9, le=0.9999)
+    holding_days: int | None = Field(default=None, ge=1, le=250)
+    remargin_days: int | None = Field(default=None, ge=1, le=60)
+    anti_procyclicality: Literal["buffer", "stressed", "floor", "none"] | None = None
+    liquidation: Literal["schedule", "block"] = "schedule"
+    pledgor_covered: bool = False
+    book_share: float = Field(default=0.0, ge=0, le=1)
+
+
+class ComponentPublic(BaseModel):
+    name: str
+    frac: float = Field(description="fraction of market value")
+    method: str
+    inputs: dict[str, Any]
+    source: str
+
+
+class HaircutPublic(BaseModel):
+    instrument: str
+    as_of: dt.date
+    quantity_t: float
+    mark_price_cny_per_t: float
+    mark_date: dt.date
+    model: str
+    measure: str
+    confidence: float
+    holding_days: int
+    remargin_days: int
+    liquidation_days: int
+    loan_currency: str
+    total: float = Field(ge=0, le=1, examples=[0.42])
+    market_value_cny: float
+    lendable_value_cny: float
+    components: list[ComponentPublic]
+    rule: str
+    notes: list[str]
+    policy_version: str
+    provenance: Provenance
+
+
+class PledgeCreate(StrictModel):
+    loan_id: str = Field(pattern=r"^LN-[0-9A-Z]{7,16}$", examples=["LN-0000003"])
+    instrument: InstrumentCode = Field(examples=["SHEA"])
+    vintage: int | None = Field(default=None, ge=2013, le=2100, examples=[2025])
+    quantity_t: int = Field(gt=0, le=1_000_000_000, examples=[150_000])
+    pledgor_uscc: str | None = Field(
+        default=None,
+        pattern=r"^[0-9A-HJ-NPQRTUWXYa-hj-npqrtuwxy]{18}$",
+        description="the firm whose holding is pledged (default: the borrower)",
+    )
+    registration_no: str = Field(
+        min_length=4, max_length=40, pattern=r"^[A-Za-z0-9-]+$", examples=["SHEA-ZY-2026-009001"]
+    )
+    registration_date: dt.date = Field(examples=["2026-10-30"])
+
+
+class RulePublic(BaseModel):
+    rule: str
+    outcome: str
+    reason: str
+    source: str
+
+
+class EligibilityPublic(BaseModel):
+    decision: str = Field(examples=["eligible"])
+    quantity_t: int
+    eligible_quantity_t: int
+    rules: list[RulePublic]
+    rules_version: str
+
+
+class PledgePublic(BaseModel):
+    pledge_id: str = Field(examples=["PL-0000001"])
+    loan_id: str
+    bank_id: str
+    instrument: str
+    vintage: int | None
+    quantity_t: int
+    pledgor_uscc: str | None
+    registration_no: str
+    registration_date: dt.date | None
+    status: str
+
+
+class PledgeCreated(PledgePublic):
+    eligibility: EligibilityPublic
+    haircut: HaircutPublic
+
+
+class MarginCallPublic(BaseModel):
+    loan_id: str
+    bank_id: str
+    state: str = Field(examples=["margin_call"])
+    ltv: float | None
+    target_ltv: float | None
+    utilisation: float | None
+    loan_outstanding_cny: float
+    collateral_value_cny: float
+    lendable_value_cny: float
+    topup_cash_cny: float | None
+    topup_quantity_t: float | None
+    instrument: str | None
+
+
+class MarginCallsPublic(BaseModel):
+    as_of: dt.date
+    calls: list[MarginCallPublic]
+    states: dict[str, int]
+    provenance: Provenance
+
+
+class ExposureRow(BaseModel):
+    key: str
+    pledges: int
+    loans: int
+    collateral_value_cny: float
+    lendable_value_cny: float
+    loan_outstanding_cny: float
+
+
+class ExposuresPublic(BaseModel):
+    as_of: dt.date
+    group_by: str
+    rows: list[ExposureRow]
+    provenance: Provenance
+
+
+class ConcentrationPublic(BaseModel):
+    as_of: dt.date
+    pledgors: int
+    top_shares: dict[str, float] = Field(
+        description="share of collateral value held by the largest 1, 5 and 10 pledgors"
+    )
+    herfindahl: float = Field(ge=0, le=1, description="Σ share² over pledgors")
+    by_instrument_herfindahl: dict[str, float]
+    provenance: Provenance
+
+
+class LtvPublic(BaseModel):
+    as_of: dt.date
+    loans: int
+    quantiles: dict[str, float]
+    histogram: list[dict[str, Any]]
+    states: dict[str, int]
+    provenance: Provenance
+
+
+class StressPublic(BaseModel):
+    scenario: str
+    description: str
+    as_of: dt.date
+    moves: dict[str, float]
+    value_before_cny: float
+    value_after_cny: float
+    loss_cny: float
+    loans_called_before: int
+    loans_called_after: int
+    topup_cash_cny: float
+    uncovered_cny: float
+    states_after: dict[str, int]
+    by_bank: list[dict[str, Any]]
+    by_instrument: list[dict[str, Any]]
+    by_industry: list[dict[str, Any]]
+    source: str
+    notes: list[str]

@@ -1,0 +1,86 @@
+"""``carbonfin serve``: the HTTP API on the configured database (``make run`` uses it).
+
+With ``--demo`` it first migrates the database, seeds the sample market if the database holds no
+prices, and creates demo keys for one bank and the regulator, printed once and written to the
+git-ignored file ``.carbonfin-demo-keys`` (readable by the owner only).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from carbonfin.cli._common import clean_errors, console
+
+DEMO_KEYS = Path(".carbonfin-demo-keys")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_cmd)
+
+
+def _prepare_demo() -> None:
+    from sqlalchemy import func, select
+
+    from carbonfin.store import credentials, repositories
+    from carbonfin.store.database import make_engine, session_scope, upgrade
+    from carbonfin.store.models import ApiClient, Price
+
+    engine = make_engine()
+    upgrade(engine)
+    with session_scope(engine) as session:
+        if not session.scalar(select(func.count()).select_from(Price)):
+            console.print("seeding the sample market (first run only)")
+            repositories.seed(session=session)
+    with session_scope(engine) as session:
+        active = {
+            c.client_id
+            for c in session.scalars(select(ApiClient).where(ApiClient.active.is_(True)))
+        }
+        if DEMO_KEYS.exists():
+            names = {
+                line.split("=", 1)[1].split(".")[1]
+                for line in DEMO_KEYS.read_text().splitlines()
+                if "=" in line and line.split("=", 1)[1].count(".") == 2
+            }
+            if names and names <= active:
+                console.print(f"demo keys: see {DEMO_KEYS} (created on an earlier run)")
+                return
+        lines = []
+        for who, institution, role in (
+            ("BANK", "BANK-01", "bank"),
+            ("REGULATOR", "PBOC-SH", "regulator"),
+            ("ADMIN", "BANK-01", "admin"),
+        ):
+            _, key = credentials.create_api_key(
+                session=session, institution_id=institution, role=role, label="make run demo"
+            )
+            lines.append(f"CARBONFIN_{who}_KEY={key}")
+    DEMO_KEYS.write_text("\n".join(lines) + "\n")
+    os.chmod(DEMO_KEYS, 0o600)
+    console.print(f"demo keys (shown once; also in {DEMO_KEYS}, git-ignored):")
+    for line in lines:
+        typer.echo(f"  {line}")
+
+
+@clean_errors
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port")] = 8000,
+    demo: Annotated[
+        bool, typer.Option(help="migrate, seed if empty and create demo keys first")
+    ] = False,
+) -> None:
+    """Serve the HTTP API in the foreground until Ctrl-C."""
+    import uvicorn
+
+    if demo:
+        _prepare_demo()
+        from carbonfin.cli.status import info
+
+        info()
+    console.print(f"carbonfin API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    uvicorn.run("api.main:app", host=host, port=port, log_level="info")
