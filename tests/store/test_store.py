@@ -359,3 +359,26 @@ def test_price_rows_round_trip_exactly(
     assert stored.volume_t == volume
     assert stored.date == day
     assert frame.loc[0, "close_cny_per_t"] == float(price)
+
+
+def test_0003_upgrades_api_clients_in_place(engine: Engine, tiny_dir: Path) -> None:
+    # A database at 0002 with a central-bank client under the old role name.
+    assert upgrade(engine, "0002") == "0002"
+    with session_scope(engine) as session:
+        repositories.seed(session=session, directory=tiny_dir)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO api_clients (client_id, institution_id, role, secret_hash, "
+                "created_at, active) VALUES ('pboc-old', 'PBOC-SH', 'central_bank', "
+                "'scrypt$x', '2026-01-01 00:00:00+00:00', true)"
+            )
+        )
+    assert upgrade(engine) == head_revision()
+    with engine.connect() as connection:
+        row = connection.execute(
+            text(
+                "SELECT role, expires_at, revoked_at FROM api_clients WHERE client_id = 'pboc-old'"
+            )
+        ).one()
+    assert tuple(row) == ("regulator", None, None)
