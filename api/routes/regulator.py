@@ -158,7 +158,6 @@ def stress(
 ) -> StressPublic:
     """A stress scenario (shipped in ``stress.toml``) applied to the whole book."""
     from carbonfin.collateral.stress import stress_book
-
     from carbonfin.instruments import Instrument
 
     book = request.app.state.book.valuation(session, as_of)

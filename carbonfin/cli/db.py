@@ -12,9 +12,7 @@ from carbonfin.cli._common import Column, Report, command, err_console, fail, ta
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-db_app = typer.Typer(
-    help="The database: migrations and sample data.", no_args_is_help=True
-)
+db_app = typer.Typer(help="The database: migrations and sample data.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
