@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         max_body_bytes=settings.max_body_bytes,
         metrics=api.state.metrics,
         sessions=sessions,
+        secret=settings.secret_key.get_secret_value().encode(),
     )
     return api
 

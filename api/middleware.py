@@ -1,11 +1,12 @@
 """ASGI middleware: request-size limit, Prometheus metrics, and the audit record of every
-authenticated call (client, role, route template, status, time, SHA-256 of the body — never the
-key or the body itself)."""
+authenticated call (client, role, route template, status, time, an HMAC-SHA256 of the body
+under the service secret — never the key or the body itself)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 import logging
 import time
@@ -57,12 +58,19 @@ class ServiceMiddleware:
     counts it, and appends an audit entry when a client was authenticated."""
 
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, metrics: Metrics, sessions: sessionmaker[Any]
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        metrics: Metrics,
+        sessions: sessionmaker[Any],
+        secret: bytes,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
         self.sessions = sessions
+        self.secret = secret
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -132,7 +140,11 @@ class ServiceMiddleware:
             "method": method,
             "route": route,
             "status": status,
-            "body_sha256": hashlib.sha256(body).hexdigest() if body else None,
+            # Keyed with the service secret, so a low-entropy body cannot be recovered from the
+            # log by hashing guesses.
+            "body_hmac_sha256": (
+                hmac.new(self.secret, body, hashlib.sha256).hexdigest() if body else None
+            ),
         }
         version = scope["state"].get("audit_versions")
         if version:

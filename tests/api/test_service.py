@@ -238,7 +238,7 @@ def test_every_authenticated_call_is_audited_without_the_key(api: Api) -> None:
     assert rows
     details = [r.detail for r in rows]
     assert any(
-        d["route"] == "/v1/loans" and d["status"] == 201 and d["body_sha256"] for d in details
+        d["route"] == "/v1/loans" and d["status"] == 201 and d["body_hmac_sha256"] for d in details
     )
     assert any(d["route"] == "/v1/loans/{loan_id}" and d["status"] == 404 for d in details)
     flat = str([tuple(r) for r in rows])
@@ -373,3 +373,16 @@ def test_ad_hoc_haircut_breakdown(api: Api) -> None:
         ),
         404,
     )
+
+
+def test_settings_refuse_the_default_secret_outside_local_mode() -> None:
+    from pydantic import ValidationError
+
+    from api.settings import Settings
+
+    assert Settings(mode="local").mode == "local"
+    with pytest.raises(ValidationError, match="CARBONFIN_SECRET_KEY"):
+        Settings(mode="production")
+    with pytest.raises(ValidationError, match="at least 32"):
+        Settings(mode="production", secret_key="short")
+    assert Settings(mode="production", secret_key="x" * 40).mode == "production"
