@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
@@ -53,13 +53,11 @@ _PLEDGE_COLUMNS = ("pledge_id", "loan_id", "instrument", "quantity_t")
 _LOAN_COLUMNS = ("loan_id", "currency", "outstanding")
 
 
-def _frozen(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for col in out.columns:
-        values = out[col].to_numpy()
-        if isinstance(values, np.ndarray):
-            values.flags.writeable = False
-    return out
+def _json_number(value: float) -> float | None:
+    """A float for a JSON record: ``None`` for an infinite or undefined one (no collateral
+    value left to divide by)."""
+    v = float(value)
+    return v if math.isfinite(v) else None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -74,14 +72,24 @@ class BookValuation:
     """
 
     as_of: dt.date
-    pledges: pd.DataFrame
-    loans: pd.DataFrame
+    pledge_frame: pd.DataFrame = field(repr=False)
+    loan_frame: pd.DataFrame = field(repr=False)
     profiles: MappingProxyType[Instrument, MarketRiskProfile]
     fx: MappingProxyType[Currency, RateQuote]
     notes: tuple[str, ...]
     data_source: str
     policy_version: str
     thresholds: LtvThresholds
+
+    @property
+    def pledges(self) -> pd.DataFrame:
+        """One row per pledge (a copy-on-write view: changing it leaves the valuation intact)."""
+        return self.pledge_frame.copy(deep=False)
+
+    @property
+    def loans(self) -> pd.DataFrame:
+        """One row per secured loan (a copy-on-write view)."""
+        return self.loan_frame.copy(deep=False)
 
     def state_counts(self) -> dict[str, int]:
         counts = self.loans["state"].value_counts()
@@ -102,7 +110,7 @@ class BookValuation:
         util = p["utilisation"].to_numpy(dtype=float)
         detail = [
             {"components": {c: float(v[i]) for c, v in comps.items()},
-             "liquidation_days": int(days[i]), "utilisation": float(util[i]),
+             "liquidation_days": int(days[i]), "utilisation": _json_number(util[i]),
              "policy": self.policy_version, "data_source": self.data_source}
             for i in range(len(p))
         ]  # fmt: skip
@@ -144,7 +152,7 @@ class BookValuation:
                 "topup_quantity_t": loans["topup_quantity_t"],
                 "instrument": loans["instrument"],
                 "detail": [
-                    {"utilisation": float(u), "policy": self.policy_version}
+                    {"utilisation": _json_number(u), "policy": self.policy_version}
                     for u in loans["utilisation"]
                 ],
             }
@@ -266,12 +274,10 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
         )
     if pledges.empty:
         raise MissingDataError(f"no pledges to value on {as_of.isoformat()}")
-    if pledges["pledge_id"].duplicated().any():
-        dup = pledges.loc[pledges["pledge_id"].duplicated(), "pledge_id"].iloc[0]
-        raise InvalidInputError(f"pledge {dup!r} appears twice in the book")
-    if loans["loan_id"].duplicated().any():
-        dup = loans.loc[loans["loan_id"].duplicated(), "loan_id"].iloc[0]
-        raise InvalidInputError(f"loan {dup!r} appears twice in the book")
+    for frame, col, what in ((pledges, "pledge_id", "pledge"), (loans, "loan_id", "loan")):
+        if not pd.Index(frame[col]).is_unique:
+            dup = frame.loc[frame[col].duplicated(), col].iloc[0]
+            raise InvalidInputError(f"{what} {dup!r} appears twice in the book")
     quantity = _numbers(pledges, "quantity_t", "pledge", positive=True)
     eligible = (
         _numbers(pledges.fillna({"eligible_quantity_t": 0}), "eligible_quantity_t", "pledge",
@@ -282,9 +288,13 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
     if (eligible > quantity).any():
         raise InvalidInputError("pledge `eligible_quantity_t` exceeds its `quantity_t`")
     outstanding = _numbers(loans, "outstanding", "loan", positive=False)
-    codes = pledges["instrument"].astype(str).str.upper()
-    instruments = {c: Instrument.parse(c) for c in codes.unique()}
-    for inst in instruments.values():
+    # instruments as integer codes (string operations only on the few distinct values)
+    inst_raw_code, inst_raw = pd.factorize(pledges["instrument"].astype(str))
+    parsed = [Instrument.parse(c) for c in inst_raw]
+    inst_list = list(dict.fromkeys(parsed))  # one code per instrument, however it was spelled
+    inst_code = np.array([inst_list.index(p) for p in parsed], dtype=np.int64)[inst_raw_code]
+    codes = np.array([i.value for i in inst_list], dtype=object)[inst_code]
+    for inst in inst_list:
         if inst not in histories:
             raise MissingDataError(f"no price history for {inst.value}, which the book pledges")
     loan_pos = pd.Index(loans["loan_id"]).get_indexer(pledges["loan_id"])
@@ -293,16 +303,12 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
             f"pledge {pledges['pledge_id'].iloc[int(np.argmax(loan_pos < 0))]!r} secures loan "
             f"{pledges['loan_id'].iloc[int(np.argmax(loan_pos < 0))]!r}, which is not in `loans`"
         )
-    currencies = {c: Currency.parse(c) for c in loans["currency"].astype(str).unique()}
+    ccy_code, ccy_raw = pd.factorize(loans["currency"].astype(str))
+    currencies = {c: Currency.parse(c) for c in ccy_raw}
     rates = {ccy: fx.rate(ccy, Currency.CNY, as_of, max_age_days=fx_max_age_days)
              for ccy in currencies.values()}  # fmt: skip
     notes = [f"FX {q.base.code}/CNY: {q.reason}" for q in rates.values() if q.substituted]
-    loan_rate = (
-        loans["currency"]
-        .astype(str)
-        .map({c: float(rates[ccy].rate) for c, ccy in currencies.items()})
-        .to_numpy(dtype=float)
-    )
+    loan_rate = np.array([float(rates[currencies[c]].rate) for c in ccy_raw])[ccy_code]
     outstanding_cny = np.round(outstanding * loan_rate, 2)
 
     # --- per pledge: price, haircut -------------------------------------------------------------
@@ -320,9 +326,9 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
         if "bank_id" in loans.columns
         else np.full(len(pledges), "", dtype=object)
     )
-    mismatch = np.array(
-        [currencies[c] != Currency.CNY for c in loans["currency"].astype(str)], dtype=bool
-    )[loan_pos]
+    mismatch = np.array([currencies[c] != Currency.CNY for c in ccy_raw], dtype=bool)[ccy_code][
+        loan_pos
+    ]
     n = len(pledges)
     price = np.empty(n)
     mark_date = np.empty(n, dtype=object)
@@ -330,13 +336,15 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
     model_name = np.empty(n, dtype=object)
     profs: dict[Instrument, MarketRiskProfile] = dict(profiles or {})
     # bank book share: the pledge's share of its bank's eligible tonnes of the instrument
-    key = pd.Series(bank, index=pledges.index).astype(str) + "|" + codes
-    book_total = pd.Series(eligible, index=pledges.index).groupby(key).transform("sum")
-    book_share = np.divide(eligible, book_total.to_numpy(), out=np.zeros(n),
-                           where=book_total.to_numpy() > 0)  # fmt: skip
+    bank_code, _ = pd.factorize(bank)
+    key = bank_code * len(inst_list) + inst_code
+    book_total = np.bincount(key, weights=eligible)[key]
+    book_share = np.divide(eligible, book_total, out=np.zeros(n), where=book_total > 0)
     groups: dict[Instrument, np.ndarray] = {}
-    for code, inst in instruments.items():
-        idx = np.flatnonzero((codes == code).to_numpy())
+    by_inst = np.argsort(inst_code, kind="stable")
+    bounds = np.searchsorted(inst_code[by_inst], np.arange(len(inst_list) + 1))
+    for k, inst in enumerate(inst_list):
+        idx = by_inst[bounds[k] : bounds[k + 1]]
         groups[inst] = idx
         if progress is not None:
             progress(f"measuring {inst.value} market risk")
@@ -395,16 +403,17 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
     main[loan_pos[first]] = first
     topup_q = np.full(n_loans, np.nan)
     main_inst = np.full(n_loans, None, dtype=object)
-    main_inst[secured] = codes.to_numpy(dtype=object)[main[secured]]
-    for inst, idx in groups.items():
-        loans_here = np.flatnonzero(short & secured & np.isin(main, idx))
+    main_inst[secured] = codes[main[secured]]
+    main_code = np.where(secured, inst_code[np.maximum(main, 0)], -1)
+    for k, inst in enumerate(inst_list):
+        loans_here = np.flatnonzero(short & (main_code == k))
         if not len(loans_here):
             continue
-        k = main[loans_here]
-        other = lend[loans_here] - lendable[k]
+        m = main[loans_here]
+        other = lend[loans_here] - lendable[m]
         topup_q[loans_here] = _topup_tonnes(
-            profs[inst], eligible[k], price[k], need[loans_here] - other,
-            mismatch[k], covered[k], book_share[k],
+            profs[inst], eligible[m], price[m], need[loans_here] - other,
+            mismatch[m], covered[m], book_share[m],
         )  # fmt: skip
     loans_out = pd.DataFrame(
         {
@@ -430,7 +439,7 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
             "pledge_id": pledges["pledge_id"].to_numpy(),
             "loan_id": pledges["loan_id"].to_numpy(),
             "bank_id": bank,
-            "instrument": codes.to_numpy(),
+            "instrument": codes,
             "quantity_t": quantity,
             "eligible_quantity_t": eligible,
             "price_cny_per_t": price,
@@ -455,8 +464,8 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
         pledges_out["industry"] = pledges["industry"].to_numpy()
     return BookValuation(
         as_of=as_of,
-        pledges=_frozen(pledges_out),
-        loans=_frozen(loans_out.reset_index(drop=True)),
+        pledge_frame=pledges_out,
+        loan_frame=loans_out.reset_index(drop=True),
         profiles=MappingProxyType(profs),
         fx=MappingProxyType({ccy: rates[ccy] for ccy in rates}),
         notes=tuple(dict.fromkeys(notes)),

@@ -4,6 +4,7 @@ restore the target, the vectorised haircut equal to the single-pledge one, clear
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 
 import numpy as np
@@ -130,7 +131,12 @@ def test_states_and_top_ups_restore_the_target() -> None:
                 assert after.loc[loan_id, "utilisation"] > th.target_utilisation - 1e-3
     records = book.margin_call_records()
     assert set(records["loan_id"]) == set(called.index)
-    assert len(book.valuation_records()) == len(PLEDGES)
+    valuations = book.valuation_records()
+    assert len(valuations) == len(PLEDGES)
+    # the JSON details are storable (no inf/NaN: a loan with no lendable value has utilisation
+    # None, not inf)
+    for detail in [*valuations["detail"], *records["detail"]]:
+        json.dumps(detail, allow_nan=False)
 
 
 def test_lower_of_market_and_reference_price() -> None:
@@ -150,6 +156,10 @@ def test_profiles_are_measured_once_and_reused() -> None:
     assert a.profiles[Instrument.SHEA] is prof[Instrument.SHEA]
     with pytest.raises(ValueError, match="read-only"):
         a.pledges["haircut_frac"].to_numpy()[0] = 0.0
+    before = float(a.pledges["haircut_frac"].iloc[0])
+    changed = a.pledges
+    changed.loc[0, "haircut_frac"] = 0.5 if before != 0.5 else 0.25
+    assert float(a.pledges["haircut_frac"].iloc[0]) == before  # the valuation is untouched
 
 
 def test_bad_books_are_clear_errors() -> None:
