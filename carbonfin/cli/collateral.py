@@ -27,12 +27,21 @@ from carbonfin.cli._common import (
     sources_text,
     table,
     upper,
+    use_sample,
 )
-from carbonfin.cli._data import load_fx_fixings, load_loans, load_pledges, load_prices
+from carbonfin.cli._data import (
+    load_fx_fixings,
+    load_loans,
+    load_pledges,
+    load_prices,
+    seeded_engine,
+)
 from carbonfin.errors import InvalidInputError, MissingDataError
 from carbonfin.instruments import Instrument
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from carbonfin.collateral import BookValuation
     from carbonfin.pricing import PriceHistory
 
@@ -184,38 +193,96 @@ def _covered_usccs() -> set[str]:
     return set(load_account_frames()["compliance"]["uscc"].astype(str))
 
 
-def _book(
-    bank: str | None, when: dt.date | None, model: str, say: Any
-) -> tuple[BookValuation, dict[Instrument, PriceHistory]]:
+def _in_force(pledges: pd.DataFrame, when: dt.date) -> pd.DataFrame:
+    """Pledges registered on or before ``when`` and not released by then (sample files)."""
     import pandas as pd
 
-    from carbonfin.collateral import value_book
-    from carbonfin.fx import RateStore
+    reg = pledges["registration_date"]
+    rel = pledges["release_date"] if "release_date" in pledges.columns else None
+    keep = [
+        r is not None and not pd.isna(r) and r <= when
+        and (rel is None or rel.iloc[i] is None or pd.isna(rel.iloc[i]) or rel.iloc[i] > when)
+        for i, r in enumerate(reg)
+    ]  # fmt: skip
+    out = pledges[pd.Series(keep, index=pledges.index, dtype=bool)]
+    if rel is None:  # files without release dates: the status is as of the sample's date
+        out = out[out["status"] == "active"]
+    return out
+
+
+def _book_frames(
+    bank: str | None, when: dt.date | None, say: Any
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[Instrument, PriceHistory], dt.date, str]:
+    """Pledges in force on the date (with their eligible quantity where the registry is in the
+    database), their loans, the price histories and the valuation date."""
     from carbonfin.pricing import PriceHistory
 
     say("reading the book")
     loans = load_loans(bank)
-    pledges = load_pledges(bank)
-    pledges = pledges[pledges["status"] == "active"]
-    loans = loans[(loans["status"] == "active") & loans["loan_id"].isin(pledges["loan_id"])]
+    histories = {i: PriceHistory.from_frame(load_prices(i), i) for i in Instrument}
+    when = when or min(h.dates[-1] for h in histories.values())
+    if use_sample():
+        pledges = _in_force(load_pledges(bank), when)
+        note = "eligibility not applied (sample files: the whole pledged quantity counts)"
+    else:
+        from carbonfin.collateral import evaluate_pledges
+        from carbonfin.store import collateral as store
+        from carbonfin.store.database import session_scope
+
+        with session_scope(seeded_engine()) as session:
+            pledges = store.active_pledges(session=session, as_of=when, bank_id=bank)
+            say("checking eligibility")
+            inputs = store.eligibility_inputs(session=session, as_of=when, bank_id=bank)
+        table_ = evaluate_pledges(
+            inputs.pledges, holdings=inputs.holdings, as_of=when,
+            compliance=inputs.compliance, carryover=inputs.carryover,
+        )  # fmt: skip
+        eligible = dict(zip(table_.pledge_id, table_.eligible_quantity_t, strict=True))
+        pledges = pledges.assign(
+            eligible_quantity_t=[eligible.get(p, 0) for p in pledges["pledge_id"]]
+        )
+        note = f"eligible quantities from the registry (rules {table_.rules_version})"
+    loans = loans[loans["loan_id"].isin(pledges["loan_id"]) & (loans["outstanding"] > 0)]
     pledges = pledges[pledges["loan_id"].isin(loans["loan_id"])]
     if pledges.empty:
-        raise MissingDataError(f"no active pledges in the book of {bank or 'any bank'}")
-    histories = {}
-    for code in sorted(pledges["instrument"].unique()):
-        inst = Instrument.parse(code)
-        histories[inst] = PriceHistory.from_frame(load_prices(inst), inst)
-    if when is None:
-        when = min(h.dates[-1] for h in histories.values())
-    if "registration_date" in pledges.columns:
-        pledges = pledges[pd.Series([d <= when for d in pledges["registration_date"]],
-                                    index=pledges.index)]  # fmt: skip
+        raise MissingDataError(f"no pledges in force on {when} in the book of {bank or 'any bank'}")
+    return pledges, loans, histories, when, note
+
+
+def _book(
+    bank: str | None, when: dt.date | None, model: str, say: Any
+) -> tuple[BookValuation, dict[Instrument, PriceHistory]]:
+    from carbonfin.collateral import value_book
+    from carbonfin.fx import RateStore
+
+    pledges, loans, histories, when, note = _book_frames(bank, when, say)
     book = value_book(
         pledges, loans, histories, RateStore(load_fx_fixings()), as_of=when,
-        model=model, covered_usccs=_covered_usccs(), data_source=sources_text(),  # type: ignore[arg-type]
-        progress=say,
+        model=model, covered_usccs=_covered_usccs(),  # type: ignore[arg-type]
+        data_source=f"{sources_text()}; {note}", progress=say,
     )  # fmt: skip
     return book, histories
+
+
+def _save(book: BookValuation) -> dict[str, Any]:
+    """Store the valuation and its margin calls in one transaction (nothing on any error)."""
+    from carbonfin.store.collateral import save_book_valuation
+    from carbonfin.store.database import session_scope
+
+    if use_sample():
+        raise InvalidInputError("--save stores into the database; it cannot be used with --sample")
+    with session_scope(seeded_engine()) as session:
+        report = save_book_valuation(
+            session=session, valuation_date=book.as_of,
+            valuations=book.valuation_records(), margin_calls=book.margin_call_records(),
+        )  # fmt: skip
+    return {
+        "valuation_date": report.valuation_date,
+        "valuations_written": report.valuations_written,
+        "valuations_replaced": report.valuations_replaced,
+        "margin_calls_written": report.margin_calls_written,
+        "margin_calls_replaced": report.margin_calls_replaced,
+    }
 
 
 @book_app.command("value")
@@ -225,8 +292,12 @@ def book_value_cmd(
     as_of: Annotated[str | None, typer.Option(help="valuation date (default: last quote)")] = None,
     model: Annotated[str, typer.Option(help=MODELS)] = "hs",
     top: Annotated[int, typer.Option(min=1, max=10_000, help="margin calls to list")] = 15,
+    save: Annotated[
+        bool, typer.Option("--save", help="store the valuations and margin calls (database)")
+    ] = False,
 ) -> Report:
-    """Value every active pledge of a bank: LTV distribution, states and margin calls.
+    """Value every pledge of a bank in force on the date: LTV distribution, states and margin
+    calls; --save stores them (idempotent per valuation date; nothing on any error).
 
     Exit code 5 when a loan is at the margin-call or liquidation level."""
     import pandas as pd
@@ -234,6 +305,7 @@ def book_value_cmd(
     when = parse_date(as_of, "as_of") if as_of else None
     with _progress() as say:
         book, _ = _book(upper(bank), when, model.strip().lower(), say)
+        saved = _save(book) if save else None
     calls = book.loans[book.loans["state"] != "ok"].sort_values(
         "utilisation", ascending=False, kind="stable"
     )
@@ -255,6 +327,12 @@ def book_value_cmd(
     ]
     counts = book.state_counts()
     human: list[Any] = [book.summary()]
+    if saved is not None:
+        human.append(
+            f"saved {saved['valuations_written']} valuations ({saved['valuations_replaced']} "
+            f"replaced) and {saved['margin_calls_written']} margin calls "
+            f"({saved['margin_calls_replaced']} replaced) for {saved['valuation_date']}"
+        )
     if rows:
         human.append(
             table(
@@ -292,6 +370,7 @@ def book_value_cmd(
             "notes": list(book.notes),
             "data_source": book.data_source,
             "policy_version": book.policy_version,
+            "saved": saved,
         },
         human,
         exit_code=ExitCode.MARGIN_CALL if due else ExitCode.OK,

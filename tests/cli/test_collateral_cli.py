@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -96,3 +98,74 @@ def test_book_value_and_stress() -> None:
     assert "stress drop-30" in out
     assert "uncovered exposure" in out
     assert "per industry" in out
+
+
+# --- persisting a book valuation through the store ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped sample migrated and seeded into a SQLite file (once for the module)."""
+    path = tmp_path_factory.mktemp("book") / "book.db"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CARBONFIN_DATABASE_URL", f"sqlite:///{path}")
+        for args in (["db", "upgrade"], ["db", "seed"]):
+            result = runner.invoke(app, args)
+            assert result.exit_code == 0, result.output
+    return path
+
+
+def _stored(path: Path, day: str) -> tuple[int, int]:
+    from sqlalchemy import func, select
+
+    from carbonfin.store.database import make_engine, session_scope
+    from carbonfin.store.models import CollateralValuation, MarginCall
+
+    engine = make_engine(f"sqlite:///{path}")
+    d = dt.date.fromisoformat(day)
+    with session_scope(engine) as session:
+        n_val = session.scalar(select(func.count()).where(CollateralValuation.valuation_date == d))
+        n_call = session.scalar(select(func.count()).where(MarginCall.valuation_date == d))
+    engine.dispose()
+    return int(n_val or 0), int(n_call or 0)
+
+
+def test_book_value_saves_idempotently_and_a_failure_writes_nothing(
+    seeded_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CARBONFIN_DATABASE_URL", f"sqlite:///{seeded_db}")
+    args = ["book", "value", "--bank", "BANK-02", "--as-of", "2026-10-30", "--save"]
+    first = runner.invoke(app, args)
+    assert first.exit_code in (0, 5), first.output  # 5: a margin call is due
+    out = " ".join(first.output.split())
+    assert "eligible quantities from the registry" in out
+    n_val, n_call = _stored(seeded_db, "2026-10-30")
+    assert n_val > 0
+    assert f"saved {n_val} valuations (0 replaced)" in out
+    again = runner.invoke(app, args)
+    assert again.exit_code == first.exit_code, again.output
+    assert _stored(seeded_db, "2026-10-30") == (n_val, n_call)  # replaced, not duplicated
+    assert f"({n_val} replaced)" in " ".join(again.output.split())
+    # a valuation that fails (no SHEA quote yet in 2013) stores nothing for its date
+    failed = runner.invoke(
+        app, ["book", "value", "--bank", "BANK-02", "--as-of", "2013-06-03", "--save"]
+    )
+    assert failed.exit_code == 3, failed.output  # data missing
+    assert _stored(seeded_db, "2013-06-03") == (0, 0)
+    # a batch the store refuses half-way (one bad record) stores nothing either
+    from carbonfin.collateral import monitor
+
+    real = monitor.BookValuation.valuation_records
+
+    def one_bad(self: monitor.BookValuation) -> pd.DataFrame:
+        frame = real(self)
+        frame.loc[frame.index[-1], "haircut_frac"] = 1.5
+        return frame
+
+    monkeypatch.setattr(monitor.BookValuation, "valuation_records", one_bad)
+    bad = runner.invoke(
+        app, ["book", "value", "--bank", "BANK-02", "--as-of", "2026-10-29", "--save"]
+    )
+    assert bad.exit_code in (1, 2), bad.output
+    assert "`haircut_frac` of pledge" in " ".join(bad.output.split())
+    assert _stored(seeded_db, "2026-10-29") == (0, 0)
