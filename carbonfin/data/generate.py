@@ -47,7 +47,11 @@ def build(seed: int = DEFAULT_SEED) -> dict[str, pd.DataFrame]:
         str(inst): frame.dropna(subset=["close_cny_per_t"]).set_index("date")["close_cny_per_t"]
         for inst, frame in prices.groupby("instrument")
     }
-    loans, pledges = market_book.loans_and_pledges(rng, firms, accounts.compliance, closes)
+    volumes = {
+        str(inst): frame.set_index("date")["volume_t"]
+        for inst, frame in prices.groupby("instrument")
+    }
+    loans, pledges = market_book.loans_and_pledges(rng, firms, accounts.compliance, closes, volumes)
     registry = market_registry.registry_events(rng, accounts.compliance, pledges, market_book.AS_OF)
     return {
         "prices": prices,

@@ -392,6 +392,7 @@ def loans_and_pledges(
     f: Firms,
     compliance: pd.DataFrame,
     closes: dict[str, pd.Series],
+    volumes: dict[str, pd.Series],
     n_loans: int = 5200,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Loans of the banks to the firms and the carbon pledges securing a part of them.
@@ -445,7 +446,15 @@ def loans_and_pledges(
         }
     )
     pledges = _pledges(
-        rng, f, compliance, closes, loans, principal * fx, np.asarray(orig), np.asarray(maturity)
+        rng,
+        f,
+        compliance,
+        closes,
+        volumes,
+        loans,
+        principal * fx,
+        np.asarray(orig),
+        np.asarray(maturity),
     )
     return loans, pledges
 
@@ -462,6 +471,14 @@ GUARANTOR_FRAC = 0.06
 #: at most CCER_CAPACITY_T of CCER; loans needing more are not carbon-secured (assumed).
 ALLOCATION_CAPACITY = 1.5
 CCER_CAPACITY_T = 500_000
+#: A lender takes at origination no more than it could sell within the 20-business-day holding
+#: period of secured lending at 20% (CCER 10%) of the trailing 250-business-day average daily
+#: volume, so that the ~40% origination haircut holds (assumed; the same participation and ADV
+#: window as rules/collateral.toml).
+ORIGINATION_LIQUIDATION_DAYS = 20
+#: Share of the loans with a pledgeable instrument that are candidates for a carbon pledge.
+SECURED_CANDIDATE_FRAC = 1.0
+ADV_WINDOW_DAYS = 250
 #: CEA trading opened at SEEE on 2021-07-16; CCER trading relaunched on 2024-01-22.
 CEA_START = D(2021, 7, 16)
 CCER_START = D(2024, 1, 22)
@@ -478,18 +495,23 @@ def _pledges(
     f: Firms,
     compliance: pd.DataFrame,
     closes: dict[str, pd.Series],
+    volumes: dict[str, pd.Series],
     loans: pd.DataFrame,
     principal_cny: np.ndarray,
     orig: np.ndarray,
     maturity: np.ndarray,
 ) -> pd.DataFrame:
-    """Carbon pledges securing the loans whose size the pledgor's allowances can cover.
+    """Carbon pledges securing the loans that the pledgor's allowances and the market can carry.
 
     Covered firms pledge their allowances (SHEA, or CEA for power firms once CEA trades); other
-    firms pledge CCER bought from 2024-01-22 on. Two thirds of the loans are candidates; a
-    candidate is secured when its pledgor can pledge the quantity needed (``ALLOCATION_CAPACITY``,
-    ``CCER_CAPACITY_T``). For 6% of candidates a third-party guarantor holding the instrument with
-    the capacity pledges instead of the borrower. The registry records the pledge 0-5 days before
+    firms pledge CCER bought from 2024-01-22 on. Every loan whose borrower has such an
+    instrument is a candidate (``SECURED_CANDIDATE_FRAC``); it is secured when the quantity
+    needed is within what the pledgor can pledge (``ALLOCATION_CAPACITY``, ``CCER_CAPACITY_T``)
+    and what the market could absorb in the holding period (``ORIGINATION_LIQUIDATION_DAYS``).
+    A bank lends at most the lendable value, so a loan too large for the market's liquidity is
+    not carbon-secured: thin SHEA and CCER markets carry only small loans, the liquid CEA market
+    larger ones. For 6% of candidates a third-party guarantor holding the instrument with the
+    capacity pledges instead of the borrower. The registry records the pledge 0-5 days before
     the drawdown; the lender releases it 0-7 days after the loan is repaid; a defaulted loan's
     pledge is being enforced and stays locked. Quantities follow ``ORIGINATION_HAIRCUT_FRAC``
     and ``COVER_SPREAD`` at the close on the registration date.
@@ -498,7 +520,7 @@ def _pledges(
     usccs = f.firms["uscc"].to_numpy()
     borrower = pd.Index(usccs).get_indexer(loans["borrower_uscc"])
     status = loans["status"].to_numpy()
-    secured = rng.random(n_loans) < 0.66
+    secured = rng.random(n_loans) < SECURED_CANDIDATE_FRAC
     reg_lag = rng.integers(0, 6, n_loans)
     guarantor = rng.random(n_loans) < GUARANTOR_FRAC
     guarantor_pick = rng.random(n_loans)
@@ -523,6 +545,14 @@ def _pledges(
     capacity_t = np.where(
         covered, pd.Series(usccs).map(yearly).fillna(0.0).to_numpy() * ALLOCATION_CAPACITY, 0.0
     )
+    # liquidity: what can be sold within the holding period at the instrument's participation
+    # of its trailing-year average daily volume on the registration date
+    adv_t = np.array(
+        [_adv_on(volumes[inst], d) if inst else np.nan for inst, d in zip(instrument, reg_date,
+                                                                          strict=True)]
+    )  # fmt: skip
+    participation = np.where(instrument == "CCER", 0.10, 0.20)
+    liquid_t = ORIGINATION_LIQUIDATION_DAYS * participation * adv_t
     day_price = np.array(
         [_price_on(closes[inst], d) if inst else np.nan for inst, d in zip(instrument, reg_date,
                                                                            strict=True)]
@@ -532,7 +562,7 @@ def _pledges(
 
     def can_pledge(firm: int, i: int) -> bool:
         cap = CCER_CAPACITY_T if instrument[i] == "CCER" else capacity_t[firm]
-        return bool(needed_t[i] <= cap)
+        return bool(needed_t[i] <= min(cap, liquid_t[i]))
 
     candidates = {
         "SHEA": np.flatnonzero(covered & ~is_power),
@@ -586,6 +616,14 @@ def _pledges(
             "release_date": release,
         }
     )  # fmt: skip
+
+
+def _adv_on(volumes: pd.Series, day: dt.date) -> float:
+    """Average daily volume over the ``ADV_WINDOW_DAYS`` quote days up to ``day`` (no-trade
+    days count as zero)."""
+    pos = int(volumes.index.searchsorted(day, side="right"))
+    window = volumes.iloc[max(pos - ADV_WINDOW_DAYS, 0) : pos]
+    return float(window.mean()) if len(window) else 0.0
 
 
 def _price_on(closes: pd.Series, day: dt.date) -> float:

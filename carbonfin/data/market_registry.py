@@ -5,8 +5,9 @@ Per firm, instrument and vintage the registry credits the yearly allocation
 (:func:`carbonfin.data.market_book.allocation_date`), debits the surrender of each compliance year
 on its surrender date (the compliance year's own vintage first, then banked older vintages; CCER
 offsets as recorded), and locks the quantity of each pledge from its registration to its release.
-Where a firm's free (unpledged) allowances do not cover a surrender or a new pledge, it buys the
-shortfall 1-20 days before; after a surrender some firms sell part of their free surplus. So at
+Where a firm's free (unpledged) allowances do not cover a surrender or a new pledge (with its
+open surrender need on top: a lender accepts only allowances beyond it), it buys the shortfall
+1-20 days before; after a surrender some firms sell part of their free surplus. So at
 every date the balance of each holding is >= 0 and the quantity locked by active pledges is <= the
 balance (tests replay the events to check it). Rules and dates marked ``assumed`` are the sample's
 plausible choices, not published facts.
@@ -91,6 +92,9 @@ def registry_events(
     comp: list[dict[str, Any]] = compliance.to_dict("records")  # type: ignore[assignment]
     pl: list[dict[str, Any]] = pledges.to_dict("records")  # type: ignore[assignment]
     actions = _actions(comp, pl, as_of, sells, sell_lag)
+    rows_of: dict[str, list[int]] = defaultdict(list)
+    for k, c in enumerate(comp):
+        rows_of[str(c["uscc"])].append(k)
     rows = []
     for uscc in sorted(actions):
         book = _Book(uscc)
@@ -103,7 +107,8 @@ def registry_events(
             elif kind == "sale":
                 _sell(book, comp[k], day, float(sell_frac[k]))
             else:
-                _pledge_event(book, pl[k], day, kind, int(buy_lag_p[k]))
+                need = _open_need(comp, rows_of[uscc], str(pl[k]["instrument"]), day)
+                _pledge_event(book, pl[k], day, kind, int(buy_lag_p[k]), need)
         rows.extend(book.events)
     rows.sort(key=lambda r: (r[0], r[2], r[1], r[3], r[4] or 0, r[5], r[7] or ""))
     columns = ["date", "order", "uscc", "instrument", "vintage", "kind", "quantity_t", "pledge_id"]
@@ -150,18 +155,36 @@ def _day(value: object) -> dt.date | None:
     return value if isinstance(value, dt.date) else None
 
 
-def _pledge_event(book: _Book, p: dict[str, Any], day: dt.date, kind: str, buy_lag: int) -> None:
-    """Lock a pledge's quantity (buying what the free holding lacks first) or release it."""
+def _pledge_event(
+    book: _Book, p: dict[str, Any], day: dt.date, kind: str, buy_lag: int, need_t: int
+) -> None:
+    """Lock a pledge's quantity or release it. Before locking, the pledgor buys what its free
+    holding lacks for the pledge and, across the instrument's vintages, for ``need_t`` (its open
+    surrender need): a lender accepts only allowances beyond that need."""
     key: Key = (str(p["instrument"]), _vintage(p["vintage"]))
     quantity = int(p["quantity_t"])
     if kind == "pledge_registered":
-        short = quantity - book.free(key)
+        free_instrument = sum(book.free(k) for k in list(book.balance) if k[0] == key[0])
+        short = max(quantity - book.free(key), quantity + need_t - free_instrument)
         if short > 0:
             buy_day = day - dt.timedelta(days=buy_lag)
             if key[1] is not None:
                 buy_day = max(buy_day, allocation_date(key[1]))
             book.add(buy_day, "purchase", key, short)
     book.add(day, kind, key, quantity, str(p["pledge_id"]))
+
+
+def _open_need(comp: list[dict[str, Any]], rows: list[int], instrument: str, day: dt.date) -> int:
+    """Verified emissions of the firm's finished compliance years not surrendered by ``day``."""
+    return sum(
+        int(comp[k]["verified_emissions_tco2e"])
+        for k in rows
+        if comp[k]["instrument"] == instrument
+        and int(comp[k]["year"]) < day.year
+        and not (
+            isinstance(comp[k]["surrender_date"], dt.date) and comp[k]["surrender_date"] <= day
+        )
+    )
 
 
 def _vintage(value: object) -> int | None:
