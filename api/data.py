@@ -32,7 +32,7 @@ class MarketData:
         self.ttl = ttl_seconds
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, Any]] = {}
-        self.max_entries = 512
+        self.max_entries = 4096
 
     def _cached(self, key: str, build: Callable[[], T]) -> T:
         now = time.monotonic()
@@ -46,6 +46,11 @@ class MarketData:
                 del self._cache[min(self._cache, key=lambda k: self._cache[k][0])]
             self._cache[key] = (now, value)
         return value
+
+    def memo(self, key: str, build: Callable[[], T]) -> T:
+        """A small derived result (a score card), cached like the frames it comes from; the
+        memo is bounded and cleared with them."""
+        return self._cached(key, build)
 
     def clear(self) -> None:
         with self._lock:

@@ -25,7 +25,15 @@ def score_one(data: MarketData, uscc: str, year: int | None, as_of: dt.date | No
     """Score ``uscc`` in ``year`` (default: its latest) with the default methodology, on the
     scoring date ``as_of`` (default: today; compliance not yet due by then is not late)."""
     validate_uscc(uscc)
-    scored = data.scored(DEFAULT_VERSION, as_of or dt.date.today())
+    when = as_of or dt.date.today()
+    return data.memo(  # a card is immutable: built once per firm, year and scoring date
+        f"card:{DEFAULT_VERSION}:{when}:{uscc}:{year}",
+        lambda: _card(data, uscc, year, when),
+    )
+
+
+def _card(data: MarketData, uscc: str, year: int | None, when: dt.date) -> Score:
+    scored = data.scored(DEFAULT_VERSION, when)
     if uscc not in scored.index.get_level_values(0):
         raise MissingDataError(f"no account data for firm {uscc}")
     rows = scored.loc[uscc]

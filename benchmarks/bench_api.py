@@ -109,15 +109,26 @@ async def _closed(
     return len(lat) / elapsed, np.asarray(lat)
 
 
-async def _open(url: str, headers: dict[str, str], rate: float, seconds: float) -> np.ndarray:
+async def _open(
+    url: str, headers: dict[str, str], rate: float, seconds: float
+) -> tuple[np.ndarray, int]:
+    """Latencies of requests sent at a fixed rate (a request that fails or waits more than 60 s
+    counts as failed and its latency as 60 s)."""
     lat: list[float] = []
-    async with httpx.AsyncClient(headers=headers, timeout=30) as client:
+    failed = 0
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+    async with httpx.AsyncClient(headers=headers, timeout=60, limits=limits) as client:
 
         async def one() -> None:
+            nonlocal failed
             t = time.perf_counter()
-            r = await client.get(url)
-            r.raise_for_status()
-            lat.append(time.perf_counter() - t)
+            try:
+                r = await client.get(url)
+                r.raise_for_status()
+                lat.append(time.perf_counter() - t)
+            except httpx.HTTPError:
+                failed += 1
+                lat.append(60.0)
 
         tasks = []
         start = time.perf_counter()
@@ -127,7 +138,7 @@ async def _open(url: str, headers: dict[str, str], rate: float, seconds: float) 
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one()))
         await asyncio.gather(*tasks)
-    return np.asarray(lat)
+    return np.asarray(lat), failed
 
 
 def _ms(a: np.ndarray, q: float) -> float:
@@ -179,7 +190,7 @@ def main() -> int:
             rows = []
             for name, url, headers in (("bare", bare_url, {}), ("score", score_url, auth)):
                 rps, lat = asyncio.run(_closed(url, headers, args.concurrency, args.seconds))
-                open_lat = asyncio.run(_open(url, headers, args.rate, args.seconds))
+                open_lat, failed = asyncio.run(_open(url, headers, args.rate, args.seconds))
                 rows.append(
                     (
                         name,
@@ -188,22 +199,27 @@ def main() -> int:
                         _ms(lat, 0.99),
                         _ms(open_lat, 0.5),
                         _ms(open_lat, 0.99),
+                        failed,
                     )
                 )
         finally:
             for s in servers:
                 s.terminate()
-                s.wait(timeout=10)
+                try:
+                    s.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    s.kill()
     print(
-        f"cpu cores: {os.cpu_count()}, {args.seconds:.0f} s per run, closed loop with "
-        f"{args.concurrency} in flight, open loop at {args.rate:.0f} req/s"
+        f"load average {os.getloadavg()[0]:.1f}; cpu cores: {os.cpu_count()}, "
+        f"{args.seconds:.0f} s per run, closed loop with {args.concurrency} in flight, "
+        f"open loop at {args.rate:.0f} req/s"
     )
     print(
         f"{'endpoint':10s} {'req/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s} "
-        f"{'@rate p50':>10s} {'@rate p99':>10s}"
+        f"{'@rate p50':>10s} {'@rate p99':>10s} {'failed':>7s}"
     )
-    for name, rps, p50, p99, o50, o99 in rows:
-        print(f"{name:10s} {rps:9.0f} {p50:8.1f} {p99:8.1f} {o50:10.1f} {o99:10.1f}")
+    for name, rps, p50, p99, o50, o99, failed in rows:
+        print(f"{name:10s} {rps:9.0f} {p50:8.1f} {p99:8.1f} {o50:10.1f} {o99:10.1f} {failed:7d}")
     ratio = rows[1][1] / rows[0][1]
     print(
         f"score / bare throughput: {ratio:.0%} (goal >= 40%); score p99 at {args.rate:.0f} "
