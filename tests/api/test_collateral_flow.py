@@ -270,3 +270,23 @@ def test_regulator_stress(api: Api) -> None:
         ),
         422,
     )
+
+
+def test_the_readme_tour_loan_and_pledge_work_as_printed(api: Api) -> None:
+    # The README's curl tour creates this loan and pledge; keep it working as printed.
+    import json
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    bodies = re.findall(r"-d '(\{.*?\})'", readme, flags=re.S)
+    loan = json.loads(next(b for b in bodies if "borrower_uscc" in b).replace("\n", " "))
+    pledge_text = next(b for b in bodies if "registration_no" in b).replace("\n", " ")
+    created = api.client.post("/v1/loans", json=loan, headers=api.as_("bank1"))
+    assert created.status_code == 201, created.text
+    loan_id = created.json()["loan_id"]
+    pledge = json.loads(pledge_text.replace("'$LOAN'", loan_id))
+    pledge["registration_no"] += "-T" + api.backend[:2].upper()  # unique per backend run
+    resp = api.client.post("/v1/pledges", json=pledge, headers=api.as_("bank1"))
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["haircut"]["total"] < 1
