@@ -69,3 +69,21 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         with admin.begin() as connection:
             connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+REAL_REQUIRE_ENV = "CARBONFIN_REQUIRE_REAL_DATA"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Real-data tests (marker ``realdata``) skip where the real SHEA quotes are absent, unless
+    ``CARBONFIN_REQUIRE_REAL_DATA=1`` (set by ``.ci/run``), where that is a failure."""
+    if item.get_closest_marker("realdata") is None:
+        return
+    from tests.realdata import REAL_SHEA
+
+    if not REAL_SHEA.exists() and os.environ.get(REAL_REQUIRE_ENV) == "1":
+        pytest.fail(
+            f"real SHEA quotes are required ({REAL_REQUIRE_ENV}=1) but {REAL_SHEA} is absent; "
+            "point CARBONFIN_REAL_DATA at shared/data/real"
+        )
