@@ -20,7 +20,6 @@ from carbonfin.cli._common import (
 )
 from carbonfin.cli._data import load_account_frames, seeded_engine
 from carbonfin.errors import InvalidInputError
-from carbonfin.scoring.methodology import DEFAULT_VERSION
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -139,7 +138,9 @@ def score_cmd(
         int | None, typer.Option(min=1990, max=2100, help="year (default: the latest)")
     ] = None,
     all_firms: Annotated[bool, typer.Option("--all", help="score the whole population")] = False,
-    version: Annotated[str, typer.Option(help="methodology version")] = DEFAULT_VERSION,
+    version: Annotated[
+        str | None, typer.Option(help="methodology version (default: the current one)")
+    ] = None,
     as_of: Annotated[
         str | None,
         typer.Option(
@@ -152,7 +153,9 @@ def score_cmd(
     """Score one firm (its score card) or, with --all, the population of a year."""
     if all_firms == (uscc is not None):
         raise fail("give either a USCC or --all")
-    version = version.strip().lower()
+    from carbonfin.scoring.methodology import DEFAULT_VERSION  # here: it imports pandas
+
+    version = DEFAULT_VERSION if version is None else version.strip().lower()
     when = _as_of(as_of)
     if uscc is not None:
         if save:
