@@ -6,14 +6,11 @@ A key is shown once, when it is created; only a salted scrypt hash is stored.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from carbonfin.cli._common import clean_errors, console, fail
-from carbonfin.store import credentials, repositories
-from carbonfin.store.database import make_engine, require_current, session_scope
+from carbonfin.cli._common import Column, Report, command, fail, table, upper
 
 apikey_app = typer.Typer(help="API keys for banks, the regulator and admins.", no_args_is_help=True)
 
@@ -22,8 +19,14 @@ def register(app: typer.Typer) -> None:
     app.add_typer(apikey_app, name="apikey")
 
 
+def _engine() -> Any:
+    from carbonfin.cli.db import _migrated_engine
+
+    return _migrated_engine()
+
+
 @apikey_app.command("create")
-@clean_errors
+@command(json=False)
 def create_cmd(
     institution: Annotated[str, typer.Option(help="institution id, e.g. BANK-01 or PBOC-SH")],
     role: Annotated[
@@ -36,10 +39,13 @@ def create_cmd(
     label: Annotated[str | None, typer.Option(help="a note on what the key is for")] = None,
 ) -> None:
     """Create an API key and print it once (store it now: it cannot be shown again)."""
+    from carbonfin.store import credentials, repositories
+    from carbonfin.store.database import session_scope
+
     if role is not None and role.lower() not in credentials.ROLES:
         raise fail(f"--role must be one of {', '.join(credentials.ROLES)}; got {role!r}")
-    engine = make_engine()
-    require_current(engine)
+    engine = _engine()
+    institution = upper(institution)
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=expires_days)
     with session_scope(engine) as session:
         client_id, key = credentials.create_api_key(
@@ -67,11 +73,13 @@ def create_cmd(
 
 
 @apikey_app.command("revoke")
-@clean_errors
-def revoke_cmd(client_id: Annotated[str, typer.Argument(help="the key's client id")]) -> None:
+@command()
+def revoke_cmd(client_id: Annotated[str, typer.Argument(help="the key's client id")]) -> Report:
     """Revoke a key: the API refuses it from its next call on."""
-    engine = make_engine()
-    require_current(engine)
+    from carbonfin.store import credentials, repositories
+    from carbonfin.store.database import session_scope
+
+    engine = _engine()
     with session_scope(engine) as session:
         client = credentials.revoke_api_client(session=session, client_id=client_id)
         repositories.record_audit(
@@ -81,31 +89,51 @@ def revoke_cmd(client_id: Annotated[str, typer.Argument(help="the key's client i
             entity="api_clients",
             entity_id=client_id,
         )
-    console.print(f"key {client.client_id} of {client.institution_id} revoked")
+    return Report(
+        {"client_id": client.client_id, "institution_id": client.institution_id, "revoked": True},
+        [f"key {client.client_id} of {client.institution_id} revoked"],
+    )
 
 
 @apikey_app.command("list")
-@clean_errors
-def list_cmd() -> None:
+@command()
+def list_cmd() -> Report:
     """Every key's client id, institution, role and state (never a secret)."""
     from sqlalchemy import select
 
+    from carbonfin.store.database import session_scope
     from carbonfin.store.models import ApiClient
 
-    engine = make_engine()
-    require_current(engine)
-    table = Table(title="API keys")
-    for col in ("client id", "institution", "role", "created", "expires", "state"):
-        table.add_column(col)
+    engine = _engine()
+    rows: list[dict[str, Any]] = []
     with session_scope(engine) as session:
         for c in session.scalars(select(ApiClient).order_by(ApiClient.client_id)):
-            state = "revoked" if c.revoked_at or not c.active else "active"
-            table.add_row(
-                c.client_id,
-                c.institution_id,
-                c.role,
-                f"{c.created_at:%Y-%m-%d}",
-                f"{c.expires_at:%Y-%m-%d}" if c.expires_at else "never",
-                state,
+            rows.append(
+                {
+                    "client_id": c.client_id,
+                    "institution_id": c.institution_id,
+                    "role": c.role,
+                    "created": c.created_at.date(),
+                    "expires": c.expires_at.date() if c.expires_at else None,
+                    "state": "revoked" if c.revoked_at or not c.active else "active",
+                }
             )
-    console.print(table)
+    human: list[Any] = (
+        [
+            table(
+                rows,
+                [
+                    Column("client_id", "client id"),
+                    Column("institution_id", "institution"),
+                    Column("role"),
+                    Column("created"),
+                    Column("expires", fmt=lambda d: str(d) if d else "never"),
+                    Column("state"),
+                ],
+                title="API keys",
+            )
+        ]
+        if rows
+        else ["no API keys"]
+    )
+    return Report({"keys": rows}, human)

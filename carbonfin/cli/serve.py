@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from carbonfin.cli._common import clean_errors, console
+from carbonfin.cli._common import command, console
 
 DEMO_KEYS = Path(".carbonfin-demo-keys")
 
@@ -66,7 +66,7 @@ def _prepare_demo() -> None:
         typer.echo(f"  {line}")
 
 
-@clean_errors
+@command(json=False)
 def serve_cmd(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="port")] = 8000,
