@@ -16,7 +16,7 @@ from api.data import MarketData
 from carbonfin.errors import MissingDataError
 from carbonfin.scoring.ids import validate_uscc
 from carbonfin.scoring.methodology import DEFAULT_VERSION
-from carbonfin.scoring.score import Score
+from carbonfin.scoring.score import Score, scorable_year
 
 __all__ = ["score_many", "score_one"]
 
@@ -37,10 +37,7 @@ def _card(data: MarketData, uscc: str, year: int | None, when: dt.date) -> Score
     if uscc not in scored.index.get_level_values(0):
         raise MissingDataError(f"no account data for firm {uscc}")
     rows = scored.loc[uscc]
-    years = sorted(int(y) for y in rows["year"])
-    year = years[-1] if year is None else year
-    if year not in years:
-        raise MissingDataError(f"no account data for firm {uscc} in {year}; it has {years}")
+    year = scorable_year(uscc, [int(y) for y in rows["year"]], year, when)
     row = cast(pd.Series, scored.loc[(uscc, year)])
     return Score.from_row({str(k): v for k, v in row.items()})
 

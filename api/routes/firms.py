@@ -47,7 +47,7 @@ def list_firms(
     session: SessionDep,
     _client: ReaderClient,
     sector: str | None = None,
-    cursor: Annotated[str | None, Query(max_length=18)] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[FirmPublic]:
     """Firms of the carbon account (public registry data), ordered by USCC."""

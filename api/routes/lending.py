@@ -117,7 +117,7 @@ def list_loans(
     currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
     borrower_uscc: Annotated[str | None, Query(max_length=18)] = None,
     bank_id: Annotated[str | None, Query(max_length=32)] = None,
-    cursor: Annotated[str | None, Query(max_length=32)] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^LN-[0-9A-Z]{7,16}$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[LoanPublic]:
     """Loans visible to the caller (a bank: its own), ordered by id; ``bank_id`` filters for

@@ -105,6 +105,16 @@ def create_pledge(
             raise ApiProblemError(
                 409, f"loan {loan.loan_id} is {loan.status}; pledges secure active loans"
             )
+        if not (
+            loan.origination_date - dt.timedelta(days=90)
+            <= body.registration_date
+            <= loan.maturity_date
+        ):
+            raise InvalidInputError(
+                f"registration_date {body.registration_date} is outside loan {loan.loan_id}'s "
+                f"life ({loan.origination_date} to {loan.maturity_date}, registration up to 90 "
+                "days before origination)"
+            )
         pledgor = (body.pledgor_uscc or loan.borrower_uscc).upper()
         # Serialise pledges against one pledgor's holdings: lock its firm row (PostgreSQL).
         if session.get(Firm, pledgor, with_for_update=True) is None:
@@ -233,7 +243,7 @@ def list_pledges(
     instrument: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2,8}$")] = None,
     status: Annotated[str | None, Query(pattern=r"^(active|released|enforced)$")] = None,
     bank_id: Annotated[str | None, Query(max_length=32)] = None,
-    cursor: Annotated[str | None, Query(max_length=32)] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^PL-[0-9A-Z]{7,16}$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[PledgePublic]:
     """Pledges visible to the caller (a bank: those securing its loans), ordered by id;

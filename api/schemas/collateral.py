@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from api.schemas.common import Currency, InstrumentCode, Provenance, StrictModel
 
@@ -73,6 +73,20 @@ class PledgeCreate(StrictModel):
         min_length=4, max_length=40, pattern=r"^[A-Za-z0-9-]+$", examples=["SHEA-ZY-2026-009001"]
     )
     registration_date: dt.date = Field(examples=["2026-10-30"])
+
+    @model_validator(mode="after")
+    def _registered_in_the_past(self) -> PledgeCreate:
+        if self.registration_date > dt.date.today():
+            raise ValueError(
+                f"registration_date {self.registration_date} is in the future: a pledge is "
+                "recorded once the registry has registered it"
+            )
+        if self.registration_date < dt.date(2013, 11, 26):
+            raise ValueError(
+                f"registration_date {self.registration_date} precedes the Shanghai market "
+                "(first SHEA trade 2013-11-26)"
+            )
+        return self
 
 
 class RulePublic(BaseModel):

@@ -10,6 +10,13 @@ from pydantic import BaseModel, Field, model_validator
 
 from api.schemas.common import USCC, Currency, StrictModel
 
+#: The Shanghai pilot market opened in 2013 (first SHEA trade 2013-11-26): no carbon-secured loan
+#: of this engine predates it.
+FIRST_DATE = dt.date(2013, 1, 1)
+#: Longest term accepted (30 years), well beyond carbon-pledge loans (1-3 years in the
+#: Shanghai pledge guideline's practice); longer is almost surely a typing error.
+MAX_TERM_DAYS = 30 * 366
+
 Money = Annotated[Decimal, Field(gt=0, le=Decimal("1e13"), max_digits=17, decimal_places=2)]
 
 
@@ -24,6 +31,16 @@ class LoanCreate(StrictModel):
 
     @model_validator(mode="after")
     def _dates(self) -> LoanCreate:
+        today = dt.date.today()
+        if not (FIRST_DATE <= self.origination_date <= today + dt.timedelta(days=366)):
+            raise ValueError(
+                f"origination_date {self.origination_date} must be between {FIRST_DATE} and one "
+                "year from today"
+            )
+        if self.maturity_date > self.origination_date + dt.timedelta(days=MAX_TERM_DAYS):
+            raise ValueError(
+                f"maturity_date {self.maturity_date} is more than 30 years after origination"
+            )
         if self.maturity_date <= self.origination_date:
             raise ValueError(
                 f"maturity_date {self.maturity_date} must be after origination_date "

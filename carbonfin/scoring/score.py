@@ -44,6 +44,7 @@ __all__ = [
     "Score",
     "efficiency_grade",
     "industry_benchmarks",
+    "scorable_year",
     "score_firm",
     "score_panel",
 ]
@@ -547,6 +548,30 @@ def _reasons(factors: tuple[FactorScore, ...], row: Mapping[str, Any]) -> tuple[
     return tuple(w for _, w in words[:3])
 
 
+def scorable_year(
+    uscc: str, years: list[int], year: int | None, as_of: dt.date | None
+) -> int:
+    """The year to score: ``year`` if the firm has it, else its latest; with a scoring date
+    ``as_of``, only years that ended before it (a year's records are complete only after its
+    31 December), so a card is never built from data its date could not have seen."""
+    have = sorted(set(years))
+    usable = have if as_of is None else [y for y in have if y < as_of.year]
+    if year is None:
+        if not usable:
+            raise MissingDataError(
+                f"no year of firm {uscc} ended before the scoring date {as_of}; it has {have}"
+            )
+        return usable[-1]
+    if year not in have:
+        raise MissingDataError(f"no account data for firm {uscc} in {year}; it has {have}")
+    if as_of is not None and year >= as_of.year:
+        raise InvalidInputError(
+            f"the {year} records of firm {uscc} are complete only after {year}-12-31; the "
+            f"scoring date {as_of} is too early to score {year}"
+        )
+    return year
+
+
 def score_firm(
     panel: pd.DataFrame,
     uscc: str,
@@ -565,11 +590,7 @@ def score_firm(
     rows = panel[panel["uscc"] == uscc]
     if rows.empty:
         raise MissingDataError(f"no account data for firm {uscc}")
-    year = int(rows["year"].max()) if year is None else year
-    if year not in set(rows["year"]):
-        raise MissingDataError(
-            f"no account data for firm {uscc} in {year}; it has {sorted(set(rows['year']))}"
-        )
+    year = scorable_year(uscc, [int(y) for y in rows["year"]], year, as_of)
     m = _methodology(version)
     if benchmarks is None:
         benchmarks = industry_benchmarks(panel, m)

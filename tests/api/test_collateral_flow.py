@@ -211,6 +211,14 @@ def test_pledge_idempotent_retry_and_bad_input(api: Api) -> None:
         404,
     )
     _problem(api.client.post("/v1/pledges", json=body, headers=api.as_("regulator")), 403)
+    future = body | {"registration_date": "2099-01-01", "registration_no": "X-FUT1"}
+    assert "future" in str(
+        _problem(api.client.post("/v1/pledges", json=future, headers=api.as_("bank1")), 422)
+    )
+    before = body | {"registration_date": "2016-01-04", "registration_no": "X-OLD1"}
+    assert "outside loan" in str(
+        _problem(api.client.post("/v1/pledges", json=before, headers=api.as_("bank1")), 422)
+    )
     _problem(
         api.client.post("/v1/pledges", json=body | {"quantity_t": -5}, headers=api.as_("bank1")),
         422,

@@ -169,8 +169,21 @@ def test_idempotent_create(api: Api) -> None:
         (_loan_body(rate=3.2), "rate"),
         (_loan_body(unknown_field=1), "unknown_field"),
         (_loan_body(borrower_uscc="91350100M000100Y43"), "not a known firm"),
+        (_loan_body(origination_date="2099-10-30", maturity_date="2100-10-30"), "one year"),
+        (_loan_body(maturity_date="9999-12-31"), "30 years"),
     ],
-    ids=["negative", "nan", "currency", "uscc", "dates", "rate", "extra", "unknown-firm"],
+    ids=[
+        "negative",
+        "nan",
+        "currency",
+        "uscc",
+        "dates",
+        "rate",
+        "extra",
+        "unknown-firm",
+        "far-future",
+        "endless",
+    ],
 )
 def test_bad_input_gets_422_problem(api: Api, body: dict[str, object], fragment: str) -> None:
     resp = api.client.post("/v1/loans", json=body, headers=api.as_("bank1"))
@@ -190,6 +203,12 @@ def test_malformed_json_and_oversized_bodies(api: Api) -> None:
         "/v1/loans", content=big, headers=api.as_("bank1") | {"content-type": "application/json"}
     )
     _problem(resp, 413)
+
+
+def test_malformed_cursor_is_refused(api: Api) -> None:
+    _problem(
+        api.client.get("/v1/loans", params={"cursor": "' OR 1=1"}, headers=api.as_("bank1")), 422
+    )
 
 
 def test_unknown_route_and_method_are_problems(api: Api) -> None:
@@ -273,6 +292,13 @@ def test_score_card_and_batch(api: Api) -> None:
     assert [s["uscc"] for s in batch["scores"]] == [FIRM]
     assert "91350100M000100Y43" in batch["errors"]
     _problem(api.client.get("/v1/firms/NOTAUSCC/score", headers=api.as_("bank1")), 422)
+    # a scoring date before any year ended, or before the asked year ended
+    early = {"as_of": "1990-01-01"}
+    _problem(api.client.get(f"/v1/firms/{FIRM}/score", params=early, headers=api.as_("bank1")), 404)
+    too_early = {"as_of": "2025-06-30", "year": 2025}
+    _problem(
+        api.client.get(f"/v1/firms/{FIRM}/score", params=too_early, headers=api.as_("bank1")), 422
+    )
 
 
 def test_market_routes(api: Api) -> None:

@@ -204,3 +204,21 @@ def test_no_incomplete_firm_year_of_the_sample_earns_full_quality_marks() -> Non
     np.testing.assert_array_equal(  # complete firm-years keep their v1 data-quality points
         scores.loc[complete, "data_quality_points"], v1.loc[complete, "data_quality_points"]
     )
+
+
+def test_a_card_never_uses_a_year_not_ended_by_its_scoring_date() -> None:
+    # A year's records are complete only after its 31 December: scoring 2025 on 2025-06-30
+    # would use data the date could not have seen, and 1990 precedes every year.
+    from carbonfin.errors import InvalidInputError, MissingDataError
+    from carbonfin.scoring.score import scorable_year
+
+    years = [2023, 2024, 2025]
+    assert scorable_year("F", years, None, dt.date(2026, 11, 25)) == 2025
+    assert scorable_year("F", years, None, dt.date(2025, 6, 30)) == 2024
+    assert scorable_year("F", years, 2024, dt.date(2025, 1, 1)) == 2024
+    with pytest.raises(InvalidInputError, match="complete only after 2025-12-31"):
+        scorable_year("F", years, 2025, dt.date(2025, 6, 30))
+    with pytest.raises(MissingDataError, match="no year of firm F ended before"):
+        scorable_year("F", years, None, dt.date(1990, 1, 1))
+    with pytest.raises(MissingDataError, match="in 2019"):
+        scorable_year("F", years, 2019, None)
