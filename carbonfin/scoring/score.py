@@ -548,9 +548,7 @@ def _reasons(factors: tuple[FactorScore, ...], row: Mapping[str, Any]) -> tuple[
     return tuple(w for _, w in words[:3])
 
 
-def scorable_year(
-    uscc: str, years: list[int], year: int | None, as_of: dt.date | None
-) -> int:
+def scorable_year(uscc: str, years: list[int], year: int | None, as_of: dt.date | None) -> int:
     """The year to score: ``year`` if the firm has it, else its latest; with a scoring date
     ``as_of``, only years that ended before it (a year's records are complete only after its
     31 December), so a card is never built from data its date could not have seen."""
