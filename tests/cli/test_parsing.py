@@ -116,3 +116,24 @@ def test_no_arguments_prints_help() -> None:
     result = invoke([])
     assert "Usage" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["financed", "BANK-01", "--year", "2025", "--top", "5", "--sample"],
+        ["score", "--all", "--year", "2025", "--as-of", "2026-11-26", "--sample"],
+        ["coverage", "--year", "2028", "--sample"],
+    ],
+    ids=["financed", "score-all", "coverage"],
+)
+def test_wide_tables_fold_instead_of_cutting_names(args: list[str], no_database: Path) -> None:
+    """At 80 columns (a pipe, a CI log) a long USCC or sector name wraps; it is never cut."""
+    result = invoke(args)
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout
+    if args[0] == "financed":
+        data = json.loads(invoke([*args, "--json"]).stdout)
+        flat = result.stdout.replace("│", "").replace(" ", "").replace("\n", "")
+        for leader in data["top_borrowers"]:
+            assert leader["borrower_uscc"][:9] in flat  # present, if folded over two lines
