@@ -205,6 +205,13 @@ def test_malformed_json_and_oversized_bodies(api: Api) -> None:
     _problem(resp, 413)
 
 
+def test_blank_idempotency_key_is_a_400(api: Api) -> None:
+    resp = api.client.post(
+        "/v1/loans", json=_loan_body(), headers=api.as_("bank1") | {"Idempotency-Key": "   "}
+    )
+    assert "Idempotency-Key" in str(_problem(resp, 400)["detail"])
+
+
 def test_malformed_cursor_is_refused(api: Api) -> None:
     _problem(
         api.client.get("/v1/loans", params={"cursor": "' OR 1=1"}, headers=api.as_("bank1")), 422
