@@ -98,21 +98,17 @@ def audit_log(
         stmt = stmt.where(AuditEntry.at >= since)
     if cursor is not None:
         stmt = stmt.where(AuditEntry.entry_id < cursor)
-    rows = list(session.scalars(stmt))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page[AuditPublic](
-        items=[
-            AuditPublic(
-                entry_id=r.entry_id,
-                at=r.at,
-                actor=r.actor,
-                action=r.action,
-                entity=r.entity,
-                entity_id=r.entity_id,
-                detail=r.detail,
-            )
-            for r in rows
-        ],
-        next_cursor=str(rows[-1].entry_id) if more and rows else None,
+    return Page[AuditPublic].of(
+        list(session.scalars(stmt)),
+        limit,
+        lambda r: AuditPublic(
+            entry_id=r.entry_id,
+            at=r.at,
+            actor=r.actor,
+            action=r.action,
+            entity=r.entity,
+            entity_id=r.entity_id,
+            detail=r.detail,
+        ),
+        lambda r: str(r.entry_id),
     )

@@ -56,12 +56,7 @@ def list_firms(
         stmt = stmt.where(Firm.sector == sector)
     if cursor:
         stmt = stmt.where(Firm.uscc > cursor)
-    rows = list(session.scalars(stmt))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page[FirmPublic](
-        items=[_firm(r) for r in rows], next_cursor=rows[-1].uscc if more and rows else None
-    )
+    return Page[FirmPublic].of(list(session.scalars(stmt)), limit, _firm, lambda r: r.uscc)
 
 
 @router.get("/{uscc}", response_model=FirmRecords, responses=problem_responses(401, 404, 422))

@@ -136,13 +136,7 @@ def list_loans(
         stmt = stmt.where(Loan.borrower_uscc == borrower_uscc.upper())
     if cursor:
         stmt = stmt.where(Loan.loan_id > cursor)
-    rows = list(session.scalars(stmt))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page[LoanPublic](
-        items=[loan_public(r) for r in rows],
-        next_cursor=rows[-1].loan_id if more and rows else None,
-    )
+    return Page[LoanPublic].of(list(session.scalars(stmt)), limit, loan_public, lambda r: r.loan_id)
 
 
 @router.get(

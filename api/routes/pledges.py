@@ -261,12 +261,11 @@ def list_pledges(
         stmt = stmt.where(Pledge.status == status)
     if cursor:
         stmt = stmt.where(Pledge.pledge_id > cursor)
-    rows = list(session.execute(stmt.order_by(Pledge.pledge_id).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page[PledgePublic](
-        items=[pledge_public(p, bank) for p, bank in rows],
-        next_cursor=rows[-1][0].pledge_id if more and rows else None,
+    return Page[PledgePublic].of(
+        list(session.execute(stmt.order_by(Pledge.pledge_id).limit(limit + 1))),
+        limit,
+        lambda r: pledge_public(r[0], r[1]),
+        lambda r: r[0].pledge_id,
     )
 
 

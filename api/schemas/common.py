@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from typing import Annotated, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 __all__ = ["USCC", "Currency", "InstrumentCode", "Page", "Provenance", "StrictModel"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 #: GB 32100-2015 unified social credit code: 18 characters of 0-9 and A-Z without I, O, S, V, Z.
 USCC = Annotated[
@@ -45,3 +47,13 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+
+    @classmethod
+    def of(
+        cls, rows: Sequence[R], limit: int, item: Callable[[R], T], cursor: Callable[[R], str]
+    ) -> Page[T]:
+        """The page from ``rows`` fetched with ``limit + 1``: the extra row only says that a
+        next page exists, and the cursor is the last shown row's key."""
+        shown = rows[:limit]
+        more = len(rows) > limit and bool(shown)
+        return cls(items=[item(r) for r in shown], next_cursor=cursor(shown[-1]) if more else None)
