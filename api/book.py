@@ -61,9 +61,9 @@ class BookCache:
         from carbonfin.collateral import value_book
         from carbonfin.fx import RateStore
         from carbonfin.instruments import Instrument
-        from carbonfin.store.collateral import active_pledges
+        from carbonfin.store.collateral import pledges_in_force
 
-        pledges = active_pledges(session=session, as_of=as_of)
+        pledges, rules_version = pledges_in_force(session=session, as_of=as_of)
         loan_ids = sorted(set(pledges["loan_id"]))
         loans = pd.DataFrame(
             [
@@ -101,7 +101,8 @@ class BookCache:
             RateStore(self.data.fixings()),
             as_of=as_of,
             covered_usccs=covered,
-            data_source=self.data.source,
+            data_source=f"{self.data.source}; eligible quantities from the registry "
+            f"(rules {rules_version})",
         )
         return book, attrs
 

@@ -225,23 +225,13 @@ def _book_frames(
         pledges = _in_force(load_pledges(bank), when)
         note = "eligibility not applied (sample files: the whole pledged quantity counts)"
     else:
-        from carbonfin.collateral import evaluate_pledges
-        from carbonfin.store import collateral as store
+        from carbonfin.store.collateral import pledges_in_force
         from carbonfin.store.database import session_scope
 
+        say("reading the pledges in force and checking eligibility")
         with session_scope(seeded_engine()) as session:
-            pledges = store.active_pledges(session=session, as_of=when, bank_id=bank)
-            say("checking eligibility")
-            inputs = store.eligibility_inputs(session=session, as_of=when, bank_id=bank)
-        table_ = evaluate_pledges(
-            inputs.pledges, holdings=inputs.holdings, as_of=when,
-            compliance=inputs.compliance, carryover=inputs.carryover,
-        )  # fmt: skip
-        eligible = dict(zip(table_.pledge_id, table_.eligible_quantity_t, strict=True))
-        pledges = pledges.assign(
-            eligible_quantity_t=[eligible.get(p, 0) for p in pledges["pledge_id"]]
-        )
-        note = f"eligible quantities from the registry (rules {table_.rules_version})"
+            pledges, rules_version = pledges_in_force(session=session, as_of=when, bank_id=bank)
+        note = f"eligible quantities from the registry (rules {rules_version})"
     loans = loans[loans["loan_id"].isin(pledges["loan_id"]) & (loans["outstanding"] > 0)]
     pledges = pledges[pledges["loan_id"].isin(loans["loan_id"])]
     if pledges.empty:

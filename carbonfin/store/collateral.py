@@ -30,7 +30,7 @@ from sqlalchemy import and_, case, delete, func, insert, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from carbonfin.collateral.eligibility import carryover_entries
+from carbonfin.collateral.eligibility import carryover_entries, evaluate_pledges
 from carbonfin.data.schema import TABLES
 from carbonfin.errors import DataIntegrityError, InvalidInputError
 from carbonfin.instruments import Instrument
@@ -267,6 +267,25 @@ def eligibility_inputs(
     return EligibilityInputs(
         as_of, pledges, held, compliance, _carryover(session, compliance, as_of)
     )
+
+
+def pledges_in_force(
+    *, session: Session, as_of: dt.date, bank_id: str | None = None
+) -> tuple[pd.DataFrame, str]:
+    """The pledges in force at ``as_of`` (:func:`active_pledges`) with ``eligible_quantity_t``
+    from the eligibility rules, and the rules' version: what a book valuation values."""
+    pledges = active_pledges(session=session, as_of=as_of, bank_id=bank_id)
+    inputs = eligibility_inputs(session=session, as_of=as_of, bank_id=bank_id)
+    table = evaluate_pledges(
+        inputs.pledges,
+        holdings=inputs.holdings,
+        as_of=as_of,
+        compliance=inputs.compliance,
+        carryover=inputs.carryover,
+    )
+    eligible = dict(zip(table.pledge_id, table.eligible_quantity_t, strict=True))
+    out = pledges.assign(eligible_quantity_t=[eligible.get(p, 0) for p in pledges["pledge_id"]])
+    return out, table.rules_version
 
 
 def pledgor_eligibility_inputs(
