@@ -2,7 +2,8 @@
 
 The core's errors map to statuses by kind: bad input 422 (or 400 for a malformed request), an
 unknown object 404, a conflict (idempotency key reused, over-pledge) 409, missing or stale data
-409 with its reason, a database that is not ready 503. Anything unexpected is logged and answered
+409 with its reason, a database that is not ready 503, a database that stayed busy beyond the
+bounded wait 503 with ``Retry-After``. Anything unexpected is logged and answered
 with a generic 500 body that reveals nothing; the fuzz test makes sure no client input gets there.
 """
 
@@ -25,6 +26,7 @@ from carbonfin.errors import (
     StaleDataError,
     UnknownInstrumentError,
 )
+from carbonfin.store.transactions import BusyError
 
 __all__ = [
     "PROBLEM_JSON",
@@ -124,6 +126,12 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiProblemError)
     async def _api_problem(request: Request, exc: ApiProblemError) -> JSONResponse:
         return problem_response(exc.status, exc.detail, request, headers=exc.headers)
+
+    @app.exception_handler(BusyError)
+    async def _busy(request: Request, exc: BusyError) -> JSONResponse:
+        return problem_response(
+            503, str(exc), request, headers={"Retry-After": str(exc.retry_after_s)}
+        )
 
     @app.exception_handler(CarbonfinError)
     async def _carbonfin(request: Request, exc: CarbonfinError) -> JSONResponse:

@@ -387,3 +387,13 @@ SAMPLE_MODELS: dict[str, type[Base]] = {
     "pledges": Pledge,
     "registry_events": RegistryEvent,
 }
+
+
+class DataVersion(Base):
+    """A counter per data domain, bumped in every write transaction of that domain, so caches of
+    derived results (book valuations, score cards) in any worker see writes from any other
+    process at once (see :mod:`carbonfin.store.transactions`)."""
+
+    __tablename__ = "data_versions"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)

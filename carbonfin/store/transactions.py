@@ -1,0 +1,174 @@
+"""Write and read transactions with bounded waits: the one way the service layer touches the
+database.
+
+A write is committed when :func:`write_transaction`'s block exits, before the caller answers
+anyone (the API returns its 2xx only after the workflow returned). Waits are bounded:
+
+- SQLite (the embedded database) has one writer at a time. Writers of this process queue on a
+  process-wide lock per engine, taken with a timeout (never before the caller authenticated:
+  the API calls this from the workflow, after authentication); a writer in another process (the
+  CLI) is waited for by SQLite's ``busy_timeout``, and "database is locked" becomes
+  :class:`BusyError`.
+- PostgreSQL serialises conflicting writes with row locks; ``lock_timeout`` and
+  ``statement_timeout`` are set for the transaction, and waiting for a pooled connection is
+  bounded by the pool's timeout.
+
+Whatever the wait that ran out (lock, pool, a serialisation failure or a deadlock victim), the
+caller gets :class:`BusyError`, with the seconds after which a retry is sensible; the API turns
+it into 503 with ``Retry-After``. Nothing is half-written: the transaction rolled back.
+
+A data version (table ``data_versions``) is bumped by every write workflow in its own
+transaction (:func:`bump_data_version`); caches of derived results (book valuations, score
+cards) key on :func:`read_data_version`, so writes by another worker or the CLI are seen at
+once.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, select, text, update
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import Session, sessionmaker
+
+from carbonfin.errors import CarbonfinError
+from carbonfin.store.models import DataVersion
+
+__all__ = [
+    "DEFAULT_LOCK_TIMEOUT_S",
+    "BusyError",
+    "bump_data_version",
+    "read_data_version",
+    "read_transaction",
+    "write_transaction",
+]
+
+DEFAULT_LOCK_TIMEOUT_S = 5.0
+_PG_BUSY_SQLSTATES = {"55P03", "40001", "40P01", "57014"}  # lock n/a, serialisation, deadlock,
+# statement timeout (PostgreSQL Appendix A, "Error codes")
+_sqlite_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_guard = threading.Lock()
+
+
+class BusyError(CarbonfinError):
+    """The database stayed busy (locked, pool exhausted, serialisation conflict) for longer than
+    the bounded wait; nothing was written. Retry after ``retry_after_s`` seconds."""
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+def _engine_of(sessions: sessionmaker[Any]) -> Engine:
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, Engine):  # pragma: no cover - every factory here is bound
+        raise TypeError("the session factory must be bound to an Engine")
+    return bind
+
+
+def _sqlite_lock(engine: Engine) -> threading.Lock:
+    with _guard:
+        lock = _sqlite_locks.get(engine)
+        if lock is None:
+            lock = _sqlite_locks[engine] = threading.Lock()
+        return lock
+
+
+def _is_busy(exc: BaseException) -> bool:
+    if isinstance(exc, PoolTimeoutError):
+        return True
+    if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):
+        return True
+    if isinstance(exc, DBAPIError):
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return code in _PG_BUSY_SQLSTATES
+    return False
+
+
+@contextmanager
+def _busy_as_error(what: str, timeout_s: float) -> Iterator[None]:
+    try:
+        yield
+    except BusyError:
+        raise
+    except Exception as exc:
+        if _is_busy(exc):
+            raise BusyError(
+                f"the database is busy ({what} waited more than {timeout_s:g} s); nothing was "
+                "written, retry later",
+                retry_after_s=max(1, round(timeout_s)),
+            ) from exc
+        raise
+
+
+@contextmanager
+def write_transaction(
+    sessions: sessionmaker[Any], *, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
+) -> Iterator[Session]:
+    """A session in a write transaction, committed when the block exits normally and rolled
+    back if it raises. Every wait inside is bounded by ``timeout_s``; running out raises
+    :class:`BusyError` (nothing written)."""
+    engine = _engine_of(sessions)
+    if engine.url.get_backend_name() == "sqlite":
+        lock = _sqlite_lock(engine)
+        if not lock.acquire(timeout=timeout_s):
+            raise BusyError(
+                f"another write holds the database (waited {timeout_s:g} s); nothing was "
+                "written, retry later",
+                retry_after_s=max(1, round(timeout_s)),
+            )
+        try:
+            with _busy_as_error("the write", timeout_s), sessions() as session:
+                try:
+                    yield session
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+        finally:
+            lock.release()
+        return
+    with _busy_as_error("the write", timeout_s), sessions() as session:
+        try:
+            ms = int(timeout_s * 1000)
+            session.execute(text(f"SET LOCAL lock_timeout = {ms}"))
+            session.execute(text(f"SET LOCAL statement_timeout = {ms * 6}"))
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@contextmanager
+def read_transaction(
+    sessions: sessionmaker[Any], *, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
+) -> Iterator[Session]:
+    """A session for reading (rolled back at the end); a pool or lock wait beyond ``timeout_s``
+    raises :class:`BusyError`."""
+    with _busy_as_error("the read", timeout_s), sessions() as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
+def bump_data_version(session: Session) -> int:
+    """Increment the lending data version in the caller's write transaction; return it."""
+    session.execute(
+        update(DataVersion)
+        .where(DataVersion.name == "lending")
+        .values(version=DataVersion.version + 1)
+    )
+    return read_data_version(session)
+
+
+def read_data_version(session: Session) -> int:
+    """The lending data version (0 before any write)."""
+    version = session.scalar(select(DataVersion.version).where(DataVersion.name == "lending"))
+    return int(version or 0)
