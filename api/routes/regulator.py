@@ -17,6 +17,7 @@ from api.schemas.collateral import (
     ConcentrationPublic,
     ExposureRow,
     ExposuresPublic,
+    ExposureTotal,
     LtvPublic,
     StressPublic,
 )
@@ -46,37 +47,22 @@ def exposures(
     as_of: dt.date,
     group_by: Literal["bank", "instrument", "vintage", "industry"] = "bank",
 ) -> ExposuresPublic:
-    """Collateral value, lendable value and loans secured, grouped."""
+    """Collateral value, lendable value and loans secured, grouped; a loan secured by several
+    pledges has its outstanding allocated to them by collateral value (docs/api.md), so the
+    groups add up to ``total``."""
+    from carbonfin.collateral.aggregate import allocate_outstanding, group_exposures
+
     book = request.app.state.book.valuation(session, as_of)
     attrs = request.app.state.book.attributes(session, as_of)
-    p = _with_attrs(book.pledges, attrs)
-    if group_by == "industry":
-        p["key"] = p["industry"].astype(str)
-    elif group_by == "vintage":
-        p["key"] = ["none" if pd.isna(v) else str(int(v)) for v in p["vintage"]]
-    else:
-        p["key"] = p["bank_id" if group_by == "bank" else "instrument"].astype(str)
-    loans = p.drop_duplicates("loan_id")  # a loan's outstanding counted once per group
-    grouped = p.groupby("key").agg(
-        pledges=("pledge_id", "count"),
-        loans=("loan_id", "nunique"),
-        collateral_value_cny=("market_value_cny", "sum"),
-        lendable_value_cny=("lendable_value_cny", "sum"),
-    )
-    outstanding = loans.groupby("key")["loan_outstanding_cny"].sum()
-    rows = [
-        ExposureRow(
-            key=str(k),
-            pledges=int(r["pledges"]),
-            loans=int(r["loans"]),
-            collateral_value_cny=float(r["collateral_value_cny"]),
-            lendable_value_cny=float(r["lendable_value_cny"]),
-            loan_outstanding_cny=float(outstanding.get(k, 0.0)),
-        )
-        for k, r in grouped.sort_values("collateral_value_cny", ascending=False).iterrows()
-    ]
+    allocated = allocate_outstanding(_with_attrs(book.pledges, attrs), book.loans)
+    table = group_exposures(allocated, group_by)
+    rows = [ExposureRow.model_validate(r) for r in table.rows.to_dict("records")]
     return ExposuresPublic(
-        as_of=as_of, group_by=group_by, rows=rows, provenance=_provenance(book, as_of)
+        as_of=as_of,
+        group_by=group_by,
+        rows=rows,
+        total=ExposureTotal.model_validate(dict(table.total)),
+        provenance=_provenance(book, as_of),
     )
 
 

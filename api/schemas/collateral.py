@@ -144,19 +144,37 @@ class MarginCallsPublic(BaseModel):
     provenance: Provenance
 
 
-class ExposureRow(BaseModel):
+class ExposureTotal(BaseModel):
+    """Exposure figures of a group or of the whole book (CNY)."""
+
+    pledges: int = Field(ge=0)
+    pledges_not_valued: int = Field(
+        ge=0, description="pledges without a value on the date (no mark, stale, refused)"
+    )
+    loans: int = Field(ge=0, description="distinct loans (a loan secured in two groups is in both)")
+    loans_outstanding_unknown: int = Field(
+        ge=0, description="loans whose outstanding has no CNY amount (no FX fixing): not summed"
+    )
+    collateral_value_cny: float = Field(description="valued pledges only")
+    lendable_value_cny: float = Field(description="valued pledges only, after haircuts")
+    loan_outstanding_cny: float = Field(
+        description="the loans' outstanding allocated to the group's pledges (docs/api.md)"
+    )
+    outstanding_by_quantity_cny: float = Field(
+        description="part of loan_outstanding_cny allocated by pledged tonnes instead of value "
+        "(a loan with a pledge not valued, or collateral worth zero)"
+    )
+
+
+class ExposureRow(ExposureTotal):
     key: str
-    pledges: int
-    loans: int
-    collateral_value_cny: float
-    lendable_value_cny: float
-    loan_outstanding_cny: float
 
 
 class ExposuresPublic(BaseModel):
     as_of: dt.date
     group_by: str
     rows: list[ExposureRow]
+    total: ExposureTotal = Field(description="the whole book; the rows add up to it")
     provenance: Provenance
 
 

@@ -1,11 +1,18 @@
 """Collateral: haircuts of pledged carbon allowances with their breakdown (market risk,
 liquidation horizon, concentration, currency mismatch, wrong-way risk, data quality,
 anti-procyclicality), Basel's holding-period scaling, book valuation with LTV and margin calls,
+exposures grouped with each loan allocated to its pledges,
 stress scenarios, the collateral policy, and the eligibility of pledged allowances rule by rule
 (instrument, vintage, registration, holding, compliance need, clause 5 carry-over)."""
 
 from __future__ import annotations
 
+from carbonfin.collateral.aggregate import (
+    ExposureTable,
+    allocate_outstanding,
+    allocation_weights,
+    group_exposures,
+)
 from carbonfin.collateral.currency import (
     SUPERVISORY_FX_HAIRCUT_10D,
     FxHaircut,
@@ -52,6 +59,7 @@ __all__ = [
     "EligibilityDecision",
     "EligibilityRules",
     "EligibilityTable",
+    "ExposureTable",
     "FxHaircut",
     "HaircutArrays",
     "HaircutBreakdown",
@@ -59,6 +67,8 @@ __all__ = [
     "MarketRiskProfile",
     "StressResult",
     "StressScenario",
+    "allocate_outstanding",
+    "allocation_weights",
     "carried_over_frac",
     "carryover_entries",
     "collateral_policy",
@@ -67,6 +77,7 @@ __all__ = [
     "eligibility_rules",
     "evaluate_pledge",
     "evaluate_pledges",
+    "group_exposures",
     "haircut",
     "haircut_components",
     "market_risk_profile",

@@ -21,8 +21,9 @@ thresholds. Kinds:
 Results per scenario: the loss of collateral value, the number of loans in margin call or
 liquidation and the top-up cash they need, and the **uncovered exposure** — loan outstanding
 above the stressed collateral value, ``max(0, loan − Σ stressed value)``, what the lender loses
-if it sells at the stressed marks — in total and per bank, per instrument (allocated to a loan's
-pledges by stressed value) and per industry (of the pledgor, where given).
+if it sells at the stressed marks — in total and per bank, per instrument and per industry (of
+the pledgor, where given), a loan's share allocated to its pledges by stressed value (by pledged
+tonnes where that is zero; :mod:`carbonfin.collateral.aggregate`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from carbonfin.collateral.aggregate import allocation_weights
 from carbonfin.collateral.monitor import STATES, BookValuation
 from carbonfin.errors import DataIntegrityError, InvalidInputError, MissingDataError
 from carbonfin.instruments import Instrument
@@ -231,8 +233,9 @@ def stress_book(
     called_before = lo["state"].isin(("margin_call", "liquidation")).to_numpy()
     topup = np.where(state_idx > 0, np.maximum(out / th.target_utilisation - lend, 0.0), 0.0)
     uncovered = np.maximum(out - coll, 0.0)
-    # allocate each loan's uncovered exposure to its pledges by stressed value
-    share = np.divide(stressed, coll[loan_pos], out=np.zeros(len(pl)), where=coll[loan_pos] > 0)
+    # each loan's uncovered exposure allocated to its pledges by the allocation rule
+    # (carbonfin.collateral.aggregate): by stressed value, by tonnes where that is zero
+    share, _basis = allocation_weights(loan_pos, stressed, pl["quantity_t"].to_numpy(dtype=float))
     pledge_uncovered = uncovered[loan_pos] * share
     by_bank = (
         pd.DataFrame(

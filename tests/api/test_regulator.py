@@ -1,0 +1,129 @@
+"""The regulator's exposures through the API (SQLite and PostgreSQL): a loan secured by a SHEA and
+a CEA pledge has its outstanding split between the two instruments by collateral value, and every
+grouping adds up to the same whole book."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+
+from carbonfin.store.collateral import holdings
+from carbonfin.store.database import session_scope
+from tests.api.conftest import Api
+
+AS_OF = dt.date(2026, 10, 30)
+GROUPINGS = ("bank", "instrument", "vintage", "industry")
+
+
+def _exposures(api: Api, by: str) -> dict[str, Any]:
+    resp = api.client.get(
+        "/v1/regulator/exposures",
+        params={"as_of": AS_OF.isoformat(), "group_by": by},
+        headers=api.as_("regulator"),
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.json()  # type: ignore[no-any-return]
+
+
+def _by_key(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["key"]: r for r in body["rows"]}
+
+
+def _firm_with_shea_and_cea(api: Api) -> tuple[str, dict[str, int]]:
+    """A firm holding at least 2,000 t free of both SHEA and CEA; its vintage of each."""
+    with session_scope(api.engine) as session:
+        h = holdings(session=session, as_of=AS_OF)
+    h = h[(h["free_t"] >= 2_000) & h["vintage"].notna()]
+    both = h.groupby("uscc")["instrument"].nunique()
+    firms = sorted(both[both == 2].index)
+    assert firms, "the sample has no firm holding both SHEA and CEA"
+    mine = h[h["uscc"] == firms[0]].sort_values("free_t", ascending=False)
+    vintages = {str(r["instrument"]): int(r["vintage"]) for _, r in mine.iloc[::-1].iterrows()}
+    return firms[0], vintages
+
+
+def _post(api: Api, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    resp = api.client.post(path, json=body, headers=api.as_("bank1"))
+    assert resp.status_code == 201, resp.text
+    return resp.json()  # type: ignore[no-any-return]
+
+
+def test_a_two_instrument_loan_is_split_between_its_instruments(api: Api) -> None:
+    before = {by: _exposures(api, by) for by in GROUPINGS}
+    uscc, vintage = _firm_with_shea_and_cea(api)
+    principal = 1_000_000.0
+    loan = _post(
+        api,
+        "/v1/loans",
+        {
+            "borrower_uscc": uscc,
+            "currency": "CNY",
+            "principal": f"{principal:.2f}",
+            "origination_date": AS_OF.isoformat(),
+            "maturity_date": "2028-10-30",
+            "rate": 0.035,
+            "purpose": "green",
+        },
+    )
+    for inst, q in (("SHEA", 1_500), ("CEA", 1_000)):
+        _post(
+            api,
+            "/v1/pledges",
+            {
+                "loan_id": loan["loan_id"],
+                "instrument": inst,
+                "vintage": vintage[inst],
+                "quantity_t": q,
+                "pledgor_uscc": uscc,
+                "registration_no": f"{inst}-ZY-T-{uuid.uuid4().hex[:10].upper()}",
+                "registration_date": AS_OF.isoformat(),
+            },
+        )
+    after = {by: _exposures(api, by) for by in GROUPINGS}
+    b, a = _by_key(before["instrument"]), _by_key(after["instrument"])
+
+    def delta(key: str, col: str) -> float:
+        return float(a[key][col]) - float(b.get(key, {}).get(col, 0.0))
+
+    # the new loan added one pledge of each instrument, worth V_SHEA and V_CEA in the book
+    v_shea, v_cea = delta("SHEA", "collateral_value_cny"), delta("CEA", "collateral_value_cny")
+    assert v_shea > 0
+    assert v_cea > 0
+    # its 1,000,000 CNY split by collateral value: V_SHEA / (V_SHEA + V_CEA) under SHEA, the
+    # rest under CEA (today's code put it all under one instrument)
+    assert delta("SHEA", "loan_outstanding_cny") == pytest.approx(
+        principal * v_shea / (v_shea + v_cea), rel=1e-9
+    )
+    assert delta("CEA", "loan_outstanding_cny") == pytest.approx(
+        principal * v_cea / (v_shea + v_cea), rel=1e-9
+    )
+    # and the whole book grew by the loan once, under every grouping
+    for by in GROUPINGS:
+        grew = (
+            after[by]["total"]["loan_outstanding_cny"] - before[by]["total"]["loan_outstanding_cny"]
+        )
+        assert grew == pytest.approx(principal, rel=1e-9), by
+
+
+def test_every_grouping_adds_up_to_the_same_book(api: Api) -> None:
+    totals = []
+    for by in GROUPINGS:
+        body = _exposures(api, by)
+        rows = body["rows"]
+        assert rows
+        for col in ("pledges", "collateral_value_cny", "lendable_value_cny",
+                    "loan_outstanding_cny", "outstanding_by_quantity_cny"):  # fmt: skip
+            assert sum(r[col] for r in rows) == pytest.approx(body["total"][col], rel=1e-9), col
+        totals.append(body["total"])
+    assert all(t == pytest.approx(totals[0]) for t in totals)
+    # the whole book's outstanding is the LTV view's loans' outstanding, each loan once
+    assert totals[0]["loans"] == sum(
+        api.client.get(
+            "/v1/regulator/ltv", params={"as_of": AS_OF.isoformat()}, headers=api.as_("regulator")
+        )
+        .json()["states"]
+        .values()
+    )
