@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from carbonfin.errors import (
     CarbonfinError,
     ConfigurationError,
+    ConflictError,
     InvalidInputError,
     MissingDataError,
     StaleDataError,
@@ -94,6 +95,8 @@ def problem_response(
 
 
 def status_for(exc: CarbonfinError) -> int:
+    if isinstance(exc, ConflictError):
+        return 409
     if isinstance(exc, UnknownInstrumentError):
         return 422
     if isinstance(exc, InvalidInputError):

@@ -37,6 +37,11 @@ class ConfigurationError(CarbonfinError):
     """A setting (database URL, rules file, environment) is missing or malformed."""
 
 
+class ConflictError(CarbonfinError):
+    """The request conflicts with the stored state (a repayment above the balance, an
+    idempotency key reused for another request); the API answers 409."""
+
+
 class DataIntegrityError(CarbonfinError):
     """A shipped or stored data file is corrupt or does not match its schema."""
 

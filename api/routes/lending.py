@@ -6,44 +6,68 @@ Tenancy: a bank sees and writes only its own loans (another bank's loan id answe
 
 from __future__ import annotations
 
-import secrets
+import datetime as dt
 from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import ReaderClient, SessionDep, WriterClient, WriteSessionDep, own_institution
-from api.idempotency import idempotent_create
+from api.deps import ReaderClient, SessionDep, WriterClient, own_institution
 from api.problems import ApiProblemError, problem_responses
 from api.schemas.common import Page
-from api.schemas.lending import LoanCreate, LoanPublic, RepaymentCreate
-from carbonfin.errors import InvalidInputError
+from api.schemas.lending import (
+    LedgerEntryPublic,
+    LoanCreate,
+    LoanLedgerPublic,
+    LoanPublic,
+    RepaymentCreate,
+)
+from carbonfin.errors import MissingDataError
+from carbonfin.lending import Actor, china_today
+from carbonfin.lending import loans as workflow
+from carbonfin.lending.idempotency import IdempotencyKey, MalformedKeyError
+from carbonfin.store import ledger
 from carbonfin.store.credentials import ClientIdentity
-from carbonfin.store.models import Firm, Loan
+from carbonfin.store.models import Loan
 
 router = APIRouter(prefix="/v1", tags=["lending"])
 LoanId = Annotated[str, Path(pattern=r"^LN-[0-9A-Z]{7,16}$", examples=["LN-0000003"])]
 IdemKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", max_length=255, description="retry-safe creation"),
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="retry-safe write: a retry with the same key and body gets the first answer",
+    ),
+]
+AsOf = Annotated[
+    dt.date | None,
+    Query(description="the date the balance and status are as of (default: today in China)"),
 ]
 
 
-def loan_public(loan: Loan) -> LoanPublic:
+def actor_of(identity: ClientIdentity) -> Actor:
+    """The workflow actor of an authenticated API client."""
+    return Actor(identity.client_id, identity.institution_id, identity.role, via="api")
+
+
+def view_public(view: workflow.LoanView) -> LoanPublic:
     return LoanPublic(
-        loan_id=loan.loan_id,
-        bank_id=loan.bank_id,
-        borrower_uscc=loan.borrower_uscc,
-        currency=loan.currency,
-        principal=f"{loan.principal:.2f}",
-        outstanding=f"{loan.outstanding:.2f}",
-        origination_date=loan.origination_date,
-        maturity_date=loan.maturity_date,
-        rate=float(loan.rate),
-        purpose=loan.purpose,
-        status=loan.status,
+        loan_id=view.loan_id,
+        bank_id=view.bank_id,
+        borrower_uscc=view.borrower_uscc,
+        currency=view.currency,
+        principal=f"{view.principal:.2f}",
+        outstanding=f"{view.outstanding:.2f}",
+        origination_date=view.origination_date,
+        maturity_date=view.maturity_date,
+        rate=view.rate,
+        purpose=view.purpose,
+        status=view.status,
+        as_of=view.as_of,
     )
 
 
@@ -58,55 +82,60 @@ def visible_loan(
     return loan
 
 
+def _check_key(key: str | None) -> None:
+    """A malformed Idempotency-Key is a malformed request (400), refused before any work."""
+    if key is None:
+        return
+    try:
+        IdempotencyKey.of("-", key, "-", {})
+    except MalformedKeyError as exc:
+        raise ApiProblemError(400, str(exc)) from None
+
+
+def _answer(result: workflow.WriteResult, status_code: int) -> LoanPublic | JSONResponse:
+    body = view_public(result.loan)
+    if result.replayed:
+        return JSONResponse(
+            body.model_dump(mode="json"),
+            status_code=status_code,
+            headers={"Idempotent-Replayed": "true"},
+        )
+    return body
+
+
 @router.post(
     "/loans",
     response_model=LoanPublic,
     status_code=201,
-    responses=problem_responses(400, 401, 403, 409, 422),
+    responses=problem_responses(400, 401, 403, 409, 422, 503),
 )
 def create_loan(
     body: LoanCreate,
     request: Request,
-    session: WriteSessionDep,
     identity: WriterClient,
     idempotency_key: IdemKey = None,
-) -> LoanPublic:
-    """Book a loan for the calling bank."""
-    from carbonfin.instruments import Currency
-
-    Currency.parse(body.currency)
-
-    def create() -> LoanPublic:
-        if session.get(Firm, body.borrower_uscc) is None:
-            raise InvalidInputError(f"borrower {body.borrower_uscc} is not a known firm")
-        loan = Loan(
-            loan_id=f"LN-{secrets.token_hex(5).upper()}",
-            bank_id=identity.institution_id,
+) -> LoanPublic | JSONResponse:
+    """Book a loan for the calling bank (committed before the answer; 422 for a currency the
+    stored FX fixings do not cover, naming the covered ones)."""
+    _check_key(idempotency_key)
+    result = workflow.book_loan(
+        sessions=request.app.state.sessions,
+        actor=actor_of(identity),
+        loan=workflow.LoanTerms(
             borrower_uscc=body.borrower_uscc,
             currency=body.currency,
             principal=body.principal,
-            outstanding=body.principal,
             origination_date=body.origination_date,
             maturity_date=body.maturity_date,
             rate=body.rate,
             purpose=body.purpose,
-            status="active",
-        )
-        session.add(loan)
-        session.flush()
-        request.app.state.book.invalidate()
-        request.state.audit_entity_id = loan.loan_id
-        return loan_public(loan)
-
-    result: LoanPublic = idempotent_create(
-        request=request,
-        session=session,
-        identity=identity,
-        key=idempotency_key,
-        body=body,
-        create=create,
+        ),
+        today=china_today(),
+        idempotency_key=idempotency_key,
     )
-    return result
+    request.state.audit_entity_id = result.loan.loan_id
+    request.app.state.book.invalidate()
+    return _answer(result, 201)
 
 
 @router.get("/loans", response_model=Page[LoanPublic], responses=problem_responses(401, 422))
@@ -136,49 +165,111 @@ def list_loans(
         stmt = stmt.where(Loan.borrower_uscc == borrower_uscc.upper())
     if cursor:
         stmt = stmt.where(Loan.loan_id > cursor)
-    return Page[LoanPublic].of(list(session.scalars(stmt)), limit, loan_public, lambda r: r.loan_id)
+    rows = list(session.scalars(stmt))
+    today = china_today()
+    balances = ledger.balances_as_of(
+        session=session, as_of=today, loan_ids=[r.loan_id for r in rows]
+    ).set_index("loan_id")
+
+    def public(loan: Loan) -> LoanPublic:
+        b = balances.loc[loan.loan_id]
+        return LoanPublic(
+            loan_id=loan.loan_id,
+            bank_id=loan.bank_id,
+            borrower_uscc=loan.borrower_uscc,
+            currency=loan.currency,
+            principal=f"{loan.principal:.2f}",
+            outstanding=f"{b['outstanding']:.2f}",
+            origination_date=loan.origination_date,
+            maturity_date=loan.maturity_date,
+            rate=float(loan.rate),
+            purpose=loan.purpose,
+            status=str(b["status"]),
+            as_of=today,
+        )
+
+    return Page[LoanPublic].of(rows, limit, public, lambda r: r.loan_id)
 
 
 @router.get(
     "/loans/{loan_id}", response_model=LoanPublic, responses=problem_responses(401, 404, 422)
 )
-def read_loan(loan_id: LoanId, session: SessionDep, identity: ReaderClient) -> LoanPublic:
-    """One loan (404 if absent or another bank's)."""
-    return loan_public(visible_loan(session, identity, loan_id))
+def read_loan(
+    loan_id: LoanId, session: SessionDep, identity: ReaderClient, as_of: AsOf = None
+) -> LoanPublic:
+    """One loan as it stood at the end of ``as_of`` (balance and status from its ledger; 404
+    if absent or another bank's)."""
+    try:
+        view = workflow.loan_as_of(
+            session=session,
+            actor=actor_of(identity),
+            loan_id=loan_id,
+            as_of=as_of or china_today(),
+        )
+    except MissingDataError as exc:
+        raise ApiProblemError(404, str(exc)) from None
+    return view_public(view)
+
+
+@router.get(
+    "/loans/{loan_id}/ledger",
+    response_model=LoanLedgerPublic,
+    responses=problem_responses(401, 404, 422),
+)
+def read_ledger(loan_id: LoanId, session: SessionDep, identity: ReaderClient) -> LoanLedgerPublic:
+    """A loan's ledger: its opening, draws and repayments in value-date order, each with the
+    balance after it."""
+    try:
+        rows = workflow.loan_ledger(session=session, actor=actor_of(identity), loan_id=loan_id)
+    except MissingDataError as exc:
+        raise ApiProblemError(404, str(exc)) from None
+    currency = session.scalar(select(Loan.currency).where(Loan.loan_id == loan_id)) or ""
+    return LoanLedgerPublic(
+        loan_id=loan_id,
+        currency=currency,
+        entries=[
+            LedgerEntryPublic(
+                entry_id=e.entry_id,
+                kind=e.kind,
+                value_date=e.value_date,
+                amount=f"{e.amount:.2f}",
+                balance_after=f"{e.balance_after:.2f}",
+                recorded_at=e.recorded_at,
+                recorded_by=e.client_id,
+            )
+            for e in rows
+        ],
+    )
 
 
 @router.post(
     "/loans/{loan_id}/repayments",
     response_model=LoanPublic,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(400, 401, 403, 404, 409, 422, 503),
 )
 def repay(
     loan_id: LoanId,
     body: RepaymentCreate,
-    session: WriteSessionDep,
     identity: WriterClient,
     request: Request,
-) -> LoanPublic:
-    """Record a repayment: the outstanding amount falls by ``amount`` under a row lock, so
-    concurrent repayments never lose one another."""
-    loan = visible_loan(session, identity, loan_id, for_update=True)
-    if loan.status != "active":
-        raise ApiProblemError(
-            409, f"loan {loan_id} is {loan.status}; only active loans take repayments"
+    idempotency_key: IdemKey = None,
+) -> LoanPublic | JSONResponse:
+    """Record a repayment as a ledger entry with its value date (committed before the answer;
+    idempotent with ``Idempotency-Key``). The answer is the loan as of today. 422 for a value
+    date before origination or after today; 409 above the balance outstanding on that date."""
+    _check_key(idempotency_key)
+    try:
+        result = workflow.record_repayment(
+            sessions=request.app.state.sessions,
+            actor=actor_of(identity),
+            loan_id=loan_id,
+            amount=Decimal(body.amount),
+            value_date=body.on,
+            today=china_today(),
+            idempotency_key=idempotency_key,
         )
-    if body.on < loan.origination_date:
-        raise InvalidInputError(
-            f"repayment date {body.on} is before origination {loan.origination_date}"
-        )
-    amount = Decimal(body.amount)
-    if amount > loan.outstanding:
-        raise ApiProblemError(
-            409, f"repayment {amount:.2f} exceeds the outstanding {loan.outstanding:.2f}"
-        )
-    loan.outstanding = loan.outstanding - amount
-    if loan.outstanding == 0:
-        loan.status = "repaid"
-    session.flush()
+    except MissingDataError as exc:
+        raise ApiProblemError(404, str(exc)) from None
+    request.state.audit_entity_id = loan_id
     request.app.state.book.invalidate()
-    request.state.audit_entity_id = loan.loan_id
-    return loan_public(loan)
+    return _answer(result, 200)

@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from api.schemas.common import USCC, Currency, StrictModel
 
@@ -60,9 +60,29 @@ class LoanPublic(BaseModel):
     maturity_date: dt.date
     rate: float
     purpose: str
-    status: str
+    status: str = Field(description="active, repaid, defaulted, or pending (not yet originated)")
+    as_of: dt.date = Field(description="the date the outstanding amount and status are as of")
+
+
+class LedgerEntryPublic(BaseModel):
+    entry_id: int
+    kind: Literal["opening", "draw", "repayment"]
+    value_date: dt.date
+    amount: str = Field(examples=["1000000.00"], description="in the loan's currency")
+    balance_after: str = Field(description="outstanding after this entry, in value-date order")
+    recorded_at: AwareDatetime = Field(description="when it was recorded (UTC)")
+    recorded_by: str = Field(description="the API client (or migration/seed) that recorded it")
+
+
+class LoanLedgerPublic(BaseModel):
+    loan_id: str
+    currency: str
+    entries: list[LedgerEntryPublic]
 
 
 class RepaymentCreate(StrictModel):
-    amount: Money = Field(examples=["1000000.00"])
-    on: dt.date = Field(examples=["2026-11-20"])
+    amount: Money = Field(examples=["1000000.00"], description="in the loan's currency")
+    on: dt.date = Field(
+        examples=["2026-11-20"],
+        description="value date: not before origination, not after today (UTC)",
+    )

@@ -11,6 +11,6 @@ that is not in the database.
 
 from __future__ import annotations
 
-from carbonfin.lending._context import Actor, record_write
+from carbonfin.lending._context import Actor, china_today, record_write
 
-__all__ = ["Actor", "record_write"]
+__all__ = ["Actor", "china_today", "record_write"]

@@ -12,7 +12,16 @@ from sqlalchemy.orm import Session
 from carbonfin.store.repositories import record_audit
 from carbonfin.store.transactions import bump_data_version
 
-__all__ = ["Actor", "record_write"]
+__all__ = ["CHINA_TZ", "Actor", "china_today", "record_write"]
+
+#: China Standard Time (UTC+8, no daylight saving): the business date of the Chinese carbon
+#: and loan markets, and so of a repayment's "today".
+CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
+
+
+def china_today() -> dt.date:
+    """Today's date in China (UTC+8): the edges pass it to the workflows as ``today``."""
+    return dt.datetime.now(CHINA_TZ).date()
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,7 @@ QUANTITY = Numeric(24, 4)
 RATE = Numeric(20, 10)  # FX rate, units of quote per 1 base
 FRACTION = Numeric(12, 8)  # a fraction in [0, 1], e.g. a haircut
 RATIO = Numeric(18, 8)  # an unbounded ratio, e.g. an LTV (null where undefined)
+LEDGER_MONEY = Numeric(20, 2)  # a ledger amount in the loan's currency, to the cent
 
 
 class Base(DeclarativeBase):
@@ -244,6 +245,30 @@ class Pledge(Base):
             "AND release_date >= registration_date)",
             name="release_after_registration",
         ),
+    )
+
+
+class LoanLedgerEntry(Base):
+    """One append-only movement of a loan's balance: the ``opening`` advance of the principal, a
+    further ``draw``, or a ``repayment``, each with its value date (when it takes effect on the
+    balance) and the time and client that recorded it. A loan's outstanding amount on a date is
+    openings + draws - repayments with a value date on or before it
+    (:func:`carbonfin.store.ledger.balances_as_of`); entries are never updated or deleted."""
+
+    __tablename__ = "loan_ledger"
+    entry_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.loan_id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    value_date: Mapped[dt.date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(LEDGER_MONEY)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    client_id: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    __table_args__ = (
+        CheckConstraint("kind IN ('opening', 'draw', 'repayment')", name="kind"),
+        CheckConstraint("amount > 0", name="amount_pos"),
+        UniqueConstraint("client_id", "idempotency_key", name="uq_loan_ledger_client_key"),
+        Index("ix_loan_ledger_loan_date", "loan_id", "value_date"),
     )
 
 

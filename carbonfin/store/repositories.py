@@ -82,6 +82,7 @@ class SeedReport:
 
     inserted: dict[str, int]
     skipped: dict[str, int]
+    ledger_entries: int = 0
 
     @property
     def total_inserted(self) -> int:
@@ -300,6 +301,7 @@ def seed(
         )
     total = sum(len(f) for f in frames.values())
     done = 0
+    new_loans: list[dict[str, object]] = []
     inserted: dict[str, int] = {}
     skipped: dict[str, int] = {}
     for name, model in SAMPLE_MODELS.items():
@@ -323,8 +325,29 @@ def seed(
             progress(name, done, total)
         inserted[name] = len(new)
         skipped[name] = len(records) - len(new)
+        if name == "loans":
+            new_loans = new
     session.flush()
-    return SeedReport(inserted, skipped)
+    entries = _seed_ledger(session, new_loans, frames["prices"])
+    return SeedReport(inserted, skipped, entries)
+
+
+def _seed_ledger(session: Session, new_loans: list[dict[str, object]], prices: pd.DataFrame) -> int:
+    """The ledger of the loans a seed inserted (:func:`carbonfin.store.ledger.seed_entries`),
+    their balances known as of the sample's last quote. A database at a revision before the
+    ledger (a migration test) has no ledger table: migration 0005 then writes it."""
+    from sqlalchemy import inspect
+
+    from carbonfin.store.ledger import seed_entries
+    from carbonfin.store.models import LoanLedgerEntry
+
+    if not new_loans or not inspect(session.connection()).has_table("loan_ledger"):
+        return 0
+    as_known = max(prices["date"]) if not prices.empty else dt.date.today()
+    rows = seed_entries(new_loans, as_known=as_known, recorded_at=dt.datetime.now(dt.UTC))
+    for start in range(0, len(rows), _CHUNK):
+        session.execute(insert(LoanLedgerEntry), rows[start : start + _CHUNK])
+    return len(rows)
 
 
 # --- scores and audit ------------------------------------------------------------------------
