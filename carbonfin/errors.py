@@ -39,7 +39,8 @@ class ConfigurationError(CarbonfinError):
 
 class ConflictError(CarbonfinError):
     """The request conflicts with the stored state (a repayment above the balance, an
-    idempotency key reused for another request); the API answers 409."""
+    idempotency key reused for another request, a loan that is not active, a quantity that is
+    not free to pledge); the API answers 409."""
 
 
 class DataIntegrityError(CarbonfinError):

@@ -1,25 +1,23 @@
-"""Pledges: create (eligibility, valuation and haircut; idempotent; never beyond the pledgor's
-free holding), list with cursor pagination and filters, read one; margin calls.
+"""Pledges: register (the workflow :func:`carbonfin.lending.pledges.register_pledge`), release,
+substitute, list and read with their state on a date; loan guarantors; margin calls.
 
-Tenancy: a pledge belongs to the bank of its loan. Another bank's pledge answers 404.
+Tenancy: a pledge belongs to the bank of its loan. Another bank's pledge answers 404. Routes
+parse, call the lending workflow (one committed transaction) and format its result.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.convert import haircut_public
-from api.deps import ReaderClient, SessionDep, WriterClient, WriteSessionDep, own_institution
-from api.idempotency import idempotent_create
+from api.deps import ReaderClient, SessionDep, WriterClient, own_institution
 from api.problems import ApiProblemError, problem_responses
-from api.routes.lending import visible_loan
 from api.schemas.collateral import (
     EligibilityPublic,
     MarginCallPublic,
@@ -30,51 +28,149 @@ from api.schemas.collateral import (
     RulePublic,
 )
 from api.schemas.common import Page, Provenance
-from carbonfin.errors import InvalidInputError
-from carbonfin.instruments import Instrument
+from api.schemas.pledges import (
+    GuarantorCreate,
+    GuarantorPublic,
+    ReleaseCreate,
+    ReleasePublic,
+    SubstitutionCreate,
+    SubstitutionPublic,
+)
+from carbonfin.lending import Actor, china_today
+from carbonfin.lending import pledges as workflow
 from carbonfin.store.credentials import ClientIdentity
-from carbonfin.store.models import Firm, Loan, Pledge, RegistryEvent
+from carbonfin.store.models import Loan, Pledge
 
 router = APIRouter(prefix="/v1", tags=["collateral"])
 PledgeId = Annotated[str, Path(pattern=r"^PL-[0-9A-Z]{7,16}$", examples=["PL-0000001"])]
+LoanId = Annotated[str, Path(pattern=r"^LN-[0-9A-Z]{7,16}$", examples=["LN-0000003"])]
 IdemKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", max_length=255, description="retry-safe creation"),
 ]
-HOLDING_RULE = "pledgor holds the quantity"
+MAX_KEY = 255
 
 
-def pledge_public(p: Pledge, bank_id: str) -> PledgePublic:
+def _actor(identity: ClientIdentity) -> Actor:
+    return Actor(identity.client_id, identity.institution_id, identity.role, "api")
+
+
+def _key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_KEY or not key.isprintable():
+        raise ApiProblemError(400, f"Idempotency-Key must be 1-{MAX_KEY} printable characters")
+    return key
+
+
+def pledge_public(p: Pledge, bank_id: str, state: Any = None) -> PledgePublic:
+    """A stored pledge; with ``state`` (:class:`carbonfin.store.collateral.PledgeState`) its
+    status and quantities on that state's date."""
+    extra: dict[str, Any] = {}
+    if state is not None:
+        extra = {
+            "status": state.status if p.status != "enforced" else p.status,
+            "as_of": state.as_of,
+            "quantity_in_force_t": state.quantity_in_force_t,
+            "released_t": state.released_t,
+            "release_dates": list(state.release_dates),
+        }
     return PledgePublic(
-        pledge_id=p.pledge_id,
-        loan_id=p.loan_id,
-        bank_id=bank_id,
-        instrument=p.instrument,
-        vintage=p.vintage,
-        quantity_t=p.quantity_t,
-        pledgor_uscc=p.pledgor_uscc,
-        registration_no=p.registration_no,
-        registration_date=p.registration_date,
-        status=p.status,
+        **{
+            "pledge_id": p.pledge_id,
+            "loan_id": p.loan_id,
+            "bank_id": bank_id,
+            "instrument": p.instrument,
+            "vintage": p.vintage,
+            "quantity_t": p.quantity_t,
+            "pledgor_uscc": p.pledgor_uscc,
+            "registration_no": p.registration_no or "",
+            "registration_date": p.registration_date,
+            "status": p.status,
+            **extra,
+        }
     )
 
 
-def _evaluate(session: Session, pledge: dict[str, Any], as_of: dt.date) -> Any:
-    """The core's eligibility decision of a new pledge among the pledges already locking the
-    pledgor's holdings (every bank's, so over-pledging is seen)."""
-    from carbonfin.collateral.eligibility import evaluate_pledge
-    from carbonfin.store.collateral import pledgor_eligibility_inputs
-
-    inputs = pledgor_eligibility_inputs(
-        session=session, as_of=as_of, pledgor_uscc=pledge["pledgor_uscc"]
+def _facts_public(f: workflow.PledgeFacts) -> PledgePublic:
+    return PledgePublic(
+        pledge_id=f.pledge_id,
+        loan_id=f.loan_id,
+        bank_id=f.bank_id,
+        instrument=f.instrument,
+        vintage=f.vintage,
+        quantity_t=f.quantity_t,
+        pledgor_uscc=f.pledgor_uscc,
+        registration_no=f.registration_no,
+        registration_date=f.registration_date,
+        status=f.status,
+        as_of=f.as_of,
+        quantity_in_force_t=f.quantity_in_force_t,
+        released_t=f.released_t,
+        release_dates=list(f.release_dates),
     )
-    return evaluate_pledge(
-        pledge,
-        holdings=inputs.holdings,
+
+
+def _request_of(loan_id: str, body: Any) -> workflow.PledgeRequest:
+    return workflow.PledgeRequest(
+        loan_id=loan_id,
+        instrument=body.instrument,
+        vintage=body.vintage,
+        quantity_t=body.quantity_t,
+        registration_no=body.registration_no,
+        registration_date=body.registration_date,
+        pledgor_uscc=body.pledgor_uscc,
+    )
+
+
+def _haircut(
+    request: Request,
+    instrument: str,
+    as_of: dt.date,
+    quantity_t: int,
+    currency: str,
+    pledgor: str | None,
+) -> Any:
+    from carbonfin.collateral import DEFAULT_MODEL, haircut
+
+    data = request.app.state.data
+    return haircut(
+        data.history(instrument),
         as_of=as_of,
-        other_pledges=inputs.pledges,
-        compliance=inputs.compliance,
-        carryover=inputs.carryover,
+        quantity_t=float(quantity_t),
+        loan_currency=currency,
+        profile=data.risk_profile(instrument, as_of, model=DEFAULT_MODEL),
+        pledgor_covered=pledgor is not None and pledgor in data.covered_usccs(),
+    )
+
+
+def _created(request: Request, reg: workflow.PledgeRegistration) -> PledgeCreated:
+    """The response of a committed registration: the pledge, its eligibility (worded for the
+    lender) and the haircut of its eligible quantity at the registration date's mark."""
+    d, f = reg.eligibility, reg.pledge
+    b = _haircut(
+        request, f.instrument, d.as_of, d.eligible_quantity_t, reg.loan_currency, f.pledgor_uscc
+    )
+    request.state.audit_entity_id = f.pledge_id
+    request.state.audit_versions = {
+        "haircut_model": b.model,
+        "policy": b.policy_version,
+        "eligibility_rules": d.rules_version,
+    }
+    return PledgeCreated(
+        **_facts_public(f).model_dump(),
+        eligibility=EligibilityPublic(
+            decision=d.decision.value,
+            quantity_t=d.quantity_t,
+            eligible_quantity_t=d.eligible_quantity_t,
+            rules=[
+                RulePublic(rule=r.rule, outcome=r.outcome.value, reason=r.reason, source=r.source)
+                for r in d.rules
+            ],
+            rules_version=d.rules_version,
+        ),
+        haircut=haircut_public(b, request.app.state.data.source),
     )
 
 
@@ -82,157 +178,170 @@ def _evaluate(session: Session, pledge: dict[str, Any], as_of: dt.date) -> Any:
     "/pledges",
     response_model=PledgeCreated,
     status_code=201,
-    responses=problem_responses(400, 401, 403, 404, 409, 422),
+    responses=problem_responses(400, 401, 403, 404, 409, 422, 503),
 )
 def create_pledge(
     body: PledgeCreate,
     request: Request,
-    session: WriteSessionDep,
+    response: Response,
     identity: WriterClient,
     idempotency_key: IdemKey = None,
 ) -> PledgeCreated:
     """Register a pledge of allowances for one of the bank's loans.
 
-    Runs the eligibility rules (the pledge is refused with 409 beyond the pledgor's free holding,
-    with 422 when another rule fails), values the eligible quantity at the mark of the
-    registration date and returns the haircut with its breakdown.
+    The pledgor (default: the borrower) must be the loan's borrower or a guarantor recorded on
+    it (``POST /v1/loans/{loan_id}/guarantors``). Refused with 409 beyond the quantity free to
+    pledge (no figures of other banks' pledges are given), with 422 when another rule fails.
+    Answers after the commit with the eligibility and the haircut of the eligible quantity.
     """
-    from carbonfin.collateral import DEFAULT_MODEL, haircut
-
-    def create() -> PledgeCreated:
-        loan = visible_loan(session, identity, body.loan_id, for_update=True)
-        if loan.status != "active":
-            raise ApiProblemError(
-                409, f"loan {loan.loan_id} is {loan.status}; pledges secure active loans"
-            )
-        if not (
-            loan.origination_date - dt.timedelta(days=90)
-            <= body.registration_date
-            <= loan.maturity_date
-        ):
-            raise InvalidInputError(
-                f"registration_date {body.registration_date} is outside loan {loan.loan_id}'s "
-                f"life ({loan.origination_date} to {loan.maturity_date}, registration up to 90 "
-                "days before origination)"
-            )
-        pledgor = (body.pledgor_uscc or loan.borrower_uscc).upper()
-        # Serialise pledges against one pledgor's holdings: lock its firm row (PostgreSQL).
-        if session.get(Firm, pledgor, with_for_update=True) is None:
-            raise InvalidInputError(f"pledgor {pledgor} is not a known firm")
-        if session.scalar(
-            select(Pledge.pledge_id).where(Pledge.registration_no == body.registration_no)
-        ):
-            raise ApiProblemError(
-                409, f"registration number {body.registration_no} is already recorded"
-            )
-        as_of = body.registration_date
-        pledge_id = f"PL-{secrets.token_hex(5).upper()}"
-        row = {
-            "pledge_id": pledge_id,
-            "loan_id": loan.loan_id,
-            "instrument": body.instrument,
-            "vintage": body.vintage,
-            "quantity_t": body.quantity_t,
-            "registration_no": body.registration_no,
-            "registration_date": as_of,
-            "pledgor_uscc": pledgor,
-            "status": "active",
-        }
-        # The new pledge comes after every pledge already locking the holding, whatever their
-        # registration dates: it must fit in what is free on its date and today.
-        from carbonfin.store.collateral import free_quantity
-
-        latest = max(as_of, dt.date.today())
-        free = min(
-            free_quantity(
-                session=session,
-                uscc=pledgor,
-                instrument=Instrument.parse(body.instrument),
-                vintage=body.vintage,
-                as_of=day,
-            )
-            for day in {as_of, latest}
-        )
-        if body.quantity_t > free:
-            vintage = "" if body.vintage is None else f" vintage {body.vintage}"
-            raise ApiProblemError(
-                409,
-                f"{HOLDING_RULE}: {pledgor} has {max(free, 0):,} t of {body.instrument}{vintage} "
-                f"free of other pledges; the pledge asks for {body.quantity_t:,} t",
-            )
-        decision = _evaluate(session, row, as_of)
-        failed = {r.rule: r for r in decision.failed}
-        if HOLDING_RULE in failed:
-            raise ApiProblemError(409, f"{HOLDING_RULE}: {failed[HOLDING_RULE].reason}")
-        if not decision.eligible:
-            reasons = "; ".join(f"{r.rule}: {r.reason}" for r in decision.failed) or (
-                "no part of the pledge counts as collateral"
-            )
-            raise InvalidInputError(f"pledge not eligible — {reasons}")
-        data = request.app.state.data
-        b = haircut(
-            data.history(body.instrument),
-            as_of=as_of,
-            quantity_t=float(decision.eligible_quantity_t),
-            loan_currency=loan.currency,
-            profile=data.risk_profile(body.instrument, as_of, model=DEFAULT_MODEL),
-            pledgor_covered=pledgor in data.covered_usccs(),
-        )
-        pledge = Pledge(**row)
-        session.add(pledge)
-        session.flush()
-        # The registry locks the pledged quantity of the pledgor's holding.
-        session.add(
-            RegistryEvent(
-                event_id=f"RE-{secrets.token_hex(6).upper()}",
-                date=as_of,
-                uscc=pledgor,
-                instrument=Instrument.parse(body.instrument),
-                vintage=body.vintage,
-                kind="pledge_registered",
-                quantity_t=body.quantity_t,
-                pledge_id=pledge_id,
-            )
-        )
-        session.flush()
-        request.app.state.book.invalidate()
-        request.state.audit_entity_id = pledge_id
-        request.state.audit_versions = {
-            "haircut_model": b.model,
-            "policy": b.policy_version,
-            "eligibility_rules": decision.rules_version,
-        }
-        return PledgeCreated(
-            **pledge_public(pledge, loan.bank_id).model_dump(),
-            eligibility=EligibilityPublic(
-                decision=decision.decision.value,
-                quantity_t=decision.quantity_t,
-                eligible_quantity_t=decision.eligible_quantity_t,
-                rules=[
-                    RulePublic(
-                        rule=r.rule, outcome=r.outcome.value, reason=r.reason, source=r.source
-                    )
-                    for r in decision.rules
-                ],
-                rules_version=decision.rules_version,
-            ),
-            haircut=haircut_public(b, data.source),
-        )
-
-    result: PledgeCreated = idempotent_create(
-        request=request,
-        session=session,
-        identity=identity,
-        key=idempotency_key,
-        body=body,
-        create=create,
+    key = _key(idempotency_key)
+    # Market data the response needs is read first, so a missing mark refuses before writing.
+    _haircut(request, body.instrument, body.registration_date, body.quantity_t, "CNY", None)
+    reg = workflow.register_pledge(
+        sessions=request.app.state.sessions,
+        actor=_actor(identity),
+        request=_request_of(body.loan_id, body),
+        idempotency_key=key,
     )
-    return result
+    if reg.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    request.app.state.book.invalidate()
+    return _created(request, reg)
+
+
+def _release_public(r: workflow.Release) -> ReleasePublic:
+    return ReleasePublic(
+        release_id=r.release_id,
+        pledge_id=r.pledge_id,
+        release_date=r.release_date,
+        quantity_t=r.quantity_t,
+        reason=r.reason,
+        substitute_pledge_id=r.substitute_pledge_id,
+        pledge=_facts_public(r.pledge),
+    )
+
+
+@router.post(
+    "/pledges/{pledge_id}/releases",
+    response_model=ReleasePublic,
+    status_code=201,
+    responses=problem_responses(401, 403, 404, 409, 422, 503),
+)
+def release_pledge(
+    pledge_id: PledgeId, body: ReleaseCreate, request: Request, identity: WriterClient
+) -> ReleasePublic:
+    """Record the registry's release of a pledge, fully (``full: true``) or in part, on
+    ``release_date`` with its reason; the quantity is free to pledge again from that date."""
+    r = workflow.release_pledge(
+        sessions=request.app.state.sessions,
+        actor=_actor(identity),
+        pledge_id=pledge_id,
+        release_date=body.release_date,
+        reason=body.reason,
+        quantity_t=body.quantity_t,
+    )
+    request.state.audit_entity_id = pledge_id
+    request.app.state.book.invalidate()
+    return _release_public(r)
+
+
+@router.post(
+    "/pledges/{pledge_id}/substitutions",
+    response_model=SubstitutionPublic,
+    status_code=201,
+    responses=problem_responses(400, 401, 403, 404, 409, 422, 503),
+)
+def substitute_pledge(
+    pledge_id: PledgeId,
+    body: SubstitutionCreate,
+    request: Request,
+    response: Response,
+    identity: WriterClient,
+    idempotency_key: IdemKey = None,
+) -> SubstitutionPublic:
+    """Release a pledge (all of it, or ``release_quantity_t``) and register its replacement on
+    the same loan on the replacement's registration date: both or neither."""
+    key = _key(idempotency_key)
+    new = body.replacement
+    _haircut(request, new.instrument, new.registration_date, new.quantity_t, "CNY", None)
+    actor = _actor(identity)
+    with request.app.state.sessions() as session:
+        loan_id = session.scalar(select(Pledge.loan_id).where(Pledge.pledge_id == pledge_id))
+    release, reg = workflow.substitute_pledge(
+        sessions=request.app.state.sessions,
+        actor=actor,
+        pledge_id=pledge_id,
+        replacement=_request_of(loan_id or "", new),
+        release_quantity_t=body.release_quantity_t,
+        idempotency_key=key,
+    )
+    if reg.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    request.app.state.book.invalidate()
+    created = _created(request, reg)
+    request.state.audit_entity_id = pledge_id
+    return SubstitutionPublic(release=_release_public(release), pledge=created)
+
+
+def _guarantor_public(g: workflow.GuarantorRecord) -> GuarantorPublic:
+    return GuarantorPublic(
+        loan_id=g.loan_id,
+        guarantor_uscc=g.guarantor_uscc,
+        consent_ref=g.consent_ref,
+        consent_date=g.consent_date,
+        recorded_at=g.recorded_at,
+    )
+
+
+@router.post(
+    "/loans/{loan_id}/guarantors",
+    response_model=GuarantorPublic,
+    status_code=201,
+    responses=problem_responses(401, 403, 404, 409, 422, 503),
+)
+def add_guarantor(
+    loan_id: LoanId, body: GuarantorCreate, request: Request, identity: WriterClient
+) -> GuarantorPublic:
+    """Record a guarantor of one of the bank's loans with the reference and date of its
+    documented consent; the guarantor may then pledge its own holding for the loan."""
+    g = workflow.add_guarantor(
+        sessions=request.app.state.sessions,
+        actor=_actor(identity),
+        loan_id=loan_id,
+        guarantor_uscc=body.guarantor_uscc,
+        consent_ref=body.consent_ref,
+        consent_date=body.consent_date,
+    )
+    request.state.audit_entity_id = loan_id
+    return _guarantor_public(g)
+
+
+@router.get(
+    "/loans/{loan_id}/guarantors",
+    response_model=list[GuarantorPublic],
+    responses=problem_responses(401, 404, 422),
+)
+def list_guarantors(
+    loan_id: LoanId, request: Request, identity: ReaderClient
+) -> list[GuarantorPublic]:
+    """The guarantors recorded on a loan (a bank: its own loans; the regulator: any)."""
+    return [
+        _guarantor_public(g)
+        for g in workflow.list_guarantors(
+            sessions=request.app.state.sessions, actor=_actor(identity), loan_id=loan_id
+        )
+    ]
 
 
 def _visible(stmt: Any, identity: ClientIdentity) -> Any:
     owner = own_institution(identity)
     return stmt if owner is None else stmt.where(Loan.bank_id == owner)
+
+
+def _states(session: Session, rows: list[Any], as_of: dt.date) -> dict[str, Any]:
+    from carbonfin.store.collateral import pledge_state
+
+    return {r[0].pledge_id: pledge_state(session=session, pledge=r[0], as_of=as_of) for r in rows}
 
 
 @router.get("/pledges", response_model=Page[PledgePublic], responses=problem_responses(401, 422))
@@ -241,12 +350,15 @@ def list_pledges(
     identity: ReaderClient,
     loan_id: Annotated[str | None, Query(max_length=32)] = None,
     instrument: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2,8}$")] = None,
-    status: Annotated[str | None, Query(pattern=r"^(active|released|enforced)$")] = None,
+    status: Annotated[
+        str | None, Query(pattern=r"^(active|partially_released|released|enforced)$")
+    ] = None,
     bank_id: Annotated[str | None, Query(max_length=32)] = None,
     cursor: Annotated[str | None, Query(pattern=r"^PL-[0-9A-Z]{7,16}$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[PledgePublic]:
-    """Pledges visible to the caller (a bank: those securing its loans), ordered by id;
+    """Pledges visible to the caller (a bank: those securing its loans), ordered by id, each
+    with its state today (``status`` filters on the state after every recorded release);
     ``bank_id`` filters for the regulator and admins and is ignored for a bank."""
     stmt = _visible(
         select(Pledge, Loan.bank_id).join(Loan, Loan.loan_id == Pledge.loan_id), identity
@@ -261,10 +373,12 @@ def list_pledges(
         stmt = stmt.where(Pledge.status == status)
     if cursor:
         stmt = stmt.where(Pledge.pledge_id > cursor)
+    rows = list(session.execute(stmt.order_by(Pledge.pledge_id).limit(limit + 1)))
+    states = _states(session, rows, china_today())
     return Page[PledgePublic].of(
-        list(session.execute(stmt.order_by(Pledge.pledge_id).limit(limit + 1))),
+        rows,
         limit,
-        lambda r: pledge_public(r[0], r[1]),
+        lambda r: pledge_public(r[0], r[1], states[r[0].pledge_id]),
         lambda r: r[0].pledge_id,
     )
 
@@ -272,8 +386,14 @@ def list_pledges(
 @router.get(
     "/pledges/{pledge_id}", response_model=PledgePublic, responses=problem_responses(401, 404, 422)
 )
-def read_pledge(pledge_id: PledgeId, session: SessionDep, identity: ReaderClient) -> PledgePublic:
-    """One pledge (404 if absent or securing another bank's loan)."""
+def read_pledge(
+    pledge_id: PledgeId,
+    session: SessionDep,
+    identity: ReaderClient,
+    as_of: Annotated[dt.date | None, Query(description="default: today")] = None,
+) -> PledgePublic:
+    """One pledge with its state on ``as_of``: quantity in force, released quantity and release
+    dates up to then (404 if absent or securing another bank's loan)."""
     stmt = _visible(
         select(Pledge, Loan.bank_id)
         .join(Loan, Loan.loan_id == Pledge.loan_id)
@@ -283,7 +403,8 @@ def read_pledge(pledge_id: PledgeId, session: SessionDep, identity: ReaderClient
     row = session.execute(stmt).first()
     if row is None:
         raise ApiProblemError(404, f"no pledge {pledge_id}")
-    return pledge_public(row[0], row[1])
+    states = _states(session, [row], as_of or china_today())
+    return pledge_public(row[0], row[1], states[pledge_id])
 
 
 def _f(x: Any) -> float | None:

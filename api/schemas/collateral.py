@@ -114,7 +114,16 @@ class PledgePublic(BaseModel):
     pledgor_uscc: str | None
     registration_no: str
     registration_date: dt.date | None
-    status: str
+    status: str = Field(
+        description="on `as_of`: pending (not registered yet), active, partially_released, "
+        "released (or enforced)"
+    )
+    as_of: dt.date | None = Field(default=None, description="the date the state refers to")
+    quantity_in_force_t: int | None = Field(
+        default=None, description="registered quantity less the releases dated on or before as_of"
+    )
+    released_t: int = Field(default=0, description="tonnes released on or before as_of")
+    release_dates: list[dt.date] = Field(default_factory=list)
 
 
 class PledgeCreated(PledgePublic):

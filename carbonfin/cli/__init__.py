@@ -19,6 +19,7 @@ from carbonfin.cli import (
     collateral,
     db,
     fx,
+    pledge,
     pricing,
     sample,
     scoring,
@@ -68,6 +69,7 @@ pricing.register(app)
 scoring.register(app)
 fx.register(app)
 collateral.register(app)
+pledge.register(app)
 backtest.register(app)
 apikey.register(app)
 serve.register(app)

@@ -272,6 +272,39 @@ class LoanLedgerEntry(Base):
     )
 
 
+class LoanGuarantor(Base):
+    """A third party recorded on a loan as guarantor, with its documented consent: such a firm
+    may pledge its own holding for the loan (a third-party pledge)."""
+
+    __tablename__ = "loan_guarantors"
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.loan_id"), primary_key=True)
+    guarantor_uscc: Mapped[str] = mapped_column(ForeignKey("firms.uscc"), primary_key=True)
+    consent_ref: Mapped[str] = mapped_column(String(64))
+    consent_date: Mapped[dt.date] = mapped_column(Date)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    client: Mapped[str] = mapped_column(String(64))
+
+
+class PledgeRelease(Base):
+    """A release (full or partial) of a registered pledge: from ``release_date`` on, the pledge
+    locks ``quantity_t`` fewer tonnes. Append-only; a pledge's quantity in force on a date is its
+    registered quantity minus its releases dated on or before it."""
+
+    __tablename__ = "pledge_releases"
+    release_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pledge_id: Mapped[str] = mapped_column(ForeignKey("pledges.pledge_id"), index=True)
+    release_date: Mapped[dt.date] = mapped_column(Date)
+    quantity_t: Mapped[int] = mapped_column(TONNES)
+    reason: Mapped[str] = mapped_column(String(20))
+    substitute_pledge_id: Mapped[str | None] = mapped_column(ForeignKey("pledges.pledge_id"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    client: Mapped[str] = mapped_column(String(64))
+    __table_args__ = (
+        CheckConstraint("quantity_t > 0", name="quantity_pos"),
+        CheckConstraint("reason IN ('repayment', 'substitution', 'other')", name="reason"),
+    )
+
+
 class RegistryEvent(Base):
     """One movement in the allowance registry: allocation, purchase, sale and surrender change a
     holding's balance; pledge_registered and pledge_released lock and unlock part of it."""

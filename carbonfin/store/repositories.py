@@ -32,6 +32,7 @@ from carbonfin.store.models import (
     Institution,
     Loan,
     Pledge,
+    PledgeRelease,
     Price,
     ScoreRecord,
 )
@@ -327,6 +328,8 @@ def seed(
         skipped[name] = len(records) - len(new)
         if name == "loans":
             new_loans = new
+        if name == "pledges":
+            _seed_releases(session, new)
     session.flush()
     entries = _seed_ledger(session, new_loans, frames["prices"])
     return SeedReport(inserted, skipped, entries)
@@ -348,6 +351,33 @@ def _seed_ledger(session: Session, new_loans: list[dict[str, object]], prices: p
     for start in range(0, len(rows), _CHUNK):
         session.execute(insert(LoanLedgerEntry), rows[start : start + _CHUNK])
     return len(rows)
+
+
+def _seed_releases(session: Session, pledges: list[dict[str, object]]) -> None:
+    """The release record of each seeded pledge the sample marks released: its whole quantity on
+    its release date (the pledge history is the release records; the sample file carries only the
+    final state)."""
+    from sqlalchemy import inspect
+
+    if not pledges or not inspect(session.connection()).has_table("pledge_releases"):
+        return  # a database before migration 0006 (a migration test): 0006 writes them
+    now = dt.datetime.now(dt.UTC)
+    rows = [
+        {
+            "pledge_id": p["pledge_id"],
+            "release_date": p["release_date"] or p["registration_date"],
+            "quantity_t": p["quantity_t"],
+            "reason": "other",
+            "substitute_pledge_id": None,
+            "recorded_at": now,
+            "client": "sample seed",
+        }
+        for p in pledges
+        if (p["status"] == "released" or p["release_date"] is not None)
+        and (p["release_date"] is not None or p["registration_date"] is not None)
+    ]
+    for start in range(0, len(rows), _CHUNK):
+        session.execute(insert(PledgeRelease), rows[start : start + _CHUNK])
 
 
 # --- scores and audit ------------------------------------------------------------------------

@@ -172,7 +172,11 @@ def test_pledge_beyond_free_holding_is_refused(api: Api) -> None:
     uscc, vintage, free = _free_holding(api, 1_000)
     loan_id = _loan(api, "bank2", uscc, "1000000.00")
     resp = _pledge(api, "bank2", loan_id, uscc, vintage, free + 1)
-    assert "holds" in _problem(resp, 409)["detail"]
+    # no figure: the free quantity is the holding less every bank's pledges (issue 18 point 4)
+    detail = _problem(resp, 409)["detail"]
+    assert detail == f"the pledge of {free + 1:,} t exceeds the quantity free to pledge"
+    assert f"{free:,}" not in resp.text
+    assert str(free) not in resp.text
 
 
 def test_pledge_idempotent_retry_and_bad_input(api: Api) -> None:

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, MetaData, func, insert, select, text, update
+from sqlalchemy import Engine, MetaData, func, insert, select, text
 
 from carbonfin.errors import DataIntegrityError, InvalidInputError, MissingDataError
 from carbonfin.instruments import Instrument
-from carbonfin.store import collateral, repositories
+from carbonfin.store import collateral, repositories, valuations
 from carbonfin.store.database import head_revision, session_scope, upgrade
-from carbonfin.store.models import Base, CollateralValuation, MarginCall, Pledge
+from carbonfin.store.models import Base, CollateralValuation, MarginCall, Pledge, PledgeRelease
 from tests.store import tiny
 
 D = dt.date
@@ -172,14 +172,21 @@ def test_active_pledges_follow_registration_and_release(seeded: Engine) -> None:
         )
         with pytest.raises(MissingDataError, match="BANK-99"):
             collateral.active_pledges(session=session, as_of=D(2026, 1, 1), bank_id="BANK-99")
-        session.execute(
-            update(Pledge)
-            .where(Pledge.pledge_id == "PL-0000001")
-            .values(release_date=D(2025, 12, 31), status="released")
-        )
-        session.execute(
-            update(Pledge).where(Pledge.pledge_id == "PL-0000002").values(status="released")
-        )
+        # the history is the release records: one dated 2025-12-31, and one dated at the
+        # registration (what migration 0006 writes for a pledge marked released, date unknown)
+        registered = session.get(Pledge, "PL-0000002").registration_date
+        for pid, day in (("PL-0000001", D(2025, 12, 31)), ("PL-0000002", registered)):
+            session.add(
+                PledgeRelease(
+                    pledge_id=pid,
+                    release_date=day,
+                    quantity_t=session.get(Pledge, pid).quantity_t,
+                    reason="other",
+                    recorded_at=dt.datetime.now(dt.UTC),
+                    client="test",
+                )
+            )
+        session.flush()
         released = collateral.active_pledges(session=session, as_of=D(2026, 1, 1))
         before_release = collateral.active_pledges(session=session, as_of=D(2025, 12, 30))
     assert early.empty
@@ -394,13 +401,13 @@ def test_a_database_failure_mid_write_leaves_nothing(
         collateral.save_book_valuation(
             session=session, valuation_date=day, valuations=_valuations(), computed_at=AT
         )
-    real = collateral._call_rows
+    real = valuations._call_rows
 
     def broken(*args: object, **kwargs: object) -> list[dict[str, object]]:
         rows = real(*args, **kwargs)  # type: ignore[arg-type]
         return [{**r, "loan_id": "LN-0000001", "bank_id": "BANK-99"} for r in rows]
 
-    monkeypatch.setattr(collateral, "_call_rows", broken)
+    monkeypatch.setattr(valuations, "_call_rows", broken)
     with (
         pytest.raises(DataIntegrityError, match="nothing was written"),
         session_scope(seeded) as session,

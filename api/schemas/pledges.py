@@ -1,0 +1,89 @@
+"""Pledge history and pledgor rights: releases, substitutions, loan guarantors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from api.schemas.collateral import PledgeCreated, PledgePublic
+from api.schemas.common import USCC, InstrumentCode, StrictModel
+
+__all__ = [
+    "GuarantorCreate",
+    "GuarantorPublic",
+    "ReleaseCreate",
+    "ReleasePublic",
+    "Replacement",
+    "SubstitutionCreate",
+    "SubstitutionPublic",
+]
+
+
+class ReleaseCreate(StrictModel):
+    """A release recorded by the registry: ``full`` (what is left in force) or ``quantity_t``."""
+
+    quantity_t: int | None = Field(default=None, gt=0, le=1_000_000_000)
+    full: bool = False
+    release_date: dt.date = Field(examples=["2026-10-30"])
+    reason: Literal["repayment", "substitution", "other"]
+
+    @model_validator(mode="after")
+    def _one_quantity(self) -> ReleaseCreate:
+        if self.full == (self.quantity_t is not None):
+            raise ValueError("give either `quantity_t` (a partial release) or `full: true`")
+        return self
+
+
+class ReleasePublic(BaseModel):
+    release_id: int
+    pledge_id: str
+    release_date: dt.date
+    quantity_t: int
+    reason: str
+    substitute_pledge_id: str | None
+    pledge: PledgePublic = Field(description="the pledge's state on the release date")
+
+
+class Replacement(StrictModel):
+    """The pledge that replaces the released one, on the same loan."""
+
+    instrument: InstrumentCode = Field(examples=["CEA"])
+    vintage: int | None = Field(default=None, ge=2013, le=2100)
+    quantity_t: int = Field(gt=0, le=1_000_000_000)
+    pledgor_uscc: USCC | None = None
+    registration_no: str = Field(min_length=4, max_length=40, pattern=r"^[A-Za-z0-9-]+$")
+    registration_date: dt.date
+
+
+class SubstitutionCreate(StrictModel):
+    release_quantity_t: int | None = Field(
+        default=None, gt=0, le=1_000_000_000, description="default: all that is in force"
+    )
+    replacement: Replacement
+
+
+class SubstitutionPublic(BaseModel):
+    release: ReleasePublic
+    pledge: PledgeCreated
+
+
+class GuarantorCreate(StrictModel):
+    guarantor_uscc: USCC
+    consent_ref: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[\x21-\x7e][\x20-\x7e]*$",
+        description="reference of the guarantor's documented consent (a document id)",
+        examples=["CONSENT-2026-0042"],
+    )
+    consent_date: dt.date
+
+
+class GuarantorPublic(BaseModel):
+    loan_id: str
+    guarantor_uscc: str
+    consent_ref: str
+    consent_date: dt.date
+    recorded_at: dt.datetime
