@@ -23,18 +23,24 @@ market
 anti_procyclicality
     the same with the anti-procyclicality measure ``H_apc`` in place of ``H``, minus market.
 liquidation
-    ``"schedule"`` (default): the position is sold at ``participation × ADV`` a day, so it takes
-    ``T_L = max(T_M, ceil(quantity / (participation × ADV)))`` business days (capped at the
-    policy's longest schedule); the component is ``scale_haircut(H_apc, T_M, T_L, N_R)`` minus
-    the two above. Holding the whole position for ``T_L`` is conservative: a gradual sale would
-    leave a shrinking position, offset here by ignoring price impact. ``"block"``: the whole
-    position is sold in one block agreement trade after ``T_M`` days at up to the block-trade
-    price limit below market: ``block_frac × (1 − market − anti_procyclicality)``.
+    of the **position** the pledge belongs to — everything its pledgor has pledged in the
+    instrument at the bank (every loan), so that splitting or merging pledges changes nothing —
+    borne by each pledge at the same fraction of its value. ``"schedule"`` (default): a gradual
+    sale at ``participation × ADV`` a day (ADV the robust daily volume of
+    :mod:`carbonfin.collateral.liquidity`) takes ``T_L = ceil(position / (participation × ADV))``
+    business days (at most the policy's longest schedule) after the holding period; the exposure
+    declines linearly, so the variance is that of ``T_V = T_M + (T_L − 1)(2T_L − 1)/(6T_L)``
+    days of the whole position; the component is ``scale_haircut(H_apc, T_M, T_V, N_R)`` minus
+    the two above, plus the square-root price impact ``(2/3)·Y·σ_daily·sqrt(position / ADV)``.
+    ``"block"``: the position is sold in one block agreement trade after ``T_M`` days at up to
+    the block-trade price limit below market, ``block_frac × (1 − market −
+    anti_procyclicality)``; refused for a position larger than any day of the block lookback.
 concentration
-    ``slope × (share − threshold)`` above the threshold, for the share of one year of the
-    market's volume and for the share of the bank's book in the instrument, summed and capped.
+    ``slope × (share − threshold)`` above the threshold, for the position's share of one year of
+    the market's volume and its share of the bank's whole position in the instrument, summed and
+    capped.
 currency
-    Basel's supervisory 8% at 10 days, ``scale_haircut(0.08, 10, T_L, N_R)``, when the loan's
+    Basel's supervisory 8% at 10 days, ``scale_haircut(0.08, 10, T_V, N_R)``, when the loan's
     currency differs from the collateral's (CRE22.54); zero otherwise.
 wrong_way
     a fraction of market + anti-procyclicality + liquidation when the pledgor is a covered
@@ -53,6 +59,7 @@ from typing import Any, Literal
 import numpy as np
 
 from carbonfin.collateral.currency import SUPERVISORY_FX_HAIRCUT_10D
+from carbonfin.collateral.liquidity import impact_frac, sale_variance_days
 from carbonfin.collateral.market_risk import (
     DEFAULT_MODEL,
     ApcMethod,
@@ -92,7 +99,11 @@ Liquidation = Literal["schedule", "block"]
 @dataclass(frozen=True, slots=True, eq=False)
 class HaircutArrays:
     """Haircut components of many pledges of one instrument (read-only arrays, one per name in
-    :data:`COMPONENTS`, plus ``total``, ``liquidation_days`` and ``market_share``)."""
+    :data:`COMPONENTS`, plus ``total``; ``liquidation_days`` = ``T_M + T_L − 1``, the business
+    day the last slice of the position is sold; ``sale_days`` = ``T_L``; ``variance_days`` the
+    days of the whole position with the variance of the gradual sale; ``impact`` the square-root
+    price-impact cost inside ``liquidation``; ``position_t`` and ``market_share`` of the
+    position each pledge belongs to)."""
 
     market: np.ndarray
     anti_procyclicality: np.ndarray
@@ -105,6 +116,10 @@ class HaircutArrays:
     total: np.ndarray
     liquidation_days: np.ndarray
     market_share: np.ndarray
+    sale_days: np.ndarray
+    variance_days: np.ndarray
+    impact: np.ndarray
+    position_t: np.ndarray
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
@@ -128,10 +143,51 @@ def _check_bounds(floor_frac: float | None, cap_frac: float | None) -> None:
         raise InvalidInputError(f"`floor_frac` {floor_frac} is above `cap_frac` {cap_frac}")
 
 
+def _positive(name: str, value: Any) -> np.ndarray:
+    q = np.atleast_1d(np.asarray(value, dtype=float))
+    if q.ndim != 1:
+        raise InvalidInputError(f"`{name}` must be one-dimensional; got shape {q.shape}")
+    bad = ~(np.isfinite(q) & (q > 0))
+    if bad.any():
+        raise InvalidInputError(
+            f"`{name}` must be finite and > 0; got {float(q[np.argmax(bad)])!r}"
+        )
+    return q
+
+
+def _liquidation(
+    p: MarketRiskProfile, pos: np.ndarray, liquidation: str, with_apc: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(liquidation component, sale days T_L, variance days, liquidation days, impact) of
+    positions of ``pos`` tonnes (see the module notes)."""
+    tm, nr, n = p.holding_days, p.remargin_days, len(pos)
+    daily = p.participation_frac * p.adv_t
+    with np.errstate(divide="ignore"):
+        sale = np.ceil(pos / daily) if daily > 0 else np.full(n, np.inf)
+    sale = np.clip(sale, 1.0, p.max_liquidation_days)
+    if liquidation == "block":
+        too_big = pos > p.max_day_volume_t
+        if too_big.any():
+            raise InvalidInputError(
+                f"`liquidation='block'` is not supported by the data for a position of "
+                f"{float(pos[np.argmax(too_big)]):,.0f} t: the largest day in the block lookback "
+                f"traded {p.max_day_volume_t:,.0f} t"
+            )
+        ones = np.ones(n)
+        liq = np.full(n, p.block_discount_frac * (1.0 - with_apc))
+        return liq, ones, np.full(n, float(tm)), np.full(n, float(tm)), np.zeros(n)
+    var_days = sale_variance_days(tm, sale)
+    impact = impact_frac(pos, p.adv_t, p.daily_vol, rules=p.liquidity)
+    impact = np.where(np.isfinite(impact), impact, 1.0)
+    liq = np.asarray(scale_haircut(p.apc_frac, tm, var_days, nr)) - with_apc + impact
+    return liq, sale, var_days, tm + sale - 1.0, impact
+
+
 def haircut_components(
     profile: MarketRiskProfile,
     quantity_t: float | np.ndarray,
     *,
+    position_t: float | np.ndarray | None = None,
     loan_currency_mismatch: bool | np.ndarray = False,
     pledgor_covered: bool | np.ndarray = False,
     book_share: float | np.ndarray = 0.0,
@@ -141,18 +197,39 @@ def haircut_components(
 ) -> HaircutArrays:
     """Haircut components of pledges of ``quantity_t`` tonnes (vectorised; see module notes).
 
-    ``loan_currency_mismatch``, ``pledgor_covered`` and ``book_share`` (the pledge's share of the
-    bank's collateral in the instrument, in [0, 1]) are scalars or one value per pledge.
+    Parameters
+    ----------
+    profile
+        The instrument's market-risk profile on the valuation date.
+    quantity_t
+        Tonnes of each pledge (> 0).
+    position_t
+        Tonnes of the position each pledge belongs to (everything its pledgor has pledged in the
+        instrument at the bank, this pledge included; default: the pledge alone). The
+        liquidation horizon, price impact and market share are those of the position; each
+        pledge bears them pro rata, i.e. at the same fraction of its value.
+    loan_currency_mismatch, pledgor_covered
+        Scalars or one value per pledge.
+    book_share
+        The position's share of the bank's whole position in the instrument, in [0, 1].
+    liquidation
+        ``"schedule"`` (gradual sale at a share of the daily volume) or ``"block"`` (one block
+        trade; refused for a position larger than any day of the block lookback).
+    floor_frac, cap_frac
+        Optional policy floor and cap on the total.
+
+    Returns
+    -------
+    HaircutArrays
+        Read-only arrays, one value per pledge.
     """
-    q = np.atleast_1d(np.asarray(quantity_t, dtype=float))
-    if q.ndim != 1:
-        raise InvalidInputError(f"`quantity_t` must be one-dimensional; got shape {q.shape}")
-    bad = ~(np.isfinite(q) & (q > 0))
-    if bad.any():
-        raise InvalidInputError(
-            f"`quantity_t` must be finite and > 0; got {float(q[np.argmax(bad)])!r}"
-        )
+    q = _positive("quantity_t", quantity_t)
     n = len(q)
+    pos = q if position_t is None else _as_array("position_t", position_t, n)
+    if position_t is not None:
+        _positive("position_t", pos)
+        if (pos < q * (1 - 1e-12)).any():
+            raise InvalidInputError("`position_t` must be at least the pledge's `quantity_t`")
     mismatch = _as_array("loan_currency_mismatch", loan_currency_mismatch, n, bool)
     covered = _as_array("pledgor_covered", pledgor_covered, n, bool)
     share_b = _as_array("book_share", book_share, n)
@@ -166,24 +243,16 @@ def haircut_components(
     market = np.full(n, scale_haircut(p.base_frac, tm, tm, nr))
     with_apc = scale_haircut(p.apc_frac, tm, tm, nr)
     apc = np.full(n, with_apc) - market
-    daily = p.participation_frac * p.adv_t
-    with np.errstate(divide="ignore"):
-        schedule = np.ceil(q / daily) if daily > 0 else np.full(n, np.inf)
-    if liquidation == "schedule":
-        days = np.clip(schedule, tm, p.max_liquidation_days)
-        liq = np.asarray(scale_haircut(p.apc_frac, tm, days, nr)) - with_apc
-    else:
-        days = np.full(n, float(tm))
-        liq = np.full(n, p.block_discount_frac * (1.0 - with_apc))
+    liq, sale, var_days, days, impact = _liquidation(p, pos, liquidation, with_apc)
     conc = pol.concentration
     with np.errstate(divide="ignore"):
-        share_m = q / p.year_volume_t if p.year_volume_t > 0 else np.full(n, np.inf)
+        share_m = pos / p.year_volume_t if p.year_volume_t > 0 else np.full(n, np.inf)
     concentration = np.minimum(
         conc.market_slope * np.maximum(share_m - conc.market_threshold_frac, 0.0)
         + conc.book_slope * np.maximum(share_b - conc.book_threshold_frac, 0.0),
         conc.max_addon_frac,
     )
-    fx = np.where(mismatch, scale_haircut(SUPERVISORY_FX_HAIRCUT_10D, 10, days, nr), 0.0)
+    fx = np.where(mismatch, scale_haircut(SUPERVISORY_FX_HAIRCUT_10D, 10, var_days, nr), 0.0)
     wrong_way = np.where(covered, pol.wrong_way_frac * (with_apc + liq), 0.0)
     dq = np.full(n, p.data_quality_frac)
     raw = market + apc + liq + concentration + fx + wrong_way + dq
@@ -194,8 +263,9 @@ def haircut_components(
         total = np.minimum(total, cap_frac)
     total = np.minimum(total, 1.0)
     return HaircutArrays(
-        market, apc, liq, concentration, fx, wrong_way, dq, total - raw, total, days, share_m
-    )
+        market, apc, liq, concentration, fx, wrong_way, dq, total - raw, total, days, share_m,
+        sale, var_days, impact, np.array(pos, dtype=float),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +291,7 @@ class HaircutBreakdown:
     instrument: Instrument
     as_of: dt.date
     quantity_t: float
+    position_t: float
     mark_price_cny_per_t: float
     mark_date: dt.date
     model: str
@@ -294,7 +365,10 @@ def haircut(
     anti_procyclicality: ApcMethod | None = None,
     liquidation: Liquidation = "schedule",
     pledgor_covered: bool = False,
-    book_share: float = 0.0,
+    book_share: float | None = None,
+    other_position_t: float = 0.0,
+    bank_position_t: float | None = None,
+    adv_t: float | None = None,
     floor_frac: float | None = None,
     cap_frac: float | None = None,
     lookback_days: int | None = None,
@@ -324,11 +398,23 @@ def haircut(
     anti_procyclicality
         ``"buffer"`` (policy default), ``"stressed"``, ``"floor"`` or ``"none"``.
     liquidation
-        ``"schedule"`` (sell at a share of ADV) or ``"block"`` (one block trade).
+        ``"schedule"`` (gradual sale at a share of the daily volume, with price impact) or
+        ``"block"`` (one block trade; only for a position no larger than a day that traded in
+        the block lookback).
     pledgor_covered
         The pledgor is a covered emitter whose own surrender need is tied to the pledge.
+    other_position_t
+        Tonnes of the same instrument the same pledgor has pledged at the bank in other pledges
+        (any loan): the liquidation horizon, price impact and market share are those of the
+        whole position ``quantity_t + other_position_t``, borne pro rata.
+    bank_position_t
+        The bank's whole position in the instrument (t, this position included): the book
+        concentration is ``position / bank_position_t``.
     book_share
-        The pledge's share of the bank's collateral in this instrument.
+        The position's share of the bank's book directly (instead of ``bank_position_t``).
+    adv_t
+        Daily volume (t) stated by the caller, for a series without volume (reported as an
+        assumption in the breakdown).
     floor_frac, cap_frac
         Optional policy floor and cap on the total.
     profile
@@ -343,6 +429,7 @@ def haircut(
     if isinstance(quantity_t, bool) or not isinstance(quantity_t, int | float):
         raise InvalidInputError(f"`quantity_t` must be a number; got {quantity_t!r}")
     loan_ccy = Currency.parse(loan_currency)
+    position, share = _position(quantity_t, other_position_t, bank_position_t, book_share)
     if profile is None:
         profile = market_risk_profile(
             history,
@@ -357,20 +444,21 @@ def haircut(
             mark_method=mark_method,
             data_source=data_source,
             policy=policy,
+            adv_t=adv_t,
         )
     p = profile
     arrays = haircut_components(
         p,
         quantity_t,
+        position_t=position,
         loan_currency_mismatch=loan_ccy != p.collateral_currency,
         pledgor_covered=pledgor_covered,
-        book_share=book_share,
+        book_share=share,
         liquidation=liquidation,
         floor_frac=floor_frac,
         cap_frac=cap_frac,
     )
     pol = p.policy
-    days = int(arrays.liquidation_days[0])
     liq_pol = pol.liquidation[p.instrument]
     ro = MappingProxyType
     a = {name: float(getattr(arrays, name)[0]) for name in COMPONENTS}
@@ -393,20 +481,9 @@ def haircut(
         HaircutComponent(
             "liquidation",
             a["liquidation"],
-            f"{liquidation}: {days} business days"
-            if liquidation == "schedule"
-            else f"block trade at up to {p.block_discount_frac:.0%} below market",
-            ro(
-                {
-                    "adv_t": p.adv_t,
-                    "adv_window_days": p.adv_window_days,
-                    "participation_frac": p.participation_frac,
-                    "liquidation_days": days,
-                    "max_days": p.max_liquidation_days,
-                    "block_discount_frac": p.block_discount_frac,
-                }
-            ),
-            pol.sources["liquidation.participation_frac"]
+            _liquidation_method(p, liquidation, arrays),
+            ro(_liquidation_inputs(p, arrays)),
+            pol.sources["liquidation.participation_frac"] + "; " + _liquidity_sources(p)
             if liquidation == "schedule"
             else pol.sources["liquidation.block"],
         ),
@@ -414,13 +491,19 @@ def haircut(
             "concentration",
             a["concentration"],
             "share of a year of market volume and of the bank's book above thresholds",
-            ro({"market_share": float(arrays.market_share[0]), "book_share": book_share}),
+            ro(
+                {
+                    "position_t": position,
+                    "market_share": float(arrays.market_share[0]),
+                    "book_share": share,
+                }
+            ),
             pol.concentration.source,
         ),
         HaircutComponent(
             "currency",
             a["currency"],
-            f"supervisory 8% at 10 days scaled to {days}"
+            f"supervisory 8% at 10 days scaled to {float(arrays.variance_days[0]):.1f} days"
             if a["currency"]
             else "loan and collateral in the same currency",
             ro({"loan_currency": loan_ccy.code, "collateral_currency": p.collateral_currency.code}),
@@ -448,18 +531,24 @@ def haircut(
             "policy floor and cap (optional); a haircut never exceeds 100%",
         ),
     )
-    if liquidation == "schedule" and days >= liq_pol.max_days:
-        notes: tuple[str, ...] = (
-            *p.notes,
-            f"liquidation schedule capped at {liq_pol.max_days} business days: "
-            "consider liquidation='block'",
+    notes = p.notes
+    if liquidation == "schedule" and arrays.sale_days[0] >= liq_pol.max_days:
+        block_ok = position <= p.max_day_volume_t
+        notes = (
+            *notes,
+            f"sale schedule capped at {liq_pol.max_days} business days; "
+            + (
+                "liquidation='block' is supported by a day of that size in the lookback"
+                if block_ok
+                else f"no day of {position:,.0f} t traded in the lookback (largest "
+                f"{p.max_day_volume_t:,.0f} t): no block sale is supported by the data"
+            ),
         )
-    else:
-        notes = p.notes
     return HaircutBreakdown(
         instrument=p.instrument,
         as_of=p.as_of,
         quantity_t=float(quantity_t),
+        position_t=position,
         mark_price_cny_per_t=p.mark.price_cny_per_t,
         mark_date=p.mark.last_date,
         model=p.model,
@@ -467,7 +556,7 @@ def haircut(
         confidence=p.confidence,
         holding_days=p.holding_days,
         remargin_days=p.remargin_days,
-        liquidation_days=days,
+        liquidation_days=int(arrays.liquidation_days[0]),
         loan_currency=loan_ccy,
         collateral_currency=p.collateral_currency,
         total=float(arrays.total[0]),
@@ -476,4 +565,71 @@ def haircut(
         notes=notes,
         data_source=p.data_source,
         policy_version=pol.version,
+    )
+
+
+def _position(
+    quantity_t: float, other_t: float, bank_t: float | None, book_share: float | None
+) -> tuple[float, float]:
+    """(position tonnes, book share) of one pledge from the rest of its position."""
+    for name, value in (("other_position_t", other_t), ("bank_position_t", bank_t)):
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not (value >= 0 and value < float("inf"))
+        ):
+            raise InvalidInputError(f"`{name}` must be a finite number >= 0; got {value!r}")
+    position = float(quantity_t) + float(other_t)
+    if bank_t is not None:
+        if book_share is not None:
+            raise InvalidInputError("give `bank_position_t` or `book_share`, not both")
+        if bank_t < position:
+            raise InvalidInputError(
+                f"`bank_position_t` {bank_t:,.0f} t is below the position {position:,.0f} t"
+            )
+        return position, position / bank_t
+    return position, 0.0 if book_share is None else float(book_share)
+
+
+def _liquidation_method(p: MarketRiskProfile, liquidation: str, arrays: HaircutArrays) -> str:
+    if liquidation == "block":
+        return f"block trade at up to {p.block_discount_frac:.0%} below market"
+    vol = p.volume
+    stat = "stated" if vol is None or vol.stated else vol.statistic.replace("_", " ")
+    return (
+        f"gradual sale of the {float(arrays.position_t[0]):,.0f} t position over "
+        f"{int(arrays.sale_days[0])} business days after the {p.holding_days}-day holding period "
+        f"(linear sell-down: variance of {float(arrays.variance_days[0]):.1f} days) at "
+        f"{p.participation_frac:.0%} of a {p.adv_t:,.0f} t daily volume ({stat}), plus "
+        f"square-root price impact {float(arrays.impact[0]):.2%}"
+    )
+
+
+def _liquidation_inputs(p: MarketRiskProfile, arrays: HaircutArrays) -> dict[str, Any]:
+    volume = p.volume.inputs() if p.volume is not None else {}
+    return {
+        "position_t": float(arrays.position_t[0]),
+        "adv_t": p.adv_t,
+        "adv_statistic": volume.get("statistic", "unspecified"),
+        "adv_stated": volume.get("stated", False),
+        "volume": MappingProxyType(volume),
+        "adv_window_days": p.adv_window_days,
+        "participation_frac": p.participation_frac,
+        "sale_days": int(arrays.sale_days[0]),
+        "variance_days": float(arrays.variance_days[0]),
+        "liquidation_days": int(arrays.liquidation_days[0]),
+        "max_days": p.max_liquidation_days,
+        "impact_frac": float(arrays.impact[0]),
+        "daily_vol": p.daily_vol,
+        "largest_day_volume_t": p.max_day_volume_t,
+        "block_discount_frac": p.block_discount_frac,
+    }
+
+
+def _liquidity_sources(p: MarketRiskProfile) -> str:
+    lr = p.liquidity
+    if lr is None:
+        return "liquidity rules not recorded"
+    return "; ".join(
+        (lr.sources["statistic"], lr.sources["block_min"], lr.sources["sale"], lr.sources["impact"])
     )

@@ -52,6 +52,16 @@ import numpy as np
 from scipy import optimize, stats
 
 from carbonfin.calendars import get_calendar
+from carbonfin.collateral.liquidity import (
+    DailyVolume,
+    LiquidityRules,
+    daily_volume,
+    excluded_prints,
+    largest_day_volume,
+    liquidity_rules,
+    model_closes,
+    valuation_mark,
+)
 from carbonfin.collateral.policy import CollateralPolicy, collateral_policy
 from carbonfin.errors import (
     CarbonfinWarning,
@@ -212,8 +222,9 @@ class MarketRiskProfile:
     """The pledge-independent part of the haircut of one instrument on one date.
 
     ``base_frac`` is the market-risk haircut over ``holding_days`` with daily remargining;
-    ``apc_frac`` the same after anti-procyclicality (never lower). ``adv_t`` is the average daily
-    volume over ``adv_window_days`` SSE business days to ``as_of`` (no-trade days count as zero).
+    ``apc_frac`` the same after anti-procyclicality (never lower). ``adv_t`` is the robust daily
+    volume over ``adv_window_days`` business days to ``as_of`` (``volume`` says which statistic,
+    block days left out, no-trade days as zero; or the caller's stated figure).
     ``data_quality_frac`` is the explicit add-on for a stale mark, thin trading or few returns.
     ``inputs`` holds the model's inputs and fitted parameters; ``notes`` every fallback or
     warning met on the way.
@@ -245,6 +256,15 @@ class MarketRiskProfile:
     notes: tuple[str, ...]
     data_source: str
     policy: CollateralPolicy
+    #: the daily volume behind ``adv_t`` (statistic, window, block and unknown days)
+    volume: DailyVolume | None = None
+    #: volatility of the per-business-day returns of the lookback (zero mean), for price impact
+    daily_vol: float = math.nan
+    #: the largest one-day volume of the block lookback: a block sale of more is not offered
+    max_day_volume_t: float = 0.0
+    #: prices left out of the returns and marks (suspect prints) on or before ``as_of``
+    n_excluded_prints: int = 0
+    liquidity: LiquidityRules | None = None
 
     @property
     def year_volume_t(self) -> float:
@@ -302,13 +322,18 @@ def market_risk_profile(  # noqa: C901 - one linear recipe; splitting it hides t
     seed: int | None = None,
     data_source: str = "unspecified",
     policy: CollateralPolicy | None = None,
+    adv_t: float | None = None,
+    liquidity: LiquidityRules | None = None,
 ) -> MarketRiskProfile:
     """Measure the pledge-independent part of the haircut (see the module notes).
 
     Only quotes on or before ``as_of`` are used. Parameters left at ``None`` take the policy's
-    value (``carbonfin/rules/collateral.toml``).
+    value (``carbonfin/rules/collateral.toml``). ``adv_t`` states the daily volume (t) instead of
+    measuring it (needed for a series without volume; reported as an assumption);
+    ``liquidity`` the liquidity rules (default ``carbonfin/rules/liquidity.toml``).
     """
     pol = policy or collateral_policy()
+    lr = liquidity or liquidity_rules()
     confidence = pol.confidence if confidence is None else confidence
     holding_days = pol.holding_days if holding_days is None else holding_days
     remargin_days = pol.remargin_days if remargin_days is None else remargin_days
@@ -338,18 +363,33 @@ def market_risk_profile(  # noqa: C901 - one linear recipe; splitting it hides t
             f"({history.dates[0].isoformat()})"
         )
     dq = pol.data_quality
-    mark = history.mark(as_of, mark_method, max_age_days=dq.max_mark_age_days)
-    notes: list[str] = []
-    closes = history.closes()
+    mark = valuation_mark(
+        history, as_of, method=mark_method, max_age_days=dq.max_mark_age_days, rules=lr
+    )
+    notes: list[str] = list(mark.notes)
+    all_closes = history.closes()
+    all_closes = all_closes[np.array(list(all_closes.index), dtype=object) <= as_of]
+    closes = model_closes(history, lr)
     closes = closes[np.array(list(closes.index), dtype=object) <= as_of]
+    n_excluded = len(all_closes) - len(closes)
+    if n_excluded:
+        notes.append(
+            f"{n_excluded} print(s) left out of the returns and marks (flagged "
+            f"{', '.join(lr.return_exclude)}, or an odd lot beyond the price limit)"
+        )
     close_dates = np.array(list(closes.index), dtype=object)
     log_close = np.log(closes.to_numpy())
-    rets = history.returns(per="business_day")
+    rets = history.returns(per="business_day", drop=excluded_prints(history, lr))
     keep = rets.dates <= as_of
     r_all, r_dates, g_all = rets.values[keep], rets.dates[keep], rets.gap_days[keep]
 
     # --- the model over the lookback -----------------------------------------------------------
-    grid = _grid(as_of, lookback, calendar, history.dates[0], notes)
+    # The lookback ends at the last close the model uses: the flat marks after it are no
+    # information, and the time since is the stale-mark add-on's (so a haircut never falls
+    # as the mark ages).
+    if not len(close_dates):
+        raise MissingDataError(f"{inst.value}: no close on or before {as_of.isoformat()}")
+    grid = _grid(close_dates[-1], lookback, calendar, history.dates[0], notes)
     in_lookback = r_dates > grid[0]
     r = r_all[in_lookback]
     if len(r) < pol.min_returns:
@@ -460,10 +500,15 @@ def market_risk_profile(  # noqa: C901 - one linear recipe; splitting it hides t
         (np.array(history.dates, dtype=object) >= adv_grid[0])
         & (np.array(history.dates, dtype=object) <= as_of)
     ]
-    adv = float(np.nan_to_num(window["volume_t"].to_numpy()).sum()) / len(adv_grid)
+    volume = daily_volume(history, adv_grid, rules=lr, adv_t=adv_t)
+    adv = volume.adv_t
+    block_grid = _grid(as_of, lr.block_lookback_days, calendar, history.dates[0], notes)
+    max_day = largest_day_volume(history, block_grid)
     trade_days = int(window["close"].notna().sum())
     trade_frac = trade_days / len(adv_grid)
-    if adv <= 0:
+    if volume.stated:
+        notes.append(f"daily volume stated by the caller: {adv:,.0f} t (an assumption)")
+    elif adv <= 0:
         notes.append(f"no {inst.value} volume in the ADV window: longest liquidation assumed")
     late = max(0, mark.age_days - dq.fresh_mark_days)
     stale = min(dq.max_stale_addon, dq.stale_addon_per_day * late)
@@ -515,6 +560,11 @@ def market_risk_profile(  # noqa: C901 - one linear recipe; splitting it hides t
         notes=tuple(dict.fromkeys(notes)),
         data_source=data_source,
         policy=pol,
+        volume=volume,
+        daily_vol=float(np.sqrt(np.mean(r * r))),
+        max_day_volume_t=max_day,
+        n_excluded_prints=n_excluded,
+        liquidity=lr,
     )
 
 
@@ -530,8 +580,10 @@ def business_day_log_marks(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The instrument's business days from its first quote to ``end`` (default: the last quote)
     and the log mark on each: ln of the last close on or before the day (NaN before the first
-    close). Mark-to-mark changes over ``h`` of these days are the holding-period returns of the
-    ``"hs"`` model and the realised outcomes a backtest compares with."""
+    close), the prints of :func:`~carbonfin.collateral.liquidity.excluded_prints` (suspect
+    prints, odd-lot limit breaches) left out, so that a bad tick is neither a model return nor
+    a realised loss. Mark-to-mark changes over ``h`` of these days are the holding-period
+    returns of the ``"hs"`` model and the realised outcomes a backtest compares with."""
     end = history.dates[-1] if end is None else end
     if history.calendar is None:
         raise InvalidInputError(
@@ -540,7 +592,7 @@ def business_day_log_marks(
     bdays: list[Any] = _bdays(history.dates[0], end, history.calendar)
     days = np.empty(len(bdays), dtype=object)
     days[:] = bdays
-    closes = history.closes()
+    closes = model_closes(history)  # suspect prints are not marks, nor realised losses
     close_dates = np.array(list(closes.index), dtype=object)
     pos = np.searchsorted(close_dates, days, side="right") - 1
     marks = np.where(pos >= 0, np.log(closes.to_numpy())[np.maximum(pos, 0)], np.nan)

@@ -41,6 +41,7 @@ from carbonfin.collateral.market_risk import (
     market_risk_profile,
 )
 from carbonfin.collateral.policy import CollateralPolicy, LtvThresholds, collateral_policy
+from carbonfin.collateral.positions import position_tonnes
 from carbonfin.errors import InvalidInputError, MissingDataError
 from carbonfin.fx.rates import RateQuote, RateStore
 from carbonfin.instruments import Currency, Instrument
@@ -183,6 +184,7 @@ class BookValuation:
         return self.summary()
 
 
+_LIQUIDITY_COLS = ("liquidation_days", "sale_days", "variance_days", "impact")
 _COMPONENT_COLS = (
     "market",
     "anti_procyclicality",
@@ -320,6 +322,12 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
     if "borrower_uscc" in loans.columns:
         borrower = loans["borrower_uscc"].to_numpy(dtype=object)[loan_pos]
         pledgor = pledgor.where(pledgor.notna(), pd.Series(borrower, index=pledges.index))
+    if pledgor.isna().any():
+        notes.append(
+            f"{int(pledgor.isna().sum())} pledge(s) without a known pledgor: each loan taken as "
+            "its own pledgor for the position"
+        )
+        pledgor = pledgor.where(pledgor.notna(), "loan:" + pledges["loan_id"].astype(str))
     covered = pledgor.isin(set(covered_usccs)).to_numpy()
     bank = (
         loans["bank_id"].astype(str).to_numpy(dtype=object)[loan_pos]
@@ -332,14 +340,13 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
     n = len(pledges)
     price = np.empty(n)
     mark_date = np.empty(n, dtype=object)
-    comps = {c: np.empty(n) for c in (*_COMPONENT_COLS, "total", "liquidation_days")}
+    comps = {c: np.empty(n) for c in (*_COMPONENT_COLS, "total", *_LIQUIDITY_COLS)}
     model_name = np.empty(n, dtype=object)
     profs: dict[Instrument, MarketRiskProfile] = dict(profiles or {})
-    # bank book share: the pledge's share of its bank's eligible tonnes of the instrument
-    bank_code, _ = pd.factorize(bank)
-    key = bank_code * len(inst_list) + inst_code
-    book_total = np.bincount(key, weights=eligible)[key]
-    book_share = np.divide(eligible, book_total, out=np.zeros(n), where=book_total > 0)
+    # positions: a pledgor's eligible tonnes of an instrument at a bank (every loan)
+    pos_code, position, book_share = position_tonnes(
+        bank, pledgor.to_numpy(dtype=object), inst_code, eligible
+    )
     groups: dict[Instrument, np.ndarray] = {}
     by_inst = np.argsort(inst_code, kind="stable")
     bounds = np.searchsorted(inst_code[by_inst], np.arange(len(inst_list) + 1))
@@ -367,7 +374,8 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
         model_name[idx] = f"{prof.model}-{prof.measure}-{prof.confidence:g}"
         qty = np.maximum(eligible[idx], 1e-9)  # a zero eligible quantity is worth nothing anyway
         arrays = haircut_components(
-            prof, qty, loan_currency_mismatch=mismatch[idx], pledgor_covered=covered[idx],
+            prof, qty, position_t=np.maximum(position[idx], qty),
+            loan_currency_mismatch=mismatch[idx], pledgor_covered=covered[idx],
             book_share=book_share[idx],
         )  # fmt: skip
         for c in comps:
@@ -410,10 +418,16 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
         if not len(loans_here):
             continue
         m = main[loans_here]
-        other = lend[loans_here] - lendable[m]
+        # the loan's pledges in the main pledge's position all take the position's new haircut
+        in_pos = pos_code == pos_code[main[np.maximum(loan_pos, 0)]]
+        q_in = np.bincount(loan_pos, weights=eligible * in_pos, minlength=n_loans)[loans_here]
+        v_in = np.bincount(loan_pos, weights=value * in_pos, minlength=n_loans)[loans_here]
+        l_in = np.bincount(loan_pos, weights=lendable * in_pos, minlength=n_loans)[loans_here]
+        bank_t = np.divide(position[m], book_share[m], out=position[m].copy(),
+                           where=book_share[m] > 0)  # fmt: skip
         topup_q[loans_here] = _topup_tonnes(
-            profs[inst], eligible[m], price[m], need[loans_here] - other,
-            mismatch[m], covered[m], book_share[m],
+            profs[inst], q_in, v_in / np.maximum(q_in, 1e-9), need[loans_here] - (
+                lend[loans_here] - l_in), mismatch[m], covered[m], position[m], bank_t,
         )  # fmt: skip
     loans_out = pd.DataFrame(
         {
@@ -447,7 +461,8 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
             "market_value_cny": value,
             "haircut_frac": comps["total"],
             "lendable_value_cny": lendable,
-            **{c: comps[c] for c in (*_COMPONENT_COLS, "liquidation_days")},
+            **{c: comps[c] for c in (*_COMPONENT_COLS, *_LIQUIDITY_COLS)},
+            "position_t": position,
             "book_share": book_share,
             "pledgor_uscc": pledgor.to_numpy(dtype=object),
             "pledgor_covered": covered,
@@ -482,14 +497,17 @@ def _topup_tonnes(
     need: np.ndarray,
     mismatch: np.ndarray,
     covered: np.ndarray,
-    share: np.ndarray,
+    position: np.ndarray,
+    bank_t: np.ndarray,
     iterations: int = 30,
 ) -> np.ndarray:
-    """Extra tonnes ``x`` with ``(q + x)·P·(1 − h(q + x)) >= need`` (NaN where none exists).
+    """Extra tonnes ``x`` with ``(q + x)·P·(1 − h(position + x)) >= need`` (NaN where none).
 
-    Fixed-point iteration ``x ← need / (P·(1 − h(q + x))) − q`` from ``h(q)``: the haircut
-    rises with the quantity, so the iterates rise to the solution or past any bound (then no
-    quantity restores the target).
+    ``q`` is the loan's tonnes in the position that receives the top-up, ``position`` the whole
+    position and ``bank_t`` the bank's whole position in the instrument (both grow by ``x``).
+    Fixed-point iteration ``x ← need / (P·(1 − h(position + x))) − q`` from ``h(position)``: the
+    haircut rises with the position, so the iterates rise to the solution or past any bound
+    (then no quantity restores the target).
     """
 
     x = np.zeros_like(quantity)
@@ -499,9 +517,11 @@ def _topup_tonnes(
         if not live.any():
             break
         i = np.flatnonzero(live)
+        q_new = np.maximum(quantity[i] + x[i], 1e-9)
+        pos_new = np.maximum(position[i] + x[i], q_new)
         out: HaircutArrays = haircut_components(
-            prof, np.maximum(quantity[i] + x[i], 1e-9), loan_currency_mismatch=mismatch[i],
-            pledgor_covered=covered[i], book_share=share[i],
+            prof, q_new, position_t=pos_new, loan_currency_mismatch=mismatch[i],
+            pledgor_covered=covered[i], book_share=np.minimum(pos_new / (bank_t[i] + x[i]), 1.0),
         )  # fmt: skip
         keep = 1.0 - out.total
         with np.errstate(divide="ignore", invalid="ignore"):

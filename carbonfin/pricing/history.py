@@ -439,14 +439,16 @@ class PriceHistory:
         *,
         price: Literal["close", "vwap", "close_else_vwap"] = "close",
         exclude: Iterable[str] = (),
+        drop: np.ndarray | None = None,
     ) -> Returns:
         """Trade-to-trade returns of the observed prices (see the module notes).
 
         ``kind="log"`` gives ``ln(P_t / P_prev)``, ``"simple"`` gives ``P_t / P_prev − 1``.
         ``per="business_day"`` divides each by ``sqrt(gap_days)``. ``price`` picks the closes,
         the VWAPs, or the close where there is one and the VWAP otherwise. Prices on rows
-        carrying any flag in ``exclude`` are dropped (the return then spans the gap). A
-        ``ProvisionalCalendarWarning`` says when a provisional calendar year was used.
+        carrying any flag in ``exclude`` are dropped (the return then spans the gap), and so are
+        the rows where the boolean array ``drop`` (one value per row) is true, counted with them.
+        A ``ProvisionalCalendarWarning`` says when a provisional calendar year was used.
         """
         if kind not in ("log", "simple"):
             raise InvalidInputError(f"`kind` must be 'log' or 'simple'; got {kind!r}")
@@ -460,6 +462,13 @@ class PriceHistory:
         observed = {"close": close, "vwap": vwap}.get(price, np.where(np.isnan(close), vwap, close))
         has = ~np.isnan(observed)
         dropped = has & self._flags[list(excluded)].to_numpy().any(axis=1)
+        if drop is not None:
+            extra = np.asarray(drop, dtype=bool)
+            if extra.shape != has.shape:
+                raise InvalidInputError(
+                    f"`drop` must have one value per row ({has.shape}); got {extra.shape}"
+                )
+            dropped |= has & extra
         keep = np.flatnonzero(has & ~dropped)
         if len(keep) < 2:
             raise MissingDataError(

@@ -159,13 +159,26 @@ def test_components_combine_by_the_documented_rule() -> None:
     pol = collateral_policy()
     h = prof.base_frac
     assert prof.adv_t == pytest.approx(1000.0)
-    # 8,000 t at 20% of 1,000 t a day = 40 business days to sell; remargin every 3 days
+    # 8,000 t at 20% of 1,000 t a day = 40 business days to sell, after the 20-day holding
+    # period; remargin every 3 days. Linear sell-down: on sale day j = 1..39 the fraction
+    # (40 - j)/40 is still held, so the variance is that of
+    # 20 + (1^2 + ... + 39^2)/40^2 = 20 + 20,540/1,600 = 32.8375 days of the whole position
+    t_v = 20 + sum(m * m for m in range(1, 40)) / 40**2
+    assert t_v == pytest.approx(32.8375)
     market = h * math.sqrt((3 + 20 - 1) / 20)
     apc = 0.25 * market  # EMIR art. 28(1)(a): 25% buffer
     h_apc = 1.25 * h
-    liq = h_apc * math.sqrt(40 / 20) * math.sqrt((3 + 40 - 1) / 40) - h_apc * math.sqrt(22 / 20)
+    # square-root impact (Toth et al. 2011), average over the sale 2/3 of the peak:
+    # (2/3) x 1 x sigma_daily x sqrt(8,000 / 1,000), sigma_daily of the last 750 returns
+    r = np.diff(np.log(hist.closes().to_numpy()))[-750:]
+    impact = 2 / 3 * math.sqrt(np.mean(r * r)) * math.sqrt(8.0)
+    liq = (
+        h_apc * math.sqrt(t_v / 20) * math.sqrt((3 + t_v - 1) / t_v)
+        - h_apc * math.sqrt(22 / 20)
+        + impact
+    )
     concentration = 0.10 * (0.5 - 0.25)  # book share 50% above 25%; market 8000/243000 < 5%
-    fx = 0.08 * math.sqrt((3 + 40 - 1) / 10)  # CRE22.54/57 over the 40-day liquidation
+    fx = 0.08 * math.sqrt((3 + t_v - 1) / 10)  # CRE22.54/57 over the sale's variance days
     wrong_way = pol.wrong_way_frac * (market + apc + liq)
     raw = market + apc + liq + concentration + fx + wrong_way
     b = haircut(
@@ -177,7 +190,8 @@ def test_components_combine_by_the_documented_rule() -> None:
         pledgor_covered=True,
         book_share=0.5,
     )
-    assert b.liquidation_days == 40
+    assert b.liquidation_days == 20 + 40 - 1  # the last slice is sold on day 59
+    assert b.component("liquidation").inputs["sale_days"] == 40
     expected = {
         "market": market,
         "anti_procyclicality": apc,
@@ -207,13 +221,16 @@ def test_components_combine_by_the_documented_rule() -> None:
     assert capped.component("policy_bounds").frac == pytest.approx(0.30 - raw)
     floored = haircut(hist, as_of=as_of, quantity_t=10, floor_frac=0.9)
     assert floored.total == 0.9
-    # block-trade alternative: sold after 20 days at up to 30% below market
-    block = haircut(hist, as_of=as_of, quantity_t=8000, liquidation="block")
+    # block-trade alternative: sold after 20 days at up to 30% below market, only for a
+    # position no larger than a day that traded (every day here traded 1,000 t)
+    block = haircut(hist, as_of=as_of, quantity_t=1000, liquidation="block")
     assert block.component("liquidation").frac == pytest.approx(0.30 * (1 - 1.25 * h))
+    with pytest.raises(InvalidInputError, match="largest day in the block lookback traded 1,000"):
+        haircut(hist, as_of=as_of, quantity_t=8000, liquidation="block")
     # never above 100%
     huge = haircut(hist, as_of=as_of, quantity_t=5e7, loan_currency="EUR", pledgor_covered=True)
     assert huge.total == 1.0
-    assert any("capped at 250" in n for n in huge.notes)
+    assert any("capped at 250" in n and "no block sale" in n for n in huge.notes)
 
 
 # --- monotonicity (hypothesis) -----------------------------------------------------------------
