@@ -519,9 +519,11 @@ def _topup_tonnes(
         i = np.flatnonzero(live)
         q_new = np.maximum(quantity[i] + x[i], 1e-9)
         pos_new = np.maximum(position[i] + x[i], q_new)
+        bank_new = bank_t[i] + x[i]
+        share = np.divide(pos_new, bank_new, out=np.ones(len(i)), where=bank_new > 0)
         out: HaircutArrays = haircut_components(
             prof, q_new, position_t=pos_new, loan_currency_mismatch=mismatch[i],
-            pledgor_covered=covered[i], book_share=np.minimum(pos_new / (bank_t[i] + x[i]), 1.0),
+            pledgor_covered=covered[i], book_share=np.minimum(share, 1.0),
         )  # fmt: skip
         keep = 1.0 - out.total
         with np.errstate(divide="ignore", invalid="ignore"):
