@@ -1,25 +1,45 @@
-"""Request dependencies: a transactional database session, the authenticated client, roles.
+"""Request dependencies: authentication first, then a database session, then roles.
 
-Routes are plain ``def`` functions, so FastAPI runs them (and the core's blocking work: model
-fits, book valuations) in its thread pool and the event loop keeps serving.
+Order matters (issue 18, point 2): every route that needs a client authenticates before it gets
+a session, a connection or a lock. :func:`current_client` is ``async``: a missing or malformed
+key, or a client address or id over its failed-authentication limit, is refused on the event
+loop without touching the database or a worker thread. Only a well-formed key is checked, in a
+worker thread, against the client's row (one short read; see
+:func:`carbonfin.store.credentials.authenticate_client` for why unknown and revoked ids take
+the same time).
+
+Sessions are function-scoped dependencies (FastAPI ``Depends(scope="function")``): their exit
+code (commit or rollback, connection back to the pool, lock released) runs when the route
+returns, before the response is sent. Write routes call :mod:`carbonfin.lending` workflows,
+which open their own :func:`carbonfin.store.transactions.write_transaction`;
+:data:`WriteSessionDep` remains for routes not yet converted: it authenticates first and opens a
+``write_transaction`` whose enter and exit run on a thread limiter of their own, so requests
+queued on SQLite's write lock never take the threads the lock holder needs to finish.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated, Any, NoReturn
 
-from fastapi import Depends, Request
+import anyio
+from fastapi import Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
 from api.problems import ApiProblemError
-from carbonfin.store.credentials import ClientIdentity, verify_api_key
+from carbonfin.store.credentials import AuthOutcome, ClientIdentity, authenticate_client
+from carbonfin.store.credentials import parse_api_key as parse_api_key
+from carbonfin.store.transactions import read_transaction, write_transaction
 
 __all__ = [
     "AdminClient",
+    "AuditReaderClient",
     "CurrentClient",
+    "PageLimit",
     "ReaderClient",
     "SessionDep",
+    "SupervisorClient",
     "WriteSessionDep",
     "WriterClient",
     "get_session",
@@ -29,84 +49,200 @@ __all__ = [
 _BEARER = {"WWW-Authenticate": 'Bearer realm="carbonfin"'}
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request: committed when the route returns, rolled back if it raises."""
-    factory = request.app.state.sessions
-    with factory.begin() as session:
-        yield session
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+def _refuse(request: Request, reason: str, client_id: str | None) -> ApiProblemError:
+    """Count a failed authentication, note it for the audit log, and build the 401."""
+    guard = request.app.state.auth_guard
+    address = _address(request)
+    guard.record(f"addr:{address}")
+    if client_id is not None:
+        guard.record(f"client:{client_id}")
+    request.state.auth_failure = {"client_id": client_id, "address": address, "reason": reason}
+    if reason in ("missing", "malformed"):
+        detail = "send an API key as `Authorization: Bearer <key>`"
+        if reason == "malformed":
+            detail = "the API key is malformed (expected `cfk.<client id>.<secret>`)"
+        return ApiProblemError(401, detail, headers=_BEARER)
+    return ApiProblemError(401, "the API key is unknown, revoked or expired", headers=_BEARER)
 
 
-def get_write_session(request: Request) -> Iterator[Session]:
-    """The transaction of a write route. PostgreSQL serialises conflicting writes with row locks
-    (``SELECT ... FOR UPDATE`` in the routes); SQLite has none, so on SQLite the app's writes
-    take one process-wide lock for the whole transaction (the embedded database serves one
-    process)."""
-    lock = request.app.state.sqlite_write_lock
-    if lock is None:
-        yield from get_session(request)
-        return
-    with lock, request.app.state.sessions.begin() as session:
-        yield session
+def _too_many(request: Request, key: str, retry_after: int, client_id: str | None) -> NoReturn:
+    guard = request.app.state.auth_guard
+    request.app.state.metrics.auth_refused.inc()
+    if guard.first_refusal(key):  # audit the first refusal of a window, not the whole flood
+        request.state.auth_failure = {
+            "client_id": client_id,
+            "address": _address(request),
+            "reason": "rate_limited",
+        }
+    raise ApiProblemError(
+        429,
+        f"too many failed authentications from this "
+        f"{'address' if key.startswith('addr:') else 'client id'}; "
+        f"retry after {retry_after} s",
+        headers={"Retry-After": str(retry_after), **_BEARER},
+    )
 
 
-WriteSessionDep = Annotated[Session, Depends(get_write_session)]
+async def current_client(request: Request) -> ClientIdentity:
+    """The client behind ``Authorization: Bearer cfk.<client>.<secret>``; 401 otherwise, 429
+    with ``Retry-After`` when its address or client id failed too often recently.
 
-
-def current_client(request: Request) -> ClientIdentity:
-    """The client behind ``Authorization: Bearer cfk.<client>.<secret>``; 401 otherwise."""
+    While an address or a client id is over its limit, a missing or malformed key is refused
+    on the event loop, and a well-formed one is checked against the worker's verified-key cache
+    only (no scrypt): a bank's already-verified key keeps working behind an address (or under
+    a client id) that someone else is hammering, and the attacker's guesses cost nothing.
+    """
+    guard = request.app.state.auth_guard
+    address_key = f"addr:{_address(request)}"
+    address_retry = guard.retry_after(address_key)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiProblemError(
-            401, "send an API key as `Authorization: Bearer <key>`", headers=_BEARER
-        )
-    with request.app.state.sessions() as session:
-        identity = verify_api_key(
-            session=session, key=token.strip(), cache=request.app.state.key_cache
-        )
-    if identity is None:
-        raise ApiProblemError(401, "the API key is unknown, revoked or expired", headers=_BEARER)
-    request.state.identity = identity
-    return identity
+    parsed = parse_api_key(token.strip()) if scheme.lower() == "bearer" else None
+    if parsed is None:
+        if address_retry is not None:
+            _too_many(request, address_key, address_retry, None)
+        missing = scheme.lower() != "bearer" or not token.strip()
+        raise _refuse(request, "missing" if missing else "malformed", None)
+    client_id, secret = parsed
+    client_key = f"client:{client_id}"
+    client_retry = guard.retry_after(client_key)
+    limited = address_retry is not None or client_retry is not None
+    app = request.app
+
+    def check() -> AuthOutcome:
+        with read_transaction(app.state.sessions) as session:
+            return authenticate_client(
+                session=session,
+                client_id=client_id,
+                secret=secret,
+                cache=app.state.key_cache,
+                cache_only=limited,
+            )
+
+    outcome = await anyio.to_thread.run_sync(check)
+    if outcome.identity is None:
+        if outcome.reason == "rate_limited":
+            if address_retry is not None:
+                _too_many(request, address_key, address_retry, client_id)
+            _too_many(request, client_key, client_retry or 1, client_id)
+        raise _refuse(request, outcome.reason, client_id)
+    request.state.identity = outcome.identity
+    return outcome.identity
 
 
 CurrentClient = Annotated[ClientIdentity, Depends(current_client)]
 
 
-def reader(identity: CurrentClient) -> ClientIdentity:
-    """Any authenticated role may read (what it reads is filtered by tenancy in the route)."""
+def get_session(request: Request, _who: CurrentClient) -> Iterator[Session]:
+    """A read session for an authenticated route (authentication runs first, whatever the order
+    of the route's parameters), closed before the response is sent; a pool wait beyond the
+    configured timeout is answered 503 with ``Retry-After``."""
+    with read_transaction(request.app.state.sessions) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+async def _in_write_thread(request: Request, fn: Any, *args: Any) -> Any:
+    return await anyio.to_thread.run_sync(fn, *args, limiter=request.app.state.write_limiter)
+
+
+async def get_write_session(request: Request, _who: CurrentClient) -> AsyncIterator[Session]:
+    """A write transaction for a route not yet converted to a :mod:`carbonfin.lending`
+    workflow: opened only after authentication, committed before the response is sent, every
+    wait bounded (:class:`~carbonfin.store.transactions.BusyError` -> 503 + Retry-After)."""
+    manager = write_transaction(request.app.state.sessions)
+    session: Session = await _in_write_thread(request, manager.__enter__)
+    try:
+        yield session
+    except BaseException as exc:
+        suppressed = await _in_write_thread(
+            request, manager.__exit__, type(exc), exc, exc.__traceback__
+        )
+        if not suppressed:
+            raise
+    else:
+        await _in_write_thread(request, manager.__exit__, None, None, None)
+
+
+WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
+
+
+async def reader(identity: CurrentClient) -> ClientIdentity:
+    """Banks and the regulator read (what they read is filtered by tenancy in the route); the
+    platform operator's admins manage clients and read the audit log, not lending data."""
+    if identity.role == "admin":
+        raise ApiProblemError(
+            403, "role 'admin' manages API clients and reads the audit log, not lending data"
+        )
     return identity
 
 
-def writer(identity: CurrentClient) -> ClientIdentity:
+async def writer(identity: CurrentClient) -> ClientIdentity:
     """Banks write their own objects; the regulator reads only; admins manage clients only."""
     if identity.role != "bank":
         raise ApiProblemError(403, f"role {identity.role!r} may not write lending data")
     return identity
 
 
-def admin(identity: CurrentClient) -> ClientIdentity:
+async def admin(identity: CurrentClient) -> ClientIdentity:
     if identity.role != "admin":
         raise ApiProblemError(403, "this route is for administrators")
     return identity
 
 
-def regulator_or_admin(identity: CurrentClient) -> ClientIdentity:
+async def audit_reader(identity: CurrentClient) -> ClientIdentity:
     if identity.role not in ("regulator", "admin"):
-        raise ApiProblemError(403, "this route is for the regulator and administrators")
+        raise ApiProblemError(403, "the audit log is for the regulator and administrators")
+    return identity
+
+
+async def supervisor(identity: CurrentClient) -> ClientIdentity:
+    """The regulator's routes (every bank's positions): the regulator only, not admins."""
+    if identity.role != "regulator":
+        raise ApiProblemError(403, "this route is for the regulator")
     return identity
 
 
 ReaderClient = Annotated[ClientIdentity, Depends(reader)]
 WriterClient = Annotated[ClientIdentity, Depends(writer)]
 AdminClient = Annotated[ClientIdentity, Depends(admin)]
-SupervisorClient = Annotated[ClientIdentity, Depends(regulator_or_admin)]
+SupervisorClient = Annotated[ClientIdentity, Depends(supervisor)]
+AuditReaderClient = Annotated[ClientIdentity, Depends(audit_reader)]
 
 
 def own_institution(identity: ClientIdentity) -> str | None:
     """The institution whose rows a client may see: its own for a bank, ``None`` (all) for the
-    regulator and admins."""
+    regulator."""
     return identity.institution_id if identity.role == "bank" else None
+
+
+def page_limit(
+    request: Request,
+    limit: Annotated[
+        int,
+        Query(ge=1, description="items per page, at most the service's `page_size_max`"),
+    ] = 50,
+) -> int:
+    """The page size asked for, refused with 422 above ``page_size_max`` (the OpenAPI document
+    states the same maximum, see :func:`api.main.create_app`)."""
+    most = request.app.state.settings.page_size_max
+    if limit > most:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", "limit"),
+                    "msg": f"`limit` must be at most page_size_max={most}; got {limit}",
+                    "type": "less_than_equal",
+                }
+            ]
+        )
+    return limit
+
+
+PageLimit = Annotated[int, Depends(page_limit)]

@@ -1,10 +1,26 @@
 """ASGI middleware: request-size limit, Prometheus metrics, and the audit record of every
-authenticated call (client, role, route template, status, time, an HMAC-SHA256 of the body
-under the service secret — never the key or the body itself)."""
+authenticated call and every failed authentication.
+
+Audit entries: an authenticated call's entry names the client, role, route template, status,
+time and an HMAC-SHA256 of the body under the service secret (never the key or the body). A
+failed authentication's entry names the client id if the key was parseable, the client address
+and the reason (``missing``, ``malformed``, ``unknown``, ``revoked``, ``expired``,
+``wrong_secret``, ``rate_limited``), never the secret. Entries go through
+:class:`api.audit.AuditWriter` and are committed *before the response starts* (see there for
+why and for what happens when the database refuses them).
+
+The write-audit flag: a route whose write ran through a :mod:`carbonfin.lending` workflow has
+its audit entry written by the workflow, in the write's own transaction (all or nothing). Such a
+route sets ``request.state.audit_written = True`` after the workflow returned; the middleware
+then writes no second entry for the call. Every other authenticated call (reads, refusals,
+errors, and writes whose workflow raised) is audited here.
+
+Metrics labels are bounded: methods outside the standard set count as ``OTHER`` and paths that
+match no route as ``<unmatched>``, so invented methods or paths add no series.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import json
@@ -12,18 +28,17 @@ import logging
 import time
 from typing import Any
 
-import anyio
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from sqlalchemy.orm import sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.audit import AuditRecord, AuditWriter
 from api.problems import PROBLEM_JSON
-from carbonfin.store.repositories import record_audit
 
-__all__ = ["Metrics", "ServiceMiddleware"]
+__all__ = ["KNOWN_METHODS", "Metrics", "ServiceMiddleware"]
 
 log = logging.getLogger("carbonfin.api")
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class Metrics:
@@ -45,6 +60,16 @@ class Metrics:
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=self.registry,
         )
+        self.audit_failures = Counter(
+            "carbonfin_audit_failures",
+            "Audit entries that could not be written (each is also logged at ERROR)",
+            registry=self.registry,
+        )
+        self.auth_refused = Counter(
+            "carbonfin_auth_rate_limited",
+            "Authentication attempts refused with 429 (too many recent failures)",
+            registry=self.registry,
+        )
 
 
 def _route_template(scope: Scope) -> str:
@@ -53,9 +78,14 @@ def _route_template(scope: Scope) -> str:
     return str(path) if path else "<unmatched>"
 
 
+def method_label(method: str) -> str:
+    """The metrics label of an HTTP method: itself if standard, else ``OTHER``."""
+    return method if method in KNOWN_METHODS else "OTHER"
+
+
 class ServiceMiddleware:
     """Reads the body once (refusing it beyond ``max_body_bytes`` with 413), then times the call,
-    counts it, and appends an audit entry when a client was authenticated."""
+    counts it, and has its audit entry committed before the response starts."""
 
     def __init__(
         self,
@@ -63,13 +93,13 @@ class ServiceMiddleware:
         *,
         max_body_bytes: int,
         metrics: Metrics,
-        sessions: sessionmaker[Any],
+        audit: AuditWriter,
         secret: bytes,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
-        self.sessions = sessions
+        self.audit = audit
         self.secret = secret
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -110,11 +140,14 @@ class ServiceMiddleware:
             return await receive()
 
         status = 500
+        audited = False
 
         async def capture(message: Message) -> None:
-            nonlocal status
+            nonlocal status, audited
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                audited = True
+                await self._audit(scope, method, status, body)
             await send(message)
 
         scope.setdefault("state", {})
@@ -122,19 +155,41 @@ class ServiceMiddleware:
             await self.app(scope, replay, capture)
         finally:
             route = _route_template(scope)
+            label = method_label(method)
             elapsed = time.perf_counter() - started
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(elapsed)
-            identity = scope["state"].get("identity")
-            if identity is not None:
-                await anyio.to_thread.run_sync(
-                    self._audit, identity, method, route, status, body, scope
-                )
+            self.metrics.requests.labels(label, route, str(status)).inc()
+            self.metrics.latency.labels(label, route).observe(elapsed)
+            if not audited:  # the app raised before answering
+                await self._audit(scope, method, status, body)
 
-    def _audit(
-        self, identity: Any, method: str, route: str, status: int, body: bytes, scope: Scope
-    ) -> None:
-        detail = {
+    async def _audit(self, scope: Scope, method: str, status: int, body: bytes) -> None:
+        state = scope["state"]
+        record = self._record(state, method, _route_template(scope), status, body)
+        if record is not None:
+            await self.audit.write(record)
+
+    def _record(
+        self, state: dict[str, Any], method: str, route: str, status: int, body: bytes
+    ) -> AuditRecord | None:
+        identity = state.get("identity")
+        failure = state.get("auth_failure")
+        if identity is None and failure is not None:
+            return AuditRecord(
+                actor=failure["client_id"] or "unauthenticated",
+                action="auth_failed",
+                entity="api",
+                entity_id=None,
+                detail={
+                    "reason": failure["reason"],
+                    "address": failure["address"],
+                    "method": method_label(method),
+                    "route": route,
+                    "status": status,
+                },
+            )
+        if identity is None or state.get("audit_written"):
+            return None
+        detail: dict[str, Any] = {
             "role": identity.role,
             "institution": identity.institution_id,
             "method": method,
@@ -146,22 +201,15 @@ class ServiceMiddleware:
                 hmac.new(self.secret, body, hashlib.sha256).hexdigest() if body else None
             ),
         }
-        version = scope["state"].get("audit_versions")
-        if version:
-            detail["versions"] = version
-        try:
-            with self.sessions.begin() as session:
-                record_audit(
-                    session=session,
-                    actor=identity.client_id,
-                    action=f"{method} {route}",
-                    entity="api",
-                    entity_id=scope["state"].get("audit_entity_id"),
-                    detail=detail,
-                    at=dt.datetime.now(dt.UTC),
-                )
-        except Exception:  # the audit must never turn an answered call into an error
-            log.exception("could not write the audit entry for %s %s", method, route)
+        if state.get("audit_versions"):
+            detail["versions"] = state["audit_versions"]
+        return AuditRecord(
+            actor=identity.client_id,
+            action=f"{method} {route}",
+            entity="api",
+            entity_id=state.get("audit_entity_id"),
+            detail=detail,
+        )
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
         body = json.dumps(
@@ -173,7 +221,7 @@ class ServiceMiddleware:
                 "instance": scope.get("path", ""),
             }
         ).encode()
-        self.metrics.requests.labels(scope["method"], "<unmatched>", "413").inc()
+        self.metrics.requests.labels(method_label(scope["method"]), "<unmatched>", "413").inc()
         await send(
             {
                 "type": "http.response.start",

@@ -8,12 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import select
 
-from api.deps import AdminClient, SessionDep, SupervisorClient, WriteSessionDep
+from api.deps import AdminClient, AuditReaderClient, PageLimit, SessionDep
 from api.problems import problem_responses
 from api.schemas.admin import AuditPublic, ClientCreate, ClientCreated, ClientPublic
 from api.schemas.common import Page
 from carbonfin.store import credentials
 from carbonfin.store.models import ApiClient, AuditEntry
+from carbonfin.store.transactions import write_transaction
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 
@@ -36,31 +37,32 @@ def _public(c: ApiClient) -> ClientPublic:
     status_code=201,
     responses=problem_responses(401, 403, 404, 422),
 )
-def create_client(
-    body: ClientCreate, session: WriteSessionDep, _admin: AdminClient
-) -> ClientCreated:
+def create_client(body: ClientCreate, request: Request, _admin: AdminClient) -> ClientCreated:
     """Create an API key for an institution; the key is in this response only."""
     expires = (
         dt.datetime.now(dt.UTC) + dt.timedelta(days=body.expires_in_days)
         if body.expires_in_days
         else None
     )
-    client_id, key = credentials.create_api_key(
-        session=session,
-        institution_id=body.institution_id,
-        role=body.role,
-        expires_at=expires,
-        label=body.label,
-    )
-    row = session.get(ApiClient, client_id)
-    assert row is not None
-    return ClientCreated(**_public(row).model_dump(), api_key=key)
+    with write_transaction(request.app.state.sessions) as session:
+        client_id, key = credentials.create_api_key(
+            session=session,
+            institution_id=body.institution_id,
+            role=body.role,
+            expires_at=expires,
+            label=body.label,
+        )
+        row = session.get(ApiClient, client_id)
+        assert row is not None
+        created = ClientCreated(**_public(row).model_dump(), api_key=key)
+    request.state.audit_entity_id = client_id
+    return created
 
 
 @router.get(
     "/admin/clients", response_model=list[ClientPublic], responses=problem_responses(401, 403)
 )
-def list_clients(session: SessionDep, _admin: AdminClient) -> list[ClientPublic]:
+def list_clients(_admin: AdminClient, session: SessionDep) -> list[ClientPublic]:
     """Every API client (never a secret)."""
     return [_public(c) for c in session.scalars(select(ApiClient).order_by(ApiClient.client_id))]
 
@@ -72,23 +74,23 @@ def list_clients(session: SessionDep, _admin: AdminClient) -> list[ClientPublic]
 )
 def revoke_client(
     client_id: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{2,63}$")],
-    session: WriteSessionDep,
     _admin: AdminClient,
     request: Request,
 ) -> ClientPublic:
     """Revoke a client's key: refused from its next call on."""
     request.state.audit_entity_id = client_id
-    return _public(credentials.revoke_api_client(session=session, client_id=client_id))
+    with write_transaction(request.app.state.sessions) as session:
+        return _public(credentials.revoke_api_client(session=session, client_id=client_id))
 
 
 @router.get("/audit", response_model=Page[AuditPublic], responses=problem_responses(401, 403, 422))
 def audit_log(
+    _who: AuditReaderClient,
     session: SessionDep,
-    _who: SupervisorClient,
+    limit: PageLimit,
     actor: Annotated[str | None, Query(max_length=64)] = None,
     since: dt.datetime | None = None,
     cursor: Annotated[int | None, Query(ge=0)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[AuditPublic]:
     """The audit log, newest first."""
     stmt = select(AuditEntry).order_by(AuditEntry.entry_id.desc()).limit(limit + 1)

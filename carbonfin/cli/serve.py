@@ -73,8 +73,17 @@ def serve_cmd(
     demo: Annotated[
         bool, typer.Option(help="migrate, seed if empty and create demo keys first")
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="worker processes (each with its own thread and connection pools; caches "
+            "follow the database's data versions, so every worker sees every write at once)",
+        ),
+    ] = 1,
 ) -> None:
-    """Serve the HTTP API in the foreground until Ctrl-C."""
+    """Serve the HTTP API in the foreground until Ctrl-C (or SIGTERM)."""
     import uvicorn
 
     if demo:
@@ -83,4 +92,11 @@ def serve_cmd(
 
         info()
     console.print(f"carbonfin API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
-    uvicorn.run("api.main:app", host=host, port=port, log_level="info")
+    uvicorn.run(
+        "api.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+    )

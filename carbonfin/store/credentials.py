@@ -31,11 +31,15 @@ from carbonfin.store.models import ApiClient, Institution
 
 __all__ = [
     "ROLES",
+    "AuthOutcome",
     "ClientIdentity",
     "VerifiedKeyCache",
+    "authenticate_client",
     "create_api_client",
     "create_api_key",
     "hash_secret",
+    "is_expired",
+    "key_state",
     "parse_api_key",
     "revoke_api_client",
     "verify_api_client",
@@ -228,18 +232,84 @@ class VerifiedKeyCache:
 
 
 _DUMMY_HASH = hash_secret("x" * 43, salt=b"\0" * 16)
+# scrypt takes 16 MiB and tens of milliseconds per call: at most this many run at once per
+# process, so a burst of unknown keys cannot exhaust memory (the rate limiter bounds the rest).
+_SCRYPT_SLOTS = threading.BoundedSemaphore(4)
 
 
-def _usable(client: ApiClient | None, now: dt.datetime) -> bool:
-    if client is None or not client.active or client.revoked_at is not None:
-        return False
+@dataclass(frozen=True, slots=True)
+class AuthOutcome:
+    """What checking a key found: the identity, or ``None`` and the reason (for the audit log
+    only; the client is told the same thing whatever the reason)."""
+
+    identity: ClientIdentity | None
+    reason: str  # "ok", "unknown", "revoked", "expired", "wrong_secret", "rate_limited"
+
+
+def _state(client: ApiClient | None, now: dt.datetime) -> str:
+    if client is None:
+        return "unknown"
+    if not client.active or client.revoked_at is not None:
+        return "revoked"
+    if is_expired(client, now):
+        return "expired"
+    return "ok"
+
+
+def is_expired(client: ApiClient, now: dt.datetime | None = None) -> bool:
+    """Whether ``client`` has passed its expiry (SQLite returns naive datetimes, stored as UTC)."""
     expires = client.expires_at
-    if expires is not None:
-        if expires.tzinfo is None:  # SQLite returns naive datetimes; they are stored as UTC
-            expires = expires.replace(tzinfo=dt.UTC)
-        if expires <= now:
-            return False
-    return True
+    if expires is None:
+        return False
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=dt.UTC)
+    return expires <= (now or dt.datetime.now(dt.UTC))
+
+
+def key_state(client: ApiClient, now: dt.datetime | None = None) -> str:
+    """``active``, ``revoked`` or ``expired`` (what ``apikey list`` and the admin list show)."""
+    state = _state(client, now or dt.datetime.now(dt.UTC))
+    return "active" if state == "ok" else state
+
+
+def authenticate_client(
+    *,
+    session: Session,
+    client_id: str,
+    secret: str,
+    cache: VerifiedKeyCache | None = None,
+    now: dt.datetime | None = None,
+    cache_only: bool = False,
+) -> AuthOutcome:
+    """Check ``secret`` for ``client_id``.
+
+    Every refusal costs one scrypt evaluation (against the stored hash of a usable client, or a
+    fixed dummy hash for an unknown, revoked or expired one), so the response time does not tell
+    an unknown client id from a revoked one. Only a usable client whose secret is in the
+    verified-key ``cache`` is answered without scrypt. With ``cache_only`` (the client id is
+    being rate-limited) no scrypt runs: a cached valid key passes, anything else is refused as
+    ``rate_limited``.
+    """
+    client = session.get(ApiClient, client_id)
+    state = _state(client, now or dt.datetime.now(dt.UTC))
+    if state == "ok":
+        assert client is not None
+        identity = ClientIdentity(client.client_id, client.institution_id, client.role)
+        if cache is not None and cache.matches(client_id, client.secret_hash, secret):
+            return AuthOutcome(identity, "ok")
+    if cache_only:
+        return AuthOutcome(None, "rate_limited")
+    stored = client.secret_hash if state == "ok" and client is not None else _DUMMY_HASH
+    with _SCRYPT_SLOTS:
+        matches = verify_secret(secret, stored)
+    if state != "ok":
+        return AuthOutcome(None, state)
+    assert client is not None
+    if not matches:
+        return AuthOutcome(None, "wrong_secret")
+    if cache is not None:
+        cache.remember(client_id, client.secret_hash, secret)
+    return AuthOutcome(ClientIdentity(client.client_id, client.institution_id, client.role), "ok")
 
 
 def verify_api_client(
@@ -252,20 +322,9 @@ def verify_api_client(
 ) -> ClientIdentity | None:
     """The client's identity if ``secret`` is right and the client active, unrevoked and
     unexpired; else ``None``."""
-    client = session.get(ApiClient, client_id)
-    if not _usable(client, now or dt.datetime.now(dt.UTC)):
-        # Spend the same time as a real check, so response time does not reveal which ids exist.
-        if cache is None or client is None:
-            verify_secret(secret, _DUMMY_HASH)
-        return None
-    assert client is not None
-    if cache is not None and cache.matches(client_id, client.secret_hash, secret):
-        return ClientIdentity(client.client_id, client.institution_id, client.role)
-    if not verify_secret(secret, client.secret_hash):
-        return None
-    if cache is not None:
-        cache.remember(client_id, client.secret_hash, secret)
-    return ClientIdentity(client.client_id, client.institution_id, client.role)
+    return authenticate_client(
+        session=session, client_id=client_id, secret=secret, cache=cache, now=now
+    ).identity
 
 
 def verify_api_key(

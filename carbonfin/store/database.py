@@ -88,12 +88,21 @@ def _redact(url: str) -> str:
         return "<unparseable URL>"
 
 
-def make_engine(url: str | URL | None = None, *, schema: str | None = None) -> Engine:
+def make_engine(
+    url: str | URL | None = None,
+    *,
+    schema: str | None = None,
+    pool_size: int | None = None,
+    max_overflow: int | None = None,
+    pool_timeout_s: float | None = None,
+) -> Engine:
     """An engine for ``url`` (default: :func:`database_url`).
 
     ``schema`` (PostgreSQL only) puts every table in that schema via the connection's
     ``search_path``; the test suite uses it to give each run its own schema.
-    SQLite connections enforce foreign keys.
+    SQLite connections enforce foreign keys. ``pool_size``, ``max_overflow`` and
+    ``pool_timeout_s`` size the connection pool (the API sizes it to its thread pool; a wait
+    beyond the timeout raises SQLAlchemy's ``TimeoutError``, which the service reports as busy).
     """
     parsed = parse_url(url if url is not None else database_url())
     kwargs: dict[str, Any] = {}
@@ -101,6 +110,13 @@ def make_engine(url: str | URL | None = None, *, schema: str | None = None) -> E
         if not schema.replace("_", "").isalnum():
             raise ConfigurationError(f"schema name {schema!r} must be alphanumeric/underscore")
         kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}
+    for name, value in (
+        ("pool_size", pool_size),
+        ("max_overflow", max_overflow),
+        ("pool_timeout", pool_timeout_s),
+    ):
+        if value is not None:
+            kwargs[name] = value
     try:
         engine = create_engine(parsed, **kwargs)
     except (NoSuchModuleError, ArgumentError, ImportError) as exc:

@@ -77,7 +77,15 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         engine = make_engine(base, schema=schema)
     _seed(engine)
     keys = _keys(engine)
-    app = create_app(Settings(database_url=url, mode="local"), engine=engine)
+    # The suite sends many bad keys from one address on purpose; the failed-authentication
+    # limits are tested with an app of their own (tests/api/test_load.py).
+    settings = Settings(
+        database_url=url,
+        mode="local",
+        auth_failures_per_address=1_000_000,
+        auth_failures_per_client=1_000_000,
+    )
+    app = create_app(settings, engine=engine)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Api(client, engine, keys, request.param)
     engine.dispose()
