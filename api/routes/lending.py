@@ -134,6 +134,7 @@ def create_loan(
         idempotency_key=idempotency_key,
     )
     request.state.audit_entity_id = result.loan.loan_id
+    request.state.audit_written = not result.replayed  # the workflow audited it (api.middleware)
     request.app.state.book.invalidate()
     return _answer(result, 201)
 
@@ -271,5 +272,6 @@ def repay(
     except MissingDataError as exc:
         raise ApiProblemError(404, str(exc)) from None
     request.state.audit_entity_id = loan_id
+    request.state.audit_written = not result.replayed  # the workflow audited it (api.middleware)
     request.app.state.book.invalidate()
     return _answer(result, 200)
