@@ -1,110 +1,98 @@
-"""The loan book valued on a date, for margin calls and the regulator's views.
+"""The valued loan book for margin calls and the regulator's views: a cache over
+:func:`carbonfin.lending.book.value_book_as_of`.
 
-The whole book (every bank) is valued once per date by the core's vectorised
-:func:`carbonfin.collateral.value_book` and cached until the next lending write; each bank's view
-is a filter of it, so a bank's figures never depend on who asked first, and no other bank's row
-reaches it.
+The whole book (every bank) is valued once per (date, data version) and each bank's view is a
+filter of it, so a bank's figures never depend on who asked first and no other bank's row reaches
+it. The key's data version is read from the database (:func:`read_data_version`, bumped in every
+lending write's own transaction), so a write by another worker, the CLI or another process is
+seen by the next request; entries of older versions are dropped.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
-from typing import Any
+from collections import OrderedDict
 
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.data import MarketData
+from carbonfin.collateral import BookValuation
 from carbonfin.errors import MissingDataError
-from carbonfin.store.models import Firm, Loan
+from carbonfin.instruments import Instrument
+from carbonfin.lending.book import ValuedBook, value_book_as_of
+from carbonfin.pricing import PriceHistory
+from carbonfin.store.models import Firm
+from carbonfin.store.transactions import read_data_version
 
 __all__ = ["BookCache"]
 
+MAX_ENTRIES = 32
+
 
 class BookCache:
-    """Book valuations by date, dropped whenever a loan, pledge or repayment is written."""
+    """Valued books by (date, lending data version)."""
 
     def __init__(self, data: MarketData) -> None:
         self.data = data
         self._lock = threading.Lock()
-        self._books: dict[dt.date, Any] = {}
-        self._attrs: dict[dt.date, pd.DataFrame] = {}
+        self._books: OrderedDict[tuple[dt.date, int], ValuedBook] = OrderedDict()
 
     def invalidate(self) -> None:
+        """Drop every entry (writes that bump the data version need not call it)."""
         with self._lock:
             self._books.clear()
-            self._attrs.clear()
+
+    def book(self, session: Session, as_of: dt.date) -> ValuedBook:
+        """The whole book valued on ``as_of``, with the loans that could not be valued."""
+        key = (as_of, read_data_version(session))
+        with self._lock:
+            hit = self._books.get(key)
+            if hit is not None:
+                self._books.move_to_end(key)
+                return hit
+        valued = self._value(session, as_of)
+        with self._lock:
+            for old in [k for k in self._books if k[1] < key[1]]:
+                del self._books[old]
+            self._books[key] = valued
+            while len(self._books) > MAX_ENTRIES:
+                self._books.popitem(last=False)
+        return valued
+
+    def valuation(self, session: Session, as_of: dt.date) -> BookValuation:
+        """The valuation of the positions that could be valued on ``as_of``."""
+        valued = self.book(session, as_of)
+        if valued.valuation is None:
+            raise MissingDataError(
+                f"no pledges in force securing an active loan could be valued on {as_of}"
+            )
+        return valued.valuation
 
     def attributes(self, session: Session, as_of: dt.date) -> pd.DataFrame:
-        """Per pledge of the valued book: pledgor, vintage and the pledgor's industry."""
-        self.valuation(session, as_of)
-        with self._lock:
-            return self._attrs[as_of]
-
-    def valuation(self, session: Session, as_of: dt.date) -> Any:
-        with self._lock:
-            hit = self._books.get(as_of)
-        if hit is not None:
-            return hit
-        book, attrs = self._value(session, as_of)
-        with self._lock:
-            if len(self._books) > 32:
-                self._books.clear()
-                self._attrs.clear()
-            self._books[as_of] = book
-            self._attrs[as_of] = attrs
-        return book
-
-    def _value(self, session: Session, as_of: dt.date) -> tuple[Any, pd.DataFrame]:
-        from carbonfin.collateral import value_book
-        from carbonfin.fx import RateStore
-        from carbonfin.instruments import Instrument
-        from carbonfin.store.collateral import pledges_in_force
-
-        pledges, rules_version = pledges_in_force(session=session, as_of=as_of)
-        loan_ids = sorted(set(pledges["loan_id"]))
-        loans = pd.DataFrame(
-            [
-                {
-                    "loan_id": loan.loan_id,
-                    "bank_id": loan.bank_id,
-                    "borrower_uscc": loan.borrower_uscc,
-                    "currency": loan.currency,
-                    "outstanding": float(loan.outstanding),
-                    "status": loan.status,
-                }
-                for loan in session.scalars(select(Loan).where(Loan.loan_id.in_(loan_ids)))
-            ]
-        )
-        if loans.empty:
-            raise MissingDataError(f"no pledges in force on {as_of}")
-        loans = loans[loans["status"] == "active"]
-        pledges = pledges[pledges["loan_id"].isin(loans["loan_id"])]
-        if pledges.empty:
-            raise MissingDataError(f"no pledges in force securing an active loan on {as_of}")
-        histories = {
-            Instrument.parse(code): self.data.history(code)
-            for code in sorted(pledges["instrument"].unique())
-        }
-        covered = self.data.covered_usccs()
+        """Per pledge of the book: pledgor, vintage and the pledgor's industry."""
+        pledges = self.book(session, as_of).book.pledges
         sectors = self.industries(session)
-        pledges = pledges.assign(
+        attrs = pledges[["pledge_id", "pledgor_uscc", "vintage"]].assign(
             industry=[sectors.get(str(u), "unknown") for u in pledges["pledgor_uscc"]]
         )
-        attrs = pledges[["pledge_id", "pledgor_uscc", "vintage", "industry"]].set_index("pledge_id")
-        book = value_book(
-            pledges,
-            loans,
-            histories,
-            RateStore(self.data.fixings()),
-            as_of=as_of,
-            covered_usccs=covered,
-            data_source=f"{self.data.source}; eligible quantities from the registry "
-            f"(rules {rules_version})",
+        return attrs.set_index("pledge_id")
+
+    def _value(self, session: Session, as_of: dt.date) -> ValuedBook:
+        def history_of(inst: Instrument) -> PriceHistory:
+            history: PriceHistory = self.data.history(inst.value)
+            return history
+
+        return value_book_as_of(
+            session,
+            as_of,
+            history_of=history_of,
+            fixings=self.data.fixings(),
+            covered_usccs=self.data.covered_usccs(),
+            data_source=self.data.source,
         )
-        return book, attrs
 
     def industries(self, session: Session) -> dict[str, str]:
         rows = session.execute(select(Firm.uscc, Firm.sector)).all()

@@ -135,7 +135,6 @@ def create_loan(
     )
     request.state.audit_entity_id = result.loan.loan_id
     request.state.audit_written = not result.replayed  # the workflow audited it (api.middleware)
-    request.app.state.book.invalidate()
     return _answer(result, 201)
 
 
@@ -273,5 +272,4 @@ def repay(
         raise ApiProblemError(404, str(exc)) from None
     request.state.audit_entity_id = loan_id
     request.state.audit_written = not result.replayed  # the workflow audited it (api.middleware)
-    request.app.state.book.invalidate()
     return _answer(result, 200)

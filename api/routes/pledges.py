@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 import numpy as np
+import pandas as pd
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -423,14 +424,19 @@ def margin_calls(
     bank_id: Annotated[str | None, Query(max_length=32)] = None,
 ) -> MarginCallsPublic:
     """Loans at or above the warning level on ``as_of`` with the cash or tonnes that restore the
-    target LTV (a bank: its own loans; the regulator: all, or one bank)."""
-    book = request.app.state.book.valuation(session, as_of)
-    loans = book.loans
+    target LTV (a bank: its own loans; the regulator: all, or one bank). The book is the one that
+    stood on ``as_of`` (balances from the loan ledger, pledges in force that day); a loan that
+    cannot be valued (no FX fixing, no or a stale mark) is listed in ``not_valued`` with its
+    reason and counted in ``states``, and never affects another loan's figures."""
+    from api.schemas.lending import NotValuedPublic
+
     owner = own_institution(identity) or (bank_id.upper() if bank_id else None)
-    if owner is not None:
-        loans = loans[loans["bank_id"] == owner]
+    valued = request.app.state.book.book(session, as_of).for_bank(owner)
+    book = valued.valuation
+    loans = book.loans if book is not None else pd.DataFrame(columns=["state", "utilisation"])
     calls = loans[loans["state"] != "ok"].sort_values("utilisation", ascending=False)
-    counts = loans["state"].value_counts()
+    not_valued = valued.not_valued_loans()
+    notes = list(valued.notes) + ([*book.notes, f"policy {book.policy_version}"] if book else [])
     return MarginCallsPublic(
         as_of=as_of,
         calls=[
@@ -450,10 +456,18 @@ def margin_calls(
             )
             for r in calls.to_dict("records")
         ],
-        states={str(k): int(v) for k, v in counts.items()},
-        provenance=Provenance(
-            source=book.data_source,
-            as_of=as_of,
-            notes=[*book.notes, f"policy {book.policy_version}"],
-        ),
+        states={k: v for k, v in valued.state_counts().items() if v or k != "not_valued"},
+        not_valued=[
+            NotValuedPublic(
+                loan_id=str(r["loan_id"]),
+                bank_id=str(r["bank_id"]),
+                currency=str(r["currency"]),
+                outstanding=float(r["outstanding"]),
+                outstanding_cny=_f(r["outstanding_cny"]),
+                pledges=int(r["pledges"]),
+                reason=str(r["reason"]),
+            )
+            for r in not_valued.to_dict("records")
+        ],
+        provenance=Provenance(source=valued.data_source, as_of=as_of, notes=notes),
     )

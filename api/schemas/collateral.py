@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from api.schemas.common import Currency, InstrumentCode, Provenance, StrictModel
+from api.schemas.lending import NotValuedPublic
 
 
 class HaircutRequest(StrictModel):
@@ -150,6 +151,9 @@ class MarginCallsPublic(BaseModel):
     as_of: dt.date
     calls: list[MarginCallPublic]
     states: dict[str, int]
+    not_valued: list[NotValuedPublic] = Field(
+        default_factory=list, description="loans that could not be valued on the date, with why"
+    )
     provenance: Provenance
 
 

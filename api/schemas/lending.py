@@ -86,3 +86,18 @@ class RepaymentCreate(StrictModel):
         examples=["2026-11-20"],
         description="value date: not before origination, not after today (UTC)",
     )
+
+
+class NotValuedPublic(BaseModel):
+    """A loan of the caller's book that could not be valued on the date, and why; it is
+    counted in ``states["not_valued"]``, never as ``ok``."""
+
+    loan_id: str
+    bank_id: str
+    currency: str
+    outstanding: float = Field(description="in the loan's currency, from the ledger")
+    outstanding_cny: float | None = Field(description="null when the FX rate is what is missing")
+    pledges: int = Field(ge=1)
+    reason: str = Field(
+        examples=["no usable GBP/CNY FX rate on 2026-10-30: no rate from GBP to CNY ..."]
+    )
