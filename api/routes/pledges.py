@@ -266,13 +266,11 @@ def substitute_pledge(
     new = body.replacement
     _haircut(request, new.instrument, new.registration_date, new.quantity_t, "CNY", None)
     actor = _actor(identity)
-    with request.app.state.sessions() as session:
-        loan_id = session.scalar(select(Pledge.loan_id).where(Pledge.pledge_id == pledge_id))
     release, reg = workflow.substitute_pledge(
         sessions=request.app.state.sessions,
         actor=actor,
         pledge_id=pledge_id,
-        replacement=_request_of(loan_id or "", new),
+        replacement=_request_of("", new),  # the released pledge's loan
         release_quantity_t=body.release_quantity_t,
         idempotency_key=key,
     )

@@ -31,26 +31,28 @@ import datetime as dt
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from carbonfin.collateral.eligibility import (
-    EligibilityDecision,
-    Outcome,
-    RuleResult,
-    evaluate_pledge,
-)
-from carbonfin.collateral.pledge_rules import NOT_FREE, Decision
+from carbonfin.collateral.eligibility import EligibilityDecision, evaluate_pledge
+from carbonfin.collateral.pledge_rules import NOT_FREE
 from carbonfin.errors import ConflictError, InvalidInputError, MissingDataError
 from carbonfin.instruments import Instrument
 from carbonfin.lending import idempotency
 from carbonfin.lending._context import Actor, china_today, record_write
+from carbonfin.lending.guarantors import (
+    GuarantorRecord,
+    add_guarantor,
+    check_pledgor,
+    list_guarantors,
+    own_loan,
+)
+from carbonfin.lending.pledge_records import PledgeFacts, PledgeRegistration, PledgeRequest, Release
 from carbonfin.store import collateral as store
-from carbonfin.store.models import Firm, Loan, LoanGuarantor, Pledge, PledgeRelease, RegistryEvent
+from carbonfin.store.models import Firm, Loan, Pledge, PledgeRelease, RegistryEvent
 from carbonfin.store.transactions import read_transaction, write_transaction
 
 __all__ = [
@@ -77,157 +79,7 @@ REGISTRATION_LEAD_DAYS = 90
 T = TypeVar("T")
 
 
-# --- values in and out ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PledgeRequest:
-    """A pledge to register: ``pledgor_uscc`` ``None`` means the loan's borrower."""
-
-    loan_id: str
-    instrument: str
-    vintage: int | None
-    quantity_t: int
-    registration_no: str
-    registration_date: dt.date
-    pledgor_uscc: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PledgeFacts:
-    """A pledge as committed, with its state on ``as_of``."""
-
-    pledge_id: str
-    loan_id: str
-    bank_id: str
-    instrument: str
-    vintage: int | None
-    quantity_t: int
-    pledgor_uscc: str
-    registration_no: str
-    registration_date: dt.date | None
-    as_of: dt.date
-    status: str
-    quantity_in_force_t: int
-    released_t: int
-    release_dates: tuple[dt.date, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class PledgeRegistration:
-    """A registered pledge, its eligibility (reasons worded for its lender), the loan currency
-    and the data version its write committed; ``replayed`` when an earlier request with the
-    same key made it."""
-
-    pledge: PledgeFacts
-    loan_currency: str
-    eligibility: EligibilityDecision
-    data_version: int
-    replayed: bool = False
-
-    def to_record(self) -> dict[str, Any]:
-        """A JSON-able record (what an idempotent retry gets back)."""
-        record = dataclasses.asdict(self)
-        record["replayed"] = False
-        return _jsonable(record)  # type: ignore[no-any-return]
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> PledgeRegistration:
-        facts = _facts_from(record["pledge"])
-        e = dict(record["eligibility"])
-        decision = EligibilityDecision(
-            e["pledge_id"],
-            _date(e["as_of"]),
-            Decision(e["decision"]),
-            int(e["quantity_t"]),
-            int(e["eligible_quantity_t"]),
-            tuple(
-                RuleResult(r["rule"], Outcome(r["outcome"]), r["reason"], r["source"])
-                for r in e["rules"]
-            ),
-            e["rules_version"],
-        )
-        return cls(facts, record["loan_currency"], decision, int(record["data_version"]), True)
-
-
-@dataclass(frozen=True, slots=True)
-class Release:
-    """A recorded release and the pledge's state after it (on the release date)."""
-
-    release_id: int
-    pledge_id: str
-    release_date: dt.date
-    quantity_t: int
-    reason: str
-    substitute_pledge_id: str | None
-    pledge: PledgeFacts
-    data_version: int
-
-    def to_record(self) -> dict[str, Any]:
-        return _jsonable(dataclasses.asdict(self))  # type: ignore[no-any-return]
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> Release:
-        r = dict(record)
-        return cls(
-            int(r["release_id"]),
-            r["pledge_id"],
-            _date(r["release_date"]),
-            int(r["quantity_t"]),
-            r["reason"],
-            r["substitute_pledge_id"],
-            _facts_from(r["pledge"]),
-            int(r["data_version"]),
-        )
-
-
-def _facts_from(record: Mapping[str, Any]) -> PledgeFacts:
-    p = dict(record)
-    return PledgeFacts(
-        **{
-            **p,
-            "registration_date": _date(p["registration_date"]),
-            "as_of": _date(p["as_of"]),
-            "release_dates": tuple(_date(d) for d in p["release_dates"]),
-        }
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class GuarantorRecord:
-    loan_id: str
-    guarantor_uscc: str
-    consent_ref: str
-    consent_date: dt.date
-    recorded_at: dt.datetime
-
-
-def _date(value: Any) -> Any:
-    return None if value is None else dt.date.fromisoformat(str(value))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if hasattr(value, "value") and isinstance(value.value, str):  # enums
-        return value.value
-    return value
-
-
 # --- shared steps -----------------------------------------------------------------------------
-
-
-def _own_loan(session: Session, actor: Actor, loan_id: str, *, lock: bool = True) -> Loan:
-    """The actor's bank's loan (locked for the write); "no loan" alike for absent and another
-    bank's."""
-    loan = session.get(Loan, loan_id, with_for_update=lock)
-    if loan is None or actor.role != "bank" or loan.bank_id != actor.institution_id:
-        raise MissingDataError(f"no loan {loan_id}")
-    return loan
 
 
 def _own_pledge(session: Session, actor: Actor, pledge_id: str) -> tuple[Pledge, Loan]:
@@ -257,19 +109,6 @@ def _facts(session: Session, pledge: Pledge, bank_id: str, as_of: dt.date) -> Pl
         state.released_t,
         state.release_dates,
     )
-
-
-def _check_pledgor(session: Session, loan: Loan, pledgor: str, registered: dt.date) -> None:
-    """The pledgor must be the borrower or a guarantor recorded on the loan whose consent is
-    dated on or before the registration. One answer for every other firm, known or not."""
-    if pledgor == loan.borrower_uscc:
-        return
-    record = store.guarantor(session=session, loan_id=loan.loan_id, uscc=pledgor)
-    if record is None or record.consent_date > registered:
-        raise InvalidInputError(
-            f"pledgor {pledgor} is neither the borrower of loan {loan.loan_id} nor a guarantor "
-            f"recorded for it (with consent dated on or before {registered})"
-        )
 
 
 def _check_fits(
@@ -329,7 +168,7 @@ def _registration_taken(registration_no: str) -> ConflictError:
 def _register_in(
     session: Session, actor: Actor, request: PledgeRequest, today: dt.date
 ) -> tuple[Pledge, Loan, EligibilityDecision]:
-    loan = _own_loan(session, actor, request.loan_id)
+    loan = own_loan(session, actor, request.loan_id)
     if loan.status != "active":
         raise ConflictError(f"loan {loan.loan_id} is {loan.status}; pledges secure active loans")
     if request.registration_date > today:
@@ -344,7 +183,7 @@ def _register_in(
             f"{REGISTRATION_LEAD_DAYS} days before origination)"
         )
     pledgor = (request.pledgor_uscc or loan.borrower_uscc).upper()
-    _check_pledgor(session, loan, pledgor, request.registration_date)
+    check_pledgor(session, loan, pledgor, request.registration_date)
     # Serialise pledges on one pledgor's holdings: lock its firm row (PostgreSQL; SQLite has
     # one writer at a time).
     session.get(Firm, pledgor, with_for_update=True)
@@ -670,8 +509,9 @@ def substitute_pledge(
     today: dt.date | None = None,
 ) -> tuple[Release, PledgeRegistration]:
     """Release ``pledge_id`` (fully, or ``release_quantity_t``) and register ``replacement`` on
-    the same loan, on the replacement's registration date, in one transaction: both or
-    neither. The replacement is checked against the holding as freed by the release.
+    the same loan (its ``loan_id`` empty or that loan's), on the replacement's registration
+    date, in one transaction: both or neither. The replacement is checked against the holding
+    as freed by the release.
 
     Raises
     ------
@@ -692,12 +532,13 @@ def substitute_pledge(
                 reason="substitution",
                 today=day,
             )
-            if replacement.loan_id != old.loan_id:
+            if replacement.loan_id not in ("", old.loan_id):
                 raise InvalidInputError(
                     f"the replacement must secure loan {old.loan_id} (the released pledge's); "
                     f"got {replacement.loan_id}"
                 )
-            new, loan, decision = _register_in(session, actor, replacement, day)
+            same_loan = dataclasses.replace(replacement, loan_id=old.loan_id)
+            new, loan, decision = _register_in(session, actor, same_loan, day)
             record.substitute_pledge_id = new.pledge_id
             session.flush()
             version = record_write(
@@ -740,92 +581,6 @@ def substitute_pledge(
         run,
         replay,
     )
-
-
-def add_guarantor(
-    *,
-    sessions: sessionmaker[Any],
-    actor: Actor,
-    loan_id: str,
-    guarantor_uscc: str,
-    consent_ref: str,
-    consent_date: dt.date,
-    today: dt.date | None = None,
-) -> GuarantorRecord:
-    """Record ``guarantor_uscc`` as a guarantor of the actor's bank's loan, with the reference
-    of its documented consent (a document id) and the consent's date; from then on the firm
-    may pledge its own holding for the loan (:func:`register_pledge`).
-
-    Raises
-    ------
-    MissingDataError
-        No such loan of the actor's bank (404).
-    InvalidInputError
-        Unknown firm, the borrower itself, a blank reference or a consent dated in the future
-        (422).
-    ConflictError
-        The firm is already recorded as a guarantor of the loan (409).
-    """
-    day = today or china_today()
-    uscc = guarantor_uscc.upper()
-    ref = consent_ref.strip()
-    if not ref or len(ref) > 64 or not ref.isprintable():
-        raise InvalidInputError("`consent_ref` must be 1-64 printable characters")
-    if consent_date > day:
-        raise InvalidInputError(f"consent_date {consent_date} is in the future (today {day})")
-    with write_transaction(sessions) as session:
-        loan = _own_loan(session, actor, loan_id)
-        if uscc == loan.borrower_uscc:
-            raise InvalidInputError(
-                f"{uscc} is the borrower of loan {loan_id}; a borrower pledges without a "
-                "guarantor record"
-            )
-        if session.get(Firm, uscc) is None:
-            raise InvalidInputError(f"guarantor {uscc} is not a known firm")
-        if store.guarantor(session=session, loan_id=loan_id, uscc=uscc) is not None:
-            raise ConflictError(f"{uscc} is already recorded as a guarantor of loan {loan_id}")
-        row = LoanGuarantor(
-            loan_id=loan_id,
-            guarantor_uscc=uscc,
-            consent_ref=ref,
-            consent_date=consent_date,
-            recorded_at=dt.datetime.now(dt.UTC),
-            client=actor.client_id,
-        )
-        session.add(row)
-        session.flush()
-        record_write(
-            session,
-            actor,
-            action="loan.guarantor.add",
-            entity="loan",
-            entity_id=loan_id,
-            detail={"guarantor": uscc, "consent_ref": ref, "consent_date": str(consent_date)},
-        )
-        return _guarantor(row)
-
-
-def _guarantor(row: LoanGuarantor) -> GuarantorRecord:
-    return GuarantorRecord(
-        row.loan_id, row.guarantor_uscc, row.consent_ref, row.consent_date, row.recorded_at
-    )
-
-
-def list_guarantors(
-    *, sessions: sessionmaker[Any], actor: Actor, loan_id: str
-) -> list[GuarantorRecord]:
-    """The guarantors recorded on one of the actor's bank's loans (the regulator: any loan)."""
-    with read_transaction(sessions) as session:
-        loan = session.get(Loan, loan_id)
-        own = actor.role == "bank" and loan is not None and loan.bank_id == actor.institution_id
-        if loan is None or not (own or actor.role == "regulator"):
-            raise MissingDataError(f"no loan {loan_id}")
-        rows = session.scalars(
-            select(LoanGuarantor)
-            .where(LoanGuarantor.loan_id == loan_id)
-            .order_by(LoanGuarantor.guarantor_uscc)
-        )
-        return [_guarantor(r) for r in rows]
 
 
 def pledge_on(

@@ -272,3 +272,14 @@ def test_substitution_releases_and_registers_in_one_transaction(api: Api) -> Non
     assert retry.status_code == 201
     assert retry.json()["pledge"]["pledge_id"] == out["pledge"]["pledge_id"]
     assert retry.headers.get("Idempotent-Replayed") == "true"
+
+
+def test_a_guarantor_consent_dated_after_the_registration_does_not_count(api: Api) -> None:
+    firm, vintage, _free = _fresh_holding(api, 1_000)
+    loan = _loan(api, "bank1", _other_borrower(api, firm), "1000000.00")
+    assert _guarantor(api, "bank1", loan, firm, RELEASE_DAY).status_code == 201
+    early = _pledge(api, "bank1", loan, firm, vintage, 10)  # registered on AS_OF < consent
+    assert "nor a guarantor recorded for it" in _problem(early, 422)["detail"]
+    late = _pledge(api, "bank1", loan, firm, vintage, 10, registration_date=str(RELEASE_DAY))
+    assert late.status_code == 201, late.text
+    assert late.json()["pledgor_uscc"] == firm
