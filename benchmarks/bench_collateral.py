@@ -27,7 +27,7 @@ from carbonfin.fx import RateStore
 from carbonfin.instruments import Instrument
 from carbonfin.pricing import PriceHistory
 
-N = 100_000
+N = 1_000_000
 AS_OF = dt.date(2026, 10, 30)
 
 
@@ -44,7 +44,7 @@ def book(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
             "loan_id": loan_ids[loan_idx],
             "instrument": inst,
             "quantity_t": qty,
-            "pledgor_uscc": [f"F{i % 5000:05d}" for i in range(N)],
+            "pledgor_uscc": [f"F{i % 200_000:06d}" for i in range(N)],
         }
     )
     used = np.unique(loan_idx)
@@ -73,7 +73,7 @@ def main() -> int:
         for i in Instrument
     }
     fx = RateStore(load_table("fx_fixings"))
-    covered = {f"F{i:05d}" for i in range(0, 5000, 3)}
+    covered = {f"F{i:06d}" for i in range(0, 200_000, 3)}
     pledges, loans = book(np.random.default_rng(0))
     t0 = time.perf_counter()
     profiles = {i: market_risk_profile(h, as_of=AS_OF) for i, h in histories.items()}

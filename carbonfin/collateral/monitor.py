@@ -306,6 +306,7 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
             f"{pledges['loan_id'].iloc[int(np.argmax(loan_pos < 0))]!r}, which is not in `loans`"
         )
     ccy_code, ccy_raw = pd.factorize(loans["currency"].astype(str))
+    ccy_names = np.asarray(ccy_raw, dtype=object)
     currencies = {c: Currency.parse(c) for c in ccy_raw}
     rates = {ccy: fx.rate(ccy, Currency.CNY, as_of, max_age_days=fx_max_age_days)
              for ccy in currencies.values()}  # fmt: skip
@@ -314,26 +315,26 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
     outstanding_cny = np.round(outstanding * loan_rate, 2)
 
     # --- per pledge: price, haircut -------------------------------------------------------------
-    pledgor = (
-        pledges["pledgor_uscc"].astype(object)
-        if "pledgor_uscc" in pledges.columns
-        else pd.Series([None] * len(pledges), index=pledges.index, dtype=object)
-    )
-    if "borrower_uscc" in loans.columns:
-        borrower = loans["borrower_uscc"].to_numpy(dtype=object)[loan_pos]
-        pledgor = pledgor.where(pledgor.notna(), pd.Series(borrower, index=pledges.index))
-    if pledgor.isna().any():
+    pledgor_code, pledgor_names, n_unknown = _pledgor_codes(pledges, loans, loan_pos)
+    if n_unknown:
         notes.append(
-            f"{int(pledgor.isna().sum())} pledge(s) without a known pledgor: each loan taken as "
-            "its own pledgor for the position"
+            f"{n_unknown} pledge(s) without a known pledgor: each loan taken as its own pledgor "
+            "for the position"
         )
-        pledgor = pledgor.where(pledgor.notna(), "loan:" + pledges["loan_id"].astype(str))
-    covered = pledgor.isin(set(covered_usccs)).to_numpy()
-    bank = (
-        loans["bank_id"].astype(str).to_numpy(dtype=object)[loan_pos]
-        if "bank_id" in loans.columns
-        else np.full(len(pledges), "", dtype=object)
+    covered_set = set(covered_usccs)
+    covered_name = np.fromiter(
+        (name in covered_set for name in pledgor_names.tolist()),
+        dtype=bool,
+        count=len(pledgor_names),
     )
+    covered = covered_name[pledgor_code]
+    if "bank_id" in loans.columns:
+        bank_loan, bank_names = pd.factorize(loans["bank_id"].astype(str))
+        bank_code = bank_loan[loan_pos]
+        bank = np.asarray(bank_names, dtype=object)[bank_code]
+    else:
+        bank_code = np.zeros(len(pledges), dtype=np.int64)
+        bank = np.full(len(pledges), "", dtype=object)
     mismatch = np.array([currencies[c] != Currency.CNY for c in ccy_raw], dtype=bool)[ccy_code][
         loan_pos
     ]
@@ -344,9 +345,7 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
     model_name = np.empty(n, dtype=object)
     profs: dict[Instrument, MarketRiskProfile] = dict(profiles or {})
     # positions: a pledgor's eligible tonnes of an instrument at a bank (every loan)
-    pos_code, position, book_share = position_tonnes(
-        bank, pledgor.to_numpy(dtype=object), inst_code, eligible
-    )
+    pos_code, position, book_share = position_tonnes(bank_code, pledgor_code, inst_code, eligible)
     groups: dict[Instrument, np.ndarray] = {}
     by_inst = np.argsort(inst_code, kind="stable")
     bounds = np.searchsorted(inst_code[by_inst], np.arange(len(inst_list) + 1))
@@ -404,11 +403,8 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
     need = outstanding_cny / th.target_utilisation  # lendable value the target requires
     short = state_idx > 0
     topup_cash = np.where(short, np.maximum(need - lend, 0.0), np.nan)
-    # top-up tonnes in each loan's largest pledge (by value)
-    order = np.lexsort((-value, loan_pos))
-    first = order[np.r_[True, loan_pos[order][1:] != loan_pos[order][:-1]]]
-    main = np.full(n_loans, -1)
-    main[loan_pos[first]] = first
+    # top-up tonnes in each loan's largest pledge (by value; the first of equals)
+    main = _largest_per_group(loan_pos, value, n_loans)
     topup_q = np.full(n_loans, np.nan)
     main_inst = np.full(n_loans, None, dtype=object)
     main_inst[secured] = codes[main[secured]]
@@ -431,9 +427,11 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
         )  # fmt: skip
     loans_out = pd.DataFrame(
         {
-            "loan_id": loans["loan_id"].to_numpy(),
-            "bank_id": loans["bank_id"].to_numpy() if "bank_id" in loans.columns else "",
-            "currency": loans["currency"].astype(str).to_numpy(),
+            "loan_id": _obj(loans["loan_id"].to_numpy(dtype=object)),
+            "bank_id": _obj(loans["bank_id"].to_numpy(dtype=object))
+            if "bank_id" in loans.columns
+            else "",
+            "currency": _obj(ccy_names[ccy_code]),
             "outstanding": outstanding,
             "outstanding_cny": outstanding_cny,
             "collateral_value_cny": coll,
@@ -441,38 +439,38 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
             "haircut_frac": eff_h,
             "ltv": ltv,
             "utilisation": util,
-            "state": state,
+            "state": _obj(state),
             "target_ltv": target_ltv,
             "topup_cash_cny": topup_cash,
             "topup_quantity_t": topup_q,
-            "instrument": main_inst,
+            "instrument": _obj(main_inst),
         }
     )[secured]
     pledges_out = pd.DataFrame(
         {
-            "pledge_id": pledges["pledge_id"].to_numpy(),
-            "loan_id": pledges["loan_id"].to_numpy(),
-            "bank_id": bank,
-            "instrument": codes,
+            "pledge_id": _obj(pledges["pledge_id"].to_numpy(dtype=object)),
+            "loan_id": _obj(pledges["loan_id"].to_numpy(dtype=object)),
+            "bank_id": _obj(bank),
+            "instrument": _obj(codes),
             "quantity_t": quantity,
             "eligible_quantity_t": eligible,
             "price_cny_per_t": price,
-            "mark_date": mark_date,
+            "mark_date": _obj(mark_date),
             "market_value_cny": value,
             "haircut_frac": comps["total"],
             "lendable_value_cny": lendable,
             **{c: comps[c] for c in (*_COMPONENT_COLS, *_LIQUIDITY_COLS)},
             "position_t": position,
             "book_share": book_share,
-            "pledgor_uscc": pledgor.to_numpy(dtype=object),
+            "pledgor_uscc": _obj(pledgor_names[pledgor_code]),
             "pledgor_covered": covered,
-            "loan_currency": loans["currency"].astype(str).to_numpy()[loan_pos],
+            "loan_currency": _obj(ccy_names[ccy_code[loan_pos]]),
             "loan_outstanding": outstanding[loan_pos],
             "loan_outstanding_cny": outstanding_cny[loan_pos],
             "ltv": ltv[loan_pos],
             "utilisation": util[loan_pos],
-            "state": state[loan_pos],
-            "model": model_name,
+            "state": _obj(state[loan_pos]),
+            "model": _obj(model_name),
         }
     )
     if "industry" in pledges.columns:
@@ -488,6 +486,61 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
         policy_version=pol.version,
         thresholds=pol.ltv,
     )
+
+
+def _obj(values: np.ndarray) -> pd.Series:
+    """An object column without pandas' string inference (a large book's frame is built fast)."""
+    return pd.Series(values, dtype=object, copy=False)
+
+
+def _pledgor_codes(
+    pledges: pd.DataFrame, loans: pd.DataFrame, loan_pos: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Integer code of each pledge's pledgor, the names, and how many were unknown.
+
+    The pledgor is the pledge's ``pledgor_uscc``, else its loan's ``borrower_uscc``, else (not
+    known) the loan itself, so that an unknown pledgor never merges two firms' positions.
+    """
+    n = len(pledges)
+    own = (
+        pd.factorize(pledges["pledgor_uscc"], use_na_sentinel=True)
+        if "pledgor_uscc" in pledges.columns
+        else (np.full(n, -1, dtype=np.int64), pd.Index([]))
+    )
+    code = np.asarray(own[0], dtype=np.int64)
+    names = np.asarray(own[1], dtype=object)
+    missing = code < 0
+    if missing.any() and "borrower_uscc" in loans.columns:
+        b_code, b_names = pd.factorize(loans["borrower_uscc"], use_na_sentinel=True)
+        b = np.asarray(b_code, dtype=np.int64)[loan_pos]
+        use = missing & (b >= 0)
+        extra, extra_names = pd.factorize(np.asarray(b_names, dtype=object)[b[use]])
+        remap = np.asarray(pd.Index(names).get_indexer(extra_names), dtype=np.int64)
+        new = remap < 0
+        remap[new] = len(names) + np.arange(int(new.sum()))
+        names = np.r_[names, np.asarray(extra_names, dtype=object)[new]]
+        code[use] = remap[extra]
+        missing = code < 0
+    n_unknown = int(missing.sum())
+    if n_unknown:
+        loan_names = pd.factorize(pledges["loan_id"].to_numpy()[missing])
+        code[missing] = len(names) + loan_names[0]
+        names = np.r_[names, np.array([f"loan:{x}" for x in loan_names[1]], dtype=object)]
+    return code, names, n_unknown
+
+
+def _largest_per_group(group: np.ndarray, value: np.ndarray, n_groups: int) -> np.ndarray:
+    """Index of the largest ``value`` in each group (the first of equal ones; -1 if empty)."""
+    order = np.argsort(group, kind="stable")
+    g, v = group[order], value[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    top = np.maximum.reduceat(v, starts)
+    counts = np.diff(np.r_[starts, len(g)])
+    at_top = np.flatnonzero(v == np.repeat(top, counts))
+    first = at_top[np.r_[True, g[at_top][1:] != g[at_top][:-1]]]
+    out = np.full(n_groups, -1)
+    out[g[first]] = order[first]
+    return out
 
 
 def _topup_tonnes(

@@ -22,6 +22,11 @@ __all__ = ["position_tonnes"]
 
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Integer codes 0..k-1 and k (integer input that already is such codes is kept)."""
+    if values.dtype.kind in "iu" and len(values) and values.min() >= 0:
+        k = int(values.max()) + 1
+        if k <= 4 * len(values) + 16:
+            return values.astype(np.int64, copy=False), k
     codes, uniques = pd.factorize(values, use_na_sentinel=False)
     return codes.astype(np.int64), len(uniques)
 

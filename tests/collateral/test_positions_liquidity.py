@@ -384,3 +384,35 @@ def test_no_block_sale_the_data_do_not_show() -> None:
         InvalidInputError, match="not supported by the data for a position of 50,001"
     ):
         haircut_components(prof, 50_001.0, liquidation="block")
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 4)), min_size=1, max_size=30))
+def test_largest_pledge_per_loan_against_a_plain_loop(rows: list[tuple[int, int]]) -> None:
+    from carbonfin.collateral.monitor import _largest_per_group
+
+    group = np.array([r[0] for r in rows])
+    value = np.array([float(r[1]) for r in rows])
+    expected = np.full(6, -1)
+    for g in range(6):
+        members = [i for i in range(len(rows)) if group[i] == g]
+        if members:
+            expected[g] = max(members, key=lambda i: (value[i], -i))  # first of equals
+    np.testing.assert_array_equal(_largest_per_group(group, value, 6), expected)
+
+
+def test_an_unknown_pledgor_never_merges_two_loans() -> None:
+    loans = pd.DataFrame(
+        {"loan_id": ["L1", "L2"], "bank_id": "B1", "currency": "CNY", "outstanding": 1e6}
+    )
+    pledges = pd.DataFrame(
+        {"pledge_id": ["P1", "P2"], "loan_id": ["L1", "L2"], "instrument": "SHEA",
+         "quantity_t": [100_000.0, 100_000.0]}
+    )  # fmt: skip
+    book = _value(pledges, loans)
+    assert (book.pledges["position_t"] == 100_000.0).all()
+    assert any("without a known pledgor" in n for n in book.notes)
+    # with the borrower known and the same for both loans, they are one position
+    book = _value(pledges, loans.assign(borrower_uscc="F9"))
+    assert (book.pledges["position_t"] == 200_000.0).all()
+    assert (book.pledges["pledgor_uscc"] == "F9").all()
