@@ -11,21 +11,35 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.problems import ApiProblemError
+from api.schemas.common import IDEMPOTENCY_KEY_PATTERN
 from carbonfin.store.credentials import ClientIdentity
 from carbonfin.store.models import IdempotencyRecord
 
-__all__ = ["idempotent_create"]
+__all__ = ["IdemKey", "idempotent_create"]
 
 MAX_KEY = 255
+#: The ``Idempotency-Key`` header of a create: 1-255 visible ASCII characters, no space at either
+#: end (a key outside this is a 422, like any other malformed parameter).
+IdemKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=MAX_KEY,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="retry-safe creation: a retry with the same key and body gets the first "
+        "response; the same key with another body is a 409",
+    ),
+]
 
 
 def _body_hash(body: BaseModel) -> str:
@@ -61,7 +75,7 @@ def idempotent_create(
         return create()
     key = key.strip()
     if not key or len(key) > MAX_KEY or not key.isprintable():
-        raise ApiProblemError(400, f"Idempotency-Key must be 1-{MAX_KEY} printable characters")
+        raise ApiProblemError(422, f"Idempotency-Key must be 1-{MAX_KEY} visible ASCII characters")
     body_hash = _body_hash(body)
     existing = session.get(IdempotencyRecord, (identity.client_id, key))
     if existing is not None:

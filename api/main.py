@@ -22,6 +22,7 @@ from api.audit import AuditWriter
 from api.book import BookCache
 from api.data import MarketData
 from api.middleware import Metrics, ServiceMiddleware
+from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.ratelimit import AuthGuard
 from api.routes import admin, collateral, firms, fx, health, lending, market, pledges, regulator
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     install_problem_handlers(api)
     for module in (health, firms, market, fx, lending, collateral, pledges, regulator, admin):
         api.include_router(module.router)
+    install_openapi(api)
     api.add_middleware(
         ServiceMiddleware,
         max_body_bytes=settings.max_body_bytes,

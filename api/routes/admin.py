@@ -11,7 +11,7 @@ from sqlalchemy import select
 from api.deps import AdminClient, AuditReaderClient, PageLimit, SessionDep
 from api.problems import problem_responses
 from api.schemas.admin import AuditPublic, ClientCreate, ClientCreated, ClientPublic
-from api.schemas.common import Page
+from api.schemas.common import Instant, Page
 from carbonfin.store import credentials
 from carbonfin.store.models import ApiClient, AuditEntry
 from carbonfin.store.transactions import write_transaction
@@ -89,7 +89,7 @@ def audit_log(
     session: SessionDep,
     limit: PageLimit,
     actor: Annotated[str | None, Query(max_length=64)] = None,
-    since: dt.datetime | None = None,
+    since: Instant | None = None,
     cursor: Annotated[int | None, Query(ge=0)] = None,
 ) -> Page[AuditPublic]:
     """The audit log, newest first."""

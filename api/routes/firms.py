@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from api.deps import ReaderClient, SessionDep
 from api.problems import ApiProblemError, problem_responses
-from api.schemas.common import USCC, Page, Provenance
+from api.schemas.common import USCC, Day, Page, Provenance
 from api.schemas.firms import (
     BatchScoreRequest,
     BatchScoreResponse,
@@ -160,7 +160,7 @@ def firm_score(
     request: Request,
     _client: ReaderClient,
     year: Annotated[int | None, Query(ge=2013, le=2100)] = None,
-    as_of: dt.date | None = None,
+    as_of: Day | None = None,
 ) -> ScorePublic:
     """A firm's carbon-performance score card for a year (default: its latest)."""
     card = score_one(request.app.state.data, uscc, year, as_of)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 
 from api.deps import ReaderClient
 from api.problems import problem_responses
-from api.schemas.common import Currency
+from api.schemas.common import Currency, Day
 from api.schemas.fx import ConvertPublic, EligibilityPublic, EligibilityRequest
 
 router = APIRouter(prefix="/v1", tags=["fx"])
@@ -25,7 +25,7 @@ def convert(
     amount: Annotated[Decimal, Query(ge=0, le=Decimal("1e15"), max_digits=24, decimal_places=6)],
     from_currency: Annotated[Currency, Query(alias="from")],
     to_currency: Annotated[Currency, Query(alias="to")],
-    on: dt.date,
+    on: Day,
     max_age_days: Annotated[int, Query(ge=0, le=30)] = 10,
 ) -> ConvertPublic:
     """Convert an amount at the fixing of a date (or the last one before it, and why)."""

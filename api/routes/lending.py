@@ -6,18 +6,18 @@ Tenancy: a bank sees and writes only its own loans (another bank's loan id answe
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import ReaderClient, SessionDep, WriterClient, own_institution
+from api.idempotency import IdemKey
 from api.problems import ApiProblemError, problem_responses
-from api.schemas.common import Page
+from api.schemas.common import Day, Page
 from api.schemas.lending import (
     LedgerEntryPublic,
     LoanCreate,
@@ -35,16 +35,8 @@ from carbonfin.store.models import Loan
 
 router = APIRouter(prefix="/v1", tags=["lending"])
 LoanId = Annotated[str, Path(pattern=r"^LN-[0-9A-Z]{7,16}$", examples=["LN-0000003"])]
-IdemKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=255,
-        description="retry-safe write: a retry with the same key and body gets the first answer",
-    ),
-]
 AsOf = Annotated[
-    dt.date | None,
+    Day | None,
     Query(description="the date the balance and status are as of (default: today in China)"),
 ]
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from api.deps import ReaderClient
 from api.problems import problem_responses
-from api.schemas.common import InstrumentCode, Provenance
+from api.schemas.common import Day, InstrumentCode, Provenance
 from api.schemas.market import (
     MarkPublic,
     OptionPublic,
@@ -39,8 +39,8 @@ def prices(
     instrument: InstrumentPath,
     request: Request,
     _client: ReaderClient,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
+    start: Day | None = None,
+    end: Day | None = None,
 ) -> PriceHistoryPublic:
     """Validated daily quotes with their data-quality flags."""
     from carbonfin.errors import InvalidInputError, MissingDataError
@@ -92,7 +92,7 @@ def mark(
     instrument: InstrumentPath,
     request: Request,
     _client: ReaderClient,
-    as_of: dt.date,
+    as_of: Day,
     method: Literal["close", "vwap"] = "close",
     window_days: Annotated[int, Query(ge=1, le=250)] = 5,
     max_age_days: Annotated[int | None, Query(ge=0, le=250)] = None,
@@ -138,7 +138,7 @@ def forward_curve(
     instrument: InstrumentPath,
     request: Request,
     _client: ReaderClient,
-    as_of: dt.date,
+    as_of: Day,
     rate: Annotated[float, Query(ge=-0.5, le=1, description="flat rate, decimal")] = 0.018,
     net_carry: Annotated[float, Query(ge=-1, le=1, description="c - y, decimal per year")] = 0.0,
     tenors: Annotated[list[float], Query(min_length=1, max_length=40)] = [0.25, 0.5, 1.0, 2.0],  # noqa: B006

@@ -12,12 +12,13 @@ from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.convert import haircut_public
 from api.deps import ReaderClient, SessionDep, WriterClient, own_institution
+from api.idempotency import IdemKey
 from api.problems import ApiProblemError, problem_responses
 from api.schemas.collateral import (
     EligibilityPublic,
@@ -28,7 +29,7 @@ from api.schemas.collateral import (
     PledgePublic,
     RulePublic,
 )
-from api.schemas.common import Page, Provenance
+from api.schemas.common import Day, Page, Provenance
 from api.schemas.pledges import (
     GuarantorCreate,
     GuarantorPublic,
@@ -45,10 +46,6 @@ from carbonfin.store.models import Loan, Pledge
 router = APIRouter(prefix="/v1", tags=["collateral"])
 PledgeId = Annotated[str, Path(pattern=r"^PL-[0-9A-Z]{7,16}$", examples=["PL-0000001"])]
 LoanId = Annotated[str, Path(pattern=r"^LN-[0-9A-Z]{7,16}$", examples=["LN-0000003"])]
-IdemKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", max_length=255, description="retry-safe creation"),
-]
 MAX_KEY = 255
 
 
@@ -389,7 +386,7 @@ def read_pledge(
     pledge_id: PledgeId,
     session: SessionDep,
     identity: ReaderClient,
-    as_of: Annotated[dt.date | None, Query(description="default: today")] = None,
+    as_of: Annotated[Day | None, Query(description="default: today")] = None,
 ) -> PledgePublic:
     """One pledge with its state on ``as_of``: quantity in force, released quantity and release
     dates up to then (404 if absent or securing another bank's loan)."""
@@ -418,7 +415,7 @@ def margin_calls(
     request: Request,
     session: SessionDep,
     identity: ReaderClient,
-    as_of: dt.date,
+    as_of: Day,
     bank_id: Annotated[str | None, Query(max_length=32)] = None,
 ) -> MarginCallsPublic:
     """Loans at or above the warning level on ``as_of`` with the cash or tonnes that restore the

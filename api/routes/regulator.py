@@ -21,7 +21,7 @@ from api.schemas.collateral import (
     LtvPublic,
     StressPublic,
 )
-from api.schemas.common import Provenance
+from api.schemas.common import Day, Provenance
 
 router = APIRouter(prefix="/v1/regulator", tags=["regulator"])
 _ERRORS = problem_responses(401, 403, 404, 422)
@@ -44,7 +44,7 @@ def exposures(
     request: Request,
     session: SessionDep,
     _who: SupervisorClient,
-    as_of: dt.date,
+    as_of: Day,
     group_by: Literal["bank", "instrument", "vintage", "industry"] = "bank",
 ) -> ExposuresPublic:
     """Collateral value, lendable value and loans secured, grouped; a loan secured by several
@@ -73,7 +73,7 @@ def _hhi(values: pd.Series) -> float:
 
 @router.get("/concentration", response_model=ConcentrationPublic, responses=_ERRORS)
 def concentration(
-    request: Request, session: SessionDep, _who: SupervisorClient, as_of: dt.date
+    request: Request, session: SessionDep, _who: SupervisorClient, as_of: Day
 ) -> ConcentrationPublic:
     """How concentrated the pledged collateral is among pledgors (Herfindahl–Hirschman index
     Σ s², with s each pledgor's share of collateral value; 1/n for n equal pledgors)."""
@@ -105,7 +105,7 @@ def ltv_distribution(
     request: Request,
     session: SessionDep,
     _who: SupervisorClient,
-    as_of: dt.date,
+    as_of: Day,
     bank_id: Annotated[str | None, Query(max_length=32)] = None,
 ) -> LtvPublic:
     """LTV quantiles, a histogram in 10-point buckets and the states of the loans."""
@@ -139,7 +139,7 @@ def stress(
     request: Request,
     session: SessionDep,
     _who: SupervisorClient,
-    as_of: dt.date,
+    as_of: Day,
     scenario: Annotated[str, Query(min_length=1, max_length=64, examples=["shea-2015"])],
 ) -> StressPublic:
     """A stress scenario (shipped in ``stress.toml``) applied to the whole book."""

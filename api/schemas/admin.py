@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import StrictModel
+from api.schemas.common import StrictModel, UtcDateTime
 
 
 class ClientCreate(StrictModel):
@@ -23,9 +22,9 @@ class ClientPublic(BaseModel):
     client_id: str
     institution_id: str
     role: str
-    created_at: dt.datetime
-    expires_at: dt.datetime | None
-    revoked_at: dt.datetime | None
+    created_at: UtcDateTime
+    expires_at: UtcDateTime | None
+    revoked_at: UtcDateTime | None
     label: str | None
 
 
@@ -35,7 +34,7 @@ class ClientCreated(ClientPublic):
 
 class AuditPublic(BaseModel):
     entry_id: int
-    at: dt.datetime
+    at: UtcDateTime
     actor: str
     action: str
     entity: str

@@ -7,14 +7,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from api.schemas.common import Currency, InstrumentCode, Provenance, StrictModel
+from api.schemas.common import USCC, Currency, Day, InstrumentCode, Provenance, StrictModel
 from api.schemas.lending import NotValuedPublic
 
 
 class HaircutRequest(StrictModel):
     instrument: InstrumentCode = Field(examples=["SHEA"])
     quantity_t: int = Field(gt=0, le=1_000_000_000, examples=[200_000], description="tonnes")
-    as_of: dt.date = Field(examples=["2026-10-30"])
+    as_of: Day = Field(examples=["2026-10-30"])
     loan_currency: Currency = Field(default="CNY", examples=["USD"])
     model: Literal["hs", "fhs", "t"] | None = Field(
         default=None, description="default: the model chosen out of sample (docs/collateral.md)"
@@ -65,15 +65,13 @@ class PledgeCreate(StrictModel):
     instrument: InstrumentCode = Field(examples=["SHEA"])
     vintage: int | None = Field(default=None, ge=2013, le=2100, examples=[2025])
     quantity_t: int = Field(gt=0, le=1_000_000_000, examples=[150_000])
-    pledgor_uscc: str | None = Field(
-        default=None,
-        pattern=r"^[0-9A-HJ-NPQRTUWXYa-hj-npqrtuwxy]{18}$",
-        description="the firm whose holding is pledged (default: the borrower)",
+    pledgor_uscc: USCC | None = Field(
+        default=None, description="the firm whose holding is pledged (default: the borrower)"
     )
     registration_no: str = Field(
         min_length=4, max_length=40, pattern=r"^[A-Za-z0-9-]+$", examples=["SHEA-ZY-2026-009001"]
     )
-    registration_date: dt.date = Field(examples=["2026-10-30"])
+    registration_date: Day = Field(examples=["2026-10-30"])
 
     @model_validator(mode="after")
     def _registered_in_the_past(self) -> PledgeCreate:

@@ -1,37 +1,157 @@
-"""Shared schema pieces: identifiers with their formats, pages, provenance."""
+"""Shared schema pieces: identifiers with their formats, dates and timestamps, pages,
+provenance.
+
+Request bodies are strict: a JSON boolean, number or string is accepted only where the schema
+says so (``"book_share": false``, ``"call": 0`` and ``"quantity_t": "100"`` are refused), dates
+only as ``YYYY-MM-DD`` strings (never a number read as a Unix time), money only as a decimal
+string or number. Response timestamps are aware UTC, written with ``Z``.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Sequence
-from typing import Annotated, Generic, TypeVar
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    Strict,
+    StringConstraints,
+    WithJsonSchema,
+)
 
-__all__ = ["USCC", "Currency", "InstrumentCode", "Page", "Provenance", "StrictModel"]
+__all__ = [
+    "IDEMPOTENCY_KEY_PATTERN",
+    "USCC",
+    "USCC_PATTERN",
+    "Currency",
+    "Day",
+    "Instant",
+    "InstrumentCode",
+    "LoanCurrency",
+    "Page",
+    "Provenance",
+    "StrictModel",
+    "UtcDateTime",
+    "utc_timestamp",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: GB 32100-2015 unified social credit code: 18 characters of 0-9 and A-Z without I, O, S, V, Z.
+#: GB 32100-2015 unified social credit code: position 1 the registration authority
+#: (1-9, A, N, Y), position 2 the category, 3-8 the administrative-division code (digits), 9-17
+#: the organisation code, 18 the check character; the alphabet is 0-9 and A-Z without I, O, S, V,
+#: Z. The check character (position 18, ISO 7064 MOD 31-3 as GB 32100-2015 defines it) cannot be
+#: written as a pattern: the server checks it and answers 422 naming the expected character.
+USCC_PATTERN = r"^[1-9ANY][0-9A-HJ-NPQRTUWXY][0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$"
 USCC = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True, to_upper=True, pattern=r"^[0-9A-HJ-NPQRTUWXYa-hj-npqrtuwxy]{18}$"
+    StringConstraints(pattern=USCC_PATTERN),
+    Field(
+        description="unified social credit code (GB 32100-2015), upper case, 18 characters; "
+        "position 18 is a check character (ISO 7064 MOD 31-3) that the server verifies",
+        json_schema_extra={"format": "uscc"},
     ),
 ]
-Currency = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")
+#: Every currency the engine knows (carbonfin.conventions.Currency).
+Currency = Literal[
+    "CNY", "CNH", "USD", "EUR", "HKD", "JPY", "GBP", "SGD", "CHF", "AUD", "CAD", "KWD"
 ]
-InstrumentCode = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2,8}$")
+#: Currencies a loan may be booked in: those with daily fixings to CNY in the FX data
+#: (carbonfin/data/sample/fx_fixings.csv: USD, EUR, HKD, JPY against CNY; CNH through USD/CNH).
+LoanCurrency = Literal["CNY", "CNH", "USD", "EUR", "HKD", "JPY"]
+InstrumentCode = Literal["SHEA", "CEA", "CCER"]
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date_only(value: object) -> object:
+    """A date is a ``YYYY-MM-DD`` string (or a date): never a number read as a Unix time."""
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return value
+    raise ValueError(f"a date is written YYYY-MM-DD; got {value!r}")
+
+
+#: A calendar date, ``YYYY-MM-DD`` only (``start=0`` is refused, not read as 1970-01-01).
+Day = Annotated[dt.date, Strict(False), BeforeValidator(_iso_date_only)]
+
+
+_ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})")
+
+
+def _iso_instant_only(value: object) -> object:
+    """An instant is an RFC 3339 string with its zone (``Z`` or an offset)."""
+    if isinstance(value, dt.datetime) or (isinstance(value, str) and _ISO_INSTANT.fullmatch(value)):
+        return value
+    raise ValueError(
+        f"an instant is written YYYY-MM-DDTHH:MM:SSZ (or with an offset); got {value!r}"
+    )
+
+
+def utc_timestamp(value: dt.datetime) -> dt.datetime:
+    """``value`` as an aware UTC datetime; a naive one (SQLite drops the zone) is UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def _write_utc(value: dt.datetime) -> str:
+    return utc_timestamp(value).isoformat().replace("+00:00", "Z")
+
+
+#: An instant, answered as RFC 3339 UTC with ``Z`` (``2026-10-30T08:15:00.123456Z``).
+UtcDateTime = Annotated[
+    dt.datetime,
+    AfterValidator(utc_timestamp),
+    PlainSerializer(_write_utc, return_type=str),
+    WithJsonSchema(
+        {"type": "string", "format": "date-time", "examples": ["2026-10-30T08:15:00Z"]},
+        mode="serialization",
+    ),
+]
+
+#: An instant in a request (``since``): RFC 3339 with a zone, read as UTC.
+Instant = Annotated[
+    dt.datetime,
+    Strict(False),
+    BeforeValidator(_iso_instant_only),
+    AfterValidator(utc_timestamp),
+]
+
+#: ``Idempotency-Key``: 1 to 255 visible ASCII characters (no spaces at either end).
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]{0,253}[!-~])?$"
+
+
+def _money_not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("an amount is a decimal string or number, not a boolean")
+    return value
+
+
+#: Money at the API boundary: a positive decimal with at most 2 decimal places.
+Money = Annotated[
+    Decimal,
+    Strict(False),
+    BeforeValidator(_money_not_bool),
+    Field(gt=0, le=Decimal("1e13"), max_digits=17, decimal_places=2),
 ]
 
 
 class StrictModel(BaseModel):
-    """Request bodies refuse unknown fields, so a misspelt field is an error, not ignored."""
+    """Request bodies refuse unknown fields (a misspelt field is an error, not ignored) and
+    values of the wrong JSON type (no ``"100"`` for 100, no ``0`` for false)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Provenance(BaseModel):

@@ -6,7 +6,7 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import USCC, Provenance, StrictModel
+from api.schemas.common import USCC, Day, Provenance, StrictModel
 
 
 class FirmPublic(BaseModel):
@@ -77,7 +77,7 @@ class ScorePublic(BaseModel):
 class BatchScoreRequest(StrictModel):
     usccs: list[USCC] = Field(min_length=1, max_length=500)
     year: int | None = Field(default=None, ge=2013, le=2100)
-    as_of: dt.date | None = None
+    as_of: Day | None = None
 
 
 class BatchScoreResponse(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import Currency, StrictModel
+from api.schemas.common import Currency, Day, StrictModel
 
 
 class ConvertPublic(BaseModel):
@@ -25,7 +25,7 @@ class EligibilityRequest(StrictModel):
     participant: dict[str, Any] = Field(
         description="the participant file as in `carbonfin eligibility check --example`"
     )
-    on: dt.date | None = None
+    on: Day | None = None
     assume_open: bool = False
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from api.schemas.common import USCC, Currency, StrictModel
+from api.schemas.common import USCC, Day, LoanCurrency, Money, StrictModel, UtcDateTime
 
 #: The Shanghai pilot market opened in 2013 (first SHEA trade 2013-11-26): no carbon-secured loan
 #: of this engine predates it.
@@ -17,15 +16,15 @@ FIRST_DATE = dt.date(2013, 1, 1)
 #: Shanghai pledge guideline's practice); longer is almost surely a typing error.
 MAX_TERM_DAYS = 30 * 366
 
-Money = Annotated[Decimal, Field(gt=0, le=Decimal("1e13"), max_digits=17, decimal_places=2)]
-
 
 class LoanCreate(StrictModel):
     borrower_uscc: USCC = Field(examples=["91310105GN93T2369N"])
-    currency: Currency = Field(examples=["CNY"])
+    currency: LoanCurrency = Field(
+        examples=["CNY"], description="a currency with daily fixings to CNY in the FX data"
+    )
     principal: Money = Field(examples=["50000000.00"])
-    origination_date: dt.date = Field(examples=["2026-11-02"])
-    maturity_date: dt.date = Field(examples=["2028-11-02"])
+    origination_date: Day = Field(examples=["2026-11-02"])
+    maturity_date: Day = Field(examples=["2028-11-02"])
     rate: float = Field(ge=0, le=0.5, examples=[0.032], description="annual rate, decimal")
     purpose: Literal["green", "transition", "general"] = "green"
 
@@ -70,7 +69,7 @@ class LedgerEntryPublic(BaseModel):
     value_date: dt.date
     amount: str = Field(examples=["1000000.00"], description="in the loan's currency")
     balance_after: str = Field(description="outstanding after this entry, in value-date order")
-    recorded_at: AwareDatetime = Field(description="when it was recorded (UTC)")
+    recorded_at: UtcDateTime = Field(description="when it was recorded (UTC)")
     recorded_by: str = Field(description="the API client (or migration/seed) that recorded it")
 
 
@@ -82,7 +81,7 @@ class LoanLedgerPublic(BaseModel):
 
 class RepaymentCreate(StrictModel):
     amount: Money = Field(examples=["1000000.00"], description="in the loan's currency")
-    on: dt.date = Field(
+    on: Day = Field(
         examples=["2026-11-20"],
         description="value date: not before origination, not after today (UTC)",
     )

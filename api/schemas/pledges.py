@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 from api.schemas.collateral import PledgeCreated, PledgePublic
-from api.schemas.common import USCC, InstrumentCode, StrictModel
+from api.schemas.common import USCC, Day, InstrumentCode, StrictModel, UtcDateTime
 
 __all__ = [
     "GuarantorCreate",
@@ -26,7 +26,7 @@ class ReleaseCreate(StrictModel):
 
     quantity_t: int | None = Field(default=None, gt=0, le=1_000_000_000)
     full: bool = False
-    release_date: dt.date = Field(examples=["2026-10-30"])
+    release_date: Day = Field(examples=["2026-10-30"])
     reason: Literal["repayment", "substitution", "other"]
 
     @model_validator(mode="after")
@@ -54,7 +54,7 @@ class Replacement(StrictModel):
     quantity_t: int = Field(gt=0, le=1_000_000_000)
     pledgor_uscc: USCC | None = None
     registration_no: str = Field(min_length=4, max_length=40, pattern=r"^[A-Za-z0-9-]+$")
-    registration_date: dt.date
+    registration_date: Day
 
 
 class SubstitutionCreate(StrictModel):
@@ -78,7 +78,7 @@ class GuarantorCreate(StrictModel):
         description="reference of the guarantor's documented consent (a document id)",
         examples=["CONSENT-2026-0042"],
     )
-    consent_date: dt.date
+    consent_date: Day
 
 
 class GuarantorPublic(BaseModel):
@@ -86,4 +86,4 @@ class GuarantorPublic(BaseModel):
     guarantor_uscc: str
     consent_ref: str
     consent_date: dt.date
-    recorded_at: dt.datetime
+    recorded_at: UtcDateTime

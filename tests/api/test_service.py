@@ -205,11 +205,18 @@ def test_malformed_json_and_oversized_bodies(api: Api) -> None:
     _problem(resp, 413)
 
 
-def test_blank_idempotency_key_is_a_400(api: Api) -> None:
+@pytest.mark.parametrize("key", ["   ", "k" * 256, "tab\tinside"], ids=["blank", "256", "tab"])
+def test_malformed_idempotency_key_is_a_422_as_documented(api: Api, key: str) -> None:
     resp = api.client.post(
-        "/v1/loans", json=_loan_body(), headers=api.as_("bank1") | {"Idempotency-Key": "   "}
+        "/v1/loans", json=_loan_body(), headers=api.as_("bank1") | {"Idempotency-Key": key}
     )
-    assert "Idempotency-Key" in str(_problem(resp, 400)["detail"])
+    assert "Idempotency-Key" in str(_problem(resp, 422)["detail"])
+    doc = api.client.get("/openapi.json").json()
+    header = next(
+        p for p in doc["paths"]["/v1/loans"]["post"]["parameters"] if p["name"] == "Idempotency-Key"
+    )
+    assert header["schema"]["anyOf"][0]["maxLength"] == 255
+    assert "422" in doc["paths"]["/v1/loans"]["post"]["responses"]
 
 
 def test_malformed_cursor_is_refused(api: Api) -> None:
@@ -310,8 +317,11 @@ def test_score_card_and_batch(api: Api) -> None:
 
 
 def test_market_routes(api: Api) -> None:
-    h = api.client.get("/v1/prices/shea", params={"start": "2026-01-01"}, headers=api.as_("bank1"))
+    h = api.client.get("/v1/prices/SHEA", params={"start": "2026-01-01"}, headers=api.as_("bank1"))
     assert h.status_code == 200, h.text
+    # codes are the schema's enum, upper case; dates are YYYY-MM-DD, never a Unix time
+    for path, params in (("/v1/prices/shea", {}), ("/v1/prices/SHEA", {"start": "0"})):
+        _problem(api.client.get(path, params=params, headers=api.as_("bank1")), 422)
     assert h.json()["instrument"] == "SHEA"
     m = api.client.get(
         "/v1/prices/SHEA/mark", params={"as_of": "2026-10-30"}, headers=api.as_("bank1")
@@ -360,7 +370,7 @@ def test_option_price_matches_black76_closed_form(api: Api) -> None:
 def test_fx_convert(api: Api) -> None:
     resp = api.client.get(
         "/v1/fx/convert",
-        params={"amount": "1000000", "from": "usd", "to": "CNY", "on": "2026-10-01"},
+        params={"amount": "1000000", "from": "USD", "to": "CNY", "on": "2026-10-01"},
         headers=api.as_("bank1"),
     )
     assert resp.status_code == 200, resp.text
@@ -379,7 +389,7 @@ def test_fx_convert(api: Api) -> None:
 
 def test_ad_hoc_haircut_breakdown(api: Api) -> None:
     body = {
-        "instrument": "shea",
+        "instrument": "SHEA",
         "quantity_t": 200000,
         "as_of": "2026-10-30",
         "loan_currency": "USD",
