@@ -100,7 +100,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     install_problem_handlers(api)
     for module in (health, firms, market, fx, lending, collateral, pledges, regulator, admin):
         api.include_router(module.router)
-    install_openapi(api)
     api.add_middleware(
         ServiceMiddleware,
         max_body_bytes=settings.max_body_bytes,
@@ -109,6 +108,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         secret=settings.secret_key.get_secret_value().encode(),
     )
     _document_page_limit(api, settings.page_size_max)
+    install_openapi(api)  # last: completes the document the steps above build
     return api
 
 

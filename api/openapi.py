@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -119,19 +118,18 @@ def allowed_methods(doc: dict[str, Any], path: str) -> list[str]:
 
 
 def install_openapi(app: FastAPI) -> None:
-    """Serve the completed OpenAPI document and answer 405 with the full ``Allow`` list."""
+    """Serve the completed OpenAPI document and answer 405 with the full ``Allow`` list.
+
+    Call it last among the steps that change ``app.openapi``: it completes what they build."""
+
+    previous = app.openapi  # FastAPI's, or another step's that builds on it
+    completed: list[dict[str, Any]] = []
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            doc = get_openapi(
-                title=app.title,
-                version=app.version,
-                summary=app.summary,
-                description=app.description,
-                routes=app.routes,
-            )
-            app.openapi_schema = _complete(doc)
-        return app.openapi_schema
+        doc = previous()
+        if not completed or completed[0] is not doc:
+            completed[:] = [_complete(doc)]
+        return doc
 
     app.openapi = openapi  # type: ignore[method-assign]
 
