@@ -29,6 +29,7 @@ from pydantic import (
 
 __all__ = [
     "IDEMPOTENCY_KEY_PATTERN",
+    "LOAN_CURRENCIES",
     "USCC",
     "USCC_PATTERN",
     "Currency",
@@ -67,7 +68,14 @@ Currency = Literal[
 ]
 #: Currencies a loan may be booked in: those with daily fixings to CNY in the FX data
 #: (carbonfin/data/sample/fx_fixings.csv: USD, EUR, HKD, JPY against CNY; CNH through USD/CNH).
-LoanCurrency = Literal["CNY", "CNH", "USD", "EUR", "HKD", "JPY"]
+#: The schema lists them as an enum; the server checks the code's form here and its coverage
+#: against the stored fixings when it books (422 naming the covered currencies).
+LOAN_CURRENCIES = ("CNY", "CNH", "USD", "EUR", "HKD", "JPY")
+LoanCurrency = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z]{3}$"),
+    Field(json_schema_extra={"enum": list(LOAN_CURRENCIES)}),
+]
 InstrumentCode = Literal["SHEA", "CEA", "CCER"]
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
