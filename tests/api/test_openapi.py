@@ -125,7 +125,8 @@ def test_currency_vocabularies_match_the_core() -> None:
 
 def test_a_loan_currency_outside_the_enum_is_refused(api: Api) -> None:
     body = {"borrower_uscc": "91310105GN93T2369N", "currency": "GBP", "principal": "1000.00",
-            "origination_date": "2026-10-30", "maturity_date": "2027-10-30"}  # fmt: skip
+            "origination_date": "2026-10-30", "maturity_date": "2027-10-30",
+            "rate": 0.03}  # fmt: skip
     problem = _problem(api.client.post("/v1/loans", json=body, headers=api.as_("bank1")), 422)
     assert "GBP" in problem["detail"]
     body["currency"] = "usd"  # the schema's codes are upper case
