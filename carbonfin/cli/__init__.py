@@ -19,6 +19,7 @@ from carbonfin.cli import (
     collateral,
     db,
     fx,
+    loan,
     pledge,
     pricing,
     sample,
@@ -69,6 +70,7 @@ pricing.register(app)
 scoring.register(app)
 fx.register(app)
 collateral.register(app)
+loan.register(app)
 pledge.register(app)
 backtest.register(app)
 apikey.register(app)

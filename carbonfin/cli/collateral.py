@@ -242,16 +242,54 @@ def _book_frames(
 def _book(
     bank: str | None, when: dt.date | None, model: str, say: Any
 ) -> tuple[BookValuation, dict[Instrument, PriceHistory]]:
+    book, histories, _ = _valued_book(bank, when, model, say)
+    return book, histories
+
+
+def _valued_book(
+    bank: str | None, when: dt.date | None, model: str, say: Any
+) -> tuple[BookValuation, dict[Instrument, PriceHistory], pd.DataFrame | None]:
+    """The book valued on the date, and the loans that could not be valued (database: the
+    same :func:`carbonfin.lending.book.value_book_as_of` as the API; sample files: the files'
+    pledges in force, valued whole)."""
     from carbonfin.collateral import value_book
     from carbonfin.fx import RateStore
 
+    if not use_sample():
+        return _lending_book(bank, when, model, say)
     pledges, loans, histories, when, note = _book_frames(bank, when, say)
     book = value_book(
         pledges, loans, histories, RateStore(load_fx_fixings()), as_of=when,
         model=model, covered_usccs=_covered_usccs(),  # type: ignore[arg-type]
         data_source=f"{sources_text()}; {note}", progress=say,
     )  # fmt: skip
-    return book, histories
+    return book, histories, None
+
+
+def _lending_book(
+    bank: str | None, when: dt.date | None, model: str, say: Any
+) -> tuple[BookValuation, dict[Instrument, PriceHistory], pd.DataFrame]:
+    """The database's book through the lending layer: balances from the loan ledger, pledges
+    in force with eligible quantities, faults isolated per loan."""
+    from carbonfin.lending.book import value_book_as_of
+    from carbonfin.pricing import PriceHistory
+    from carbonfin.store.database import session_scope
+
+    say("reading the book")
+    histories = {i: PriceHistory.from_frame(load_prices(i), i) for i in Instrument}
+    when = when or min(h.dates[-1] for h in histories.values())
+    with session_scope(seeded_engine()) as session:
+        valued = value_book_as_of(
+            session, when, history_of=histories.__getitem__, fixings=load_fx_fixings(),
+            covered_usccs=_covered_usccs(), data_source=sources_text(), bank_id=bank,
+            model=model, progress=say,
+        )  # fmt: skip
+    if valued.valuation is None:
+        raise MissingDataError(
+            f"no pledge in force on {when} in the book of {bank or 'any bank'} could be valued"
+            + (f" ({len(valued.not_valued_loans())} loans not valued)" if bank else "")
+        )
+    return valued.valuation, histories, valued.not_valued_loans()
 
 
 def _save(book: BookValuation) -> dict[str, Any]:
@@ -294,7 +332,7 @@ def book_value_cmd(
 
     when = parse_date(as_of, "as_of") if as_of else None
     with _progress() as say:
-        book, _ = _book(upper(bank), when, model.strip().lower(), say)
+        book, _, not_valued = _valued_book(upper(bank), when, model.strip().lower(), say)
         saved = _save(book) if save else None
     calls = book.loans[book.loans["state"] != "ok"].sort_values(
         "utilisation", ascending=False, kind="stable"
@@ -343,6 +381,11 @@ def book_value_cmd(
         )
     else:
         human.append("no loan at or above the warning level")
+    unvalued = [] if not_valued is None else [
+        {"loan_id": str(r["loan_id"]), "currency": str(r["currency"]), "reason": str(r["reason"])}
+        for r in not_valued.to_dict("records")
+    ]  # fmt: skip
+    human += [f"not valued: {u['loan_id']} ({u['currency']}): {u['reason']}" for u in unvalued]
     due = counts.get("margin_call", 0) + counts.get("liquidation", 0)
     return Report(
         {
@@ -357,6 +400,7 @@ def book_value_cmd(
             "states": counts,
             "margin_calls_due": due,
             "at_or_above_warning": rows,
+            "not_valued": unvalued,
             "notes": list(book.notes),
             "data_source": book.data_source,
             "policy_version": book.policy_version,

@@ -1,0 +1,148 @@
+"""`carbonfin loan repay`, `carbonfin loan show` and `carbonfin loan ledger`: a bank's loan
+balances on the database through the same lending workflows as the API (a repayment is one
+committed, audited ledger entry; balances on any date come from the ledger)."""
+
+from __future__ import annotations
+
+import getpass
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from carbonfin.cli._common import Report, command, fail, parse_date, upper
+
+if TYPE_CHECKING:
+    from carbonfin.lending import Actor
+    from carbonfin.lending.loans import LoanView
+
+loan_app = typer.Typer(
+    help="Record repayments and read a loan's balance on a date and its ledger.",
+    no_args_is_help=True,
+)
+BankOption = Annotated[str, typer.Option(help="the bank acting, e.g. BANK-01 (any case)")]
+LoanArg = Annotated[str, typer.Argument(help="the loan, e.g. LN-0000001")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add this domain's commands to the root `carbonfin` app."""
+    app.add_typer(loan_app, name="loan")
+
+
+def _actor(bank: str) -> Actor:
+    from carbonfin.lending import Actor
+
+    return Actor(f"cli:{getpass.getuser()}"[:64], upper(bank), "bank", "cli")
+
+
+def _sessions() -> Any:
+    from sqlalchemy.orm import sessionmaker
+
+    from carbonfin.cli._common import DataSource, record_source
+    from carbonfin.cli._data import seeded_engine
+
+    engine = seeded_engine()
+    record_source(
+        DataSource("database", engine.url.render_as_string(hide_password=True), "loans", None)
+    )
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def _facts(v: LoanView) -> dict[str, Any]:
+    return {
+        "loan_id": v.loan_id,
+        "bank_id": v.bank_id,
+        "currency": v.currency,
+        "principal": f"{v.principal:.2f}",
+        "outstanding": f"{v.outstanding:.2f}",
+        "status": v.status,
+        "as_of": v.as_of,
+    }
+
+
+def _line(v: LoanView) -> str:
+    return (
+        f"{v.loan_id} on {v.as_of}: {v.status}, {v.outstanding:,.2f} of {v.principal:,.2f} "
+        f"{v.currency} outstanding"
+    )
+
+
+@loan_app.command("repay")
+@command()
+def repay_cmd(
+    loan_id: LoanArg,
+    bank: BankOption,
+    amount: Annotated[str, typer.Option(help="amount in the loan's currency, e.g. 1000000.00")],
+    date: Annotated[str, typer.Option("--date", help="value date (YYYY-MM-DD), not after today")],
+) -> Report:
+    """Record a repayment with its value date (one ledger entry; refused above the balance
+    outstanding on that date, before origination or after today)."""
+    from carbonfin.lending import china_today
+    from carbonfin.lending.loans import record_repayment
+
+    try:
+        value = Decimal(amount.strip())
+    except InvalidOperation:
+        raise fail(f"--amount must be a number like 1000000.00; got {amount!r}") from None
+    if not value.is_finite() or value <= 0 or value != value.quantize(Decimal("0.01")):
+        raise fail(f"--amount must be positive whole cents; got {amount!r}")
+    r = record_repayment(
+        sessions=_sessions(),
+        actor=_actor(bank),
+        loan_id=upper(loan_id),
+        amount=value,
+        value_date=parse_date(date, "date"),
+        today=china_today(),
+    )
+    return Report(
+        {"repaid": f"{value:.2f}", "value_date": parse_date(date, "date"), "loan": _facts(r.loan)},
+        [f"recorded a repayment of {value:,.2f} {r.loan.currency} on {date}", _line(r.loan)],
+    )
+
+
+@loan_app.command("show")
+@command()
+def show_cmd(
+    loan_id: LoanArg,
+    bank: BankOption,
+    as_of: Annotated[str | None, typer.Option(help="date (default: today in China)")] = None,
+) -> Report:
+    """A loan of the bank with its balance and status on a date, from its ledger."""
+    from carbonfin.lending import china_today
+    from carbonfin.lending.loans import loan_as_of
+
+    with _sessions()() as session:
+        v = loan_as_of(
+            session=session,
+            actor=_actor(bank),
+            loan_id=upper(loan_id),
+            as_of=parse_date(as_of, "as_of") if as_of else china_today(),
+        )
+    return Report(_facts(v), [_line(v)])
+
+
+@loan_app.command("ledger")
+@command()
+def ledger_cmd(loan_id: LoanArg, bank: BankOption) -> Report:
+    """A loan's ledger: opening, draws and repayments by value date, with the balance after."""
+    from carbonfin.lending.loans import loan_ledger
+
+    with _sessions()() as session:
+        rows = loan_ledger(session=session, actor=_actor(bank), loan_id=upper(loan_id))
+    entries = [
+        {
+            "entry_id": e.entry_id,
+            "kind": e.kind,
+            "value_date": e.value_date,
+            "amount": f"{e.amount:.2f}",
+            "balance_after": f"{e.balance_after:.2f}",
+            "recorded_at": e.recorded_at.isoformat().replace("+00:00", "Z"),
+            "recorded_by": e.client_id,
+        }
+        for e in rows
+    ]
+    human = [f"ledger of {upper(loan_id)} ({len(entries)} entries)"] + [
+        f"  {e['value_date']}  {e['kind']:<9} {e['amount']:>18}  balance {e['balance_after']:>18}"
+        for e in entries
+    ]
+    return Report({"loan_id": upper(loan_id), "entries": entries}, human)
