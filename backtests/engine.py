@@ -52,11 +52,13 @@ from carbonfin.collateral.market_risk import (
     hs_log_loss,
     t_log_loss,
 )
+from carbonfin.collateral.markets import market_params
+from carbonfin.collateral.models import ALIASES, ModelInputs, get_model
+from carbonfin.collateral.models import MODELS as MODEL_REGISTRY
 from carbonfin.collateral.policy import collateral_policy
 from carbonfin.errors import CarbonfinError, CarbonfinWarning, InvalidInputError, MissingDataError
 from carbonfin.pricing.history import PriceHistory
 from carbonfin.pricing.volatility import VolFit, ewma, filter_garch, fit_garch
-from carbonfin.rules import market_rules
 
 __all__ = [
     "MODELS",
@@ -70,9 +72,10 @@ __all__ = [
     "run_var_job",
 ]
 
-MODELS = ("hs", "ewma", "garch-t", "gjr-t", "t")
+#: the models a backtest can run: the haircut's registry (carbonfin.collateral.models) and its
+#: aliases, one vocabulary for collateral and backtests
+MODELS = (*MODEL_REGISTRY, *ALIASES)
 HORIZONS = (1, 10, 20)
-_GARCH = {"garch-t": ("garch", "t"), "gjr-t": ("gjr", "t")}
 Kind = Literal["var", "haircut"]
 
 
@@ -237,7 +240,7 @@ class _Garch:
 
     def __init__(self, spec: JobSpec) -> None:
         self.spec = spec
-        self.vol = _GARCH[spec.model]
+        self.vol: tuple[str, str] = get_model(spec.model).vol  # type: ignore[attr-defined]
         self.fit: VolFit | None = None
         self.log: dict[str, Any] = {"refits": 0, "failed": 0, "non_stationary": 0,
                                     "warm_started": 0, "iterations": 0}  # fmt: skip
@@ -338,12 +341,7 @@ def _forecast_garch(history: PriceHistory, data: _Data, spec: JobSpec, levels: _
     var, es = _empty(n, levels)
     tail_df = np.full(n, np.nan)
     garch = _Garch(spec)
-    if history.instrument is None:
-        raise InvalidInputError(
-            f"{spec.model} needs an instrument's block-trade limit to cap simulated moves; the "
-            f"series {history.name!r} has none"
-        )
-    cap = market_rules()[history.instrument].price_limit.block_frac
+    cap = market_params(history, collateral_policy()).simulation_cap_frac
     hs_days = 0
     for i, k in enumerate(data.test_idx):
         fit = garch.at(_window_returns(data, k), refit=i % spec.refit_every == 0)
@@ -358,7 +356,7 @@ def _forecast_garch(history: PriceHistory, data: _Data, spec: JobSpec, levels: _
                                          cap=cap)[0]  # fmt: skip
             es[i] = fhs_log_loss(fit, h, spec.es_level, "es", n_paths=spec.n_paths,
                                  seed=spec.seed, cap=cap)[0]  # fmt: skip
-        tail_df[i] = fit.params["nu"]
+        tail_df[i] = fit.params.get("nu", np.inf)
     log = FitLog(fallbacks=tuple(sorted(garch.fallbacks)), hs_fallback_days=hs_days, **garch.log)
     notes = [
         f"{spec.model}: refit every {spec.refit_every} test date(s)"
@@ -368,12 +366,32 @@ def _forecast_garch(history: PriceHistory, data: _Data, spec: JobSpec, levels: _
     return var, es, tail_df, log, notes
 
 
+def _forecast_registry(history: PriceHistory, data: _Data, spec: JobSpec, levels: _Levels) -> _Out:
+    """Any registered model without a faster path: the core model on each date's inputs."""
+    model = get_model(spec.model)
+    var, es = _empty(len(data.test_idx), levels)
+    cap = market_params(history, collateral_policy()).simulation_cap_frac
+    for i, k in enumerate(data.test_idx):
+        hi = np.searchsorted(data.r_dates, data.days[k], side="right")
+        for c, out, measure in [*((c, var[c], "var") for c in levels), (spec.es_level, es, "es")]:
+            x = ModelInputs(
+                log_marks=data.marks[k - data.lookback : k + 1], returns=_window_returns(data, k),
+                gap_days=np.ones(0), all_returns=data.r[:hi], holding_days=spec.horizon_days,
+                confidence=c, measure=measure, n_paths=spec.n_paths, seed=spec.seed,
+                simulation_cap_frac=cap,
+            )  # fmt: skip
+            out[i] = model.measure(x).log_loss
+    return var, es, np.full(len(es), np.nan), FitLog(), [f"{model.name}: the core model each date"]
+
+
+#: fast paths by registered model (refits every k dates, warm starts); others use the core model
 _FORECASTS = {
     "ewma": _forecast_ewma,
     "hs": _forecast_hs,
     "t": _forecast_t,
+    "fhs": _forecast_garch,
     "garch-t": _forecast_garch,
-    "gjr-t": _forecast_garch,
+    "garch-n": _forecast_garch,
 }
 
 
@@ -385,7 +403,8 @@ def run_var_job(
     data = _prepare(history, spec, h)
     idx = data.test_idx
     levels = tuple(dict.fromkeys((*spec.confidences, spec.es_level)))
-    var, es, tail_df, fit_log, notes = _FORECASTS[spec.model](history, data, spec, levels)
+    forecast = _FORECASTS.get(get_model(spec.model).name, _forecast_registry)
+    var, es, tail_df, fit_log, notes = forecast(history, data, spec, levels)
     return ForecastSeries(
         spec=spec,
         dates=data.days[idx],
@@ -419,7 +438,7 @@ def run_haircut_job(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", CarbonfinWarning)
-                profile = market_risk_profile(history, as_of=data.days[k], model=spec.model,  # type: ignore[arg-type]
+                profile = market_risk_profile(history, as_of=data.days[k], model=spec.model,
                                               seed=spec.seed, data_source=data_source)  # fmt: skip
         except (MissingDataError, InvalidInputError) as exc:
             reason = str(exc).split(":")[0] if "last traded" not in str(exc) else "stale mark"

@@ -55,9 +55,20 @@ def register(app: typer.Typer) -> None:
         csv: Annotated[
             Path | None, typer.Option(help="any daily price file with date and close columns")
         ] = None,
-        csv_rules: Annotated[
-            str, typer.Option(help="instrument whose calendar and price limits apply to --csv")
-        ] = "SHEA",
+        name: Annotated[
+            str | None,
+            typer.Option(
+                help="--csv series: SHEA, CEA, CCER, a series.toml name (HBEA, EUA …) "
+                "or your own with --calendar and --currency"
+            ),
+        ] = None,
+        calendar: Annotated[
+            str | None, typer.Option(help="--csv calendar: China.SSE, TARGET, weekdays …")
+        ] = None,
+        currency: Annotated[str | None, typer.Option(help="--csv price currency")] = None,
+        limit: Annotated[
+            str | None, typer.Option(help="--csv daily price limit, e.g. 0.10, or 'none'")
+        ] = None,
         real: Annotated[
             Path | None, typer.Option(help="the real SHEA quotes file to add to the run")
         ] = None,
@@ -92,7 +103,8 @@ def register(app: typer.Typer) -> None:
         bad = [m for m in model_list if m not in MODELS]
         if bad:
             raise InvalidInputError(f"`--models` must be among {list(MODELS)}; got {bad}")
-        datasets = _datasets(instrument, suite, csv, csv_rules, real)  # inputs checked first
+        datasets, applied = _datasets(instrument, suite, csv, (name, calendar, currency, limit),
+                                      real)  # inputs checked first  # fmt: skip
         start = parse_date(from_, "--from") if from_ else None
         end = parse_date(to, "--to") if to else None
         params = {
@@ -129,7 +141,7 @@ def register(app: typer.Typer) -> None:
         path = write_report(
             result, out, title=f"carbonfin backtest ({', '.join(d.name for d in datasets)})"
         )
-        human = [
+        human = [*applied] + [
             f"data: {ds.name} from {ds.source}, {ds.first_date} to {ds.last_date}"
             for ds in datasets
         ]
@@ -148,6 +160,7 @@ def register(app: typer.Typer) -> None:
                     for ds in datasets
                 ],
                 "parameters": params,
+                "applied": applied,
                 "jobs": len(result.jobs),
                 "elapsed_s": result.elapsed_s,
                 "mode": result.mode,
@@ -159,8 +172,12 @@ def register(app: typer.Typer) -> None:
 
 
 def _datasets(
-    instrument: str | None, suite: str | None, csv: Path | None, csv_rules: str, real: Path | None
-) -> list[Dataset]:
+    instrument: str | None,
+    suite: str | None,
+    csv: Path | None,
+    csv_opts: tuple[str | None, str | None, str | None, str | None],
+    real: Path | None,
+) -> tuple[list[Dataset], list[str]]:
     from backtests.runner import Dataset
     from carbonfin.cli._data import load_prices
     from carbonfin.pricing.history import PriceHistory
@@ -176,12 +193,23 @@ def _datasets(
     for name in names:  # from the database, or the shipped sample (synthetic) with --sample
         frame = load_prices(Instrument.parse(name)).drop(columns="instrument")
         out.append(Dataset(name, PriceHistory.from_frame(frame, name), sources_text()))
+    applied: list[str] = []
     if csv is not None:
-        out.append(Dataset(csv.stem, PriceHistory.from_csv(csv, csv_rules, strict=False),
-                    f"{csv} (calendar and price limits of {csv_rules})"))  # fmt: skip
+        from carbonfin.cli.collateral import _series_history
+
+        csv_name, calendar, currency, limit = csv_opts
+        if csv_name is None:
+            raise InvalidInputError(
+                "`--csv` needs `--name`: SHEA, CEA, CCER, a series of carbonfin/rules/series.toml "
+                "(HBEA, GDEA, BEA, SZEA, TJEA, CQEA, FJEA, EUA) or your own name with --calendar "
+                "and --currency; no calendar or price limit is assumed"
+            )
+        history, _, said, _ = _series_history(csv, csv_name, calendar, currency, limit, None)
+        applied += said
+        out.append(Dataset(csv.stem, history, f"{csv} ({said[0]})"))
     if real is not None:
         out.append(Dataset("SHEA-real", PriceHistory.from_csv(real, "SHEA", strict=False),
                     f"real SHEA quotes {real} (read in place, not copied)"))  # fmt: skip
     if not out:
         raise InvalidInputError("name what to backtest: --instrument, --suite standard or --csv")
-    return out
+    return out, applied

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 book_app = typer.Typer(help="Value a bank's collateral book: LTVs and margin calls.",
                        no_args_is_help=True)  # fmt: skip
 
-MODELS = "hs (default, chosen out of sample), fhs or t"
+MODELS = "hs (default, chosen out of sample), hs-vw, t, fhs, garch-t, ewma"
 FLAGS = {"quantity_t": "--quantity", "as_of": "--as-of", "pledgor_covered": "--covered"}
 
 
@@ -85,10 +85,34 @@ def _progress() -> Iterator[Any]:
         yield lambda text: progress.update(task, description=text)
 
 
+def _series_history(
+    csv: Path, name: str, calendar: str | None, currency: str | None, limit: str | None,
+    rules: Path | None,
+) -> tuple[PriceHistory, str, list[str], Any]:  # fmt: skip
+    from carbonfin.collateral.markets import _UNSET, load_series, series_rules
+
+    table = series_rules(rules) if rules is not None else None
+    lim: Any = _UNSET
+    if limit is not None:
+        try:
+            lim = None if limit.strip().lower() == "none" else float(limit)
+        except ValueError:
+            raise InvalidInputError(f"`--limit` must be a fraction such as 0.10 or 'none'; "
+                                    f"got {limit!r}") from None  # fmt: skip
+    loaded = load_series(csv, name=name, calendar=_UNSET if calendar is None else calendar,
+                         currency=_UNSET if currency is None else upper(currency),
+                         limit_frac=lim, rules=table)  # fmt: skip
+    h = loaded.history
+    record_source(DataSource("file", str(csv), f"{h.name} prices", h.dates[-1]))
+    return h, f"file {csv}", [loaded.applied, *loaded.warnings], table
+
+
 @command(data=True, flags=FLAGS)
 def haircut_cmd(
-    instrument: Annotated[str, typer.Argument(help="SHEA, CEA or CCER (any case)")],
     quantity: Annotated[float, typer.Option(help="tonnes pledged")],
+    instrument: Annotated[
+        str | None, typer.Argument(help="SHEA, CEA or CCER (any case); or use --csv/--name")
+    ] = None,
     loan_currency: Annotated[str, typer.Option(help="currency of the loan")] = "CNY",
     as_of: Annotated[str | None, typer.Option(help="valuation date (default: last quote)")] = None,
     model: Annotated[str, typer.Option(help=MODELS)] = "hs",
@@ -106,24 +130,53 @@ def haircut_cmd(
     prices_csv: Annotated[
         Path | None, typer.Option(help="read quotes from this CSV (e.g. the real SHEA file)")
     ] = None,
+    csv: Annotated[
+        Path | None, typer.Option(help="any daily price file (date, close and/or vwap, volume)")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="series name with --csv: SHEA, HBEA, EUA … or your own")
+    ] = None,
+    calendar: Annotated[
+        str | None, typer.Option(help="China.SSE, TARGET, weekdays … (default: the rules')")
+    ] = None,
+    currency: Annotated[str | None, typer.Option(help="currency of the prices")] = None,
+    limit: Annotated[
+        str | None, typer.Option(help="daily price limit, e.g. 0.10, or 'none'")
+    ] = None,
+    mark: Annotated[str | None, typer.Option(help="close or vwap (default: the rules')")] = None,
+    rules: Annotated[
+        Path | None, typer.Option(help="series rules TOML (shape of carbonfin/rules/series.toml)")
+    ] = None,
 ) -> Report:
     """The haircut of a pledge, with each component, its inputs and its source."""
     from carbonfin.collateral import haircut
 
-    inst = Instrument.parse(upper(instrument))
+    applied: list[str] = []
+    rules_table: Any = None
     with _progress() as say:
-        say(f"reading {inst.value} quotes")
-        history, source = _history(inst, prices_csv)
+        if csv is not None:
+            if name is None and instrument is None:
+                raise InvalidInputError("`--csv` needs `--name` (the series' name)")
+            say(f"reading {csv}")
+            history, source, applied, rules_table = _series_history(
+                csv, name or str(instrument), calendar, currency, limit, rules
+            )
+        elif instrument is None:
+            raise InvalidInputError("name an instrument (SHEA, CEA, CCER) or give --csv and --name")
+        else:
+            history, source = _history(Instrument.parse(upper(instrument)), prices_csv)
         when = parse_date(as_of, "as_of") if as_of else history.dates[-1]
-        say(f"measuring {inst.value} market risk ({model})")
+        say(f"measuring {history.name} market risk ({model})")
         b = haircut(
             history, as_of=when, quantity_t=quantity,
-            model=model.strip().lower(),  # type: ignore[arg-type]
+            model=model.strip().lower(),
             loan_currency=upper(loan_currency),
             measure=measure.strip().lower(),  # type: ignore[arg-type]
             anti_procyclicality=anti_procyclicality,  # type: ignore[arg-type]
             liquidation=liquidation.strip().lower(),  # type: ignore[arg-type]
             pledgor_covered=covered, book_share=book_share, data_source=source,
+            mark_method=None if mark is None else mark.strip().lower(),  # type: ignore[arg-type]
+            rules=rules_table,
         )  # fmt: skip
     sources: list[str] = []
     rows: list[dict[str, Any]] = []
@@ -141,10 +194,12 @@ def haircut_cmd(
             }
         )
     shown = [*rows, {"component": "total", "haircut_frac": b.total}]
+    ccy = b.collateral_currency.code
     human: list[Any] = [
-        f"{b.instrument.value} {b.quantity_t:,.0f} t on {b.as_of}: haircut {b.total:.2%} "
-        f"(mark {b.mark_price_cny_per_t:.2f} CNY/t of {b.mark_date}; lendable "
-        f"{b.lendable_value_cny:,.0f} CNY of {b.market_value_cny:,.0f} CNY)",
+        *applied,
+        f"{b.series} {b.quantity_t:,.0f} t on {b.as_of}: haircut {b.total:.2%} "
+        f"(mark {b.mark_price_per_t:.2f} {ccy}/t of {b.mark_date}; lendable "
+        f"{b.lendable_value:,.0f} {ccy} of {b.market_value:,.0f} {ccy})",
         f"model {b.model} {b.measure.upper()} {b.confidence:.1%}, holding {b.holding_days} "
         f"business days, liquidation {b.liquidation_days}; loan {b.loan_currency.code}",
         table(
@@ -163,13 +218,17 @@ def haircut_cmd(
     ]
     return Report(
         {
-            "instrument": b.instrument.value,
+            "instrument": b.instrument.value if b.instrument else None,
+            "series": b.series,
+            "market_rules": b.market_origin,
+            "applied": applied,
             "as_of": b.as_of,
             "quantity_t": b.quantity_t,
-            "mark_price_cny_per_t": b.mark_price_cny_per_t,
+            "mark_price_per_t": b.mark_price_per_t,
+            "collateral_currency": ccy,
             "mark_date": b.mark_date,
-            "market_value": money(b.market_value_cny, "CNY"),
-            "lendable_value": money(b.lendable_value_cny, "CNY"),
+            "market_value": money(b.market_value, ccy),
+            "lendable_value": money(b.lendable_value, ccy),
             "haircut_frac": b.total,
             "model": b.model,
             "measure": b.measure,
@@ -260,7 +319,7 @@ def _valued_book(
     pledges, loans, histories, when, note = _book_frames(bank, when, say)
     book = value_book(
         pledges, loans, histories, RateStore(load_fx_fixings()), as_of=when,
-        model=model, covered_usccs=_covered_usccs(),  # type: ignore[arg-type]
+        model=model, covered_usccs=_covered_usccs(),
         data_source=f"{sources_text()}; {note}", progress=say,
     )  # fmt: skip
     return book, histories, None

@@ -68,6 +68,7 @@ from carbonfin.collateral.market_risk import (
     Model,
     market_risk_profile,
 )
+from carbonfin.collateral.markets import SeriesRules
 from carbonfin.collateral.policy import CollateralPolicy
 from carbonfin.collateral.scaling import scale_haircut
 from carbonfin.errors import InvalidInputError
@@ -166,6 +167,11 @@ def _liquidation(
         sale = np.ceil(pos / daily) if daily > 0 else np.full(n, np.inf)
     sale = np.clip(sale, 1.0, p.max_liquidation_days)
     if liquidation == "block":
+        if p.block_discount_frac is None:
+            raise InvalidInputError(
+                f"`liquidation='block'` needs a block-trade price band; {p.series} has none "
+                "(see its market rules)"
+            )
         too_big = pos > p.max_day_volume_t
         if too_big.any():
             raise InvalidInputError(
@@ -285,10 +291,13 @@ class HaircutBreakdown:
     """A haircut and everything that went into it (see :func:`haircut`).
 
     ``total`` is the haircut as a fraction of market value; ``components`` add up to it (the
-    combination rule is in the module notes). ``lendable_value_cny`` = value × (1 − total).
+    combination rule is in the module notes). Prices and values are in ``collateral_currency``
+    (``mark_price_per_t``, ``market_value``, ``lendable_value``); the ``_cny`` names are kept for
+    CNY collateral and refuse any other currency rather than mislabel it. ``instrument`` is
+    ``None`` for a series outside the engine's instruments; ``series`` always names it.
     """
 
-    instrument: Instrument
+    instrument: Instrument | None
     as_of: dt.date
     quantity_t: float
     position_t: float
@@ -308,6 +317,8 @@ class HaircutBreakdown:
     notes: tuple[str, ...]
     data_source: str
     policy_version: str
+    series: str = ""
+    market_origin: str = ""
 
     def component(self, name: str) -> HaircutComponent:
         for c in self.components:
@@ -316,29 +327,53 @@ class HaircutBreakdown:
         raise InvalidInputError(f"no haircut component {name!r}; components: {list(COMPONENTS)}")
 
     @property
-    def market_value_cny(self) -> float:
+    def mark_price_per_t(self) -> float:
+        """The mark, in ``collateral_currency`` per tonne."""
+        return self.mark_price_cny_per_t
+
+    @property
+    def market_value(self) -> float:
+        """Quantity × mark, in ``collateral_currency``."""
         return self.quantity_t * self.mark_price_cny_per_t
 
     @property
+    def lendable_value(self) -> float:
+        """Market value × (1 − total), in ``collateral_currency``."""
+        return self.market_value * (1.0 - self.total)
+
+    def _cny(self, value: float) -> float:
+        if self.collateral_currency != Currency.CNY:
+            raise InvalidInputError(
+                f"{self.series} is priced in {self.collateral_currency.code}, not CNY: use "
+                "`market_value` / `lendable_value` (in the collateral currency)"
+            )
+        return value
+
+    @property
+    def market_value_cny(self) -> float:
+        return self._cny(self.market_value)
+
+    @property
     def lendable_value_cny(self) -> float:
-        return self.market_value_cny * (1.0 - self.total)
+        return self._cny(self.lendable_value)
 
     def summary(self) -> str:
+        ccy = self.collateral_currency.code
         lines = [
-            f"{self.instrument.value} haircut on {self.as_of}: {self.total:.2%} of market value "
-            f"({self.quantity_t:,.0f} t at {self.mark_price_cny_per_t:.2f} CNY/t, mark of "
+            f"{self.series} haircut on {self.as_of}: {self.total:.2%} of market value "
+            f"({self.quantity_t:,.0f} t at {self.mark_price_per_t:.2f} {ccy}/t, mark of "
             f"{self.mark_date})",
             f"  model {self.model} {self.measure.upper()} {self.confidence:.1%}, holding "
             f"{self.holding_days} business days, remargin every {self.remargin_days}, "
             f"liquidation {self.liquidation_days} days; loan {self.loan_currency.code}",
-            f"  lendable value {self.lendable_value_cny:,.0f} CNY of "
-            f"{self.market_value_cny:,.0f} CNY",
+            f"  lendable value {self.lendable_value:,.0f} {ccy} of {self.market_value:,.0f} {ccy}",
         ]
         for c in self.components:
             lines.append(f"  {c.name:20s} {c.frac:8.2%}  {c.method}")
         lines.append(f"  rule: {self.rule}")
         lines += [f"  note: {n}" for n in self.notes]
-        lines.append(f"  data: {self.data_source}; policy {self.policy_version}")
+        lines.append(f"  data: {self.data_source}; market rules {self.market_origin}; policy "
+                     f"{self.policy_version}")  # fmt: skip
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -372,12 +407,14 @@ def haircut(
     floor_frac: float | None = None,
     cap_frac: float | None = None,
     lookback_days: int | None = None,
-    mark_method: Literal["close", "vwap"] = "close",
+    mark_method: Literal["close", "vwap"] | None = None,
     data_source: str = "unspecified",
     policy: CollateralPolicy | None = None,
     profile: MarketRiskProfile | None = None,
+    rules: SeriesRules | None = None,
+    series: str | None = None,
 ) -> HaircutBreakdown:
-    """The haircut of a pledge of ``quantity_t`` tonnes of ``history.instrument`` on ``as_of``.
+    """The haircut of a pledge of ``quantity_t`` tonnes of the series ``history`` on ``as_of``.
 
     Parameters
     ----------
@@ -388,7 +425,8 @@ def haircut(
     quantity_t
         Tonnes pledged (> 0).
     model
-        ``"hs"`` (default, chosen out of sample: docs/collateral.md), ``"fhs"`` or ``"t"``.
+        A model of :data:`carbonfin.collateral.models.MODELS` (default ``"hs"``, chosen out of
+        sample at 20 days: docs/collateral.md).
     confidence, holding_days, remargin_days
         Default to the policy's 99%, 20 and 1 business days (Basel CRE22.56-60).
     loan_currency
@@ -417,6 +455,12 @@ def haircut(
         assumption in the breakdown).
     floor_frac, cap_frac
         Optional policy floor and cap on the total.
+    mark_method
+        ``"close"`` or ``"vwap"``; default the market's (``series.toml``).
+    rules, series
+        A series rules file (:func:`carbonfin.collateral.markets.series_rules`) and the
+        series' name in it: its market parameters (participation, block limit, mark age);
+        default the shipped ``series.toml`` or, for SHEA/CEA/CCER, ``market.toml``.
     profile
         A :class:`MarketRiskProfile` already measured for this instrument and date (the
         model-related arguments are then taken from it).
@@ -445,6 +489,8 @@ def haircut(
             data_source=data_source,
             policy=policy,
             adv_t=adv_t,
+            rules=rules,
+            series=series,
         )
     p = profile
     arrays = haircut_components(
@@ -459,7 +505,6 @@ def haircut(
         cap_frac=cap_frac,
     )
     pol = p.policy
-    liq_pol = pol.liquidation[p.instrument]
     ro = MappingProxyType
     a = {name: float(getattr(arrays, name)[0]) for name in COMPONENTS}
     components = (
@@ -483,7 +528,12 @@ def haircut(
             a["liquidation"],
             _liquidation_method(p, liquidation, arrays),
             ro(_liquidation_inputs(p, arrays)),
-            pol.sources["liquidation.participation_frac"] + "; " + _liquidity_sources(p)
+            (
+                (p.market.sources.get("participation_frac", "") if p.market else "")
+                or pol.sources["liquidation.participation_frac"]
+            )
+            + "; "
+            + _liquidity_sources(p)
             if liquidation == "schedule"
             else pol.sources["liquidation.block"],
         ),
@@ -532,11 +582,11 @@ def haircut(
         ),
     )
     notes = p.notes
-    if liquidation == "schedule" and arrays.sale_days[0] >= liq_pol.max_days:
+    if liquidation == "schedule" and arrays.sale_days[0] >= p.max_liquidation_days:
         block_ok = position <= p.max_day_volume_t
         notes = (
             *notes,
-            f"sale schedule capped at {liq_pol.max_days} business days; "
+            f"sale schedule capped at {p.max_liquidation_days} business days; "
             + (
                 "liquidation='block' is supported by a day of that size in the lookback"
                 if block_ok
@@ -565,6 +615,8 @@ def haircut(
         notes=notes,
         data_source=p.data_source,
         policy_version=pol.version,
+        series=p.series or (p.instrument.value if p.instrument else ""),
+        market_origin=p.market.origin if p.market else "",
     )
 
 
@@ -593,7 +645,7 @@ def _position(
 
 def _liquidation_method(p: MarketRiskProfile, liquidation: str, arrays: HaircutArrays) -> str:
     if liquidation == "block":
-        return f"block trade at up to {p.block_discount_frac:.0%} below market"
+        return f"block trade at up to {p.block_discount_frac or 0.0:.0%} below market"
     vol = p.volume
     stat = "stated" if vol is None or vol.stated else vol.statistic.replace("_", " ")
     return (

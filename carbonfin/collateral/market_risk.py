@@ -5,7 +5,8 @@ pledge (its size, its loan, its pledgor).
 
 * the **market-risk haircut** over the minimum holding period ``T_M`` (20 business days for
   secured lending) at the chosen confidence, as value at risk or expected shortfall of the
-  ``T_M``-day log return, by one of three models —
+  ``T_M``-day log return, by one of the registered models
+  (:mod:`carbonfin.collateral.models`: ``hs``, ``t``, ``fhs``, ``garch-t``, ``ewma``, ``hs-vw``) —
 
   ``"hs"``  historical simulation: the overlapping ``T_M``-business-day changes of the log mark
             over the lookback. The mark on a business day is the last close on or before it, so
@@ -29,14 +30,21 @@ pledge (its size, its loan, its pledgor).
   The loss quantile ``L`` of the log return becomes a haircut ``1 − exp(−L)`` (exact for VaR;
   for ES a convention, slightly below the ES of the simple loss).
 
-* **anti-procyclicality** (EMIR RTS 153/2013 art. 28(1)), one of ``"buffer"`` (+25%),
+* **anti-procyclicality** (EMIR RTS 153/2013 art. 28(1)), one of ``"buffer"`` (art. 28(1)(a):
+  25% of the computed haircut, drawn down while it rises significantly and rebuilt as it falls,
+  :mod:`carbonfin.collateral.apc_buffer`),
   ``"stressed"`` (max of the current haircut and 75% current + 25% the haircut measured on the
   most volatile 250-business-day window of the last ten years), ``"floor"`` (max of the current
   haircut and the one measured over a ten-year lookback) or ``"none"``. For FHS the stressed and
   ten-year measures resample the fit's standardised residuals at the window's own constant
   volatility (the "volatility estimated over the period" of art. 28(1)(c)).
-* the liquidity inputs (ADV over the instrument's window, no-trade days counting as zero) and
-  the data-quality add-on (stale mark, thin trading, few returns).
+* the liquidity inputs (the robust daily volume of :mod:`carbonfin.collateral.liquidity`, the
+  largest day of the block lookback) and the data-quality add-on (stale mark, thin trading, few
+  returns).
+
+Suspect prints and odd-lot limit breaches (:func:`~carbonfin.collateral.liquidity.
+excluded_prints`) are neither marks nor returns; the mark is
+:func:`~carbonfin.collateral.liquidity.valuation_mark`.
 """
 
 from __future__ import annotations
@@ -44,14 +52,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
-from scipy import optimize, stats
 
-from carbonfin.calendars import get_calendar
+from carbonfin.collateral.apc_buffer import buffer_path
 from carbonfin.collateral.liquidity import (
     DailyVolume,
     LiquidityRules,
@@ -62,24 +70,37 @@ from carbonfin.collateral.liquidity import (
     model_closes,
     valuation_mark,
 )
+from carbonfin.collateral.markets import MarketParams, SeriesRules, market_params
+from carbonfin.collateral.models import (
+    MODELS as MODEL_REGISTRY,
+)
+from carbonfin.collateral.models import (
+    T_MIN_NU,
+    ModelInputs,
+    ModelResult,
+    get_model,
+    hs_loss,
+    t_fit,
+    t_loss,
+)
+from carbonfin.collateral.models import (
+    fhs_log_loss as _fhs_log_loss,
+)
 from carbonfin.collateral.policy import CollateralPolicy, collateral_policy
 from carbonfin.errors import (
-    CarbonfinWarning,
-    ConvergenceError,
     InvalidInputError,
     MissingDataError,
     ProvisionalCalendarWarning,
 )
 from carbonfin.instruments import Currency
 from carbonfin.pricing.history import Mark, PriceHistory
-from carbonfin.pricing.scenarios import filtered_historical
-from carbonfin.pricing.volatility import TRADING_DAYS_PER_YEAR, VolFit, fit_garch
-from carbonfin.rules import market_rules
+from carbonfin.pricing.volatility import TRADING_DAYS_PER_YEAR, VolFit
 
 __all__ = [
     "APC_METHODS",
     "MEASURES",
     "MODELS",
+    "T_MIN_NU",
     "MarketRiskProfile",
     "business_day_log_marks",
     "fhs_log_loss",
@@ -90,144 +111,64 @@ __all__ = [
     "t_log_loss",
 ]
 
-Model = Literal["hs", "fhs", "t"]
+Model = str
 Measure = Literal["var", "es"]
 ApcMethod = Literal["none", "buffer", "stressed", "floor"]
-MODELS = ("hs", "fhs", "t")
+#: the names of the registered market-risk models (:mod:`carbonfin.collateral.models`)
+MODELS = tuple(MODEL_REGISTRY)
 MEASURES = ("var", "es")
-APC_METHODS = ("none", "buffer", "stressed", "floor")
-#: the default model, chosen out of sample on the real SHEA quotes (docs/collateral.md,
-#: tools/haircut_model_choice.py): plain historical simulation had the exception count closest
-#: to the expected one at 99%, where EWMA-normal and GARCH-t under-covered.
+#: the default model, chosen out of sample at 20 days (docs/collateral.md, "Choosing the default
+#: model out of sample", ``python -m backtests.select_default``)
 DEFAULT_MODEL: Model = "hs"
 
 
 def _bdays(
-    start: dt.date, end: dt.date, calendar: str, notes: list[str] | None = None
+    history: PriceHistory, start: dt.date, end: dt.date, notes: list[str] | None = None
 ) -> list[dt.date]:
-    """Business days in [start, end]; a provisional calendar year becomes a note (or, without a
-    ``notes`` list, stays the :class:`ProvisionalCalendarWarning` it is)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        days = get_calendar(calendar).business_days(start, end)
-    for w in caught:
-        if notes is not None and issubclass(w.category, ProvisionalCalendarWarning):
-            notes.append(str(w.message))
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    """The series' business days in [start, end], on its own calendar (any the engine knows,
+    ``"weekdays"``, or the series' own rows); a provisional calendar year becomes a note."""
+    days = history.session_days(start, end)
+    provisional = history._provisional(start, end) if days else ()
+    if provisional and notes is not None:
+        notes.append(
+            f"{history.name}: business days of {provisional[0]}-{provisional[-1]} on the "
+            f"{history.calendar} calendar are provisional (holidays not yet published)"
+        )
     return days
 
 
 def _grid(
-    end: dt.date, n_days: int, calendar: str, first: dt.date, notes: list[str] | None = None
+    history: PriceHistory, end: dt.date, n_days: int, notes: list[str] | None = None
 ) -> list[dt.date]:
-    """The last ``n_days + 1`` business days up to ``end`` (not before ``first``)."""
-    start = max(first, end - dt.timedelta(days=int(n_days * 1.6) + 30))
-    days = _bdays(start, end, calendar, notes)
+    """The last ``n_days + 1`` business days up to ``end`` (not before the first quote)."""
+    start = max(history.dates[0], end - dt.timedelta(days=int(n_days * 1.6) + 30))
+    days = _bdays(history, start, end, notes)
     return days[-(n_days + 1) :]
 
 
 def _log_marks(close_dates: np.ndarray, log_close: np.ndarray, grid: list[dt.date]) -> np.ndarray:
-    """ln of the last close on or before each grid day (days before the first close dropped)."""
+    """ln of the last price on or before each grid day (days before the first price dropped)."""
     pos = np.searchsorted(close_dates, np.array(grid, dtype=object), side="right") - 1
     return np.asarray(log_close[pos[pos >= 0]])
-
-
-def _loss(x: np.ndarray, confidence: float, measure: str) -> float:
-    """VaR or ES (positive = loss) of the log returns ``x``."""
-    q = float(np.quantile(x, 1.0 - confidence))
-    if measure == "var":
-        return -q
-    return -float(x[x <= q].mean())
 
 
 def _to_frac(log_loss: float) -> float:
     return 1.0 - math.exp(-max(log_loss, 0.0))
 
 
-def _hs(log_marks: np.ndarray, days: int, confidence: float, measure: str) -> float:
-    if len(log_marks) <= days + 20:
-        raise MissingDataError(
-            f"historical simulation needs more than {days + 20} business days of marks; "
-            f"got {len(log_marks)}"
-        )
-    return _loss(log_marks[days:] - log_marks[:-days], confidence, measure)
-
-
-#: lower bound of the fitted degrees of freedom: the √T scaling of the t model needs a finite
-#: variance (ν > 2)
-T_MIN_NU = 2.05
-
-
-def _t_nll(x: np.ndarray, r: np.ndarray) -> float:
-    return -float(stats.t.logpdf(r, x[0], 0.0, x[1]).sum())
-
-
-def _t_fit(r: np.ndarray) -> tuple[float, float]:
-    """Maximum-likelihood ν and scale of a zero-location Student-t, with ν >= ``T_MIN_NU``."""
-    sd = float(np.std(r))
-    if sd == 0:
-        raise InvalidInputError("`returns` are all equal: there is no volatility to model")
-    res = optimize.minimize(
-        _t_nll, np.array([4.0, sd * 0.7]), args=(r,), method="L-BFGS-B",
-        bounds=[(T_MIN_NU, 500.0), (sd * 1e-4, sd * 10.0)],
-    )  # fmt: skip
-    if not res.success:
-        raise ConvergenceError(f"Student-t fit did not converge: {res.message}")
-    return float(res.x[0]), float(res.x[1])
-
-
-def _t_loss(nu: float, scale: float, days: int, confidence: float, measure: str) -> float:
-    s = scale * math.sqrt(days)
-    z = float(stats.t.ppf(confidence, nu))
-    if measure == "var":
-        return s * z
-    if nu <= 1.0:
-        raise InvalidInputError(f"expected shortfall needs a t fit with nu > 1; got nu={nu:.3f}")
-    # ES of a Student-t: s·(ν + z²)/(ν − 1)·f_ν(z)/(1 − q) (McNeil, Frey, Embrechts 2015, 2.2.3)
-    return s * (nu + z * z) / (nu - 1.0) * float(stats.t.pdf(z, nu)) / (1.0 - confidence)
-
-
-def _bootstrap(
-    z: np.ndarray, sigma: float, days: int, confidence: float, measure: str, n: int, seed: int
-) -> float:
-    """i.i.d. resampling of standardised residuals at a constant daily volatility."""
-    rng = np.random.default_rng(seed)
-    sums = (sigma * z[rng.integers(0, len(z), (n, days))]).sum(axis=1)
-    return _loss(sums, confidence, measure)
-
-
-def _fhs(
-    r: np.ndarray,
-    days: int,
-    confidence: float,
-    measure: str,
-    n: int,
-    seed: int,
-    vol: tuple[str, str],
-    cap: float,
-    gaps: np.ndarray,
-) -> tuple[float, VolFit, list[str]]:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CarbonfinWarning)
-        # gap-aware business-day recursion (docs/pricing.md): the gaps go with the returns
-        fit = fit_garch(r, vol[0], vol[1], mean="zero", gap_days=gaps)  # type: ignore[arg-type]
-    notes = [f"{vol[0]}-{vol[1]} fit: {w.message}" for w in caught]
-    loss, sim_notes = fhs_log_loss(fit, days, confidence, measure, n_paths=n, seed=seed, cap=cap)
-    return loss, fit, notes + sim_notes
-
-
 @dataclass(frozen=True, slots=True, eq=False)
 class MarketRiskProfile:
-    """The pledge-independent part of the haircut of one instrument on one date.
+    """The pledge-independent part of the haircut of one series on one date.
 
     ``base_frac`` is the market-risk haircut over ``holding_days`` with daily remargining;
     ``apc_frac`` the same after anti-procyclicality (never lower). ``adv_t`` is the robust daily
     volume over ``adv_window_days`` business days to ``as_of`` (``volume`` says which statistic,
     block days left out, no-trade days as zero; or the caller's stated figure).
     ``data_quality_frac`` is the explicit add-on for a stale mark, thin trading or few returns.
-    ``inputs`` holds the model's inputs and fitted parameters; ``notes`` every fallback or
-    warning met on the way.
+    ``market`` holds the series' market parameters and where they came from; ``inputs`` the
+    model's inputs and fitted parameters; ``notes`` every fallback or warning met on the way.
+    ``instrument`` is ``None`` for a series outside the engine's instruments (``series`` names
+    it).
     """
 
     instrument: Any
@@ -246,7 +187,7 @@ class MarketRiskProfile:
     adv_window_days: int
     participation_frac: float
     max_liquidation_days: int
-    block_discount_frac: float
+    block_discount_frac: float | None
     trade_day_frac: float
     n_returns: int
     data_quality_frac: float
@@ -265,6 +206,9 @@ class MarketRiskProfile:
     #: prices left out of the returns and marks (suspect prints) on or before ``as_of``
     n_excluded_prints: int = 0
     liquidity: LiquidityRules | None = None
+    series: str = ""
+    market: MarketParams | None = None
+    model_version: str = "1"
 
     @property
     def year_volume_t(self) -> float:
@@ -273,10 +217,8 @@ class MarketRiskProfile:
 
 
 def _check_args(
-    model: str, measure: str, apc: str, confidence: float, holding_days: int, remargin_days: int
+    measure: str, apc: str, confidence: float, holding_days: int, remargin_days: int
 ) -> None:
-    if model not in MODELS:
-        raise InvalidInputError(f"`model` must be one of {list(MODELS)}; got {model!r}")
     if measure not in MEASURES:
         raise InvalidInputError(f"`measure` must be one of {list(MEASURES)}; got {measure!r}")
     if apc not in APC_METHODS:
@@ -305,7 +247,212 @@ def _stressed_window(
     return int(starts[end]), end + 1
 
 
-def market_risk_profile(  # noqa: C901 - one linear recipe; splitting it hides the order of steps
+@dataclass(frozen=True, slots=True, eq=False)
+class _Series:
+    """The arrays a profile is measured from, prepared once per history and price basis."""
+
+    history: PriceHistory
+    price_dates: np.ndarray
+    log_price: np.ndarray
+    r: np.ndarray
+    r_dates: np.ndarray
+    gaps: np.ndarray
+    basis: str
+
+
+def _prepare(history: PriceHistory, as_of: dt.date, basis: str, lr: LiquidityRules) -> _Series:
+    """Prices (closes, or VWAPs for a VWAP-marked market) and per-business-day returns to
+    ``as_of``, the prints of :func:`excluded_prints` left out."""
+    column = "close" if basis == "close" else "vwap"
+    drop = excluded_prints(history, lr)
+    if column == "close":
+        prices = model_closes(history, lr)
+    else:
+        vwap = history.quotes["vwap"]
+        prices = vwap[vwap.notna().to_numpy() & ~drop]
+    prices = prices[np.array(list(prices.index), dtype=object) <= as_of]
+    if len(prices) < 2:
+        raise MissingDataError(f"{history.name}: fewer than two {column} prices to {as_of}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ProvisionalCalendarWarning)  # said in the notes instead
+        rets = history.returns(per="business_day", price=column, drop=drop)  # type: ignore[arg-type]
+    keep = rets.dates <= as_of
+    return _Series(history, np.array(list(prices.index), dtype=object),
+                   np.log(prices.to_numpy()), rets.values[keep], rets.dates[keep],
+                   rets.gap_days[keep], column)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """The model and the measurement settings of one profile."""
+
+    model: str
+    measure: str
+    confidence: float
+    holding_days: int
+    lookback: int
+    n_paths: int
+    seed: int
+    cap: float
+
+
+def _inputs(s: _Series, spec: _Spec, grid: list[dt.date]) -> ModelInputs:
+    inside = s.r_dates > grid[0]
+    upto = s.r_dates <= grid[-1]
+    return ModelInputs(
+        log_marks=_log_marks(s.price_dates, s.log_price, grid),
+        returns=s.r[inside & upto], gap_days=s.gaps[inside & upto], all_returns=s.r[upto],
+        holding_days=spec.holding_days, confidence=spec.confidence, measure=spec.measure,
+        n_paths=spec.n_paths, seed=spec.seed, simulation_cap_frac=spec.cap,
+    )  # fmt: skip
+
+
+def _measure_at(
+    s: _Series, spec: _Spec, end: dt.date, min_returns: int, notes: list[str] | None = None
+) -> tuple[ModelResult, ModelInputs, list[dt.date]]:
+    # The lookback ends at the last price the model uses: the flat marks after it are no
+    # information, and the time since is the stale-mark add-on's (so a haircut never falls as
+    # the mark ages).
+    used = s.price_dates[s.price_dates <= end]
+    if not len(used):
+        raise MissingDataError(f"{s.history.name}: no price on or before {end.isoformat()}")
+    grid = _grid(s.history, used[-1], spec.lookback, notes)
+    x = _inputs(s, spec, grid)
+    if len(x.returns) < min_returns:
+        raise MissingDataError(
+            f"{s.history.name}: only {len(x.returns)} returns in the {spec.lookback} business "
+            f"days to {end.isoformat()}; a haircut needs at least {min_returns}"
+        )
+    return get_model(spec.model).measure(x), x, grid
+
+
+# --- anti-procyclicality (EMIR RTS 153/2013 art. 28(1)): one function per method, by name ------
+
+
+@dataclass(frozen=True, slots=True)
+class _ApcContext:
+    s: _Series
+    spec: _Spec
+    as_of: dt.date
+    base: float
+    fitted: ModelResult
+    policy: CollateralPolicy
+    notes: list[str]
+
+
+def _apc_none(c: _ApcContext) -> tuple[float, dict[str, Any]]:
+    return c.base, {}
+
+
+def _apc_buffer(c: _ApcContext) -> tuple[float, dict[str, Any]]:
+    """Art. 28(1)(a): the buffer state machine of :mod:`~carbonfin.collateral.apc_buffer` run over
+    the base haircuts of the last ``buffer_history_days`` business days."""
+    ap = c.policy.anti_procyclicality
+    days = _bdays(c.s.history, c.s.history.dates[0], c.as_of)[-(ap.buffer_history_days + 1) :]
+    step = 1 if c.spec.model in ("hs", "hs-vw", "ewma") else max(1, c.spec.holding_days // 4)
+    path_days = [*days[:-1][::-1][step - 1 :: step][::-1], c.as_of] if step > 1 else days
+    path: list[float] = []
+    for d in path_days[:-1]:
+        try:
+            path.append(_to_frac(_measure_at(c.s, c.spec, d, c.policy.min_returns)[0].log_loss))
+        except (MissingDataError, InvalidInputError):
+            continue  # too early in the history for a measure: the path starts later
+    path.append(c.base)
+    bp = buffer_path(path, buffer_frac=ap.buffer_frac, rise_frac=ap.buffer_rise_frac,
+                     rise_window=max(1, ap.buffer_rise_window_days // step))  # fmt: skip
+    return float(bp.applied[-1]), {
+        "buffer_frac": ap.buffer_frac, "state": bp.states[-1],
+        "drawn_frac": float(bp.drawn_frac[-1]), "path_days": len(path), "path_step_days": step,
+        "rise_frac": ap.buffer_rise_frac, "rise_window_days": ap.buffer_rise_window_days,
+    }  # fmt: skip
+
+
+def _long_days(c: _ApcContext) -> list[dt.date]:
+    years = c.policy.anti_procyclicality.floor_lookback_years
+    h = c.s.history
+    start = dt.date(c.as_of.year - years, c.as_of.month, min(c.as_of.day, 28))
+    if start < h.dates[0]:
+        c.notes.append(
+            f"anti-procyclicality: only {(c.as_of - h.dates[0]).days / 365.25:.1f} of "
+            f"{years} years of history before {c.as_of.isoformat()}"
+        )
+    return _bdays(h, max(start, h.dates[0]), c.as_of, c.notes)
+
+
+def _window_loss(c: _ApcContext, grid: list[dt.date]) -> float:
+    x = _inputs(c.s, c.spec, grid)
+    return _to_frac(get_model(c.spec.model).measure_window(x, c.fitted))
+
+
+def _apc_floor(c: _ApcContext) -> tuple[float, dict[str, Any]]:
+    """Art. 28(1)(c): not lower than the measure over a ten-year lookback."""
+    grid = _long_days(c)
+    floor = _window_loss(c, grid)
+    return max(c.base, floor), {"lookback_start": grid[0], "floor_frac": floor}
+
+
+def _apc_stressed(c: _ApcContext) -> tuple[float, dict[str, Any]]:
+    """Art. 28(1)(b): at least 25% weight on the most volatile 250-day window of ten years."""
+    ap, s = c.policy.anti_procyclicality, c.s
+    grid = _long_days(c)
+    in_long = s.r_dates > grid[0]
+    pos = np.searchsorted(np.array(grid, dtype=object), s.r_dates[in_long])
+    win = _stressed_window(s.r[in_long], pos, ap.stressed_window_days, c.policy.min_returns // 2)
+    if win is None:
+        c.notes.append("anti-procyclicality: no stressed window with enough returns")
+        return c.base, {}
+    wd = s.r_dates[in_long][win[0] : win[1]]
+    stressed = _window_loss(c, [d for d in grid if wd[0] <= d <= wd[-1]])
+    w = ap.stressed_weight
+    return max(c.base, (1.0 - w) * c.base + w * stressed), {
+        "stressed_start": wd[0], "stressed_end": wd[-1], "stressed_frac": stressed,
+        "stressed_weight": w,
+    }  # fmt: skip
+
+
+#: the anti-procyclicality methods by name
+APC_REGISTRY: dict[str, Callable[[_ApcContext], tuple[float, dict[str, Any]]]] = {
+    "none": _apc_none,
+    "buffer": _apc_buffer,
+    "stressed": _apc_stressed,
+    "floor": _apc_floor,
+}
+APC_METHODS = tuple(APC_REGISTRY)
+
+
+@dataclass(frozen=True, slots=True)
+class _Liquidity:
+    volume: DailyVolume
+    max_day_t: float
+    trade_days: int
+    window_days: int
+
+
+def _liquidity(
+    history: PriceHistory,
+    as_of: dt.date,
+    mp: MarketParams,
+    lr: LiquidityRules,
+    adv_t: float | None,
+    basis: str,
+    notes: list[str],
+) -> _Liquidity:
+    """The robust daily volume (or the caller's), the largest day of the block lookback and
+    the trade days of the volume window."""
+    adv_grid = _grid(history, as_of, mp.adv_window_days - 1, notes)
+    dates = np.array(history.dates, dtype=object)
+    window = history.quotes[(dates >= adv_grid[0]) & (dates <= as_of)]
+    volume = daily_volume(history, adv_grid, rules=lr, adv_t=adv_t)
+    max_day = largest_day_volume(history, _grid(history, as_of, lr.block_lookback_days, notes))
+    trade_days = int(window["close" if basis == "close" else "vwap"].notna().sum())
+    if volume.stated:
+        notes.append(f"daily volume stated by the caller: {volume.adv_t:,.0f} t (an assumption)")
+    elif volume.adv_t <= 0:
+        notes.append(f"no {history.name} volume in the ADV window: longest liquidation assumed")
+    return _Liquidity(volume, max_day, trade_days, len(adv_grid))
+
+
+def market_risk_profile(
     history: PriceHistory,
     *,
     as_of: dt.date,
@@ -316,21 +463,54 @@ def market_risk_profile(  # noqa: C901 - one linear recipe; splitting it hides t
     remargin_days: int | None = None,
     anti_procyclicality: ApcMethod | None = None,
     lookback_days: int | None = None,
-    mark_method: Literal["close", "vwap"] = "close",
-    vol_model: tuple[str, str] = ("gjr", "t"),
+    mark_method: Literal["close", "vwap"] | None = None,
     n_paths: int | None = None,
     seed: int | None = None,
     data_source: str = "unspecified",
     policy: CollateralPolicy | None = None,
+    rules: SeriesRules | None = None,
+    series: str | None = None,
     adv_t: float | None = None,
     liquidity: LiquidityRules | None = None,
 ) -> MarketRiskProfile:
-    """Measure the pledge-independent part of the haircut (see the module notes).
+    """Measure the pledge-independent part of the haircut of any validated series.
 
-    Only quotes on or before ``as_of`` are used. Parameters left at ``None`` take the policy's
-    value (``carbonfin/rules/collateral.toml``). ``adv_t`` states the daily volume (t) instead of
-    measuring it (needed for a series without volume; reported as an assumption);
-    ``liquidity`` the liquidity rules (default ``carbonfin/rules/liquidity.toml``).
+    Parameters
+    ----------
+    history
+        Daily quotes of an engine instrument or of any series with its own name, calendar (any
+        the engine knows, ``"weekdays"``, or none), currency and price limit; only quotes on or
+        before ``as_of`` are used.
+    as_of
+        Valuation date.
+    model
+        A name in :data:`carbonfin.collateral.models.MODELS` (``"hs"`` default).
+    measure, confidence, holding_days, remargin_days, lookback_days
+        VaR or ES, and the policy's 99%, 20, 1 and 750 business days unless given.
+    anti_procyclicality
+        ``"buffer"`` (art. 28(1)(a) state machine, default), ``"stressed"``, ``"floor"``,
+        ``"none"``.
+    mark_method
+        ``"close"`` or ``"vwap"`` (default: the market's, see ``series.toml``); with ``"vwap"``
+        the model's prices and returns are the VWAPs too.
+    rules, series
+        A series rules file and the series' name in it (:mod:`carbonfin.collateral.markets`).
+    adv_t
+        The daily volume (t) stated by the caller instead of measured (needed for a series
+        without volume; reported as an assumption).
+    liquidity
+        The liquidity rules (default ``carbonfin/rules/liquidity.toml``).
+
+    Returns
+    -------
+    MarketRiskProfile
+
+    Raises
+    ------
+    InvalidInputError
+        An unknown model, measure or method, or out-of-range settings.
+    MissingDataError
+        Too few quotes before ``as_of``.
     """
     pol = policy or collateral_policy()
     lr = liquidity or liquidity_rules()
@@ -339,9 +519,8 @@ def market_risk_profile(  # noqa: C901 - one linear recipe; splitting it hides t
     remargin_days = pol.remargin_days if remargin_days is None else remargin_days
     apc = pol.anti_procyclicality.default if anti_procyclicality is None else anti_procyclicality
     lookback = pol.lookback_days if lookback_days is None else lookback_days
-    n_paths = pol.fhs_paths if n_paths is None else n_paths
-    seed = pol.fhs_seed if seed is None else seed
-    _check_args(model, measure, apc, confidence, holding_days, remargin_days)
+    model_obj = get_model(model)
+    _check_args(measure, apc, confidence, holding_days, remargin_days)
     if not isinstance(history, PriceHistory):
         raise InvalidInputError(f"`history` must be a PriceHistory; got {type(history).__name__}")
     if not isinstance(as_of, dt.date):
@@ -350,246 +529,97 @@ def market_risk_profile(  # noqa: C901 - one linear recipe; splitting it hides t
         raise InvalidInputError(
             f"`lookback_days` must be an integer > holding_days + 20; got {lookback!r}"
         )
-    inst = history.instrument
-    if inst is None or history.calendar is None:
-        raise InvalidInputError(
-            f"a collateral haircut needs a history of one of the engine's instruments (SHEA, CEA, "
-            f"CCER) on its calendar; got the series {history.name!r}"
-        )
-    calendar: str = history.calendar
     if as_of < history.dates[0]:
         raise MissingDataError(
-            f"`as_of` {as_of.isoformat()} is before the first {inst.value} quote "
+            f"`as_of` {as_of.isoformat()} is before the first {history.name} quote "
             f"({history.dates[0].isoformat()})"
         )
+    mp = market_params(history, pol, rules=rules, series=series)
+    basis = mark_method or mp.mark_method
+    if basis not in ("close", "vwap"):
+        raise InvalidInputError(f"`mark_method` must be 'close' or 'vwap'; got {basis!r}")
     dq = pol.data_quality
-    mark = valuation_mark(
-        history, as_of, method=mark_method, max_age_days=dq.max_mark_age_days, rules=lr
-    )
-    notes: list[str] = list(mark.notes)
-    all_closes = history.closes()
-    all_closes = all_closes[np.array(list(all_closes.index), dtype=object) <= as_of]
-    closes = model_closes(history, lr)
-    closes = closes[np.array(list(closes.index), dtype=object) <= as_of]
-    n_excluded = len(all_closes) - len(closes)
+    mark = valuation_mark(history, as_of, method=basis, max_age_days=dq.max_mark_age_days,
+                          rules=lr)  # fmt: skip
+    notes: list[str] = [*mp.notes, *mark.notes]
+    s = _prepare(history, as_of, basis, lr)
+    n_all = int((history.quotes[basis].notna().to_numpy()
+                 & (np.array(history.dates, dtype=object) <= as_of)).sum())  # fmt: skip
+    n_excluded = n_all - len(s.price_dates)
     if n_excluded:
         notes.append(
             f"{n_excluded} print(s) left out of the returns and marks (flagged "
             f"{', '.join(lr.return_exclude)}, or an odd lot beyond the price limit)"
         )
-    close_dates = np.array(list(closes.index), dtype=object)
-    log_close = np.log(closes.to_numpy())
-    rets = history.returns(per="business_day", drop=excluded_prints(history, lr))
-    keep = rets.dates <= as_of
-    r_all, r_dates, g_all = rets.values[keep], rets.dates[keep], rets.gap_days[keep]
-
-    # --- the model over the lookback -----------------------------------------------------------
-    # The lookback ends at the last close the model uses: the flat marks after it are no
-    # information, and the time since is the stale-mark add-on's (so a haircut never falls
-    # as the mark ages).
-    if not len(close_dates):
-        raise MissingDataError(f"{inst.value}: no close on or before {as_of.isoformat()}")
-    grid = _grid(close_dates[-1], lookback, calendar, history.dates[0], notes)
-    in_lookback = r_dates > grid[0]
-    r = r_all[in_lookback]
-    if len(r) < pol.min_returns:
-        raise MissingDataError(
-            f"{inst.value}: only {len(r)} returns in the {lookback} business days to "
-            f"{as_of.isoformat()}; a haircut needs at least {pol.min_returns}"
-        )
+    spec = _Spec(model_obj.name, measure, float(confidence), holding_days, lookback,
+                 pol.fhs_paths if n_paths is None else n_paths,
+                 pol.fhs_seed if seed is None else seed, mp.simulation_cap_frac)  # fmt: skip
+    fitted, x, grid = _measure_at(s, spec, as_of, pol.min_returns, notes)
+    notes += fitted.notes
     inputs: dict[str, Any] = {
-        "lookback_days": lookback,
-        "lookback_start": grid[0],
-        "n_returns": len(r),
-        "horizon_days": holding_days,
-    }
-    fit: VolFit | None = None
-    if model == "hs":
-        marks = _log_marks(close_dates, log_close, grid)
-        loss = _hs(marks, holding_days, confidence, measure)
-        inputs["n_horizon_returns"] = len(marks) - holding_days
-    elif model == "t":
-        nu, scale = _t_fit(r)
-        loss = _t_loss(nu, scale, holding_days, confidence, measure)
-        inputs |= {"nu": nu, "scale_daily": scale}
-        if nu <= T_MIN_NU + 1e-6:
-            notes.append(f"Student-t fit at its lower bound nu = {T_MIN_NU} (tails heavier still)")
-    else:
-        cap = market_rules()[inst].price_limit.block_frac
-        loss, fit, fit_notes = _fhs(
-            r,
-            holding_days,
-            confidence,
-            measure,
-            n_paths,
-            seed,
-            vol_model,
-            cap,
-            g_all[in_lookback],
-        )
-        notes += fit_notes
-        inputs |= {
-            "vol_model": f"{fit.model}-{fit.dist}",
-            "persistence": fit.persistence,
-            "next_day_vol": fit.next_vol(),
-            "n_paths": n_paths,
-            "daily_move_cap": cap,
-            "seed": seed,
-            **{f"param.{k}": v for k, v in fit.params.items()},
-        }
-    inputs["log_loss"] = loss
-    base = _to_frac(loss)
+        "lookback_days": lookback, "lookback_start": grid[0], "n_returns": len(x.returns),
+        "horizon_days": holding_days, "price_basis": basis, **fitted.inputs,
+        "log_loss": fitted.log_loss, "model_version": model_obj.version,
+    }  # fmt: skip
+    base = _to_frac(fitted.log_loss)
+    ctx = _ApcContext(s, spec, as_of, base, fitted, pol, notes)
+    apc_frac, apc_extra = APC_REGISTRY[apc](ctx)
+    apc_inputs = {"method": apc, **apc_extra}
 
-    # --- anti-procyclicality (EMIR RTS 153/2013 art. 28(1)) -----------------------------------
-    apc_pol = pol.anti_procyclicality
-
-    def measured_on(window_r: np.ndarray, window_grid: list[dt.date]) -> float:
-        if model == "hs":
-            return _hs(_log_marks(close_dates, log_close, window_grid), holding_days, confidence,
-                       measure)  # fmt: skip
-        if model == "t":
-            return _t_loss(*_t_fit(window_r), holding_days, confidence, measure)
-        assert fit is not None
-        z = fit.std_resid[np.isfinite(fit.std_resid)]
-        sigma = float(np.sqrt(np.mean(window_r * window_r)))
-        return _bootstrap(z, sigma, holding_days, confidence, measure, n_paths, seed)
-
-    apc_inputs: dict[str, Any] = {"method": apc}
-    apc_frac = base
-    if apc == "buffer":
-        apc_frac = min(1.0, base * (1.0 + apc_pol.buffer_frac))
-        apc_inputs["buffer_frac"] = apc_pol.buffer_frac
-    elif apc in ("stressed", "floor"):
-        years = apc_pol.floor_lookback_years
-        start = dt.date(as_of.year - years, as_of.month, min(as_of.day, 28))
-        if start < history.dates[0]:
-            notes.append(
-                f"anti-procyclicality: only {(as_of - history.dates[0]).days / 365.25:.1f} of "
-                f"{years} years of history before {as_of.isoformat()}"
-            )
-        long_grid = _bdays(max(start, history.dates[0]), as_of, calendar, notes)
-        in_long = r_dates > long_grid[0]
-        if apc == "floor":
-            floor = _to_frac(measured_on(r_all[in_long], long_grid))
-            apc_frac = max(base, floor)
-            apc_inputs |= {"lookback_start": long_grid[0], "floor_frac": floor}
-        else:
-            pos = np.searchsorted(np.array(long_grid, dtype=object), r_dates[in_long])
-            win = _stressed_window(r_all[in_long], pos, apc_pol.stressed_window_days,
-                                   pol.min_returns // 2)  # fmt: skip
-            if win is None:
-                notes.append("anti-procyclicality: no stressed window with enough returns")
-            else:
-                wr = r_all[in_long][win[0] : win[1]]
-                wd = r_dates[in_long][win[0] : win[1]]
-                w_grid = [d for d in long_grid if wd[0] <= d <= wd[-1]]
-                stressed = _to_frac(measured_on(wr, w_grid))
-                weight = apc_pol.stressed_weight
-                apc_frac = max(base, (1.0 - weight) * base + weight * stressed)
-                apc_inputs |= {
-                    "stressed_start": wd[0],
-                    "stressed_end": wd[-1],
-                    "stressed_frac": stressed,
-                    "stressed_weight": weight,
-                }
-
-    # --- liquidity and data quality --------------------------------------------------------------
-    liq = pol.liquidation[inst]
-    adv_grid = _grid(as_of, liq.adv_window_days - 1, calendar, history.dates[0], notes)
-    window = history.quotes[
-        (np.array(history.dates, dtype=object) >= adv_grid[0])
-        & (np.array(history.dates, dtype=object) <= as_of)
-    ]
-    volume = daily_volume(history, adv_grid, rules=lr, adv_t=adv_t)
-    adv = volume.adv_t
-    block_grid = _grid(as_of, lr.block_lookback_days, calendar, history.dates[0], notes)
-    max_day = largest_day_volume(history, block_grid)
-    trade_days = int(window["close"].notna().sum())
-    trade_frac = trade_days / len(adv_grid)
-    if volume.stated:
-        notes.append(f"daily volume stated by the caller: {adv:,.0f} t (an assumption)")
-    elif adv <= 0:
-        notes.append(f"no {inst.value} volume in the ADV window: longest liquidation assumed")
+    liq = _liquidity(history, as_of, mp, lr, adv_t, basis, notes)
+    trade_days, window_days = liq.trade_days, liq.window_days
+    trade_frac = trade_days / window_days
     late = max(0, mark.age_days - dq.fresh_mark_days)
     stale = min(dq.max_stale_addon, dq.stale_addon_per_day * late)
     thin = dq.thin_trading_addon if trade_frac < dq.min_trade_day_frac else 0.0
-    few = dq.few_returns_addon if len(r) < dq.few_returns else 0.0
+    few = dq.few_returns_addon if len(x.returns) < dq.few_returns else 0.0
     dq_inputs = {
-        "mark_age_days": mark.age_days,
-        "fresh_mark_days": dq.fresh_mark_days,
-        "stale_addon": stale,
-        "trade_days": trade_days,
-        "window_days": len(adv_grid),
-        "trade_day_frac": trade_frac,
-        "thin_trading_addon": thin,
-        "n_returns": len(r),
+        "mark_age_days": mark.age_days, "fresh_mark_days": dq.fresh_mark_days,
+        "stale_addon": stale, "trade_days": trade_days, "window_days": window_days,
+        "trade_day_frac": trade_frac, "thin_trading_addon": thin, "n_returns": len(x.returns),
         "few_returns_addon": few,
-    }
+    }  # fmt: skip
     for cond, text in (
         (stale > 0, f"mark is {mark.age_days} business days old"),
         (thin > 0, f"trades on only {trade_frac:.0%} of business days"),
-        (few > 0, f"only {len(r)} returns in the lookback"),
+        (few > 0, f"only {len(x.returns)} returns in the lookback"),
     ):
         if cond:
             notes.append(f"data quality: {text}")
-    rules = market_rules()[inst]
     return MarketRiskProfile(
-        instrument=inst,
-        as_of=as_of,
-        model=model,
-        measure=measure,
-        confidence=float(confidence),
-        holding_days=holding_days,
-        remargin_days=remargin_days,
-        mark=mark,
-        collateral_currency=rules.currency,
-        base_frac=base,
-        apc_method=apc,
-        apc_frac=apc_frac,
-        adv_t=adv,
-        adv_window_days=len(adv_grid),
-        participation_frac=liq.participation_frac,
-        max_liquidation_days=liq.max_days,
-        block_discount_frac=rules.price_limit.block_frac,
-        trade_day_frac=trade_frac,
-        n_returns=len(r),
-        data_quality_frac=stale + thin + few,
-        inputs=MappingProxyType(inputs),
-        apc_inputs=MappingProxyType(apc_inputs),
-        data_quality_inputs=MappingProxyType(dq_inputs),
-        notes=tuple(dict.fromkeys(notes)),
-        data_source=data_source,
-        policy=pol,
-        volume=volume,
-        daily_vol=float(np.sqrt(np.mean(r * r))),
-        max_day_volume_t=max_day,
-        n_excluded_prints=n_excluded,
-        liquidity=lr,
-    )
+        instrument=history.instrument, as_of=as_of, model=model_obj.name, measure=measure,
+        confidence=float(confidence), holding_days=holding_days, remargin_days=remargin_days,
+        mark=mark, collateral_currency=mp.currency, base_frac=base, apc_method=apc,
+        apc_frac=apc_frac, adv_t=liq.volume.adv_t, adv_window_days=window_days,
+        participation_frac=mp.participation_frac, max_liquidation_days=mp.max_liquidation_days,
+        block_discount_frac=mp.block_limit_frac, trade_day_frac=trade_frac,
+        n_returns=len(x.returns), data_quality_frac=stale + thin + few,
+        inputs=MappingProxyType(inputs), apc_inputs=MappingProxyType(apc_inputs),
+        data_quality_inputs=MappingProxyType(dq_inputs), notes=tuple(dict.fromkeys(notes)),
+        data_source=data_source, policy=pol, series=history.name, market=mp,
+        model_version=model_obj.version, volume=liq.volume,
+        daily_vol=float(np.sqrt(np.mean(x.returns * x.returns))), max_day_volume_t=liq.max_day_t,
+        n_excluded_prints=n_excluded, liquidity=lr,
+    )  # fmt: skip
 
 
 # --- the models one step at a time ---------------------------------------------------------------
 # market_risk_profile measures one date end to end. A backtest replays the same models over
-# thousands of dates, refitting every k days: these are the steps of the recipe above, public so
-# that it can reuse them on arrays prepared once (tests check that they reproduce
-# market_risk_profile date by date).
+# thousands of dates: these are the steps, public so that it can reuse them on arrays prepared
+# once (tests check that they reproduce market_risk_profile date by date).
 
 
 def business_day_log_marks(
     history: PriceHistory, end: dt.date | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The instrument's business days from its first quote to ``end`` (default: the last quote)
+    """The series' business days from its first quote to ``end`` (default: the last quote)
     and the log mark on each: ln of the last close on or before the day (NaN before the first
     close), the prints of :func:`~carbonfin.collateral.liquidity.excluded_prints` (suspect
     prints, odd-lot limit breaches) left out, so that a bad tick is neither a model return nor
     a realised loss. Mark-to-mark changes over ``h`` of these days are the holding-period
     returns of the ``"hs"`` model and the realised outcomes a backtest compares with."""
     end = history.dates[-1] if end is None else end
-    if history.calendar is None:
-        raise InvalidInputError(
-            f"business-day marks need a calendar; the series {history.name!r} has none"
-        )
-    bdays: list[Any] = _bdays(history.dates[0], end, history.calendar)
+    bdays: list[Any] = _bdays(history, history.dates[0], end)
     days = np.empty(len(bdays), dtype=object)
     days[:] = bdays
     closes = model_closes(history)  # suspect prints are not marks, nor realised losses
@@ -602,21 +632,20 @@ def business_day_log_marks(
 def hs_log_loss(log_marks: np.ndarray, holding_days: int, confidence: float, measure: str) -> float:
     """Historical-simulation VaR/ES (positive = loss) of the ``holding_days`` log return, from
     the log marks of consecutive business days (NaN marks before the first close are dropped)."""
-    marks = np.asarray(log_marks, dtype=float)
-    return _hs(marks[np.isfinite(marks)], holding_days, confidence, measure)
+    return hs_loss(log_marks, holding_days, confidence, measure)
 
 
 def fit_student_t(returns: np.ndarray) -> tuple[float, float]:
     """The ``"t"`` model's fit: maximum-likelihood ``(ν, scale)`` of a zero-location Student-t
     with ``ν >= T_MIN_NU`` (per-business-day returns)."""
-    return _t_fit(np.asarray(returns, dtype=float))
+    return t_fit(np.asarray(returns, dtype=float))
 
 
 def t_log_loss(
     nu: float, scale: float, holding_days: int, confidence: float, measure: str
 ) -> float:
     """The ``"t"`` model's VaR/ES (positive = loss) of the ``holding_days`` log return."""
-    return _t_loss(nu, scale, holding_days, confidence, measure)
+    return t_loss(nu, scale, holding_days, confidence, measure)
 
 
 def fhs_log_loss(
@@ -629,14 +658,10 @@ def fhs_log_loss(
     seed: int,
     cap: float,
 ) -> tuple[float, list[str]]:
-    """The ``"fhs"`` model's VaR/ES (positive = loss) of the ``holding_days`` log return from a
-    GARCH-family fit (estimated, or filtered forward with fixed parameters), and the notes of the
-    simulation (variance bounds hit by non-stationary fits)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CarbonfinWarning)
-        paths = filtered_historical(fit, 1.0, holding_days, n_paths, seed=seed, limit_frac=cap)
-    notes = [f"{fit.model}-{fit.dist} simulation: {w.message}" for w in caught]
-    return _loss(np.log(paths.prices[:, -1]), confidence, measure), notes
+    """The FHS models' VaR/ES (positive = loss) of the ``holding_days`` log return from a
+    GARCH-family fit, and the notes of the simulation."""
+    return _fhs_log_loss(fit, holding_days, confidence, measure, n_paths=n_paths, seed=seed,
+                         cap=cap)  # fmt: skip
 
 
 def log_loss_to_frac(log_loss: float | np.ndarray) -> np.ndarray:

@@ -47,6 +47,13 @@ class AntiProcyclicality:
     stressed_window_days: int
     floor_lookback_years: int
     source: str
+    #: art. 28(1)(a) buffer state machine (carbonfin.collateral.apc_buffer): a significant rise
+    #: is the base above (1 + buffer_rise_frac) x its minimum over buffer_rise_window_days; the
+    #: path is run over the last buffer_history_days business days
+    buffer_rise_frac: float = 0.10
+    buffer_rise_window_days: int = 20
+    buffer_history_days: int = 120
+    buffer_source: str = ""
 
 
 @dataclass(frozen=True, slots=True)

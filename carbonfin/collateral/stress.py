@@ -29,7 +29,7 @@ tonnes where that is zero; :mod:`carbonfin.collateral.aggregate`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from types import MappingProxyType
@@ -47,8 +47,6 @@ from carbonfin.pricing.scenarios import STRESS_WINDOWS, merton_jump, replay_wind
 from carbonfin.rules import load_rules_toml
 
 __all__ = ["StressResult", "StressScenario", "stress_book", "stress_scenarios"]
-
-_KINDS = ("replay", "shock", "merton_jump")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +70,7 @@ def stress_scenarios() -> MappingProxyType[str, StressScenario]:
     common = {"kind", "instruments", "description", "source", "assumed"}
     try:
         for name, spec in raw["scenarios"].items():
-            if spec["kind"] not in _KINDS:
+            if spec["kind"] not in KINDS:
                 raise DataIntegrityError(f"stress scenario {name!r}: unknown kind {spec['kind']!r}")
             if spec["kind"] == "replay" and spec["window"] not in STRESS_WINDOWS:
                 raise DataIntegrityError(f"stress scenario {name!r}: unknown window")
@@ -154,6 +152,49 @@ def _jump_move(history: PriceHistory, as_of: dt.date, p: Mapping[str, Any], seed
     return float(min(np.quantile(paths.horizon_returns(), float(p["quantile"])), 0.0))
 
 
+@dataclass(frozen=True, slots=True)
+class _MoveContext:
+    scenario: StressScenario
+    histories: Mapping[Instrument, PriceHistory]
+    as_of: dt.date
+    seed: int
+    notes: list[str]
+
+    def history(self, inst: Instrument) -> PriceHistory:
+        if inst not in self.histories:
+            raise MissingDataError(f"no price history for {inst.value} to stress")
+        return self.histories[inst]
+
+
+def _shock(c: _MoveContext, inst: Instrument) -> float:
+    return float(c.scenario.params["move_frac"])
+
+
+def _jump(c: _MoveContext, inst: Instrument) -> float:
+    return _jump_move(c.history(inst), c.as_of, c.scenario.params, c.seed)
+
+
+def _replay(c: _MoveContext, inst: Instrument) -> float:
+    p = c.scenario.params
+    try:
+        return _replay_move(c.history(inst), str(p["window"]))
+    except MissingDataError:
+        proxy = p.get("proxy")
+        if proxy is None or Instrument.parse(proxy) == inst:
+            raise
+        px = Instrument.parse(proxy)
+        if px not in c.histories:
+            raise MissingDataError(f"no price history for the proxy {px.value}") from None
+        c.notes.append(f"{inst.value} has no quotes in the window: moved like {px.value}")
+        return _replay_move(c.histories[px], str(p["window"]))
+
+
+#: the scenario kinds by name: each turns a scenario into one instrument's relative move
+KINDS: Mapping[str, Callable[[_MoveContext, Instrument], float]] = MappingProxyType(
+    {"replay": _replay, "shock": _shock, "merton_jump": _jump}
+)
+
+
 def _moves(
     scenario: StressScenario,
     instruments: set[Instrument],
@@ -162,30 +203,9 @@ def _moves(
     seed: int,
     notes: list[str],
 ) -> dict[Instrument, float]:
-    p = scenario.params
-    moves: dict[Instrument, float] = {}
-    hit = [i for i in scenario.instruments if i in instruments]
-    for inst in hit:
-        if scenario.kind == "shock":
-            moves[inst] = float(p["move_frac"])
-            continue
-        if inst not in histories:
-            raise MissingDataError(f"no price history for {inst.value} to stress")
-        if scenario.kind == "merton_jump":
-            moves[inst] = _jump_move(histories[inst], as_of, p, seed)
-            continue
-        try:
-            moves[inst] = _replay_move(histories[inst], str(p["window"]))
-        except MissingDataError:
-            proxy = p.get("proxy")
-            if proxy is None or Instrument.parse(proxy) == inst:
-                raise
-            px = Instrument.parse(proxy)
-            if px not in histories:
-                raise MissingDataError(f"no price history for the proxy {px.value}") from None
-            moves[inst] = _replay_move(histories[px], str(p["window"]))
-            notes.append(f"{inst.value} has no quotes in the window: moved like {px.value}")
-    return moves
+    ctx = _MoveContext(scenario, histories, as_of, seed, notes)
+    move = KINDS[scenario.kind]
+    return {i: move(ctx, i) for i in scenario.instruments if i in instruments}
 
 
 def stress_book(

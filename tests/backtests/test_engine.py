@@ -44,7 +44,7 @@ def _spec(model: str, h: int = 1, **kw: object) -> JobSpec:
 
 @pytest.mark.parametrize(
     ("model", "core", "h"),
-    [("hs", "hs", 1), ("hs", "hs", 10), ("t", "t", 10), ("garch-t", "fhs", 1)],
+    [("hs", "hs", 1), ("hs", "hs", 10), ("t", "t", 10), ("garch-t", "garch-t", 1)],
     ids=["hs-1d", "hs-10d", "t-10d", "garch-t-fhs"],
 )
 def test_forecasts_are_the_core_haircut_models(history, model: str, core: str, h: int) -> None:  # type: ignore[no-untyped-def]
@@ -59,7 +59,7 @@ def test_forecasts_are_the_core_haircut_models(history, model: str, core: str, h
             warnings.simplefilter("ignore", CarbonfinWarning)
             profile = market_risk_profile(
                 history, as_of=series.dates[i], model=core, holding_days=h, remargin_days=1,  # type: ignore[arg-type]
-                anti_procyclicality="none", lookback_days=LOOKBACK, vol_model=("garch", "t"),
+                anti_procyclicality="none", lookback_days=LOOKBACK,
                 n_paths=500, seed=spec.seed,
             )  # fmt: skip
         assert series.var[0.99][i] == pytest.approx(profile.inputs["log_loss"], rel=1e-12)

@@ -151,11 +151,14 @@ def test_cli_backtest_on_a_csv(tmp_path: Path, datasets: list[Dataset]) -> None:
     csv = tmp_path / "market.csv"
     quotes.to_csv(csv, index=False)
     out = tmp_path / "rep"
-    result = CliRunner().invoke(app, ["backtest", "--csv", str(csv), "--models", "hs,ewma",
+    result = CliRunner().invoke(app, ["backtest", "--csv", str(csv), "--name", "SHEA",
+                                      "--models", "hs,ewma",
                                       "--horizons", "1", "--no-haircut", "--lookback", "250",
                                       "--out", str(out)])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "market.csv" in result.output
+    # it says which calendar and limit it applied (issue 19, point 5)
+    assert "calendar China.SEEE, daily price limit ±10%" in result.output
     assert (out / "index.html").exists()
     tests = json.loads((out / "results.json").read_text())["tests"]
     assert {t["model"] for t in tests} == {"hs", "ewma"}

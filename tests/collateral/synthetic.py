@@ -27,6 +27,7 @@ def history_from_returns(
     price0: float = 40.0,
     instrument: str = "SHEA",
     start: dt.date = START,
+    limit_frac: float | None = 0.5,
 ) -> PriceHistory:
     """Closes ``price0·exp(cumsum(r))`` on consecutive business days (first close = price0)."""
     r = np.asarray(log_returns, dtype=float)
@@ -42,4 +43,4 @@ def history_from_returns(
             "amount_cny": vol * closes,
         }
     )
-    return PriceHistory.from_frame(frame, instrument, limit_frac=0.5)
+    return PriceHistory.from_frame(frame, instrument, limit_frac=limit_frac)

@@ -126,8 +126,7 @@ def test_fhs_on_a_known_garch_lands_near_the_true_quantile() -> None:
     prof = market_risk_profile(
         hist,
         as_of=hist.dates[-1],
-        model="fhs",
-        vol_model=("garch", "normal"),
+        model="garch-n",
         anti_procyclicality="none",
         lookback_days=3100,
         n_paths=20_000,
