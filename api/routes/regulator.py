@@ -54,7 +54,9 @@ def exposures(
 
     book = request.app.state.book.valuation(session, as_of)
     attrs = request.app.state.book.attributes(session, as_of)
-    allocated = allocate_outstanding(_with_attrs(book.pledges, attrs), book.loans)
+    # loans that could not be valued are counted as such (carbonfin.lending.book)
+    valued = request.app.state.book.book(session, as_of)
+    allocated = allocate_outstanding(_with_attrs(valued.pledge_rows(), attrs), valued.loan_rows())
     table = group_exposures(allocated, group_by)
     rows = [ExposureRow.model_validate(r) for r in table.rows.to_dict("records")]
     return ExposuresPublic(

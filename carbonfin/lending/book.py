@@ -159,6 +159,56 @@ class ValuedBook:
         first["pledges"] = nv.groupby("loan_id")["pledge_id"].count()
         return first.reset_index()
 
+    def pledge_rows(self) -> pd.DataFrame:
+        """The valued pledges, then one row per pledge of each loan not valued, with its value
+        columns NaN (unknown, not zero), ``state`` ``not_valued`` and ``not_valued_reason``:
+        the shape :func:`carbonfin.collateral.aggregate.allocate_outstanding` reads."""
+        valued = self.valuation.pledges if self.valuation is not None else pd.DataFrame()
+        nv = self.not_valued
+        rows = pd.DataFrame(
+            {
+                "pledge_id": nv["pledge_id"],
+                "loan_id": nv["loan_id"],
+                "bank_id": nv["bank_id"],
+                "instrument": nv["instrument"],
+                "quantity_t": nv["quantity_t"],
+                "market_value_cny": np.nan,
+                "lendable_value_cny": np.nan,
+                "loan_currency": nv["currency"],
+                "loan_outstanding": nv["outstanding"],
+                "loan_outstanding_cny": nv["outstanding_cny"],
+                "state": "not_valued",
+                "not_valued_reason": nv["reason"],
+            }
+        )
+        if valued.empty:
+            return rows.reset_index(drop=True)
+        valued = valued.assign(not_valued_reason=None)
+        return pd.concat([valued, rows], ignore_index=True) if len(rows) else valued
+
+    def loan_rows(self) -> pd.DataFrame:
+        """The valued loans, then one row per loan not valued (``state`` ``not_valued``,
+        collateral NaN, ``outstanding_cny`` NaN where the FX rate is missing)."""
+        valued = self.valuation.loans if self.valuation is not None else pd.DataFrame()
+        nv = self.not_valued_loans()
+        rows = pd.DataFrame(
+            {
+                "loan_id": nv["loan_id"],
+                "bank_id": nv["bank_id"],
+                "currency": nv["currency"],
+                "outstanding": nv["outstanding"],
+                "outstanding_cny": nv["outstanding_cny"],
+                "collateral_value_cny": np.nan,
+                "lendable_value_cny": np.nan,
+                "state": "not_valued",
+                "not_valued_reason": nv["reason"],
+            }
+        )
+        if valued.empty:
+            return rows.reset_index(drop=True)
+        valued = valued.assign(not_valued_reason=None)
+        return pd.concat([valued, rows], ignore_index=True) if len(rows) else valued
+
     def state_counts(self) -> dict[str, int]:
         """Loans by state, ``not_valued`` included (counted, never folded into ``ok``)."""
         counts = {} if self.valuation is None else self.valuation.state_counts()

@@ -123,5 +123,45 @@ def test_an_unvaluable_position_is_isolated_in_its_own_banks_results(api: Api) -
         )
         assert ltv.status_code == 200, ltv.text
         assert ltv.json()["loans"] == ltv_before.json()["loans"]
+        # and the exposures count it as not valued, its outstanding unknown (not zero)
+        exp = api.client.get(
+            "/v1/regulator/exposures",
+            params={"as_of": AS_OF.isoformat(), "group_by": "bank"},
+            headers=api.as_("regulator"),
+        )
+        assert exp.status_code == 200, exp.text
+        total = exp.json()["total"]
+        assert total["pledges_not_valued"] >= 1
+        assert total["loans_outstanding_unknown"] >= 1
     finally:
         _remove(api, loan_id)
+
+
+def test_a_banks_valuation_does_not_depend_on_other_banks_positions(api: Api) -> None:
+    """Valuing BANK-03's book alone gives the figures of its rows in the whole book's
+    valuation (the isolation fallback may value bank by bank without changing any number)."""
+    import pandas as pd
+    from sqlalchemy.orm import sessionmaker
+
+    from carbonfin.lending.book import value_book_as_of
+
+    app = api.client.app
+    data = app.state.data  # type: ignore[attr-defined]
+    with sessionmaker(api.engine)() as session:
+        whole = app.state.book.book(session, AS_OF).for_bank("BANK-03")  # type: ignore[attr-defined]
+        alone = value_book_as_of(
+            session,
+            AS_OF,
+            history_of=lambda inst: data.history(inst.value),
+            fixings=data.fixings(),
+            covered_usccs=data.covered_usccs(),
+            data_source=data.source,
+            bank_id="BANK-03",
+        )
+    assert whole.valuation is not None
+    assert alone.valuation is not None
+    cols = ["loan_id", "outstanding_cny", "collateral_value_cny", "lendable_value_cny", "state"]
+    a = whole.valuation.loans[cols].sort_values("loan_id").reset_index(drop=True)
+    b = alone.valuation.loans[cols].sort_values("loan_id").reset_index(drop=True)
+    assert len(a) > 0
+    pd.testing.assert_frame_equal(a, b)
