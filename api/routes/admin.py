@@ -1,4 +1,12 @@
-"""Client management (admins) and the audit log (admins and the regulator)."""
+"""Client management (the platform operator's admins) and the audit log (admins and the
+regulator).
+
+Admins belong to the institution OPERATOR, not to a bank: they create keys for any institution,
+list and revoke them (never the last active admin), and read the audit log; they read no bank's
+loans, pledges or margin calls (:func:`api.deps.reader`). Banks do not manage their own keys
+(no ``key_manager`` capability): a key is issued by the operator, or by the ``carbonfin apikey``
+command on the server, so a stolen bank key can never mint more keys.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +15,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.deps import AdminClient, AuditReaderClient, PageLimit, SessionDep
 from api.problems import problem_responses
 from api.schemas.admin import AuditPublic, ClientCreate, ClientCreated, ClientPublic
 from api.schemas.common import Instant, Page
 from carbonfin.store import credentials
+from carbonfin.store.credentials import ClientIdentity
 from carbonfin.store.models import ApiClient, AuditEntry
+from carbonfin.store.repositories import record_audit
 from carbonfin.store.transactions import write_transaction
 
 router = APIRouter(prefix="/v1", tags=["admin"])
@@ -28,6 +39,7 @@ def _public(c: ApiClient) -> ClientPublic:
         expires_at=c.expires_at,
         revoked_at=c.revoked_at,
         label=c.label,
+        state=credentials.key_state(c),
     )
 
 
@@ -37,13 +49,10 @@ def _public(c: ApiClient) -> ClientPublic:
     status_code=201,
     responses=problem_responses(401, 403, 404, 422),
 )
-def create_client(body: ClientCreate, request: Request, _admin: AdminClient) -> ClientCreated:
+def create_client(body: ClientCreate, request: Request, admin: AdminClient) -> ClientCreated:
     """Create an API key for an institution; the key is in this response only."""
-    expires = (
-        dt.datetime.now(dt.UTC) + dt.timedelta(days=body.expires_in_days)
-        if body.expires_in_days
-        else None
-    )
+    days = body.expires_in_days or credentials.DEFAULT_KEY_LIFETIME_DAYS  # null: the default
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
     with write_transaction(request.app.state.sessions) as session:
         client_id, key = credentials.create_api_key(
             session=session,
@@ -55,7 +64,9 @@ def create_client(body: ClientCreate, request: Request, _admin: AdminClient) -> 
         row = session.get(ApiClient, client_id)
         assert row is not None
         created = ClientCreated(**_public(row).model_dump(), api_key=key)
+        _audit(session, admin, "api_client.create", row)
     request.state.audit_entity_id = client_id
+    request.state.audit_written = True  # in the write's own transaction (api.middleware)
     return created
 
 
@@ -70,17 +81,40 @@ def list_clients(_admin: AdminClient, session: SessionDep) -> list[ClientPublic]
 @router.delete(
     "/admin/clients/{client_id}",
     response_model=ClientPublic,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
 def revoke_client(
     client_id: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{2,63}$")],
-    _admin: AdminClient,
+    admin: AdminClient,
     request: Request,
 ) -> ClientPublic:
-    """Revoke a client's key: refused from its next call on."""
+    """Revoke a client's key: refused from its next call on. Revoking the last active admin is
+    a 409 (no one could manage keys any more)."""
     request.state.audit_entity_id = client_id
     with write_transaction(request.app.state.sessions) as session:
-        return _public(credentials.revoke_api_client(session=session, client_id=client_id))
+        row = credentials.revoke_api_client(session=session, client_id=client_id)
+        _audit(session, admin, "api_client.revoke", row)
+        public = _public(row)
+    request.state.audit_written = True  # in the write's own transaction (api.middleware)
+    return public
+
+
+def _audit(session: Session, admin: ClientIdentity, action: str, row: ApiClient) -> None:
+    record_audit(
+        session=session,
+        actor=admin.client_id,
+        action=action,
+        entity="api_clients",
+        entity_id=row.client_id,
+        detail={
+            "role": admin.role,
+            "institution": admin.institution_id,
+            "client_institution": row.institution_id,
+            "client_role": row.role,
+            "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        },
+        at=dt.datetime.now(dt.UTC),
+    )
 
 
 @router.get("/audit", response_model=Page[AuditPublic], responses=problem_responses(401, 403, 422))

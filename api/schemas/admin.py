@@ -12,9 +12,17 @@ from api.schemas.common import StrictModel, UtcDateTime
 class ClientCreate(StrictModel):
     institution_id: str = Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$", examples=["BANK-01"])
     role: Literal["bank", "regulator", "admin"] | None = Field(
-        default=None, description="default: `bank` for a bank, `regulator` for the central bank"
+        default=None,
+        description="follows the institution: `bank` for a bank, `regulator` for the central "
+        "bank, `admin` for the platform operator (OPERATOR); another role is a 422",
     )
-    expires_in_days: int | None = Field(default=365, ge=1, le=3650)
+    expires_in_days: int | None = Field(
+        default=365,
+        ge=1,
+        le=3650,
+        description="days until the key expires; `null` means the default, 365 days "
+        "(every key expires)",
+    )
     label: str | None = Field(default=None, max_length=200)
 
 
@@ -26,6 +34,9 @@ class ClientPublic(BaseModel):
     expires_at: UtcDateTime | None
     revoked_at: UtcDateTime | None
     label: str | None
+    state: Literal["active", "revoked", "expired"] = Field(
+        description="`expired` once `expires_at` has passed; `revoked` after a revocation"
+    )
 
 
 class ClientCreated(ClientPublic):

@@ -31,7 +31,10 @@ def create_cmd(
     institution: Annotated[str, typer.Option(help="institution id, e.g. BANK-01 or PBOC-SH")],
     role: Annotated[
         str | None,
-        typer.Option(help="bank | regulator | admin (default: bank, or regulator for PBOC-SH)"),
+        typer.Option(
+            help="bank | regulator | admin: follows the institution (bank for a bank, "
+            "regulator for PBOC-SH, admin for OPERATOR); another role is refused"
+        ),
     ] = None,
     expires_days: Annotated[
         int, typer.Option(min=1, max=3650, help="days until the key expires")
@@ -101,6 +104,7 @@ def list_cmd() -> Report:
     """Every key's client id, institution, role and state (never a secret)."""
     from sqlalchemy import select
 
+    from carbonfin.store import credentials
     from carbonfin.store.database import session_scope
     from carbonfin.store.models import ApiClient
 
@@ -115,7 +119,7 @@ def list_cmd() -> Report:
                     "role": c.role,
                     "created": c.created_at.date(),
                     "expires": c.expires_at.date() if c.expires_at else None,
-                    "state": "revoked" if c.revoked_at or not c.active else "active",
+                    "state": credentials.key_state(c),
                 }
             )
     human: list[Any] = (

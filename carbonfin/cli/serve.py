@@ -1,12 +1,15 @@
 """``carbonfin serve``: the HTTP API on the configured database (``make run`` uses it).
 
 With ``--demo`` it first migrates the database, seeds the sample market if the database holds no
-prices, and creates demo keys for one bank and the regulator, printed once and written to the
-git-ignored file ``.carbonfin-demo-keys`` (readable by the owner only).
+prices, and creates demo keys for one bank (BANK-01), the regulator (PBOC-SH) and an admin of the
+platform operator (OPERATOR), expiring after 30 days, printed once and written to the
+git-ignored file ``.carbonfin-demo-keys`` (readable by the owner only); once one has expired or
+been revoked, the next ``serve --demo`` creates a new set.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +19,8 @@ import typer
 from carbonfin.cli._common import command, console
 
 DEMO_KEYS = Path(".carbonfin-demo-keys")
+#: Demo keys expire after this many days; the next ``serve --demo`` then makes new ones.
+DEMO_KEY_DAYS = 30
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +43,8 @@ def _prepare_demo() -> None:
     with session_scope(engine) as session:
         active = {
             c.client_id
-            for c in session.scalars(select(ApiClient).where(ApiClient.active.is_(True)))
+            for c in session.scalars(select(ApiClient))
+            if credentials.key_state(c) == "active"
         }
         if DEMO_KEYS.exists():
             names = {
@@ -50,13 +56,18 @@ def _prepare_demo() -> None:
                 console.print(f"demo keys: see {DEMO_KEYS} (created on an earlier run)")
                 return
         lines = []
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=DEMO_KEY_DAYS)
         for who, institution, role in (
             ("BANK", "BANK-01", "bank"),
             ("REGULATOR", "PBOC-SH", "regulator"),
-            ("ADMIN", "BANK-01", "admin"),
+            ("ADMIN", "OPERATOR", "admin"),
         ):
             _, key = credentials.create_api_key(
-                session=session, institution_id=institution, role=role, label="make run demo"
+                session=session,
+                institution_id=institution,
+                role=role,
+                label="make run demo",
+                expires_at=expires,
             )
             lines.append(f"CARBONFIN_{who}_KEY={key}")
     DEMO_KEYS.write_text("\n".join(lines) + "\n")

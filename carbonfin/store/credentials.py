@@ -4,8 +4,11 @@ scrypt hash (RFC 7914; n=2**14, r=8, p=1 as recommended for interactive logins b
 
 An API key as the client sends it (``Authorization: Bearer <key>``) is
 ``cfk.<client_id>.<secret>``: the client id finds the stored hash, the secret is checked against
-it. Keys belong to an institution, carry a role (``bank``, ``regulator`` for the central-bank
-branch, read-only; ``admin`` manages clients), may expire and can be revoked.
+it. Keys belong to an institution and carry the role its kind implies: ``bank`` for a bank (its
+own lending data), ``regulator`` for the central-bank branch (reads everything, writes nothing),
+``admin`` for the platform operator ``OPERATOR`` (manages clients, reads the audit log, reads no
+bank's lending data). Every key expires (365 days unless told otherwise) and can be revoked;
+the last active admin cannot be.
 
 scrypt costs tens of milliseconds by design; an API worker checks a key with scrypt once and then
 keeps, in memory only, an HMAC of the secret under a per-process random key
@@ -24,19 +27,24 @@ import secrets
 import threading
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from carbonfin.errors import InvalidInputError, MissingDataError
+from carbonfin.errors import ConflictError, InvalidInputError, MissingDataError
 from carbonfin.store.models import ApiClient, Institution
 
 __all__ = [
+    "DEFAULT_KEY_LIFETIME_DAYS",
+    "OPERATOR_ID",
     "ROLES",
     "AuthOutcome",
     "ClientIdentity",
+    "LastAdminError",
     "VerifiedKeyCache",
     "authenticate_client",
     "create_api_client",
     "create_api_key",
+    "ensure_operator",
     "hash_secret",
     "is_expired",
     "key_state",
@@ -93,21 +101,51 @@ def verify_secret(secret: str, stored: str) -> bool:
 
 
 def _role_for(institution: Institution, role: str | None) -> str:
+    """The role of a new client of ``institution``: ``regulator`` for the central bank,
+    ``admin`` for the platform operator, ``bank`` for a bank (roles: see the module notes)."""
     if role is not None and role not in ROLES:
         raise InvalidInputError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
-    if institution.kind == "central_bank":
-        if role not in (None, "regulator"):
-            raise InvalidInputError(
-                f"institution {institution.institution_id} is the central bank; its clients have "
-                f"role 'regulator' (read-only), not {role!r}"
-            )
-        return "regulator"
-    if role == "regulator":
+    name = institution.institution_id
+    expected = {"central_bank": "regulator", "operator": "admin"}.get(institution.kind, "bank")
+    if role not in (None, expected):
         raise InvalidInputError(
-            f"institution {institution.institution_id} is a bank; only the central bank's "
-            "clients have role 'regulator'"
+            f"institution {name} is {_KIND_NAMES.get(institution.kind, institution.kind)}; its "
+            f"clients have role {expected!r}, not {role!r}"
+            + (f" ({role!r} keys belong to {_HOME[role]})" if role in _HOME else "")
         )
-    return role or "bank"
+    return expected
+
+
+_KIND_NAMES = {
+    "bank": "a bank",
+    "central_bank": "the central bank",
+    "operator": "the platform operator",
+}
+_HOME = {"admin": "the platform operator OPERATOR", "regulator": "the central bank PBOC-SH"}
+#: The platform operator: the institution of every ``admin`` key (not a bank).
+OPERATOR_ID = "OPERATOR"
+
+
+def ensure_operator(session: Session) -> Institution:
+    """The platform operator's institution row, created on first use (migration 0007 creates it
+    where admin keys already existed)."""
+    operator = session.get(Institution, OPERATOR_ID)
+    if operator is None:
+        operator = Institution(
+            institution_id=OPERATOR_ID,
+            name="carbonfin platform operator",
+            name_zh="平台运营方",
+            kind="operator",
+            uscc=None,
+            swift_bic=None,
+        )
+        session.add(operator)
+        session.flush()
+    return operator
+
+
+#: Keys created without an expiry expire after this many days (docs/api.md, "Authentication").
+DEFAULT_KEY_LIFETIME_DAYS = 365
 
 
 def create_api_client(
@@ -122,19 +160,27 @@ def create_api_client(
 ) -> str:
     """Register an API client for an institution and return its secret (shown once, never stored).
 
-    The role follows the institution unless ``admin`` is asked for: a bank's client has role
-    ``bank``; the central bank's client is ``regulator`` (read-only).
+    The role follows the institution: a bank's client has role ``bank``, the central bank's
+    ``regulator`` (read-only), the platform operator's ``admin`` (manages clients, reads the
+    audit log, reads no bank's lending data); asking for another role is refused. Without
+    ``expires_at`` the key expires after :data:`DEFAULT_KEY_LIFETIME_DAYS` days.
     """
     if not _ID.match(client_id):
         raise InvalidInputError(
             f"client id {client_id!r} must be 3-64 characters of a-z, 0-9 and '-'"
         )
-    institution = session.get(Institution, institution_id)
+    institution = (
+        ensure_operator(session)
+        if institution_id == OPERATOR_ID
+        else session.get(Institution, institution_id)
+    )
     if institution is None:
         raise MissingDataError(f"unknown institution {institution_id!r}")
     resolved = _role_for(institution, role)
     now = now or dt.datetime.now(dt.UTC)
-    if expires_at is not None:
+    if expires_at is None:
+        expires_at = now + dt.timedelta(days=DEFAULT_KEY_LIFETIME_DAYS)
+    else:
         if expires_at.tzinfo is None:
             raise InvalidInputError("`expires_at` must carry a time zone")
         if expires_at <= now:
@@ -186,16 +232,35 @@ def create_api_key(
 def revoke_api_client(
     *, session: Session, client_id: str, now: dt.datetime | None = None
 ) -> ApiClient:
-    """Revoke a client: its key is refused from the next call on. Revoking twice is refused."""
+    """Revoke a client: its key is refused from the next call on. Revoking twice is refused, and
+    so is revoking the last active (unrevoked, unexpired) admin, which would leave no one able
+    to manage keys (:class:`LastAdminError`)."""
+    now = now or dt.datetime.now(dt.UTC)
     client = session.get(ApiClient, client_id, with_for_update=True)
     if client is None:
         raise MissingDataError(f"unknown API client {client_id!r}")
     if client.revoked_at is not None or not client.active:
         raise InvalidInputError(f"API client {client_id!r} is already revoked")
+    if client.role == "admin":
+        # Lock every admin row, so two concurrent revocations cannot each see the other as the
+        # remaining admin (PostgreSQL; SQLite writers are serialised anyway).
+        admins = session.scalars(
+            select(ApiClient).where(ApiClient.role == "admin").with_for_update()
+        ).all()
+        others = [a for a in admins if a.client_id != client_id and key_state(a, now) == "active"]
+        if not others:
+            raise LastAdminError(
+                f"API client {client_id!r} is the last active admin; create another admin key "
+                "(institution OPERATOR) before revoking it"
+            )
     client.active = False
-    client.revoked_at = now or dt.datetime.now(dt.UTC)
+    client.revoked_at = now
     session.flush()
     return client
+
+
+class LastAdminError(ConflictError):
+    """Revoking this client would leave no active admin."""
 
 
 def parse_api_key(key: str) -> tuple[str, str] | None:

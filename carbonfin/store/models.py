@@ -57,16 +57,17 @@ class Base(DeclarativeBase):
 
 
 class Institution(Base):
-    """A bank lending against carbon pledges, or the central-bank branch (read-only)."""
+    """A bank lending against carbon pledges, the central-bank branch (read-only), or the
+    platform operator (``OPERATOR``: its ``admin`` keys manage API clients; it has no USCC)."""
 
     __tablename__ = "institutions"
     institution_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     name_zh: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20))
-    uscc: Mapped[str] = mapped_column(String(18), unique=True)
+    uscc: Mapped[str | None] = mapped_column(String(18), unique=True)
     swift_bic: Mapped[str | None] = mapped_column(String(11))
-    __table_args__ = (CheckConstraint("kind IN ('bank', 'central_bank')", name="kind"),)
+    __table_args__ = (CheckConstraint("kind IN ('bank', 'central_bank', 'operator')", name="kind"),)
 
 
 class ApiClient(Base):

@@ -68,7 +68,7 @@ class InstitutionInfo:
     name: str
     name_zh: str
     kind: str
-    uscc: str
+    uscc: str | None  # None for the platform operator
     swift_bic: str | None
 
     @property

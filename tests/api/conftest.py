@@ -36,7 +36,7 @@ def _keys(engine: Engine) -> dict[str, str]:
             ("bank1", "BANK-01", "bank"),
             ("bank2", "BANK-02", "bank"),
             ("regulator", "PBOC-SH", "regulator"),
-            ("admin", "BANK-01", "admin"),
+            ("admin", "OPERATOR", "admin"),
         ):
             _, keys[who] = credentials.create_api_key(
                 session=session, institution_id=inst, role=role, client_id=f"test-{who}"
