@@ -45,6 +45,7 @@ from typing import Any, Literal
 import numpy as np
 
 from carbonfin.collateral import haircut_components, market_risk_profile
+from carbonfin.collateral.liquidity import excluded_prints
 from carbonfin.collateral.market_risk import (
     business_day_log_marks,
     fhs_log_loss,
@@ -203,14 +204,16 @@ class _Data:
     r_dates: np.ndarray
     lookback: int
     test_idx: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
+    n_excluded: int = 0
 
 
 def _prepare(history: PriceHistory, spec: JobSpec, horizon: int) -> _Data:
     pol = collateral_policy()
     lookback = pol.lookback_days if spec.lookback_days is None else spec.lookback_days
-    days, marks = business_day_log_marks(history)
-    rets = history.returns(per="business_day")
+    days, marks = business_day_log_marks(history)  # suspect prints are not realised losses
+    rets = history.returns(per="business_day", drop=excluded_prints(history))
     data = _Data(days, marks, np.asarray(rets.values), np.asarray(rets.dates), lookback)
+    data.n_excluded = rets.n_dropped
     first_close = int(np.argmax(np.isfinite(marks)))
     k = np.arange(len(days))
     ok = (k >= first_close + lookback) & (k + horizon < len(days))
@@ -225,6 +228,13 @@ def _prepare(history: PriceHistory, spec: JobSpec, horizon: int) -> _Data:
             f"and {horizon} after it in {spec.start or days[0]}..{spec.end or days[-1]}"
         )
     return data
+
+
+def _excluded_note(n: int) -> str:
+    return (
+        f"{n} print(s) left out of the model returns and the realised losses (suspect prints, "
+        "odd-lot limit breaches: carbonfin/rules/liquidity.toml [returns])"
+    )
 
 
 def _window_returns(data: _Data, k: int) -> np.ndarray:
@@ -294,7 +304,7 @@ def _hs_at(data: _Data, k: int, h: int, levels: tuple[float, ...], es_level: flo
 
 def _forecast_ewma(history: PriceHistory, data: _Data, spec: JobSpec, levels: _Levels) -> _Out:
     h, idx = spec.horizon_days, data.test_idx
-    res = ewma(history.returns(per="business_day").values)
+    res = ewma(data.r)  # the same returns as data.r_dates (suspect prints left out)
     j = np.searchsorted(data.r_dates, data.days[idx], side="right") - 1
     var = {c: res.loss_after(h, c, "var")[j] for c in levels}
     es = res.loss_after(h, spec.es_level, "es")[j]
@@ -405,6 +415,8 @@ def run_var_job(
     levels = tuple(dict.fromkeys((*spec.confidences, spec.es_level)))
     forecast = _FORECASTS.get(get_model(spec.model).name, _forecast_registry)
     var, es, tail_df, fit_log, notes = forecast(history, data, spec, levels)
+    if data.n_excluded:
+        notes = [*notes, _excluded_note(data.n_excluded)]
     return ForecastSeries(
         spec=spec,
         dates=data.days[idx],
@@ -423,8 +435,10 @@ def run_haircut_job(
     history: PriceHistory, spec: JobSpec, data_source: str = "unspecified"
 ) -> HaircutSeries:
     """The haircut set on each test date at the policy defaults (``spec.model`` as the market-risk
-    model) for each pledge size, against the loss realised over that pledge's liquidation
-    horizon."""
+    model) for each pledge size, against the loss a gradual sale would have realised: the mean
+    loss of equal slices sold at the marks of the business days ``T_M … T_M + T_L − 1`` after
+    the test date (a one-day sale: the loss over ``T_M``). Price impact is not in the marks, so
+    the realised losses leave it out."""
     data = _prepare(history, spec, collateral_policy().holding_days)
     idx = data.test_idx[:: spec.haircut_step_days]
     q = np.asarray(spec.quantities_t, dtype=float)
@@ -432,8 +446,10 @@ def run_haircut_job(
     days_l = np.zeros((len(idx), len(q)), dtype=int)
     loss = np.full((len(idx), len(q)), np.nan)
     skipped: dict[str, int] = {}
-    notes: set[str] = set()
+    notes: set[str] = {_excluded_note(data.n_excluded)} if data.n_excluded else set()
     last = len(data.days) - 1
+    hold = collateral_policy().holding_days
+    level = np.r_[0.0, np.cumsum(np.exp(np.nan_to_num(data.marks, nan=-np.inf)))]
     for i, k in enumerate(idx):
         try:
             with warnings.catch_warnings():
@@ -444,13 +460,20 @@ def run_haircut_job(
             reason = str(exc).split(":")[0] if "last traded" not in str(exc) else "stale mark"
             skipped[reason] = skipped.get(reason, 0) + 1
             continue
-        notes.update(n for n in profile.notes if not n.startswith("data quality: mark"))
+        notes.update(
+            n
+            for n in profile.notes
+            if not n.startswith("data quality: mark") and "print(s) left out" not in n
+        )
         arrays = haircut_components(profile, q)
         hc[i] = arrays.total
         days_l[i] = arrays.liquidation_days.astype(int)
-        end = k + days_l[i]
+        # the realised loss of the gradual sale: equal slices sold at the marks of business
+        # days T_M .. T_M + T_L - 1 after the test date, i.e. the mean slice loss
+        first, end = k + hold, k + days_l[i]
         ok = end <= last
-        loss[i, ok] = 1.0 - np.exp(data.marks[end[ok]] - data.marks[k])
+        mean_price = (level[end[ok] + 1] - level[first]) / (end[ok] - first + 1)
+        loss[i, ok] = 1.0 - mean_price / np.exp(data.marks[k])
     return HaircutSeries(
         spec=spec,
         dates=data.days[idx],

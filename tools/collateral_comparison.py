@@ -20,7 +20,7 @@ from carbonfin.instruments import Instrument
 from carbonfin.pricing import PriceHistory
 from tests.realdata import REAL_SHEA
 
-SIZES = (10_000, 50_000, 200_000, 1_000_000)
+SIZES = (1_000, 10_000, 50_000, 200_000, 1_000_000)
 
 
 def rows(name: str, history: PriceHistory) -> None:

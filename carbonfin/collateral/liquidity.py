@@ -6,10 +6,10 @@ Rules in ``carbonfin/rules/liquidity.toml`` (each with its source), loaded once 
 
 Daily volume (:func:`daily_volume`)
     The volume of each business day of the window (no-trade days count as zero; a day with a
-    price but no stated volume is *unknown*, never zero), block days (volume at least the
-    smallest block agreement trade) left out, then the rules' statistic: a trimmed mean
-    (default, ``trim_frac`` cut from each end, as :func:`scipy.stats.trim_mean`), the median
-    trading day times the share of days that traded, or the plain mean. Too many unknown days
+    price but no stated volume is *unknown*, never zero), then the rules' statistic: a trimmed
+    mean (default, ``trim_frac`` cut from each end, as :func:`scipy.stats.trim_mean`, so that
+    the largest days — the block trades of a thin market — do not count), the median or the
+    plain mean. Days reaching the smallest block trade are counted. Too many unknown days
     and the statistic is refused with what to supply, unless the caller states ``adv_t``, which
     the result then carries as an assumption.
 Marks (:func:`valuation_mark`)
@@ -142,9 +142,7 @@ def liquidity_rules() -> LiquidityRules:
 # --- daily volume --------------------------------------------------------------------------------
 
 
-def robust_volume(
-    volume_t: np.ndarray, statistic: str, *, trim_frac: float, block_min_t: float
-) -> float:
+def robust_volume(volume_t: np.ndarray, statistic: str, *, trim_frac: float) -> float:
     """The daily-volume statistic of business-day volumes (zeros for no-trade days).
 
     Parameters
@@ -155,11 +153,8 @@ def robust_volume(
         ``"trimmed_mean"`` (``trim_frac`` cut from each end, as :func:`scipy.stats.trim_mean`),
         ``"median"`` or ``"mean"`` of the business-day volumes.
     trim_frac
-        Fraction cut from each end for the trimmed mean, in [0, 0.5).
-    block_min_t
-        The smallest block trade: a day's volume counts at most up to it (its block trades are
-        left out; a daily file does not say how much of the day was listed trading, and a cap
-        rather than a removal keeps the statistic from rising when volumes fall).
+        Fraction cut from each end for the trimmed mean, in [0, 0.5): the largest days, where
+        the block trades of a thin market are, do not count.
 
     Returns
     -------
@@ -167,8 +162,8 @@ def robust_volume(
         Tonnes a business day (0 for a window without volume).
     """
     # every statistic here is a non-decreasing function of each day's volume: less volume never
-    # gives a shorter liquidation
-    v = np.minimum(np.asarray(volume_t, dtype=float), block_min_t)
+    # gives a shorter liquidation (removing days by a fixed size threshold would not be)
+    v = np.asarray(volume_t, dtype=float)
     if statistic not in STATISTICS:
         raise InvalidInputError(f"`statistic` must be one of {STATISTICS}; got {statistic!r}")
     if len(v) == 0:
@@ -186,8 +181,10 @@ class DailyVolume:
 
     ``adv_t`` is the statistic named in ``statistic`` (or the caller's figure when ``stated``);
     ``mean_t`` (plain mean of the known business-day volumes) and ``median_trading_day_t`` are
-    shown beside it for comparison; ``block_days`` reached ``block_min_t`` and were capped at
-    it; ``unknown_days`` had a price but no stated volume (left out).
+    shown beside it for comparison; ``block_days`` reached ``block_min_t`` (a block
+    trade's size; the trimmed mean leaves the largest days out, and ``notes`` says when there
+    are more block days than trimmed ones); ``unknown_days`` had a price but no stated volume
+    (left out).
     """
 
     adv_t: float
@@ -201,6 +198,7 @@ class DailyVolume:
     median_trading_day_t: float
     stated: bool
     source: str
+    notes: tuple[str, ...] = ()
 
     def inputs(self) -> dict[str, Any]:
         """The figures for a haircut's breakdown."""
@@ -286,7 +284,13 @@ def daily_volume(
             "a daily volume; supply quotes with volume_t, or state the daily volume with `adv_t` "
             "(tonnes a day; CLI `--adv`)"
         )
-    value = robust_volume(known, lr.statistic, trim_frac=lr.trim_frac, block_min_t=block_min)
+    value = robust_volume(known, lr.statistic, trim_frac=lr.trim_frac)
+    trimmed = int(lr.trim_frac * len(known)) if lr.statistic == "trimmed_mean" else 0
+    if lr.statistic == "mean" or n_block > trimmed:
+        common["notes"] = (
+            f"{n_block} day(s) reached the {block_min:,.0f} t block minimum and "
+            f"{trimmed} largest day(s) are trimmed: the statistic still counts block volume",
+        )
     return DailyVolume(value, lr.statistic, stated=False, source=lr.sources["statistic"], **common)
 
 

@@ -445,6 +445,7 @@ def _liquidity(
     volume = daily_volume(history, adv_grid, rules=lr, adv_t=adv_t)
     max_day = largest_day_volume(history, _grid(history, as_of, lr.block_lookback_days, notes))
     trade_days = int(window["close" if basis == "close" else "vwap"].notna().sum())
+    notes += list(volume.notes)
     if volume.stated:
         notes.append(f"daily volume stated by the caller: {volume.adv_t:,.0f} t (an assumption)")
     elif volume.adv_t <= 0:

@@ -214,16 +214,14 @@ def test_robust_volume_by_hand() -> None:
     # 20 business days: 14 of 100 t, 3 no-trade days, 2 of 1,000 t and one 250,000 t block day
     v = np.array([100.0] * 14 + [0.0] * 3 + [1000.0] * 2 + [250_000.0])
     # mean: (1,400 + 2,000 + 250,000) / 20 = 12,670
-    assert robust_volume(v, "mean", trim_frac=0.05, block_min_t=1e12) == pytest.approx(12_670)
-    # block day capped at 100,000: (1,400 + 2,000 + 100,000) / 20 = 5,170
-    assert robust_volume(v, "mean", trim_frac=0.05, block_min_t=1e5) == pytest.approx(5_170)
+    assert robust_volume(v, "mean", trim_frac=0.05) == pytest.approx(12_670)
     # 5% trimmed mean of 20 values drops one from each end (a zero and the block day):
     # (1,400 + 2,000) / 18 = 188.89
-    t = robust_volume(v, "trimmed_mean", trim_frac=0.05, block_min_t=1e5)
+    t = robust_volume(v, "trimmed_mean", trim_frac=0.05)
     assert t == pytest.approx(3400 / 18)
-    assert t == pytest.approx(stats.trim_mean(np.minimum(v, 1e5), 0.05))
+    assert t == pytest.approx(stats.trim_mean(v, 0.05))
     # median of the 20 business days (zeros counted): the 10th and 11th values are both 100
-    assert robust_volume(v, "median", trim_frac=0.05, block_min_t=1e5) == 100.0
+    assert robust_volume(v, "median", trim_frac=0.05) == 100.0
 
 
 def _close_only(n: int = 900) -> pd.DataFrame:
@@ -416,3 +414,23 @@ def test_an_unknown_pledgor_never_merges_two_loans() -> None:
     book = _value(pledges, loans.assign(borrower_uscc="F9"))
     assert (book.pledges["position_t"] == 200_000.0).all()
     assert (book.pledges["pledgor_uscc"] == "F9").all()
+
+
+def test_haircut_backtest_realises_the_gradual_sale() -> None:
+    from backtests.engine import JobSpec, run_haircut_job
+
+    spec = JobSpec("SHEA", "hs", 20, kind="haircut", quantities_t=(1_000.0, 400_000.0),
+                   haircut_step_days=200, start=SHEA.dates[760], end=SHEA.dates[800])  # fmt: skip
+    series = run_haircut_job(SHEA, spec)
+    closes = SHEA.closes().to_numpy()  # one close on every business day
+    day = {d: i for i, d in enumerate(SHEA.dates)}
+    for i, d in enumerate(series.dates):
+        k = day[d]
+        # 1,000 t: sold on day 20 -> the 20-day loss
+        assert series.liquidation_days[i, 0] == 20
+        assert series.loss_frac[i, 0] == pytest.approx(1 - closes[k + 20] / closes[k])
+        # 400,000 t at 20% of 20,000 t a day: 100 slices on days 20..119, the mean slice loss
+        assert series.liquidation_days[i, 1] == 119
+        if k + 119 < len(closes):
+            slices = [1 - closes[k + j] / closes[k] for j in range(20, 120)]
+            assert series.loss_frac[i, 1] == pytest.approx(np.mean(slices))
