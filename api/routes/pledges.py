@@ -203,6 +203,7 @@ def create_pledge(
     )
     if reg.replayed:
         response.headers["Idempotent-Replayed"] = "true"
+    request.state.audit_written = not reg.replayed  # the workflow audited it (api.middleware)
     request.app.state.book.invalidate()
     return _created(request, reg)
 
@@ -239,6 +240,7 @@ def release_pledge(
         quantity_t=body.quantity_t,
     )
     request.state.audit_entity_id = pledge_id
+    request.state.audit_written = True  # the workflow audited it (api.middleware)
     request.app.state.book.invalidate()
     return _release_public(r)
 
@@ -276,6 +278,7 @@ def substitute_pledge(
     request.app.state.book.invalidate()
     created = _created(request, reg)
     request.state.audit_entity_id = pledge_id
+    request.state.audit_written = not reg.replayed  # the workflow audited it (api.middleware)
     return SubstitutionPublic(release=_release_public(release), pledge=created)
 
 
@@ -309,6 +312,7 @@ def add_guarantor(
         consent_date=body.consent_date,
     )
     request.state.audit_entity_id = loan_id
+    request.state.audit_written = True  # the workflow audited it (api.middleware)
     return _guarantor_public(g)
 
 
