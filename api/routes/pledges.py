@@ -339,9 +339,9 @@ def _visible(stmt: Any, identity: ClientIdentity) -> Any:
 
 
 def _states(session: Session, rows: list[Any], as_of: dt.date) -> dict[str, Any]:
-    from carbonfin.store.collateral import pledge_state
+    from carbonfin.store.collateral import pledge_states
 
-    return {r[0].pledge_id: pledge_state(session=session, pledge=r[0], as_of=as_of) for r in rows}
+    return pledge_states(session=session, pledges=[r[0] for r in rows], as_of=as_of)
 
 
 @router.get("/pledges", response_model=Page[PledgePublic], responses=problem_responses(401, 422))

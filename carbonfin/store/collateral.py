@@ -70,6 +70,7 @@ __all__ = [
     "min_free_quantity",
     "pledge_releases",
     "pledge_state",
+    "pledge_states",
     "pledges_in_force",
     "pledgor_eligibility_inputs",
     "registry_events",
@@ -259,10 +260,27 @@ def pledge_releases(*, session: Session, pledge_id: str) -> list[PledgeRelease]:
 
 def pledge_state(*, session: Session, pledge: Pledge, as_of: dt.date) -> PledgeState:
     """The state of ``pledge`` at the end of ``as_of`` from its release records."""
-    dates = [
-        (r.release_date, int(r.quantity_t))
-        for r in pledge_releases(session=session, pledge_id=pledge.pledge_id)
-    ]
+    return pledge_states(session=session, pledges=[pledge], as_of=as_of)[pledge.pledge_id]
+
+
+def pledge_states(
+    *, session: Session, pledges: Iterable[Pledge], as_of: dt.date
+) -> dict[str, PledgeState]:
+    """:func:`pledge_state` of many pledges with one query of their release records."""
+    chosen = list(pledges)
+    releases: dict[str, list[tuple[dt.date, int]]] = {p.pledge_id: [] for p in chosen}
+    if chosen:
+        rows = session.execute(
+            select(PledgeRelease.pledge_id, PledgeRelease.release_date, PledgeRelease.quantity_t)
+            .where(PledgeRelease.pledge_id.in_(sorted(releases)))
+            .order_by(PledgeRelease.release_date, PledgeRelease.release_id)
+        )
+        for pid, day, quantity in rows:
+            releases[pid].append((day, int(quantity)))
+    return {p.pledge_id: _state(p, releases[p.pledge_id], as_of) for p in chosen}
+
+
+def _state(pledge: Pledge, dates: list[tuple[dt.date, int]], as_of: dt.date) -> PledgeState:
     released = sum(q for d, q in dates if d <= as_of)
     registered = pledge.registration_date is not None and pledge.registration_date <= as_of
     in_force = int(pledge.quantity_t) - released if registered else 0

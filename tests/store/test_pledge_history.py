@@ -222,3 +222,35 @@ def test_0006_gives_released_pledges_a_release_record(engine: Engine, tmp_path: 
             "pledge_id"
         ].tolist() == ["PL-0000001"]
         assert collateral.active_pledges(session=session, as_of=D(2025, 12, 31)).empty
+
+
+def test_a_failed_audit_entry_leaves_no_pledge(
+    template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audit entry is written in the pledge's own transaction: all or nothing."""
+    import carbonfin.lending.pledges as workflow
+
+    path = tmp_path / "db.db"
+    shutil.copy(template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def broken(*args: object, **kwargs: object) -> int:
+        raise RuntimeError("audit store down")
+
+    monkeypatch.setattr(workflow, "record_write", broken)
+    request = PledgeRequest("LN-0000002", "SHEA", 2024, 100, "SHEA-HYP-AUDIT", DAYS[0])
+    try:
+        with pytest.raises(RuntimeError, match="audit store down"):
+            register_pledge(sessions=sessions, actor=BANK2, request=request, today=TODAY)
+        with session_scope(engine) as session:
+            pledged = session.scalars(
+                select(Pledge).where(Pledge.registration_no == "SHEA-HYP-AUDIT")
+            ).all()
+            events = session.scalars(
+                select(RegistryEvent).where(RegistryEvent.kind == "pledge_registered")
+            ).all()
+        assert pledged == []
+        assert {e.pledge_id for e in events} <= {"PL-0000001", "PL-0000002"}
+    finally:
+        engine.dispose()
