@@ -255,3 +255,33 @@ def test_outstanding_as_of_is_opening_minus_repayments_to_that_date(
         Decimal("1000.00") - sum((a for d, a in accepted if d <= day), Decimal(0)) >= 0
         for day, _ in accepted
     )
+
+
+def test_concurrent_retries_with_one_key_write_one_entry(seeded: sessionmaker) -> None:  # type: ignore[type-arg]
+    """Eight concurrent sends of one repayment with one key (a client retrying while the first
+    is in flight): one ledger entry, one idempotency record, the same answer for all."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    loan = book_loan(sessions=seeded, actor=BANK1, loan=_terms(), today=TODAY).loan
+
+    def pay(_: int) -> object:
+        return record_repayment(
+            sessions=seeded,
+            actor=BANK1,
+            loan_id=loan.loan_id,
+            amount=Decimal("10.00"),
+            value_date=D(2026, 6, 1),
+            today=TODAY,
+            idempotency_key="same-key",
+        ).loan
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(pay, range(8)))
+    assert all(a == answers[0] for a in answers)
+    with seeded() as session:
+        n = session.scalar(
+            select(func.count())
+            .select_from(LoanLedgerEntry)
+            .where(LoanLedgerEntry.loan_id == loan.loan_id, LoanLedgerEntry.kind == "repayment")
+        )
+    assert n == 1
