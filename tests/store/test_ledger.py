@@ -285,3 +285,24 @@ def test_concurrent_retries_with_one_key_write_one_entry(seeded: sessionmaker) -
             .where(LoanLedgerEntry.loan_id == loan.loan_id, LoanLedgerEntry.kind == "repayment")
         )
     assert n == 1
+
+
+def test_the_shipped_sample_seeds_a_ledger_that_reproduces_its_balances(engine: Engine) -> None:
+    """`carbonfin db seed`: every loan's balance on the sample's date (its last quote,
+    2026-10-30) from the ledger equals the file's outstanding; a second seed writes nothing."""
+    from carbonfin.data import load_table
+
+    upgrade(engine)
+    with session_scope(engine) as session:
+        first = repositories.seed(session=session)
+    with session_scope(engine) as session:
+        second = repositories.seed(session=session)
+        got = balances_as_of(session=session, as_of=D(2026, 10, 30)).set_index("loan_id")
+    expected = load_table("loans").set_index("loan_id")
+    partly = int((expected["outstanding"] < expected["principal"]).sum())
+    assert first.ledger_entries == len(expected) + partly
+    assert second.ledger_entries == 0
+    want = expected["outstanding"].map(lambda x: Decimal(str(x)).quantize(Decimal("0.01")))
+    assert (got.loc[want.index, "outstanding"] == want).all()
+    repaid = expected.index[expected["status"] == "repaid"]
+    assert set(got.loc[repaid, "status"]) == {"repaid"}
