@@ -439,3 +439,40 @@ def test_bad_input_gets_a_clear_error(
 ) -> None:
     with pytest.raises(error, match=message):
         evaluate_pledges(frame, holdings=HELD, as_of=AS_OF)
+
+
+def test_reasons_for_a_lender_carry_no_holding_and_no_other_pledges() -> None:
+    # Same book as the worked compliance-need example: PL-B's full reasons name the pledgor's
+    # 1,200,000 t holding and the 200,000 t PL-A (possibly another bank's) takes; worded for
+    # PL-B's lender they name neither (issue 18 point 4), only PL-B's own figures and the need.
+    held = _holdings((FIRM, "SHEA", 2024, 1_000_000), (FIRM, "SHEA", 2023, 200_000))
+    open_2024 = DONE.assign(surrender_date=[None])
+    pledges = pd.DataFrame(
+        [
+            _pledge(pledge_id="PL-A", quantity_t=200_000, registration_date=D(2025, 1, 10)),
+            _pledge(pledge_id="PL-B", quantity_t=250_000, registration_date=D(2025, 2, 10),
+                    registration_no="R-B"),
+            _pledge(pledge_id="PL-X", quantity_t=900_000, registration_date=D(2025, 2, 11),
+                    registration_no="R-X"),
+        ]
+    )  # fmt: skip
+    table = evaluate_pledges(pledges, holdings=held, as_of=AS_OF, compliance=open_2024)
+    full = " ".join(r.reason for r in table.decision("PL-B").rules)
+    assert "1,200,000 t" in full
+    assert "200,000 t" in full.replace("1,200,000 t", "")
+    for pid in ("PL-B", "PL-X"):
+        lender = " ".join(r.reason for r in table.decision(pid, for_lender=True).rules)
+        assert "1,000,000" not in lender
+        assert "1,200,000" not in lender
+        assert "200,000 t" not in lender.replace("1,200,000 t", "")
+        assert "holds" not in lender
+        assert "earlier pledges" not in lender
+    x = table.decision("PL-X", for_lender=True)
+    assert x.failed[0].rule == "pledgor holds the quantity"
+    assert x.failed[0].reason == "the pledge of 900,000 t exceeds the quantity free to pledge"
+    b = table.decision("PL-B", for_lender=True)
+    need = next(r.reason for r in b.rules if r.rule == "compliance need")
+    assert need == (
+        "the pledgor must still surrender 900,000 t SHEA for 2024 (next deadline 2025-06-30): "
+        "only 100,000 t of 250,000 t is beyond the need"
+    )
