@@ -481,8 +481,12 @@ def stress_cmd(
     as_of: Annotated[str | None, typer.Option(help="valuation date (default: last quote)")] = None,
     model: Annotated[str, typer.Option(help=MODELS)] = "hs",
     seed: Annotated[int, typer.Option(min=0, help="seed of simulated scenarios")] = 0,
+    save: Annotated[
+        bool, typer.Option("--save", help="store the result (database; replaces the same run)")
+    ] = False,
 ) -> Report:
-    """Apply a stress scenario to the book: loss, margin calls, uncovered exposure."""
+    """Apply a stress scenario to the book: loss, margin calls, uncovered exposure; --save
+    stores it with its scenario, as-of, inputs and model versions."""
     import pandas as pd
 
     from carbonfin.cli._data import load_account_frames
@@ -538,4 +542,32 @@ def stress_cmd(
         ]
         human.append(table(records, columns, title=title))
     human.append(f"data: {book.data_source}; policy {book.policy_version}")
+    if save:
+        data["saved"] = _save_stress(res, book, None if bank is None else upper(bank), seed, model)
+        human.append(
+            f"saved stress run {data['saved']['id']} ({scenario}, {res.as_of}, "
+            f"{data['saved']['scope']})" + (" replacing the earlier run" if
+                                            data["saved"]["replaced"] else "")
+        )  # fmt: skip
     return Report(data, human)
+
+
+def _save_stress(
+    res: Any, book: BookValuation, bank: str | None, seed: int, model: str
+) -> dict[str, Any]:
+    """Store a stress result in one write transaction (nothing on any error)."""
+    from carbonfin.collateral import stress_record
+    from carbonfin.collateral.models import get_model
+    from carbonfin.store.database import session_scope
+    from carbonfin.store.stress import save_stress_run
+
+    if use_sample():
+        raise InvalidInputError("--save stores into the database; it cannot be used with --sample")
+    m = get_model(model.strip().lower())
+    record = stress_record(
+        res, scope=bank or "all", seed=seed, model=m.name, model_version=m.version,
+        policy_version=book.policy_version, data_source=book.data_source,
+    )  # fmt: skip
+    with session_scope(seeded_engine()) as session:
+        run_id, replaced = save_stress_run(session=session, record=record)
+    return {"id": run_id, "scope": record["scope"], "replaced": replaced}

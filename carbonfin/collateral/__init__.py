@@ -46,7 +46,13 @@ from carbonfin.collateral.market_risk import (
 from carbonfin.collateral.monitor import STATES, BookValuation, value_book
 from carbonfin.collateral.policy import CollateralPolicy, collateral_policy
 from carbonfin.collateral.scaling import scale_haircut
-from carbonfin.collateral.stress import StressResult, StressScenario, stress_book, stress_scenarios
+from carbonfin.collateral.stress import (
+    StressResult,
+    StressScenario,
+    stress_book,
+    stress_record,
+    stress_scenarios,
+)
 
 __all__ = [
     "COMPONENTS",
@@ -83,6 +89,7 @@ __all__ = [
     "market_risk_profile",
     "scale_haircut",
     "stress_book",
+    "stress_record",
     "stress_scenarios",
     "value_book",
 ]

@@ -349,7 +349,9 @@ def _apc_buffer(c: _ApcContext) -> tuple[float, dict[str, Any]]:
     the base haircuts of the last ``buffer_history_days`` business days."""
     ap = c.policy.anti_procyclicality
     days = _bdays(c.s.history, c.s.history.dates[0], c.as_of)[-(ap.buffer_history_days + 1) :]
-    step = 1 if c.spec.model in ("hs", "hs-vw", "ewma") else max(1, c.spec.holding_days // 4)
+    # the path is measured every quarter holding period (5 business days at 20): enough to see
+    # a rise within one holding period, at a fifth of the cost of a daily path
+    step = max(1, c.spec.holding_days // 4)
     path_days = [*days[:-1][::-1][step - 1 :: step][::-1], c.as_of] if step > 1 else days
     path: list[float] = []
     for d in path_days[:-1]:

@@ -46,7 +46,7 @@ from carbonfin.pricing.history import PriceHistory
 from carbonfin.pricing.scenarios import STRESS_WINDOWS, merton_jump, replay_window
 from carbonfin.rules import load_rules_toml
 
-__all__ = ["StressResult", "StressScenario", "stress_book", "stress_scenarios"]
+__all__ = ["StressResult", "StressScenario", "stress_book", "stress_record", "stress_scenarios"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,3 +302,83 @@ def stress_book(
         by_industry=by_industry,
         notes=tuple(notes),
     )
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: dates as ISO text, numpy scalars as Python numbers, NaN as None."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def stress_record(
+    result: StressResult,
+    *,
+    scope: str,
+    seed: int,
+    model: str,
+    model_version: str,
+    policy_version: str,
+    data_source: str,
+) -> dict[str, Any]:
+    """A stress result as a plain record to store: scenario, as-of, scope (``"all"`` or a bank
+    id), seed, the inputs (moves, scenario kind and parameters, data source), the model
+    versions (haircut model and its version, collateral policy, scenario source) and the
+    results (totals, states and the three breakdowns). Money in CNY, as floats.
+
+    Raises
+    ------
+    InvalidInputError
+        An empty ``scope``.
+    """
+    if not scope:
+        raise InvalidInputError("`scope` must name the book stressed ('all' or a bank id)")
+    sc = result.scenario
+    return {
+        "scenario": sc.name,
+        "as_of": result.as_of,
+        "scope": scope,
+        "seed": int(seed),
+        "inputs": _plain(
+            {
+                "moves": {i.value: m for i, m in result.moves.items()},
+                "kind": sc.kind,
+                "params": dict(sc.params),
+                "instruments": [i.value for i in sc.instruments],
+                "data_source": data_source,
+            }
+        ),
+        "model_versions": _plain(
+            {
+                "haircut_model": model,
+                "haircut_model_version": model_version,
+                "collateral_policy": policy_version,
+                "scenario_source": sc.source,
+                "scenario_assumed": sc.assumed,
+            }
+        ),
+        "results": _plain(
+            {
+                "value_before_cny": result.value_before_cny,
+                "value_after_cny": result.value_after_cny,
+                "loss_cny": result.loss_cny,
+                "loans_called_before": result.loans_called_before,
+                "loans_called_after": result.loans_called_after,
+                "topup_cash_cny": result.topup_cash_cny,
+                "uncovered_cny": result.uncovered_cny,
+                "states_after": dict(result.states_after),
+                "by_bank": result.by_bank.to_dict("records"),
+                "by_instrument": result.by_instrument.to_dict("records"),
+                "by_industry": result.by_industry.to_dict("records"),
+                "notes": list(result.notes),
+            }
+        ),
+    }

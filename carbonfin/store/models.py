@@ -456,3 +456,24 @@ class DataVersion(Base):
     __tablename__ = "data_versions"
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StressRun(Base):
+    """A stored stress result: the scenario, the book's valuation date and scope, the inputs
+    (moves, seed, scenario parameters, data source), the model versions (haircut model and
+    version, policy, scenario source) and the results (totals, states, breakdowns). One row per
+    (scenario, as-of, scope, seed): storing the same run again replaces it."""
+
+    __tablename__ = "stress_runs"
+    __table_args__ = (
+        UniqueConstraint("scenario", "as_of", "scope", "seed", name="uq_stress_runs_run"),
+        Index("ix_stress_runs_as_of", "as_of"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scenario: Mapped[str] = mapped_column(String(64))
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    scope: Mapped[str] = mapped_column(String(64))
+    seed: Mapped[int] = mapped_column(Integer)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    model_versions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    results: Mapped[dict[str, Any]] = mapped_column(JSON)

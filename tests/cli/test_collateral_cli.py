@@ -169,3 +169,29 @@ def test_book_value_saves_idempotently_and_a_failure_writes_nothing(
     assert bad.exit_code == 2, bad.output  # bad input, refused before any write
     assert "`haircut_frac` of pledge" in " ".join(bad.output.split())
     assert _stored(seeded_db, "2026-10-29") == (0, 0)
+
+
+def test_stress_save_stores_the_run_once(seeded_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # issue 19, point 9: stress results were printed, not stored
+    from carbonfin.store.database import make_engine, session_scope
+    from carbonfin.store.stress import load_stress_runs
+
+    monkeypatch.setenv("CARBONFIN_DATABASE_URL", f"sqlite:///{seeded_db}")
+    args = ["stress", "--scenario", "drop-30", "--bank", "BANK-02", "--as-of", "2026-10-30",
+            "--save"]  # fmt: skip
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "saved stress run" in first.output
+    again = runner.invoke(app, args)
+    assert "replacing the earlier run" in " ".join(again.output.split())
+    engine = make_engine(f"sqlite:///{seeded_db}")
+    with session_scope(engine) as session:
+        runs = load_stress_runs(session=session, scenario="drop-30")
+    engine.dispose()
+    assert len(runs) == 1
+    assert runs[0].scope == "BANK-02"
+    assert runs[0].as_of == dt.date(2026, 10, 30)
+    assert runs[0].model_versions["haircut_model"] == "hs"
+    assert set(runs[0].inputs["moves"].values()) == {-0.3}
+    r = runner.invoke(app, ["stress", "--scenario", "drop-30", "--save", "--sample"])
+    assert r.exit_code == 2
