@@ -1,11 +1,15 @@
-"""Revalue, haircut and LTV-check a book of 100,000 pledges (target: under 0.5 s on 2 cores).
+"""Revalue, haircut and LTV-check a book of 1,000,000 pledges grouped into positions (target:
+under 1 s on 2 cores).
 
 The market-risk model of each instrument is measured once per date (``market_risk_profile``,
 timed separately); the book itself — marks, haircut components per pledge (liquidation horizon,
 concentration, currency, wrong-way), lendable value, loans converted through FX, LTV, states and
 top-ups — is one vectorised pass (``value_book`` with the profiles). Synthetic book on the
 shipped sample's SHEA, CEA and CCER quotes and FX fixings; one loan per pledge for 80% of the
-pledges, two pledges per loan for the rest. Best and median of 7 runs.
+pledges, two pledges per loan for the rest; 20,000 pledgors at 7 banks, so that pledges group
+into positions (pledgor x instrument x bank, over all loans) whose liquidation horizon, impact
+and concentration every pledge shares. Best and median of 7 runs, wall clock and CPU time of
+the process (the VM's 2 cores are shared: wall time moves with the load).
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ def book(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
             "loan_id": loan_ids[loan_idx],
             "instrument": inst,
             "quantity_t": qty,
-            "pledgor_uscc": [f"F{i % 200_000:06d}" for i in range(N)],
+            "pledgor_uscc": [f"F{i % 20_000:06d}" for i in range(N)],
         }
     )
     used = np.unique(loan_idx)
@@ -73,25 +77,28 @@ def main() -> int:
         for i in Instrument
     }
     fx = RateStore(load_table("fx_fixings"))
-    covered = {f"F{i:06d}" for i in range(0, 200_000, 3)}
+    covered = {f"F{i:06d}" for i in range(0, 20_000, 3)}
     pledges, loans = book(np.random.default_rng(0))
     t0 = time.perf_counter()
     profiles = {i: market_risk_profile(h, as_of=AS_OF) for i, h in histories.items()}
     t_prof = time.perf_counter() - t0
-    times = []
+    times, cpu = [], []
     for _ in range(7):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = value_book(
             pledges, loans, histories, fx, as_of=AS_OF, covered_usccs=covered, profiles=profiles
         )
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     best, med = min(times), statistics.median(times)
+    positions = result.pledges.groupby(["bank_id", "pledgor_uscc", "instrument"]).ngroups
     print(f"book: {len(pledges):,} pledges, {len(loans):,} loans, 3 instruments, 4 currencies")
     print(f"market-risk profiles (HS, once per instrument and date): {t_prof:.3f} s")
+    print(f"positions: {positions:,}")
     print(
         f"revalue + haircut + LTV of {len(pledges):,} pledges: best {best:.3f} s, median "
-        f"{med:.3f} s -> {len(pledges) / best:,.0f} pledges/s (target < 0.5 s: "
-        f"{'met' if best < 0.5 else 'NOT met'})"
+        f"{med:.3f} s (CPU best {min(cpu):.3f} s) -> {len(pledges) / best:,.0f} pledges/s "
+        f"(target < 1 s: {'met' if best < 1.0 else 'NOT met'})"
     )
     counts = result.state_counts()
     print("states: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
