@@ -124,7 +124,7 @@ def audit_log(
     limit: PageLimit,
     actor: Annotated[str | None, Query(max_length=64)] = None,
     since: Instant | None = None,
-    cursor: Annotated[int | None, Query(ge=0)] = None,
+    cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
 ) -> Page[AuditPublic]:
     """The audit log, newest first."""
     stmt = select(AuditEntry).order_by(AuditEntry.entry_id.desc()).limit(limit + 1)

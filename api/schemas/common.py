@@ -13,7 +13,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -140,17 +140,11 @@ Instant = Annotated[
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]{0,253}[!-~])?$"
 
 
-def _money_not_bool(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("an amount is a decimal string or number, not a boolean")
-    return value
-
-
-#: Money at the API boundary: a positive decimal with at most 2 decimal places.
+#: Money at the API boundary: a positive decimal (JSON number or decimal string) with at most 2
+#: decimal places; a boolean is refused.
 Money = Annotated[
     Decimal,
     Strict(False),
-    BeforeValidator(_money_not_bool),
     Field(gt=0, le=Decimal("1e13"), max_digits=17, decimal_places=2),
 ]
 
