@@ -25,7 +25,7 @@ from carbonfin.instruments import Instrument
 from carbonfin.lending.book import ValuedBook, value_book_as_of
 from carbonfin.pricing import PriceHistory
 from carbonfin.store.models import Firm
-from carbonfin.store.transactions import read_data_version
+from carbonfin.store.transactions import read_data_versions
 
 __all__ = ["BookCache"]
 
@@ -38,7 +38,7 @@ class BookCache:
     def __init__(self, data: MarketData) -> None:
         self.data = data
         self._lock = threading.Lock()
-        self._books: OrderedDict[tuple[dt.date, int], ValuedBook] = OrderedDict()
+        self._books: OrderedDict[tuple[dt.date, tuple[int, int]], ValuedBook] = OrderedDict()
 
     def invalidate(self) -> None:
         """Drop every entry (writes that bump the data version need not call it)."""
@@ -47,7 +47,9 @@ class BookCache:
 
     def book(self, session: Session, as_of: dt.date) -> ValuedBook:
         """The whole book valued on ``as_of``, with the loans that could not be valued."""
-        key = (as_of, read_data_version(session))
+        # the lending and the market data versions: a repayment and a price seed both show
+        versions = read_data_versions(session)
+        key = (as_of, (versions["lending"], versions["market"]))
         with self._lock:
             hit = self._books.get(key)
             if hit is not None:

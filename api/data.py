@@ -1,15 +1,18 @@
 """Market and account data for the routes, read from the store and cached per app.
 
-Prices, fixings and the scoring panel change only when the database is seeded again; they are
-cached for ``ttl_seconds`` so a request does not rebuild them. Lending data (loans, pledges) is
-never cached: it is read in the request's own transaction.
+Prices, fixings, the scoring panel and everything derived from them (score cards, risk
+profiles) are cached under the database's ``market`` data version
+(:func:`carbonfin.store.transactions.read_data_version`), which every writer of market data
+bumps in its own transaction (``carbonfin db seed``). Each use reads that version (one indexed
+row) and a cached value built under another version is rebuilt, so a seed by the CLI or another
+worker is seen by the next request of every worker: no time-to-live, no stale answer. Lending
+data (loans, pledges) is not cached here: it is read in the request's own transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -17,6 +20,7 @@ import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
 from carbonfin.store import repositories
+from carbonfin.store.transactions import read_data_version
 
 __all__ = ["MarketData"]
 
@@ -24,32 +28,42 @@ T = TypeVar("T")
 
 
 class MarketData:
-    """Cached read-only frames of one database."""
+    """Cached read-only frames of one database, keyed by its market data version."""
 
-    def __init__(self, sessions: sessionmaker[Session], source: str, ttl_seconds: float = 60.0):
+    def __init__(self, sessions: sessionmaker[Session], source: str, max_entries: int = 4096):
         self.sessions = sessions
         self.source = source
-        self.ttl = ttl_seconds
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, Any]] = {}
-        self.max_entries = 4096
+        self._cache: dict[str, tuple[int, Any]] = {}
+        self._version_seen = -1
+        self.max_entries = max_entries
+
+    def version(self) -> int:
+        """The database's market data version now (entries of other versions are dropped)."""
+        with self.sessions() as session:
+            version = read_data_version(session, "market")
+        with self._lock:
+            if version != self._version_seen:
+                self._cache.clear()
+                self._version_seen = version
+        return version
 
     def _cached(self, key: str, build: Callable[[], T]) -> T:
-        now = time.monotonic()
+        version = self.version()
         with self._lock:
             hit = self._cache.get(key)
-            if hit is not None and now - hit[0] < self.ttl:
+            if hit is not None and hit[0] == version:
                 return hit[1]  # type: ignore[no-any-return]
         value = build()
         with self._lock:
-            if len(self._cache) >= self.max_entries:  # drop the oldest entry
-                del self._cache[min(self._cache, key=lambda k: self._cache[k][0])]
-            self._cache[key] = (now, value)
+            if len(self._cache) >= self.max_entries:  # bounded: forget everything, rebuild
+                self._cache.clear()
+            self._cache[key] = (version, value)
         return value
 
     def memo(self, key: str, build: Callable[[], T]) -> T:
-        """A small derived result (a score card), cached like the frames it comes from; the
-        memo is bounded and cleared with them."""
+        """A small derived result (a score card), cached like the frames it comes from, under
+        the same data version."""
         return self._cached(key, build)
 
     def clear(self) -> None:

@@ -332,6 +332,13 @@ def seed(
             _seed_releases(session, new)
     session.flush()
     entries = _seed_ledger(session, new_loans, frames["prices"])
+    if any(inserted.values()):
+        from carbonfin.store.transactions import bump_data_version
+
+        # caches of market-derived results (every API worker's) key on these versions
+        bump_data_version(session, "market")
+        if inserted.get("loans") or inserted.get("pledges"):
+            bump_data_version(session, "lending")
     return SeedReport(inserted, skipped, entries)
 
 

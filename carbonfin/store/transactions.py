@@ -41,9 +41,11 @@ from carbonfin.store.models import DataVersion
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT_S",
+    "DOMAINS",
     "BusyError",
     "bump_data_version",
     "read_data_version",
+    "read_data_versions",
     "read_transaction",
     "write_transaction",
 ]
@@ -158,17 +160,33 @@ def read_transaction(
             session.rollback()
 
 
-def bump_data_version(session: Session) -> int:
-    """Increment the lending data version in the caller's write transaction; return it."""
-    session.execute(
-        update(DataVersion)
-        .where(DataVersion.name == "lending")
-        .values(version=DataVersion.version + 1)
+#: The data domains with a version: ``lending`` (loans, ledger, pledges: bumped by every
+#: lending workflow) and ``market`` (prices, fixings, firms and their accounts: bumped by
+#: ``carbonfin db seed`` and any other writer of market data).
+DOMAINS = ("lending", "market")
+
+
+def bump_data_version(session: Session, name: str = "lending") -> int:
+    """Increment the data version of domain ``name`` in the caller's write transaction (the row
+    is created at 1 on first use); return it."""
+    if name not in DOMAINS:
+        raise ValueError(f"data domain must be one of {', '.join(DOMAINS)}; got {name!r}")
+    done = session.execute(
+        update(DataVersion).where(DataVersion.name == name).values(version=DataVersion.version + 1)
     )
-    return read_data_version(session)
+    if not getattr(done, "rowcount", 1):
+        session.add(DataVersion(name=name, version=1))
+        session.flush()
+    return read_data_version(session, name)
 
 
-def read_data_version(session: Session) -> int:
-    """The lending data version (0 before any write)."""
-    version = session.scalar(select(DataVersion.version).where(DataVersion.name == "lending"))
+def read_data_version(session: Session, name: str = "lending") -> int:
+    """The data version of domain ``name`` (0 before any write)."""
+    version = session.scalar(select(DataVersion.version).where(DataVersion.name == name))
     return int(version or 0)
+
+
+def read_data_versions(session: Session) -> dict[str, int]:
+    """Every domain's data version in one query (0 for a domain never written)."""
+    rows = dict(session.execute(select(DataVersion.name, DataVersion.version)).tuples().all())
+    return {name: int(rows.get(name) or 0) for name in DOMAINS}
