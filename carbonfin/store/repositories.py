@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select, func, insert, select
+from sqlalchemy import Select, func, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -332,10 +332,11 @@ def seed(
             _seed_releases(session, new)
     session.flush()
     entries = _seed_ledger(session, new_loans, frames["prices"])
-    if any(inserted.values()):
+    if any(inserted.values()) and inspect(session.connection()).has_table("data_versions"):
         from carbonfin.store.transactions import bump_data_version
 
-        # caches of market-derived results (every API worker's) key on these versions
+        # caches of market-derived results (every API worker's) key on these versions (a
+        # database before migration 0004 has none)
         bump_data_version(session, "market")
         if inserted.get("loans") or inserted.get("pledges"):
             bump_data_version(session, "lending")
