@@ -59,7 +59,6 @@ from typing import Any, Literal
 import numpy as np
 
 from carbonfin.collateral.currency import SUPERVISORY_FX_HAIRCUT_10D
-from carbonfin.collateral.liquidity import impact_frac, sale_variance_days
 from carbonfin.collateral.market_risk import (
     DEFAULT_MODEL,
     ApcMethod,
@@ -70,6 +69,13 @@ from carbonfin.collateral.market_risk import (
 )
 from carbonfin.collateral.markets import SeriesRules
 from carbonfin.collateral.policy import CollateralPolicy
+from carbonfin.collateral.sale import (
+    liquidation_component,
+    liquidation_inputs,
+    liquidation_method,
+    liquidity_sources,
+    position_of,
+)
 from carbonfin.collateral.scaling import scale_haircut
 from carbonfin.errors import InvalidInputError
 from carbonfin.instruments import Currency, Instrument
@@ -156,39 +162,6 @@ def _positive(name: str, value: Any) -> np.ndarray:
     return q
 
 
-def _liquidation(
-    p: MarketRiskProfile, pos: np.ndarray, liquidation: str, with_apc: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(liquidation component, sale days T_L, variance days, liquidation days, impact) of
-    positions of ``pos`` tonnes (see the module notes)."""
-    tm, nr, n = p.holding_days, p.remargin_days, len(pos)
-    daily = p.participation_frac * p.adv_t
-    with np.errstate(divide="ignore"):
-        sale = np.ceil(pos / daily) if daily > 0 else np.full(n, np.inf)
-    sale = np.clip(sale, 1.0, p.max_liquidation_days)
-    if liquidation == "block":
-        if p.block_discount_frac is None:
-            raise InvalidInputError(
-                f"`liquidation='block'` needs a block-trade price band; {p.series} has none "
-                "(see its market rules)"
-            )
-        too_big = pos > p.max_day_volume_t
-        if too_big.any():
-            raise InvalidInputError(
-                f"`liquidation='block'` is not supported by the data for a position of "
-                f"{float(pos[np.argmax(too_big)]):,.0f} t: the largest day in the block lookback "
-                f"traded {p.max_day_volume_t:,.0f} t"
-            )
-        ones = np.ones(n)
-        liq = np.full(n, p.block_discount_frac * (1.0 - with_apc))
-        return liq, ones, np.full(n, float(tm)), np.full(n, float(tm)), np.zeros(n)
-    var_days = sale_variance_days(tm, sale)
-    impact = impact_frac(pos, p.adv_t, p.daily_vol, rules=p.liquidity)
-    impact = np.where(np.isfinite(impact), impact, 1.0)
-    liq = np.asarray(scale_haircut(p.apc_frac, tm, var_days, nr)) - with_apc + impact
-    return liq, sale, var_days, tm + sale - 1.0, impact
-
-
 def haircut_components(
     profile: MarketRiskProfile,
     quantity_t: float | np.ndarray,
@@ -249,7 +222,7 @@ def haircut_components(
     market = np.full(n, scale_haircut(p.base_frac, tm, tm, nr))
     with_apc = scale_haircut(p.apc_frac, tm, tm, nr)
     apc = np.full(n, with_apc) - market
-    liq, sale, var_days, days, impact = _liquidation(p, pos, liquidation, with_apc)
+    liq, sale, var_days, days, impact = liquidation_component(p, pos, liquidation, with_apc)
     conc = pol.concentration
     with np.errstate(divide="ignore"):
         share_m = pos / p.year_volume_t if p.year_volume_t > 0 else np.full(n, np.inf)
@@ -473,7 +446,7 @@ def haircut(
     if isinstance(quantity_t, bool) or not isinstance(quantity_t, int | float):
         raise InvalidInputError(f"`quantity_t` must be a number; got {quantity_t!r}")
     loan_ccy = Currency.parse(loan_currency)
-    position, share = _position(quantity_t, other_position_t, bank_position_t, book_share)
+    position, share = position_of(quantity_t, other_position_t, bank_position_t, book_share)
     if profile is None:
         profile = market_risk_profile(
             history,
@@ -526,14 +499,14 @@ def haircut(
         HaircutComponent(
             "liquidation",
             a["liquidation"],
-            _liquidation_method(p, liquidation, arrays),
-            ro(_liquidation_inputs(p, arrays)),
+            liquidation_method(p, liquidation, arrays),
+            ro(liquidation_inputs(p, arrays)),
             (
                 (p.market.sources.get("participation_frac", "") if p.market else "")
                 or pol.sources["liquidation.participation_frac"]
             )
             + "; "
-            + _liquidity_sources(p)
+            + liquidity_sources(p)
             if liquidation == "schedule"
             else pol.sources["liquidation.block"],
         ),
@@ -617,71 +590,4 @@ def haircut(
         policy_version=pol.version,
         series=p.series or (p.instrument.value if p.instrument else ""),
         market_origin=p.market.origin if p.market else "",
-    )
-
-
-def _position(
-    quantity_t: float, other_t: float, bank_t: float | None, book_share: float | None
-) -> tuple[float, float]:
-    """(position tonnes, book share) of one pledge from the rest of its position."""
-    for name, value in (("other_position_t", other_t), ("bank_position_t", bank_t)):
-        if value is not None and (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not (value >= 0 and value < float("inf"))
-        ):
-            raise InvalidInputError(f"`{name}` must be a finite number >= 0; got {value!r}")
-    position = float(quantity_t) + float(other_t)
-    if bank_t is not None:
-        if book_share is not None:
-            raise InvalidInputError("give `bank_position_t` or `book_share`, not both")
-        if bank_t < position:
-            raise InvalidInputError(
-                f"`bank_position_t` {bank_t:,.0f} t is below the position {position:,.0f} t"
-            )
-        return position, position / bank_t
-    return position, 0.0 if book_share is None else float(book_share)
-
-
-def _liquidation_method(p: MarketRiskProfile, liquidation: str, arrays: HaircutArrays) -> str:
-    if liquidation == "block":
-        return f"block trade at up to {p.block_discount_frac or 0.0:.0%} below market"
-    vol = p.volume
-    stat = "stated" if vol is None or vol.stated else vol.statistic.replace("_", " ")
-    return (
-        f"gradual sale of the {float(arrays.position_t[0]):,.0f} t position over "
-        f"{int(arrays.sale_days[0])} business days after the {p.holding_days}-day holding period "
-        f"(linear sell-down: variance of {float(arrays.variance_days[0]):.1f} days) at "
-        f"{p.participation_frac:.0%} of a {p.adv_t:,.0f} t daily volume ({stat}), plus "
-        f"square-root price impact {float(arrays.impact[0]):.2%}"
-    )
-
-
-def _liquidation_inputs(p: MarketRiskProfile, arrays: HaircutArrays) -> dict[str, Any]:
-    volume = p.volume.inputs() if p.volume is not None else {}
-    return {
-        "position_t": float(arrays.position_t[0]),
-        "adv_t": p.adv_t,
-        "adv_statistic": volume.get("statistic", "unspecified"),
-        "adv_stated": volume.get("stated", False),
-        "volume": MappingProxyType(volume),
-        "adv_window_days": p.adv_window_days,
-        "participation_frac": p.participation_frac,
-        "sale_days": int(arrays.sale_days[0]),
-        "variance_days": float(arrays.variance_days[0]),
-        "liquidation_days": int(arrays.liquidation_days[0]),
-        "max_days": p.max_liquidation_days,
-        "impact_frac": float(arrays.impact[0]),
-        "daily_vol": p.daily_vol,
-        "largest_day_volume_t": p.max_day_volume_t,
-        "block_discount_frac": p.block_discount_frac,
-    }
-
-
-def _liquidity_sources(p: MarketRiskProfile) -> str:
-    lr = p.liquidity
-    if lr is None:
-        return "liquidity rules not recorded"
-    return "; ".join(
-        (lr.sources["statistic"], lr.sources["block_min"], lr.sources["sale"], lr.sources["impact"])
     )
