@@ -109,7 +109,7 @@ def evaluate(name: str, history: PriceHistory, step: int = HORIZON) -> list[Row]
                 continue  # a stale mark or too few returns on that date: counted as skipped
         ok = np.isfinite(hc[:, 0]) & np.isfinite(loss)
         x, n = int((loss[ok] > hc[ok, 0]).sum()), int(ok.sum())
-        med = tuple(float(np.median(hc[ok, j])) for j in range(len(SIZES_T)))
+        med = tuple(float(np.median(hc[ok, j])) if n else np.nan for j in range(len(SIZES_T)))
         kp = kupiec(x, n, 0.99).p_value if n else np.nan
         zone = traffic_light(x, n, 0.99).zone if n else "-"
         out.append(Row(name, cand, n, x, kp, zone, med, int(len(idx) - n)))  # type: ignore[arg-type]
@@ -121,7 +121,7 @@ def pick(rows: list[Row]) -> str:
     and no red zone on any series, the lowest median 100 kt haircut over all series."""
     best, best_med = "", np.inf
     for cand in CANDIDATES:
-        mine = [r for r in rows if r.candidate == cand]
+        mine = [r for r in rows if r.candidate == cand and r.dates]
         x, n = sum(r.exceptions for r in mine), sum(r.dates for r in mine)
         if not n or kupiec(x, n, 0.99).p_value < 0.05 or any(r.zone == "red" for r in mine):
             continue
@@ -138,13 +138,16 @@ def _table(rows: list[Row]) -> str:
     )
     lines = [head]
     for r in rows:
+        if not r.dates:
+            lines.append(f"| {r.series} | {r.candidate} | 0 | - | - | - | - | - | - |")
+            continue
         m = r.median_frac
         lines.append(
             f"| {r.series} | {r.candidate} | {r.dates} | {r.exceptions} | {r.kupiec_p:.3f} | "
             f"{r.zone} | {m[0]:.1%} | {m[1]:.1%} | {m[2]:.1%} |"
         )
     for cand in (*CANDIDATES, *BASELINES):
-        mine = [r for r in rows if r.candidate == cand]
+        mine = [r for r in rows if r.candidate == cand and r.dates]
         x, n = sum(r.exceptions for r in mine), sum(r.dates for r in mine)
         lines.append(
             f"| pooled | {cand} | {n} | {x} | {kupiec(x, n, 0.99).p_value:.3f} | "
@@ -155,6 +158,37 @@ def _table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def episodes(name: str, history: PriceHistory, models: tuple[str, ...] = ("hs", "hs-vw")) -> str:
+    """How the applied 1 kt haircut (with the art. 28(1)(a) buffer) moves within 20 business
+    days of each fall of the mark by 20-30% over at most 20 business days (episodes at least
+    60 business days apart; only dates with 750 business days of history before them)."""
+    days, marks = business_day_log_marks(history)
+    first = int(np.argmax(np.isfinite(marks))) + 750
+    lines = [f"| {name}: fall start | fall | " + " | ".join(
+        f"{m} at start / +10 / +20 bd" for m in models) + " |",
+        "|---|---:|" + "---:|" * len(models)]  # fmt: skip
+    k, last = first, -(10**9)
+    while k + HORIZON < len(days):
+        drop = 1.0 - np.exp(marks[k + 1 : k + HORIZON + 1] - marks[k])
+        if k - last >= 60 and np.nanmax(drop) >= 0.20 and np.nanmax(drop) <= 0.30:
+            cells = []
+            for m in models:
+                vals = []
+                for j in (0, 10, 20):
+                    try:
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore", CarbonfinWarning)
+                            prof = market_risk_profile(history, as_of=days[k + j], model=m)
+                        vals.append(f"{haircut_components(prof, 1_000.0).total[0]:.1%}")
+                    except CarbonfinError:
+                        vals.append("-")
+                cells.append(" / ".join(vals))
+            lines.append(f"| {days[k]} | {np.nanmax(drop):.0%} | " + " | ".join(cells) + " |")
+            last = k
+        k += 1
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default_real = os.environ.get("CARBONFIN_REAL_DATA") or str(
@@ -162,9 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--real", type=Path, default=Path(default_real))
     ap.add_argument("--step", type=int, default=HORIZON, help="business days between test dates")
+    ap.add_argument("--episodes", action="store_true", help="only the fall episodes table")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     rows: list[Row] = []
+    if args.episodes:
+        for name, hist in series(args.real):
+            print(episodes(name, hist) + "\n")
+        return 0
     for name, hist in series(args.real):
         rows += evaluate(name, hist, args.step)
         print(f"{name}: done at {time.perf_counter() - t0:.0f} s", file=sys.stderr)
