@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import select
 
-from api.deps import ReaderClient, SessionDep
+from api.deps import PageLimit, ReaderClient, SessionDep
 from api.problems import ApiProblemError, problem_responses
 from api.schemas.common import USCC, Day, Page, Provenance
 from api.schemas.firms import (
@@ -46,9 +46,9 @@ def _firm(row: Firm) -> FirmPublic:
 def list_firms(
     session: SessionDep,
     _client: ReaderClient,
+    limit: PageLimit,
     sector: str | None = None,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[FirmPublic]:
     """Firms of the carbon account (public registry data), ordered by USCC."""
     stmt = select(Firm).order_by(Firm.uscc).limit(limit + 1)

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import ReaderClient, SessionDep, WriterClient, own_institution
+from api.deps import PageLimit, ReaderClient, SessionDep, WriterClient, own_institution
 from api.idempotency import IdemKey
 from api.problems import ApiProblemError, problem_responses
 from api.schemas.common import Day, Page
@@ -134,12 +134,12 @@ def create_loan(
 def list_loans(
     session: SessionDep,
     identity: ReaderClient,
+    limit: PageLimit,
     status: Annotated[str | None, Query(pattern=r"^(active|repaid|defaulted)$")] = None,
     currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
     borrower_uscc: Annotated[str | None, Query(max_length=18)] = None,
     bank_id: Annotated[str | None, Query(max_length=32)] = None,
     cursor: Annotated[str | None, Query(pattern=r"^LN-[0-9A-Z]{7,16}$")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[LoanPublic]:
     """Loans visible to the caller (a bank: its own), ordered by id; ``bank_id`` filters for
     the regulator and admins and is ignored for a bank."""

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.convert import haircut_public
-from api.deps import ReaderClient, SessionDep, WriterClient, own_institution
+from api.deps import PageLimit, ReaderClient, SessionDep, WriterClient, own_institution
 from api.idempotency import IdemKey
 from api.problems import ApiProblemError, problem_responses
 from api.schemas.collateral import (
@@ -348,6 +348,7 @@ def _states(session: Session, rows: list[Any], as_of: dt.date) -> dict[str, Any]
 def list_pledges(
     session: SessionDep,
     identity: ReaderClient,
+    limit: PageLimit,
     loan_id: Annotated[str | None, Query(max_length=32)] = None,
     instrument: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2,8}$")] = None,
     status: Annotated[
@@ -355,7 +356,6 @@ def list_pledges(
     ] = None,
     bank_id: Annotated[str | None, Query(max_length=32)] = None,
     cursor: Annotated[str | None, Query(pattern=r"^PL-[0-9A-Z]{7,16}$")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[PledgePublic]:
     """Pledges visible to the caller (a bank: those securing its loans), ordered by id, each
     with its state today (``status`` filters on the state after every recorded release);

@@ -152,9 +152,17 @@ def test_invented_methods_and_paths_do_not_grow_the_metrics(api: Api) -> None:
 
 def test_page_size_max_is_enforced_and_documented(api: Api) -> None:
     with _app(api, page_size_max=20) as client:
-        resp = client.get("/v1/audit", params={"limit": 21}, headers=api.as_("regulator"))
-        assert resp.status_code == 422
-        assert "page_size_max=20" in resp.json()["detail"]
+        for path, who in (
+            ("/v1/audit", "regulator"),
+            ("/v1/loans", "bank1"),
+            ("/v1/pledges", "bank1"),
+            ("/v1/firms", "bank1"),
+        ):
+            resp = client.get(path, params={"limit": 21}, headers=api.as_(who))
+            assert resp.status_code == 422, (path, resp.text)
+            assert "page_size_max=20" in resp.json()["detail"]
+            ok = client.get(path, params={"limit": 20}, headers=api.as_(who))
+            assert ok.status_code == 200, (path, ok.text)
         assert (
             client.get("/v1/audit", params={"limit": 20}, headers=api.as_("regulator")).status_code
             == 200
