@@ -42,6 +42,7 @@ def ad_hoc_haircut(body: HaircutRequest, request: Request, _client: ReaderClient
         liquidation=body.liquidation,
         pledgor_covered=body.pledgor_covered,
         book_share=body.book_share,
+        other_position_t=body.other_position_t,
         profile=profile,
     )
     request.state.audit_versions = {"haircut_model": b.model, "policy": b.policy_version}

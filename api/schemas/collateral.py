@@ -26,7 +26,15 @@ class HaircutRequest(StrictModel):
     anti_procyclicality: Literal["buffer", "stressed", "floor", "none"] | None = None
     liquidation: Literal["schedule", "block"] = "schedule"
     pledgor_covered: bool = False
-    book_share: float = Field(default=0.0, ge=0, le=1)
+    book_share: float = Field(
+        default=0.0, ge=0, le=1,
+        description="the position's share of the bank's whole position in the instrument",
+    )  # fmt: skip
+    other_position_t: float = Field(
+        default=0.0, ge=0, le=1e10,
+        description="tonnes of the instrument the same pledgor has pledged at the bank in other "
+        "pledges (any loan): the liquidation horizon, impact and market share are the position's",
+    )  # fmt: skip
 
 
 class ComponentPublic(BaseModel):
