@@ -4,6 +4,7 @@ against a hand-written EWMA recursion."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
@@ -16,6 +17,7 @@ from carbonfin.collateral.apc_buffer import buffer_path
 from carbonfin.collateral.models import ModelInputs, get_model
 from carbonfin.errors import InvalidInputError
 from tests.collateral.synthetic import history_from_returns
+from tests.realdata import REAL_SHEA
 
 
 def test_buffer_is_drawn_while_the_base_rises_and_rebuilt_as_it_falls() -> None:
@@ -98,3 +100,19 @@ def test_hs_vw_answers_a_fall_that_hs_barely_sees() -> None:
                 for d in (before, after))  # fmt: skip
     assert vw1 - vw0 > 2 * (hs1 - hs0)
     assert vw1 > 0.15  # EWMA vol after ten -2.9% days ~ 1.25%/day; HS stays near 2-3%
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not REAL_SHEA.exists(), reason=f"no real SHEA file at {REAL_SHEA}")
+def test_on_real_shea_hs_vw_rises_within_20_days_of_a_fall() -> None:
+    # real SHEA: the mark fell 25% within 20 business days from 2021-01-11 (docs/collateral.md,
+    # fall episodes); hs moved by 0.1 point over the next 20 days, hs-vw by about 29 points
+    from carbonfin.pricing import PriceHistory
+
+    hist = PriceHistory.from_csv(REAL_SHEA, "SHEA", strict=False)
+    start = dt.date(2021, 1, 11)
+    later = hist.session_days(start, start + dt.timedelta(days=40))[20]
+    hs = [market_risk_profile(hist, as_of=d, model="hs").apc_frac for d in (start, later)]
+    vw = [market_risk_profile(hist, as_of=d, model="hs-vw").apc_frac for d in (start, later)]
+    assert abs(hs[1] - hs[0]) < 0.02
+    assert vw[1] - vw[0] > 0.15
