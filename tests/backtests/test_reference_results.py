@@ -1,0 +1,95 @@
+"""The backtest gives today's results: a small standard suite compared with the results stored
+in ``tests/data/backtest_reference/reference.json`` by the code before issue 21's speed-ups
+(main at ee81862; how they were produced: ``make_reference.py`` beside them).
+
+Tolerance: relative 1e-12 (absolute 1e-15 near zero) on every forecast, realised outcome,
+haircut and loss; dates, exception counts, liquidation horizons, skipped dates and the fit logs
+(refits, failures, non-stationary fits, warm starts, optimiser iterations) exactly equal. A
+change of results is explained in docs/backtests.md and its tolerance named here, never absorbed
+by regenerating the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from backtests.engine import ForecastSeries, HaircutSeries
+from backtests.runner import RunResult, run
+from tests.data.backtest_reference import make_reference as ref
+
+REFERENCE = Path(ref.__file__).with_name("reference.json")
+RTOL, ATOL = 1e-12, 1e-15
+
+pytestmark = pytest.mark.slow
+
+
+def _arr(values: list[Any]) -> np.ndarray:
+    return np.array([float(v) if isinstance(v, str) else v for v in values], dtype=float)
+
+
+@pytest.fixture(scope="module")
+def stored() -> dict[str, Any]:
+    return dict(json.loads(REFERENCE.read_text()))
+
+
+@pytest.fixture(scope="module")
+def now() -> RunResult:
+    ds = ref.datasets()
+    return run(ds, ref.jobs(ds))
+
+
+def _close(actual: np.ndarray, expected: list[Any], what: str) -> None:
+    np.testing.assert_allclose(actual, _arr(expected), rtol=RTOL, atol=ATOL, err_msg=what)
+
+
+def _compare(result: ForecastSeries | HaircutSeries, want: dict[str, Any]) -> None:
+    key = want["key"]
+    assert [str(d) for d in result.dates] == want["dates"], key
+    if isinstance(result, ForecastSeries):
+        _close(result.realised, want["realised"], f"{key} realised")
+        assert sorted(repr(c) for c in result.var) == sorted(want["var"]), key
+        for c, v in result.var.items():
+            _close(v, want["var"][repr(c)], f"{key} VaR {c}")
+            assert int(result.hits(c).sum()) == int(
+                np.sum(_arr(want["realised"]) < -_arr(want["var"][repr(c)]))
+            ), key
+        _close(result.var_es, want["var_es"], f"{key} VaR at the ES level")
+        _close(result.es, want["es"], f"{key} ES")
+        _close(result.tail_df, want["tail_df"], f"{key} tail df")
+        log = {k: getattr(result.fit_log, k) for k in want["fit_log"]}
+        log["fallbacks"] = list(log["fallbacks"])
+        assert log == want["fit_log"], key
+    else:
+        _close(result.haircut_frac, want["haircut_frac"], f"{key} haircut")
+        _close(result.loss_frac, want["loss_frac"], f"{key} loss")
+        assert result.liquidation_days.tolist() == want["liquidation_days"], key
+        assert dict(result.skipped) == want["skipped"], key
+
+
+def test_the_small_suite_gives_the_stored_results(stored: dict[str, Any], now: RunResult) -> None:
+    assert [list(e) for e in now.errors] == stored["errors"]
+    assert [r.spec.key for r in now.results] == [w["key"] for w in stored["results"]]
+    for result, want in zip(now.results, stored["results"], strict=True):
+        assert result.spec.refit_every == want["refit_every"]
+        _compare(result, want)
+
+
+def test_the_reference_covers_every_model_horizon_and_the_haircut(stored: dict[str, Any]) -> None:
+    keys = [w["key"] for w in stored["results"] if w["refit_every"] == 1]
+    for model in ("hs", "t", "fhs", "gjr-t", "garch-t", "garch-n", "ewma", "hs-vw"):
+        for h in (1, 10, 20):
+            n = sum(k.startswith("var/") and f"/{model}/h{h}/" in k for k in keys)
+            assert n == 2, (model, h)  # SHEA and CEA
+    assert sum(k.startswith("haircut/") for k in keys) == 2
+    assert sum(w["refit_every"] == 5 for w in stored["results"]) == 8
+    # forecasts, not NaN placeholders
+    for w in stored["results"]:
+        values = _arr(w["var"]["0.99"]) if "var" in w else np.ravel(w["haircut_frac"])
+        assert len(values) >= 8, w["key"]
+        assert not any(math.isnan(v) for v in values), w["key"]
