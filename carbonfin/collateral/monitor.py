@@ -276,8 +276,13 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
         )
     if pledges.empty:
         raise MissingDataError(f"no pledges to value on {as_of.isoformat()}")
-    for frame, col, what in ((pledges, "pledge_id", "pledge"), (loans, "loan_id", "loan")):
-        if not pd.Index(frame[col]).is_unique:
+    loan_index = pd.Index(loans["loan_id"])  # its hash table serves the check and the lookup
+    for frame, index, what in (
+        (pledges, pd.Index(pledges["pledge_id"]), "pledge"),
+        (loans, loan_index, "loan"),
+    ):
+        if not index.is_unique:
+            col = f"{what}_id"
             dup = frame.loc[frame[col].duplicated(), col].iloc[0]
             raise InvalidInputError(f"{what} {dup!r} appears twice in the book")
     quantity = _numbers(pledges, "quantity_t", "pledge", positive=True)
@@ -291,7 +296,7 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
         raise InvalidInputError("pledge `eligible_quantity_t` exceeds its `quantity_t`")
     outstanding = _numbers(loans, "outstanding", "loan", positive=False)
     # instruments as integer codes (string operations only on the few distinct values)
-    inst_raw_code, inst_raw = pd.factorize(pledges["instrument"].astype(str))
+    inst_raw_code, inst_raw = _factorize_str(pledges["instrument"], "pledge")
     parsed = [Instrument.parse(c) for c in inst_raw]
     inst_list = list(dict.fromkeys(parsed))  # one code per instrument, however it was spelled
     inst_code = np.array([inst_list.index(p) for p in parsed], dtype=np.int64)[inst_raw_code]
@@ -299,13 +304,13 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
     for inst in inst_list:
         if inst not in histories:
             raise MissingDataError(f"no price history for {inst.value}, which the book pledges")
-    loan_pos = pd.Index(loans["loan_id"]).get_indexer(pledges["loan_id"])
+    loan_pos = loan_index.get_indexer(pledges["loan_id"])
     if (loan_pos < 0).any():
         raise InvalidInputError(
             f"pledge {pledges['pledge_id'].iloc[int(np.argmax(loan_pos < 0))]!r} secures loan "
             f"{pledges['loan_id'].iloc[int(np.argmax(loan_pos < 0))]!r}, which is not in `loans`"
         )
-    ccy_code, ccy_raw = pd.factorize(loans["currency"].astype(str))
+    ccy_code, ccy_raw = _factorize_str(loans["currency"], "loan")
     ccy_names = np.asarray(ccy_raw, dtype=object)
     currencies = {c: Currency.parse(c) for c in ccy_raw}
     rates = {ccy: fx.rate(ccy, Currency.CNY, as_of, max_age_days=fx_max_age_days)
@@ -329,7 +334,7 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
     )
     covered = covered_name[pledgor_code]
     if "bank_id" in loans.columns:
-        bank_loan, bank_names = pd.factorize(loans["bank_id"].astype(str))
+        bank_loan, bank_names = _factorize_str(loans["bank_id"], "loan")
         bank_code = bank_loan[loan_pos]
         bank = np.asarray(bank_names, dtype=object)[bank_code]
     else:
@@ -403,57 +408,45 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
     need = outstanding_cny / th.target_utilisation  # lendable value the target requires
     short = state_idx > 0
     topup_cash = np.where(short, np.maximum(need - lend, 0.0), np.nan)
-    # top-up tonnes in each loan's largest pledge (by value; the first of equals)
-    main = _largest_per_group(loan_pos, value, n_loans)
-    topup_q = np.full(n_loans, np.nan)
-    main_inst = np.full(n_loans, None, dtype=object)
-    main_inst[secured] = codes[main[secured]]
-    main_code = np.where(secured, inst_code[np.maximum(main, 0)], -1)
-    for k, inst in enumerate(inst_list):
-        loans_here = np.flatnonzero(short & (main_code == k))
-        if not len(loans_here):
-            continue
-        m = main[loans_here]
-        # the loan's pledges in the main pledge's position all take the position's new haircut
-        in_pos = pos_code == pos_code[main[np.maximum(loan_pos, 0)]]
-        q_in = np.bincount(loan_pos, weights=eligible * in_pos, minlength=n_loans)[loans_here]
-        v_in = np.bincount(loan_pos, weights=value * in_pos, minlength=n_loans)[loans_here]
-        l_in = np.bincount(loan_pos, weights=lendable * in_pos, minlength=n_loans)[loans_here]
-        bank_t = np.divide(position[m], book_share[m], out=position[m].copy(),
-                           where=book_share[m] > 0)  # fmt: skip
-        topup_q[loans_here] = _topup_tonnes(
-            profs[inst], q_in, v_in / np.maximum(q_in, 1e-9), need[loans_here] - (
-                lend[loans_here] - l_in), mismatch[m], covered[m], position[m], bank_t,
-        )  # fmt: skip
+    topup_q, main_inst = _loan_topups(
+        short=short, need=need, lend=lend, loan_pos=loan_pos, value=value, lendable=lendable,
+        eligible=eligible, inst_code=inst_code, codes=codes, pos_code=pos_code,
+        position=position, book_share=book_share, mismatch=mismatch, covered=covered,
+        profiles=[profs[inst] for inst in inst_list],
+    )  # fmt: skip
+    # the frames take the arrays as they are (no consolidating copy of a million rows); columns
+    # read from the caller's frames are copied first, so the valuation shares nothing with them
+    sec = np.flatnonzero(secured)
     loans_out = pd.DataFrame(
         {
-            "loan_id": _obj(loans["loan_id"].to_numpy(dtype=object)),
-            "bank_id": _obj(loans["bank_id"].to_numpy(dtype=object))
+            "loan_id": _obj(loans["loan_id"].to_numpy(dtype=object)[sec]),
+            "bank_id": _obj(loans["bank_id"].to_numpy(dtype=object)[sec])
             if "bank_id" in loans.columns
-            else "",
-            "currency": _obj(ccy_names[ccy_code]),
-            "outstanding": outstanding,
-            "outstanding_cny": outstanding_cny,
-            "collateral_value_cny": coll,
-            "lendable_value_cny": lend,
-            "haircut_frac": eff_h,
-            "ltv": ltv,
-            "utilisation": util,
-            "state": _obj(state),
-            "target_ltv": target_ltv,
-            "topup_cash_cny": topup_cash,
-            "topup_quantity_t": topup_q,
-            "instrument": _obj(main_inst),
-        }
-    )[secured]
+            else _obj(np.full(len(sec), "", dtype=object)),
+            "currency": _obj(ccy_names[ccy_code[sec]]),
+            "outstanding": outstanding[sec],
+            "outstanding_cny": outstanding_cny[sec],
+            "collateral_value_cny": coll[sec],
+            "lendable_value_cny": lend[sec],
+            "haircut_frac": eff_h[sec],
+            "ltv": ltv[sec],
+            "utilisation": util[sec],
+            "state": _obj(state[sec]),
+            "target_ltv": target_ltv[sec],
+            "topup_cash_cny": topup_cash[sec],
+            "topup_quantity_t": topup_q[sec],
+            "instrument": _obj(main_inst[sec]),
+        },
+        copy=False,
+    )
     pledges_out = pd.DataFrame(
         {
-            "pledge_id": _obj(pledges["pledge_id"].to_numpy(dtype=object)),
-            "loan_id": _obj(pledges["loan_id"].to_numpy(dtype=object)),
+            "pledge_id": _obj(pledges["pledge_id"].to_numpy(dtype=object).copy()),
+            "loan_id": _obj(pledges["loan_id"].to_numpy(dtype=object).copy()),
             "bank_id": _obj(bank),
             "instrument": _obj(codes),
-            "quantity_t": quantity,
-            "eligible_quantity_t": eligible,
+            "quantity_t": quantity.copy(),
+            "eligible_quantity_t": eligible.copy(),
             "price_cny_per_t": price,
             "mark_date": _obj(mark_date),
             "market_value_cny": value,
@@ -471,14 +464,18 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
             "utilisation": util[loan_pos],
             "state": _obj(state[loan_pos]),
             "model": _obj(model_name),
-        }
+            **(
+                {"industry": pledges["industry"].to_numpy(copy=True)}
+                if "industry" in pledges.columns
+                else {}
+            ),
+        },
+        copy=False,
     )
-    if "industry" in pledges.columns:
-        pledges_out["industry"] = pledges["industry"].to_numpy()
     return BookValuation(
         as_of=as_of,
         pledge_frame=pledges_out,
-        loan_frame=loans_out.reset_index(drop=True),
+        loan_frame=loans_out,
         profiles=MappingProxyType(profs),
         fx=MappingProxyType({ccy: rates[ccy] for ccy in rates}),
         notes=tuple(dict.fromkeys(notes)),
@@ -486,6 +483,21 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
         policy_version=pol.version,
         thresholds=pol.ltv,
     )
+
+
+def _factorize_str(values: pd.Series, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes and names of a label column, ``str`` applied to the distinct values only.
+
+    Values whose ``str`` coincide (``"SHEA"`` and an enum printing as ``SHEA``) share one code.
+    A missing label is refused (it would otherwise take another row's code).
+    """
+    code, uniques = pd.factorize(values, use_na_sentinel=True)
+    if (code < 0).any():
+        i = int(np.argmax(code < 0))
+        raise InvalidInputError(f"{what} `{values.name}` is missing at row {i}")
+    names = np.array([str(u) for u in uniques], dtype=object)
+    merged, merged_names = pd.factorize(names)
+    return np.asarray(merged, dtype=np.int64)[code], np.asarray(merged_names, dtype=object)
 
 
 def _obj(values: np.ndarray) -> pd.Series:
@@ -527,6 +539,57 @@ def _pledgor_codes(
         code[missing] = len(names) + loan_names[0]
         names = np.r_[names, np.array([f"loan:{x}" for x in loan_names[1]], dtype=object)]
     return code, names, n_unknown
+
+
+def _loan_topups(
+    *,
+    short: np.ndarray,
+    need: np.ndarray,
+    lend: np.ndarray,
+    loan_pos: np.ndarray,
+    value: np.ndarray,
+    lendable: np.ndarray,
+    eligible: np.ndarray,
+    inst_code: np.ndarray,
+    codes: np.ndarray,
+    pos_code: np.ndarray,
+    position: np.ndarray,
+    book_share: np.ndarray,
+    mismatch: np.ndarray,
+    covered: np.ndarray,
+    profiles: list[MarketRiskProfile],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-up tonnes of each loan short of its target, in its largest pledge's position.
+
+    The main pledge is the loan's largest by value (the first of equals); the loan's pledges in
+    the main pledge's position all take that position's new haircut. Returns the tonnes (NaN for
+    a loan not short, or where no quantity restores the target) and the main instrument of each
+    secured loan (``None`` for a loan without pledges).
+    """
+    n_loans = len(short)
+    secured = np.bincount(loan_pos, minlength=n_loans) > 0
+    main = _largest_per_group(loan_pos, value, n_loans)
+    topup_q = np.full(n_loans, np.nan)
+    main_inst = np.full(n_loans, None, dtype=object)
+    main_inst[secured] = codes[main[secured]]
+    main_code = np.where(secured, inst_code[np.maximum(main, 0)], -1)
+    # each loan's tonnes, value and lendable value in its main pledge's position (one pass)
+    in_pos = pos_code == pos_code[main[loan_pos]]
+    q_in = np.bincount(loan_pos, weights=eligible * in_pos, minlength=n_loans)
+    v_in = np.bincount(loan_pos, weights=value * in_pos, minlength=n_loans)
+    l_in = np.bincount(loan_pos, weights=lendable * in_pos, minlength=n_loans)
+    for k, prof in enumerate(profiles):
+        here = np.flatnonzero(short & (main_code == k))
+        if not len(here):
+            continue
+        m = main[here]
+        bank_t = np.divide(position[m], book_share[m], out=position[m].copy(),
+                           where=book_share[m] > 0)  # fmt: skip
+        topup_q[here] = _topup_tonnes(
+            prof, q_in[here], v_in[here] / np.maximum(q_in[here], 1e-9),
+            need[here] - (lend[here] - l_in[here]), mismatch[m], covered[m], position[m], bank_t,
+        )  # fmt: skip
+    return topup_q, main_inst
 
 
 def _largest_per_group(group: np.ndarray, value: np.ndarray, n_groups: int) -> np.ndarray:

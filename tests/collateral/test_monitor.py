@@ -183,3 +183,105 @@ def test_bad_books_are_clear_errors() -> None:
     stale_fx = RateStore.from_records([(AS_OF - dt.timedelta(days=40), "USD/CNY", "7.1")])
     with pytest.raises(MissingDataError, match="days old"):
         value_book(PLEDGES, LOANS, HISTORIES, stale_fx, as_of=AS_OF)
+
+
+# --- the vectorised book against a plain loop over pledges (issue 19, benchmark rewrite) --------
+
+_MIXED_PLEDGES = pd.DataFrame(
+    {
+        "pledge_id": [f"Q{i}" for i in range(9)],
+        "loan_id": ["L1", "L1", "L2", "L3", "L3", "L4", "L4", "L5", "L5"],
+        "instrument": ["SHEA", "SHEA", "SHEA", "CEA", "SHEA", "SHEA", "CEA", "CEA", "SHEA"],
+        "quantity_t": [3_000, 1_200, 4_500, 80_000, 600, 2_500, 40_000, 9_000, 250],
+        "eligible_quantity_t": [3_000, 900, 4_500, 80_000, 600, 2_000, 40_000, 9_000, 250],
+        "pledgor_uscc": ["EMITTER", "EMITTER", None, None, "GUARANTOR", "EMITTER", None,
+                         "GUARANTOR", None],
+    }
+)  # fmt: skip
+_MIXED_LOANS = pd.DataFrame(
+    {
+        "loan_id": ["L1", "L2", "L3", "L4", "L5"],
+        "bank_id": ["B1", "B1", "B2", "B1", "B2"],
+        "borrower_uscc": ["EMITTER", "EMITTER", "OTHER", "OTHER", None],
+        "currency": ["CNY", "USD", "CNY", "CNY", "USD"],
+        "outstanding": [70_000.0, 8_000.0, 5_500_000.0, 4_400_000.0, 40_000.0],
+    }
+)
+
+
+def _by_hand(pledges: pd.DataFrame, loans: pd.DataFrame) -> tuple[dict[str, float], dict[str, str]]:
+    """Haircut of each pledge and state of each loan by a plain loop: positions summed in a
+    dict, each pledge haircut alone by :func:`haircut` with the rest of its position and its
+    bank's whole position, then each loan's utilisation against the policy thresholds."""
+    loan = loans.set_index("loan_id")
+    rows = []
+    for _, p in pledges.iterrows():
+        borrower = loan.loc[p["loan_id"], "borrower_uscc"]
+        pledgor = p["pledgor_uscc"] if isinstance(p["pledgor_uscc"], str) else borrower
+        if not isinstance(pledgor, str):
+            pledgor = f"loan:{p['loan_id']}"  # unknown: the loan is its own pledgor
+        rows.append((p, loan.loc[p["loan_id"], "bank_id"], pledgor, Instrument(p["instrument"])))
+    position: dict[tuple[str, str, Instrument], float] = {}
+    bank_total: dict[tuple[str, Instrument], float] = {}
+    for p, bank, pledgor, inst in rows:
+        q = float(p["eligible_quantity_t"])
+        position[bank, pledgor, inst] = position.get((bank, pledgor, inst), 0.0) + q
+        bank_total[bank, inst] = bank_total.get((bank, inst), 0.0) + q
+    h: dict[str, float] = {}
+    value: dict[str, float] = {}
+    lendable: dict[str, float] = {}
+    for p, bank, pledgor, inst in rows:
+        q = float(p["eligible_quantity_t"])
+        single = haircut(
+            HISTORIES[inst], as_of=AS_OF, quantity_t=q,
+            other_position_t=position[bank, pledgor, inst] - q,
+            bank_position_t=bank_total[bank, inst],
+            pledgor_covered=pledgor == "EMITTER",
+            loan_currency=loan.loc[p["loan_id"], "currency"],
+        )  # fmt: skip
+        h[p["pledge_id"]] = single.total
+        v = q * HISTORIES[inst].mark(AS_OF).price_cny_per_t
+        value[p["loan_id"]] = value.get(p["loan_id"], 0.0) + v
+        lendable[p["loan_id"]] = lendable.get(p["loan_id"], 0.0) + v * (1 - single.total)
+    th = collateral_policy().ltv
+    state = {}
+    for loan_id, row in loan.iterrows():
+        # USD at the day's fixing of 7.20 CNY
+        cny = row["outstanding"] * (7.2 if row["currency"] == "USD" else 1.0)
+        u = cny / lendable[str(loan_id)]
+        state[str(loan_id)] = (
+            "liquidation" if u >= th.liquidation_utilisation
+            else "margin_call" if u >= th.margin_call_utilisation
+            else "warning" if u >= th.warning_utilisation
+            else "ok"
+        )  # fmt: skip
+    return h, state
+
+
+def test_vectorised_book_equals_a_plain_loop_over_pledges() -> None:
+    # two banks, three pledgors (one unknown: its loan is its own pledgor), two instruments, a
+    # covered emitter, USD loans, eligible quantities below the pledged ones
+    book = value_book(
+        _MIXED_PLEDGES, _MIXED_LOANS, HISTORIES, FX, as_of=AS_OF, covered_usccs={"EMITTER"}
+    )
+    h, state = _by_hand(_MIXED_PLEDGES, _MIXED_LOANS)
+    got = book.pledges.set_index("pledge_id")["haircut_frac"]
+    for pledge_id, expected in h.items():
+        assert got[pledge_id] == pytest.approx(expected, abs=1e-12), pledge_id
+    assert book.loans.set_index("loan_id")["state"].to_dict() == state
+    assert len(set(state.values())) >= 2  # the book reaches more than one state
+
+
+def test_a_missing_label_is_refused_not_given_another_rows_code() -> None:
+    # before: pd.factorize gave the missing instrument (or currency, or bank) the code -1, which
+    # then indexed the last distinct value: a pledge of no instrument was valued as CEA
+    with pytest.raises(InvalidInputError, match=r"pledge `instrument` is missing at row 1"):
+        value_book(
+            PLEDGES.assign(instrument=["SHEA", None, "CEA", "SHEA"]), LOANS, HISTORIES, FX,
+            as_of=AS_OF,
+        )  # fmt: skip
+    with pytest.raises(InvalidInputError, match=r"loan `currency` is missing at row 0"):
+        value_book(PLEDGES, LOANS.assign(currency=[None, "USD", "CNY"]), HISTORIES, FX,
+                   as_of=AS_OF)  # fmt: skip
+    with pytest.raises(InvalidInputError, match=r"loan `bank_id` is missing at row 2"):
+        value_book(PLEDGES, LOANS.assign(bank_id=["B1", "B1", None]), HISTORIES, FX, as_of=AS_OF)
