@@ -23,11 +23,13 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any, NoReturn
 
 import anyio
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
 from api.problems import ApiProblemError
+from api.schemas.common import IDEMPOTENCY_KEY_PATTERN
+from carbonfin.lending.idempotency import MAX_KEY
 from carbonfin.store.credentials import AuthOutcome, ClientIdentity, authenticate_client
 from carbonfin.store.credentials import parse_api_key as parse_api_key
 from carbonfin.store.transactions import read_transaction, write_transaction
@@ -36,6 +38,7 @@ __all__ = [
     "AdminClient",
     "AuditReaderClient",
     "CurrentClient",
+    "IdemKey",
     "PageLimit",
     "ReaderClient",
     "SessionDep",
@@ -43,10 +46,26 @@ __all__ = [
     "WriteSessionDep",
     "WriterClient",
     "get_session",
+    "no_unknown_query",
     "own_institution",
 ]
 
 _BEARER = {"WWW-Authenticate": 'Bearer realm="carbonfin"'}
+
+#: The ``Idempotency-Key`` header of a write: 1-255 visible ASCII characters, no space at either
+#: end (anything else is a 422, like any malformed parameter). The write's workflow keeps the key
+#: in its own transaction (:mod:`carbonfin.lending.idempotency`).
+IdemKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=MAX_KEY,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="retry-safe write: a retry with the same key and body gets the first "
+        "answer; the same key with another body is a 409",
+    ),
+]
 
 
 def _address(request: Request) -> str:
@@ -246,3 +265,41 @@ def page_limit(
 
 
 PageLimit = Annotated[int, Depends(page_limit)]
+
+
+_QUERY_NAMES: dict[int, frozenset[str]] = {}
+
+
+def _query_names(dependant: Any) -> frozenset[str]:
+    """The query parameters a route declares, its dependencies' included."""
+    names: set[str] = set()
+    stack = [dependant]
+    while stack:
+        current = stack.pop()
+        names.update(p.alias for p in current.query_params)
+        stack.extend(current.dependencies)
+    return frozenset(names)
+
+
+def no_unknown_query(request: Request) -> None:
+    """A query parameter that the route does not declare is a 422, as an unknown body field is:
+    a misspelt ``as_of`` would otherwise be ignored and the answer given for today."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not request.query_params:
+        return
+    known = _QUERY_NAMES.get(id(route))
+    if known is None:
+        known = _QUERY_NAMES[id(route)] = _query_names(dependant)
+    unknown = sorted(set(request.query_params.keys()) - known)
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", name),
+                    "msg": "unknown query parameter",
+                    "type": "extra_forbidden",
+                }
+                for name in unknown
+            ]
+        )

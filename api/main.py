@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import sessionmaker
@@ -21,6 +21,7 @@ from sqlalchemy.pool import QueuePool
 from api.audit import AuditWriter
 from api.book import BookCache
 from api.data import MarketData
+from api.deps import no_unknown_query
 from api.middleware import Metrics, ServiceMiddleware
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
@@ -99,7 +100,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     api.state.book = BookCache(api.state.data)
     install_problem_handlers(api)
     for module in (health, firms, market, fx, lending, collateral, pledges, regulator, admin):
-        api.include_router(module.router)
+        api.include_router(module.router, dependencies=[Depends(no_unknown_query)])
     api.add_middleware(
         ServiceMiddleware,
         max_body_bytes=settings.max_body_bytes,

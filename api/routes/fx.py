@@ -14,6 +14,8 @@ from api.schemas.common import Currency, Day
 from api.schemas.fx import ConvertPublic, EligibilityPublic, EligibilityRequest
 
 router = APIRouter(prefix="/v1", tags=["fx"])
+#: An amount to convert: a decimal string, 0 to 1e15, at most 6 decimals (no exponent, no sign).
+AMOUNT_PATTERN = r"^(?:(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,6})?|1000000000000000(?:\.0{1,6})?)$"
 
 
 @router.get(
@@ -22,7 +24,14 @@ router = APIRouter(prefix="/v1", tags=["fx"])
 def convert(
     request: Request,
     _client: ReaderClient,
-    amount: Annotated[Decimal, Query(ge=0, le=Decimal("1e15"), max_digits=24, decimal_places=6)],
+    amount: Annotated[
+        str,
+        Query(
+            pattern=AMOUNT_PATTERN,
+            examples=["1000000.00"],
+            description="a decimal string from 0 to 1,000,000,000,000,000, at most 6 decimals",
+        ),
+    ],
     from_currency: Annotated[Currency, Query(alias="from")],
     to_currency: Annotated[Currency, Query(alias="to")],
     on: Day,
@@ -34,7 +43,7 @@ def convert(
 
     store = RateStore(request.app.state.data.fixings())
     c = fx_convert(
-        amount, from_currency, to_currency, on=on, store=store, max_age_days=max_age_days
+        Decimal(amount), from_currency, to_currency, on=on, store=store, max_age_days=max_age_days
     )
     q = c.quote
     return ConvertPublic(
@@ -59,7 +68,7 @@ def participant_eligibility(body: EligibilityRequest, _client: ReaderClient) -> 
     from carbonfin.fx import evaluate
 
     on = body.on or dt.date.today()
-    d = evaluate(body.participant, on, market_open=True if body.assume_open else None)
+    d = evaluate(body.participant.as_mapping(), on, market_open=True if body.assume_open else None)
     return EligibilityPublic(
         eligible=d.decision.value != "ineligible",
         rules=[

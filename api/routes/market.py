@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import numpy as np
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import ReaderClient
 from api.problems import problem_responses
@@ -39,8 +39,12 @@ def prices(
     instrument: InstrumentPath,
     request: Request,
     _client: ReaderClient,
-    start: Day | None = None,
-    end: Day | None = None,
+    start: Annotated[
+        Day | None, Query(description="the first date shown; not after `end` (else 422)")
+    ] = None,
+    end: Annotated[
+        Day | None, Query(description="the last date shown; not before `start` (else 422)")
+    ] = None,
 ) -> PriceHistoryPublic:
     """Validated daily quotes with their data-quality flags."""
     from carbonfin.errors import InvalidInputError, MissingDataError
@@ -141,7 +145,10 @@ def forward_curve(
     as_of: Day,
     rate: Annotated[float, Query(ge=-0.5, le=1, description="flat rate, decimal")] = 0.018,
     net_carry: Annotated[float, Query(ge=-1, le=1, description="c - y, decimal per year")] = 0.0,
-    tenors: Annotated[list[float], Query(min_length=1, max_length=40)] = [0.25, 0.5, 1.0, 2.0],  # noqa: B006
+    tenors: Annotated[
+        list[Annotated[float, Field(gt=0, le=30)]],
+        Query(min_length=1, max_length=40, description="years, each in (0, 30]"),
+    ] = [0.25, 0.5, 1.0, 2.0],  # noqa: B006
 ) -> ForwardCurvePublic:
     """Cost-of-carry forward prices from the mark on ``as_of`` (flat curve at ``rate``)."""
     from carbonfin.errors import InvalidInputError

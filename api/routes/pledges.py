@@ -17,8 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.convert import haircut_public
-from api.deps import PageLimit, ReaderClient, SessionDep, WriterClient, own_institution
-from api.idempotency import IdemKey
+from api.deps import (
+    IdemKey,
+    PageLimit,
+    ReaderClient,
+    SessionDep,
+    WriterClient,
+    own_institution,
+)
 from api.problems import ApiProblemError, problem_responses
 from api.schemas.collateral import (
     EligibilityPublic,
@@ -46,20 +52,10 @@ from carbonfin.store.models import Loan, Pledge
 router = APIRouter(prefix="/v1", tags=["collateral"])
 PledgeId = Annotated[str, Path(pattern=r"^PL-[0-9A-Z]{7,16}$", examples=["PL-0000001"])]
 LoanId = Annotated[str, Path(pattern=r"^LN-[0-9A-Z]{7,16}$", examples=["LN-0000003"])]
-MAX_KEY = 255
 
 
 def _actor(identity: ClientIdentity) -> Actor:
     return Actor(identity.client_id, identity.institution_id, identity.role, "api")
-
-
-def _key(key: str | None) -> str | None:
-    if key is None:
-        return None
-    key = key.strip()
-    if not key or len(key) > MAX_KEY or not key.isprintable():
-        raise ApiProblemError(400, f"Idempotency-Key must be 1-{MAX_KEY} printable characters")
-    return key
 
 
 def pledge_public(p: Pledge, bank_id: str, state: Any = None) -> PledgePublic:
@@ -192,7 +188,7 @@ def create_pledge(
     pledge (no figures of other banks' pledges are given), with 422 when another rule fails.
     Answers after the commit with the eligibility and the haircut of the eligible quantity.
     """
-    key = _key(idempotency_key)
+    key = idempotency_key
     # Market data the response needs is read first, so a missing mark refuses before writing.
     _haircut(request, body.instrument, body.registration_date, body.quantity_t, "CNY", None)
     reg = workflow.register_pledge(
@@ -261,7 +257,7 @@ def substitute_pledge(
 ) -> SubstitutionPublic:
     """Release a pledge (all of it, or ``release_quantity_t``) and register its replacement on
     the same loan on the replacement's registration date: both or neither."""
-    key = _key(idempotency_key)
+    key = idempotency_key
     new = body.replacement
     _haircut(request, new.instrument, new.registration_date, new.quantity_t, "CNY", None)
     actor = _actor(identity)

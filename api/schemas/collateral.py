@@ -7,7 +7,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from api.schemas.common import USCC, Currency, Day, InstrumentCode, Provenance, StrictModel
+from api.schemas.common import (
+    USCC,
+    Currency,
+    Day,
+    InstrumentCode,
+    Provenance,
+    RegistryDay,
+    StrictModel,
+)
 from api.schemas.lending import NotValuedPublic
 
 
@@ -79,7 +87,9 @@ class PledgeCreate(StrictModel):
     registration_no: str = Field(
         min_length=4, max_length=40, pattern=r"^[A-Za-z0-9-]+$", examples=["SHEA-ZY-2026-009001"]
     )
-    registration_date: Day = Field(examples=["2026-10-30"])
+    registration_date: RegistryDay = Field(
+        examples=["2026-10-30"], description="the registry's date; not after today"
+    )
 
     @model_validator(mode="after")
     def _registered_in_the_past(self) -> PledgeCreate:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import typing
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Annotated, Generic, Literal, TypeVar
@@ -25,11 +26,16 @@ from pydantic import (
     Strict,
     StringConstraints,
     WithJsonSchema,
+    model_validator,
 )
 
 __all__ = [
+    "FIRST_DAY",
     "IDEMPOTENCY_KEY_PATTERN",
+    "LAST_DAY",
     "LOAN_CURRENCIES",
+    "MARKET_OPEN",
+    "MONEY_PATTERN",
     "USCC",
     "USCC_PATTERN",
     "Currency",
@@ -39,6 +45,7 @@ __all__ = [
     "LoanCurrency",
     "Page",
     "Provenance",
+    "RegistryDay",
     "StrictModel",
     "UtcDateTime",
     "utc_timestamp",
@@ -79,19 +86,86 @@ LoanCurrency = Annotated[
 InstrumentCode = Literal["SHEA", "CEA", "CCER"]
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: Dates the API takes: the Shanghai pilot market opened in 2013 (first SHEA trade 2013-11-26)
+#: and the exchange calendars cover 2013-01-01 to 2099-12-31 (carbonfin/rules/calendars).
+FIRST_DAY = dt.date(2013, 1, 1)
+LAST_DAY = dt.date(2099, 12, 31)
+_MONTH = "(?:0[1-9]|1[0-2])"
+_DAY = "(?:0[1-9]|[12][0-9]|3[01])"
 
 
-def _iso_date_only(value: object) -> object:
-    """A date is a ``YYYY-MM-DD`` string (or a date): never a number read as a Unix time."""
-    if isinstance(value, dt.date):
+def _two_digits(lo: int, hi: int) -> str:
+    """A regular expression for the two-digit numbers ``lo`` to ``hi`` (``07`` for 7)."""
+    (t_lo, u_lo), (t_hi, u_hi) = divmod(lo, 10), divmod(hi, 10)
+    if t_lo == t_hi:
+        return f"{t_lo}[{u_lo}-{u_hi}]"
+    parts = [f"{t_lo}[{u_lo}-9]"]
+    if t_hi - t_lo > 1:
+        parts.append(f"[{t_lo + 1}-{t_hi - 1}][0-9]")
+    parts.append(f"{t_hi}[0-{u_hi}]")
+    return "(?:" + "|".join(parts) + ")"
+
+
+def date_pattern(first: dt.date, last: dt.date = LAST_DAY) -> str:
+    """A pattern for ``YYYY-MM-DD`` dates from ``first`` to ``last`` (both in 20xx, ``last`` a
+    31 December), exact on the bounds; which days a month has is left to ``format: date``."""
+    if not (2000 <= first.year <= last.year <= 2099 and (last.month, last.day) == (12, 31)):
+        raise ValueError(f"date_pattern takes 20xx bounds ending on 31 December; got {last}")
+    y, m, d = first.year, first.month, first.day
+    parts = [f"{y}-{m:02d}-{_two_digits(d, 31)}"]
+    if m < 12:
+        parts.append(f"{y}-{_two_digits(m + 1, 12)}-{_DAY}")
+    if y < last.year:
+        parts.append(f"20{_two_digits(y % 100 + 1, last.year % 100)}-{_MONTH}-{_DAY}")
+    return "^(?:" + "|".join(parts) + ")$"
+
+
+def date_between(first: dt.date, last: dt.date) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        """A date is a ``YYYY-MM-DD`` string (or a date), never a number read as a Unix time,
+        between ``first`` and ``last``."""
+        if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+            try:
+                value = dt.date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a calendar date") from None
+        if not isinstance(value, dt.date):
+            raise ValueError(f"a date is written YYYY-MM-DD; got {value!r}")
+        if not first <= value <= last:
+            raise ValueError(f"a date here is from {first} to {last}; got {value}")
         return value
-    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
-        return value
-    raise ValueError(f"a date is written YYYY-MM-DD; got {value!r}")
+
+    return check
 
 
-#: A calendar date, ``YYYY-MM-DD`` only (``start=0`` is refused, not read as 1970-01-01).
-Day = Annotated[dt.date, Strict(False), BeforeValidator(_iso_date_only)]
+def day_schema(first: dt.date, last: dt.date = LAST_DAY, *, why: str = "") -> WithJsonSchema:
+    """The OpenAPI schema of a date from ``first`` to ``last``: JSON Schema has no date bounds,
+    so they are stated as a pattern (and in words)."""
+    text = f"from {first} to {last}" + (f" ({why})" if why else "")
+    return WithJsonSchema(
+        {"type": "string", "format": "date", "pattern": date_pattern(first, last),
+         "description": f"a date YYYY-MM-DD {text}"}
+    )  # fmt: skip
+
+
+#: A calendar date, ``YYYY-MM-DD`` only (``start=0`` is refused, not read as 1970-01-01), from
+#: 2013-01-01 to 2099-12-31, the exchange calendars' coverage.
+Day = Annotated[
+    dt.date,
+    Strict(False),
+    BeforeValidator(date_between(FIRST_DAY, LAST_DAY)),
+    day_schema(FIRST_DAY, why="the calendars' coverage"),
+]
+#: The first SHEA trade on the Shanghai Environment and Energy Exchange (no pledge of
+#: allowances is registered before the market opened).
+MARKET_OPEN = dt.date(2013, 11, 26)
+#: A registry date (a pledge's registration): from the Shanghai market's opening.
+RegistryDay = Annotated[
+    dt.date,
+    Strict(False),
+    BeforeValidator(date_between(MARKET_OPEN, LAST_DAY)),
+    day_schema(MARKET_OPEN, why="the Shanghai market opened on 2013-11-26"),
+]
 
 
 _ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})")
@@ -140,20 +214,78 @@ Instant = Annotated[
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]{0,253}[!-~])?$"
 
 
-#: Money at the API boundary: a positive decimal (JSON number or decimal string) with at most 2
-#: decimal places; a boolean is refused.
+#: A money amount written as a decimal string: greater than 0, at most 10,000,000,000,000, at most
+#: two decimals, no leading zeros, no exponent, no sign.
+MONEY_PATTERN = (
+    r"^(?:[1-9][0-9]{0,12}(?:\.[0-9]{1,2})?|0\.(?:0[1-9]|[1-9][0-9]?)|10000000000000(?:\.0{1,2})?)$"
+)
+MONEY_MAX = Decimal("1e13")
+
+
+def _money_text(value: object) -> object:
+    if isinstance(value, str) and not re.fullmatch(MONEY_PATTERN, value):
+        raise ValueError(
+            "money is a decimal string like '1234.50' (greater than 0, at most 2 decimals and "
+            f"{MONEY_MAX:,.0f}, no exponent or leading zeros); got {value!r}"
+        )
+    return value
+
+
+#: Money at the API boundary: a JSON number that is a multiple of 0.01, or a decimal string
+#: (:data:`MONEY_PATTERN`); greater than 0, at most 1e13; a boolean is refused.
 Money = Annotated[
     Decimal,
     Strict(False),
-    Field(gt=0, le=Decimal("1e13"), max_digits=17, decimal_places=2),
+    BeforeValidator(_money_text),
+    Field(gt=0, le=MONEY_MAX, max_digits=17, decimal_places=2),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0, "maximum": 10**13, "multipleOf": 0.01},
+                {"type": "string", "pattern": MONEY_PATTERN},
+            ],
+            "description": "greater than 0, at most 10,000,000,000,000 and 2 decimals: a JSON "
+            "number or a decimal string",
+        }
+    ),
 ]
+
+
+def _int_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The fields of ``model`` that take an integer (and not a float)."""
+    out = set()
+    for name, info in model.model_fields.items():
+        kinds = typing.get_args(info.annotation) or (info.annotation,)
+        if int in kinds and float not in kinds:
+            out.add(info.alias or name)
+    return frozenset(out)
 
 
 class StrictModel(BaseModel):
     """Request bodies refuse unknown fields (a misspelt field is an error, not ignored) and
-    values of the wrong JSON type (no ``"100"`` for 100, no ``0`` for false)."""
+    values of the wrong JSON type (no ``"100"`` for 100, no ``0`` for false).
+
+    An integer field takes a JSON number without a fractional part, ``100.0`` as well as ``100``:
+    JSON Schema's ``integer`` is any number whose fraction is zero (JSON itself does not tell
+    them apart, and a JavaScript client cannot), so the document and the server agree."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_numbers(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        ints = _INT_FIELDS.get(cls)
+        if ints is None:
+            ints = _INT_FIELDS[cls] = _int_fields(cls)
+        return {
+            k: int(v) if k in ints and type(v) is float and v.is_integer() else v
+            for k, v in data.items()
+        }
+
+
+_INT_FIELDS: dict[type[BaseModel], frozenset[str]] = {}
 
 
 class Provenance(BaseModel):

@@ -18,13 +18,21 @@ MAX_TERM_DAYS = 30 * 366
 
 
 class LoanCreate(StrictModel):
-    borrower_uscc: USCC = Field(examples=["91310105GN93T2369N"])
+    borrower_uscc: USCC = Field(
+        examples=["91310105GN93T2369N"],
+        description="a firm the service knows (`GET /v1/firms`); another is a 422",
+    )
     currency: LoanCurrency = Field(
         examples=["CNY"], description="a currency with daily fixings to CNY in the FX data"
     )
     principal: Money = Field(examples=["50000000.00"])
-    origination_date: Day = Field(examples=["2026-11-02"])
-    maturity_date: Day = Field(examples=["2028-11-02"])
+    origination_date: Day = Field(
+        examples=["2026-11-02"], description="at most one year after today (else 422)"
+    )
+    maturity_date: Day = Field(
+        examples=["2028-11-02"],
+        description="after `origination_date`, at most 30 years after it (else 422)",
+    )
     rate: float = Field(ge=0, le=0.5, examples=[0.032], description="annual rate, decimal")
     purpose: Literal["green", "transition", "general"] = "green"
 

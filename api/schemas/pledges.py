@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas.collateral import PledgeCreated, PledgePublic
-from api.schemas.common import USCC, Day, InstrumentCode, StrictModel, UtcDateTime
+from api.schemas.common import USCC, Day, InstrumentCode, RegistryDay, StrictModel, UtcDateTime
 
 __all__ = [
     "GuarantorCreate",
@@ -21,12 +21,26 @@ __all__ = [
 ]
 
 
+#: ``full`` xor ``quantity_t``, stated in the document as JSON Schema can (``oneOf``).
+_ONE_QUANTITY: list[Any] = [
+    {"required": ["quantity_t"], "properties": {"quantity_t": {"type": "integer"},
+                                                 "full": {"const": False}}},
+    {"required": ["full"], "properties": {"full": {"const": True}, "quantity_t": {"type": "null"}}},
+]  # fmt: skip
+
+
 class ReleaseCreate(StrictModel):
-    """A release recorded by the registry: ``full`` (what is left in force) or ``quantity_t``."""
+    """A release recorded by the registry: ``full: true`` (all that is left in force) or a
+    ``quantity_t`` (a partial release), exactly one of them."""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": _ONE_QUANTITY})
 
     quantity_t: int | None = Field(default=None, gt=0, le=1_000_000_000)
     full: bool = False
-    release_date: Day = Field(examples=["2026-10-30"])
+    release_date: Day = Field(
+        examples=["2026-10-30"],
+        description="not before the pledge's registration, not after today (else 422)",
+    )
     reason: Literal["repayment", "substitution", "other"]
 
     @model_validator(mode="after")
@@ -54,7 +68,7 @@ class Replacement(StrictModel):
     quantity_t: int = Field(gt=0, le=1_000_000_000)
     pledgor_uscc: USCC | None = None
     registration_no: str = Field(min_length=4, max_length=40, pattern=r"^[A-Za-z0-9-]+$")
-    registration_date: Day
+    registration_date: RegistryDay = Field(description="the registry's date; not after today")
 
 
 class SubstitutionCreate(StrictModel):
