@@ -39,6 +39,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -48,13 +49,12 @@ from carbonfin.collateral import haircut_components, market_risk_profile
 from carbonfin.collateral.liquidity import excluded_prints
 from carbonfin.collateral.market_risk import (
     business_day_log_marks,
-    fhs_log_loss,
     fit_student_t,
     hs_log_loss,
     t_log_loss,
 )
 from carbonfin.collateral.markets import market_params
-from carbonfin.collateral.models import ALIASES, ModelInputs, get_model
+from carbonfin.collateral.models import ALIASES, ModelInputs, fhs_log_losses, get_model
 from carbonfin.collateral.models import MODELS as MODEL_REGISTRY
 from carbonfin.collateral.policy import collateral_policy
 from carbonfin.errors import CarbonfinError, CarbonfinWarning, InvalidInputError, MissingDataError
@@ -67,10 +67,12 @@ __all__ = [
     "ForecastSeries",
     "HaircutSeries",
     "JobSpec",
+    "group_key",
     "job_seed",
     "run_haircut_job",
     "run_job",
     "run_var_job",
+    "run_var_jobs",
 ]
 
 #: the models a backtest can run: the haircut's registry (carbonfin.collateral.models) and its
@@ -118,9 +120,11 @@ class JobSpec:
         ):
             raise InvalidInputError(f"`horizon_days` must be an integer >= 1; got "
                                     f"{self.horizon_days!r}")  # fmt: skip
-        for c in (*self.confidences, self.es_level):
-            if not (0.5 <= c < 1.0):
-                raise InvalidInputError(f"confidence levels must be in [0.5, 1); got {c!r}")
+        for name, levels in (("confidences", self.confidences), ("es_level", (self.es_level,))):
+            for c in levels:
+                if not (0.5 <= c < 1.0):
+                    hint = f" (did you mean {c / 100:g}?)" if 1.0 <= c < 100.0 else ""
+                    raise InvalidInputError(f"`{name}` must be in [0.5, 1); got {c!r}{hint}")
         if not (isinstance(self.refit_every, int) and self.refit_every >= 1):
             raise InvalidInputError(f"`refit_every` must be an integer >= 1; got "
                                     f"{self.refit_every!r}")  # fmt: skip
@@ -263,7 +267,7 @@ class _Garch:
                 start = self.fit if (self.spec.warm_start and self.fit is not None) else None
                 try:
                     fit = fit_garch(r, self.vol[0], self.vol[1], mean="zero",  # type: ignore[arg-type]
-                                    starting_values=start)  # fmt: skip
+                                    starting_values=start, std_errors=False)  # fmt: skip
                 except CarbonfinError as exc:
                     self.log["failed"] += 1
                     if self.fit is None:
@@ -320,60 +324,90 @@ def _forecast_hs(history: PriceHistory, data: _Data, spec: JobSpec, levels: _Lev
     return var, es, np.full(len(es), np.nan), FitLog(), notes
 
 
-def _forecast_t(history: PriceHistory, data: _Data, spec: JobSpec, levels: _Levels) -> _Out:
-    n, h = len(data.test_idx), spec.horizon_days
-    var, es = _empty(n, levels)
-    tail_df = np.full(n, np.nan)
+def _lead(datas: Sequence[_Data]) -> _Data:
+    """The data with the most test dates: the others' dates are its first ones (same start and
+    window, a longer horizon ends earlier), so one chain of fits serves every horizon."""
+    return max(datas, key=lambda d: len(d.test_idx))
+
+
+def _forecast_t(
+    history: PriceHistory, datas: Sequence[_Data], specs: Sequence[JobSpec], levels: _Levels
+) -> list[_Out]:
+    """The Student-t at every date of each spec; one fit per date shared by all of them."""
+    lead, every = _lead(datas), specs[0].refit_every
+    outs = [(*_empty(len(d.test_idx), levels), np.full(len(d.test_idx), np.nan)) for d in datas]
+    counts = [0, 0]  # refits, failed
+    logs: list[tuple[int, int]] = [(0, 0)] * len(specs)
     params: tuple[float, float] | None = None
-    refits = failed = 0
-    for i, k in enumerate(data.test_idx):
-        if params is None or i % spec.refit_every == 0:
+    for i, k in enumerate(lead.test_idx):
+        if params is None or i % every == 0:
             try:
-                params = fit_student_t(_window_returns(data, k))
-                refits += 1
+                params = fit_student_t(_window_returns(lead, k))
+                counts[0] += 1
             except CarbonfinError:
-                failed += 1
-        if params is None:
-            _hs_at(data, k, h, levels, spec.es_level, var, es, i)
-            continue
-        nu, scale = params
-        for c in levels:
-            var[c][i] = t_log_loss(nu, scale, h, c, "var")
-        es[i] = t_log_loss(nu, scale, h, spec.es_level, "es")
-        tail_df[i] = nu
-    fallbacks = ("failed refit: previous (nu, scale) kept, else historical simulation",)
-    log = FitLog(refits=refits, failed=failed, fallbacks=fallbacks if failed else ())
-    return var, es, tail_df, log, [f"t: refit every {spec.refit_every} test date(s)"]
-
-
-def _forecast_garch(history: PriceHistory, data: _Data, spec: JobSpec, levels: _Levels) -> _Out:
-    n, h = len(data.test_idx), spec.horizon_days
-    var, es = _empty(n, levels)
-    tail_df = np.full(n, np.nan)
-    garch = _Garch(spec)
-    cap = market_params(history, collateral_policy()).simulation_cap_frac
-    hs_days = 0
-    for i, k in enumerate(data.test_idx):
-        fit = garch.at(_window_returns(data, k), refit=i % spec.refit_every == 0)
-        if fit is None:
-            _hs_at(data, k, h, levels, spec.es_level, var, es, i)
-            hs_days += 1
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", CarbonfinWarning)
+                counts[1] += 1
+        for j, (spec, d) in enumerate(zip(specs, datas, strict=True)):
+            if i >= len(d.test_idx):
+                continue
+            var, es, tail_df = outs[j]
+            if i == len(d.test_idx) - 1:
+                logs[j] = (counts[0], counts[1])
+            if params is None:
+                _hs_at(d, k, spec.horizon_days, levels, spec.es_level, var, es, i)
+                continue
+            nu, scale = params
             for c in levels:
-                var[c][i] = fhs_log_loss(fit, h, c, "var", n_paths=spec.n_paths, seed=spec.seed,
-                                         cap=cap)[0]  # fmt: skip
-            es[i] = fhs_log_loss(fit, h, spec.es_level, "es", n_paths=spec.n_paths,
-                                 seed=spec.seed, cap=cap)[0]  # fmt: skip
-        tail_df[i] = fit.params.get("nu", np.inf)
-    log = FitLog(fallbacks=tuple(sorted(garch.fallbacks)), hs_fallback_days=hs_days, **garch.log)
-    notes = [
-        f"{spec.model}: refit every {spec.refit_every} test date(s)"
-        + (", warm-started" if spec.warm_start else ", cold starts")
-        + f"; FHS with {spec.n_paths} paths, seed {spec.seed}, daily moves capped at ±{cap:.0%}"
-    ]
-    return var, es, tail_df, log, notes
+                var[c][i] = t_log_loss(nu, scale, spec.horizon_days, c, "var")
+            es[i] = t_log_loss(nu, scale, spec.horizon_days, spec.es_level, "es")
+            tail_df[i] = nu
+    fallbacks = ("failed refit: previous (nu, scale) kept, else historical simulation",)
+    return [
+        (var, es, tail_df,
+         FitLog(refits=r, failed=f, fallbacks=fallbacks if f else ()),
+         [f"t: refit every {spec.refit_every} test date(s)"])
+        for (var, es, tail_df), (r, f), spec in zip(outs, logs, specs, strict=True)
+    ]  # fmt: skip
+
+
+def _forecast_garch(
+    history: PriceHistory, datas: Sequence[_Data], specs: Sequence[JobSpec], levels: _Levels
+) -> list[_Out]:
+    """FHS at every date of each spec: one chain of GARCH fits (refits warm-started, filtered
+    forward in between) shared by all of them, one simulation per date and spec for all levels
+    (each spec keeps its own seed and paths)."""
+    lead, every = _lead(datas), specs[0].refit_every
+    garch = _Garch(specs[0])
+    cap = market_params(history, collateral_policy()).simulation_cap_frac
+    outs = [(*_empty(len(d.test_idx), levels), np.full(len(d.test_idx), np.nan)) for d in datas]
+    hs_days = [0] * len(specs)
+    logs: list[FitLog] = [FitLog()] * len(specs)
+    for i, k in enumerate(lead.test_idx):
+        fit = garch.at(_window_returns(lead, k), refit=i % every == 0)
+        for j, (spec, d) in enumerate(zip(specs, datas, strict=True)):
+            if i >= len(d.test_idx):
+                continue
+            var, es, tail_df = outs[j]
+            if fit is None:
+                _hs_at(d, k, spec.horizon_days, levels, spec.es_level, var, es, i)
+                hs_days[j] += 1
+            else:
+                want = [*((c, "var") for c in levels), (spec.es_level, "es")]
+                losses, _ = fhs_log_losses(fit, spec.horizon_days, want, n_paths=spec.n_paths,
+                                           seed=spec.seed, cap=cap)  # fmt: skip
+                for c, loss in zip(levels, losses, strict=False):
+                    var[c][i] = loss
+                es[i] = losses[-1]
+                tail_df[i] = fit.params.get("nu", np.inf)
+            if i == len(d.test_idx) - 1:
+                logs[j] = FitLog(fallbacks=tuple(sorted(garch.fallbacks)),
+                                 hs_fallback_days=hs_days[j], **garch.log)  # fmt: skip
+    return [
+        (var, es, tail_df, log,
+         [f"{spec.model}: refit every {spec.refit_every} test date(s)"
+          + (", warm-started" if spec.warm_start else ", cold starts")
+          + f"; FHS with {spec.n_paths} paths, seed {spec.seed}, daily moves capped at ±{cap:.0%}"])
+        for (var, es, tail_df), log, spec in zip(outs, logs, specs, strict=True)
+    ]  # fmt: skip
 
 
 def _forecast_registry(history: PriceHistory, data: _Data, spec: JobSpec, levels: _Levels) -> _Out:
@@ -394,10 +428,13 @@ def _forecast_registry(history: PriceHistory, data: _Data, spec: JobSpec, levels
     return var, es, np.full(len(es), np.nan), FitLog(), [f"{model.name}: the core model each date"]
 
 
-#: fast paths by registered model (refits every k dates, warm starts); others use the core model
+#: fast paths by registered model; others use the core model on each date
 _FORECASTS = {
     "ewma": _forecast_ewma,
     "hs": _forecast_hs,
+}
+#: models whose fits are shared by the jobs of one group (see :func:`group_key`)
+_GROUP_FORECASTS = {
     "t": _forecast_t,
     "fhs": _forecast_garch,
     "garch-t": _forecast_garch,
@@ -405,16 +442,20 @@ _FORECASTS = {
 }
 
 
-def run_var_job(
-    history: PriceHistory, spec: JobSpec, data_source: str = "unspecified"
-) -> ForecastSeries:
-    """Forecast VaR (and ES) of the ``h``-day log mark change at every test date of ``spec``."""
-    h = spec.horizon_days
-    data = _prepare(history, spec, h)
-    idx = data.test_idx
-    levels = tuple(dict.fromkeys((*spec.confidences, spec.es_level)))
-    forecast = _FORECASTS.get(get_model(spec.model).name, _forecast_registry)
-    var, es, tail_df, fit_log, notes = forecast(history, data, spec, levels)
+def group_key(spec: JobSpec) -> tuple[Any, ...] | None:
+    """Jobs with the same key share their fits (:func:`run_var_jobs`): the same instrument,
+    fitted model (an alias is its model), window, lookback and refit schedule; they may differ
+    in horizon, confidences, paths and seed. ``None`` for jobs that have nothing to share."""
+    name = get_model(spec.model).name
+    if spec.kind != "var" or name not in _GROUP_FORECASTS:
+        return None
+    return (spec.instrument, name, spec.start, spec.end, spec.lookback_days, spec.refit_every,
+            spec.warm_start)  # fmt: skip
+
+
+def _series(spec: JobSpec, data: _Data, out: _Out, data_source: str) -> ForecastSeries:
+    var, es, tail_df, fit_log, notes = out
+    idx, h = data.test_idx, spec.horizon_days
     if data.n_excluded:
         notes = [*notes, _excluded_note(data.n_excluded)]
     return ForecastSeries(
@@ -429,6 +470,65 @@ def run_var_job(
         notes=tuple(notes),
         data_source=data_source,
     )
+
+
+def _levels(spec: JobSpec) -> _Levels:
+    return tuple(dict.fromkeys((*spec.confidences, spec.es_level)))
+
+
+def run_var_job(
+    history: PriceHistory, spec: JobSpec, data_source: str = "unspecified"
+) -> ForecastSeries:
+    """Forecast VaR (and ES) of the ``h``-day log mark change at every test date of ``spec``."""
+    data = _prepare(history, spec, spec.horizon_days)
+    name = get_model(spec.model).name
+    if name in _GROUP_FORECASTS:
+        out = _GROUP_FORECASTS[name](history, [data], [spec], _levels(spec))[0]
+    else:
+        out = _FORECASTS.get(name, _forecast_registry)(history, data, spec, _levels(spec))
+    return _series(spec, data, out, data_source)
+
+
+def run_var_jobs(
+    history: PriceHistory, specs: Sequence[JobSpec], data_source: str = "unspecified"
+) -> list[ForecastSeries | CarbonfinError]:
+    """:func:`run_var_job` for several jobs of one :func:`group_key`, each fit made once for all
+    of them: every result equals the one its job gives alone (the fits of a date do not depend
+    on the horizon, and a longer horizon's test dates are the first of a shorter one's). A job
+    without test dates gets its error in its place; the others run."""
+    keys = {group_key(s) for s in specs}
+    if len(keys) != 1 or None in keys:
+        raise InvalidInputError(f"`specs` must share one group key; got {sorted(map(str, keys))}")
+    out: list[ForecastSeries | CarbonfinError] = []
+    datas: dict[int, _Data] = {}
+    for j, spec in enumerate(specs):
+        try:
+            datas[j] = _prepare(history, spec, spec.horizon_days)
+        except CarbonfinError as exc:
+            out.append(exc)
+            continue
+        out.append(MissingDataError("not run"))  # replaced by the result below
+    if not datas:
+        return out
+    lead = _lead(list(datas.values()))
+    if not all(np.array_equal(d.test_idx, lead.test_idx[: len(d.test_idx)])
+               for d in datas.values()):  # fmt: skip
+        return [_single(history, s, data_source) for s in specs]  # not one chain of dates
+    forecast = _GROUP_FORECASTS[get_model(specs[0].model).name]
+    levels = tuple(dict.fromkeys(c for j in datas for c in _levels(specs[j])))
+    outs = forecast(history, list(datas.values()), [specs[j] for j in datas], levels)
+    for (j, d), o in zip(datas.items(), outs, strict=True):
+        out[j] = _series(specs[j], d, o, data_source)
+    return out
+
+
+def _single(
+    history: PriceHistory, spec: JobSpec, data_source: str
+) -> ForecastSeries | CarbonfinError:
+    try:
+        return run_var_job(history, spec, data_source)
+    except CarbonfinError as exc:
+        return exc
 
 
 def run_haircut_job(

@@ -198,6 +198,7 @@ def _haircut_rows(series: HaircutSeries) -> list[TestRow]:
         nov = stats.kupiec_non_overlapping(hits, horizon, coverage)
         sub = stats.non_overlapping(hits, horizon)
         zone, plus = _zone(int(sub.sum()), len(sub), coverage)
+        ind_p, cc_p = _christoffersen(sub, coverage)
         dates = series.dates[ok]
         rows.append(
             TestRow(
@@ -218,8 +219,8 @@ def _haircut_rows(series: HaircutSeries) -> list[TestRow]:
                 zone,
                 "n/a",
                 plus,
-                math.nan,
-                math.nan,
+                ind_p,
+                cc_p,
                 math.nan,
                 math.nan,
                 q,
@@ -227,6 +228,16 @@ def _haircut_rows(series: HaircutSeries) -> list[TestRow]:
             )
         )
     return rows
+
+
+def _christoffersen(hits: np.ndarray, coverage: float) -> tuple[float, float]:
+    """Christoffersen's independence and conditional-coverage p-values; NaN where the sample
+    has too few outcomes for the test."""
+    try:
+        ch = stats.christoffersen(hits, coverage)
+    except InvalidInputError:
+        return math.nan, math.nan
+    return ch.p_value, ch.cc_p_value
 
 
 def evaluate(results: tuple[ForecastSeries | HaircutSeries, ...]) -> list[TestRow]:

@@ -238,15 +238,71 @@ def _forecast_rows(result: RunResult) -> list[dict[str, Any]]:
                 for c, v in res.var.items():
                     row[f"var_{c}"] = float(v[i])
                 out.append(row)
+        else:
+            out += _haircut_forecast_rows(res)
     return out
 
 
-def write_report(result: RunResult, out_dir: str | Path, title: str = "Backtest") -> Path:
+def _haircut_forecast_rows(res: HaircutSeries) -> list[dict[str, Any]]:
+    """One row per date and pledge size: the haircut set, the liquidation horizon, the loss
+    realised over it (blank where it is past the data) and whether the haircut covered it."""
+    out = []
+    for i, d in enumerate(res.dates):
+        for j, q in enumerate(res.quantities_t):
+            hc, loss = float(res.haircut_frac[i, j]), float(res.loss_frac[i, j])
+            known = math.isfinite(hc) and math.isfinite(loss)
+            out.append(
+                {
+                    "dataset": res.spec.instrument,
+                    "model": f"haircut ({res.spec.model}, defaults)",
+                    "horizon_days": int(res.liquidation_days[i, j]),
+                    "date": str(d),
+                    "pledge_t": q,
+                    "haircut_frac": hc if math.isfinite(hc) else "",
+                    "loss_frac": loss if math.isfinite(loss) else "",
+                    "covered": ("yes" if loss <= hc else "NO") if known else "",
+                }
+            )
+    return out
+
+
+def _haircut_exceptions(result: RunResult) -> str:
+    """The dates on which a pledge lost more than its haircut, with both."""
+    lines, compared = [], 0
+    for res in result.results:
+        if not isinstance(res, HaircutSeries):
+            continue
+        for row in _haircut_forecast_rows(res):
+            compared += row["covered"] != ""
+            if row["covered"] == "NO":
+                lines.append(
+                    f"<tr><td>{html.escape(row['dataset'])}</td><td>{row['date']}</td>"
+                    f"<td>{row['pledge_t']:,.0f}</td><td>{row['haircut_frac']:.2%}</td>"
+                    f"<td>{row['loss_frac']:.2%}</td><td>{row['horizon_days']}</td></tr>"
+                )
+    if not compared:
+        return "<p>No haircut could be compared with a realised loss (see the skipped dates).</p>"
+    if not lines:
+        return (
+            f"<p>None: each of the {compared} realised losses (dates × pledge sizes) was within "
+            "the haircut set on its date.</p>"
+        )
+    head = ("<tr><th>series</th><th>date</th><th>pledge (t)</th><th>haircut</th>"
+            "<th>loss over the liquidation horizon</th><th>liquidation days</th></tr>")  # fmt: skip
+    return f"<table>{head}{''.join(lines)}</table>"
+
+
+def write_report(
+    result: RunResult,
+    out_dir: str | Path,
+    title: str = "Backtest",
+    rows: list[TestRow] | None = None,
+) -> Path:
     """Write ``index.html``, ``results.json``, ``tests.csv``, ``forecasts.csv`` and the PNG plots
     into ``out_dir``; return the HTML path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = evaluate(result.results)
+    rows = evaluate(result.results) if rows is None else rows
     figures: list[tuple[str, str]] = []
     var_by: dict[tuple[str, int], list[ForecastSeries]] = defaultdict(list)
     haircuts: list[HaircutSeries] = []
@@ -393,6 +449,7 @@ def _html(
 sizes through the binomial cumulative probabilities 95% and 99.99%; <i>zone_last_250</i> is
 Basel's own last-250-day window. Rejections at 5% are shaded red.</p>
 {_table(rows)}
+<h2>Haircut exceptions</h2>{_haircut_exceptions(result)}
 <h2>Exceptions by year</h2>{"".join(year_tables)}
 <h2>Plots</h2>{imgs}
 <h2>Model notes, fits and fallbacks</h2><ul>{"".join(f"<li>{esc(n)}</li>" for n in notes)}</ul>

@@ -3,14 +3,20 @@ on a Dask cluster, with the same results either way.
 
 Every job carries its own seed (derived from its key, :func:`backtests.engine.job_seed`) and
 runs with one BLAS thread, so a result never depends on which worker ran it or in which order.
-Locally the jobs run one after the other in this process; given a scheduler address
-(``tcp://host:8786``) they are submitted to that cluster, the price histories scattered to every
-worker once.
+
+Jobs that fit the same model on the same dates (one instrument, model and window at several
+horizons; ``fhs`` and its alias ``gjr-t``) form one *unit* and share their fits
+(:func:`backtests.engine.run_var_jobs`); each job still simulates with its own seed, so its
+results are those it gives alone. Units run most expensive first (longest-processing-time
+order) in this process, on ``workers`` local processes (the CLI: one per core), or,
+given a scheduler address (``tcp://host:8786``), on that cluster with the price histories
+scattered to every worker once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +24,16 @@ from typing import Any
 
 import numpy as np
 
-from backtests.engine import HORIZONS, MODELS, ForecastSeries, HaircutSeries, JobSpec, run_job
+from backtests.engine import (
+    HORIZONS,
+    MODELS,
+    ForecastSeries,
+    HaircutSeries,
+    JobSpec,
+    group_key,
+    run_job,
+    run_var_jobs,
+)
 from carbonfin.collateral.market_risk import business_day_log_marks
 from carbonfin.collateral.policy import collateral_policy
 from carbonfin.errors import InvalidInputError
@@ -28,9 +43,11 @@ __all__ = [
     "STANDARD_MODELS",
     "Dataset",
     "RunResult",
+    "default_workers",
     "run",
     "split_windows",
     "standard_jobs",
+    "units",
 ]
 
 #: the standard suite: every model at every horizon, and the haircut at the policy defaults
@@ -116,14 +133,66 @@ def standard_jobs(
     return jobs
 
 
-def _run_one(history: PriceHistory, spec: JobSpec, source: str) -> Result:
-    # One BLAS thread per job, here and on every worker: Dask workers start with one
-    # (OMP_NUM_THREADS=1) and a multi-threaded BLAS sums in another order, which moved GARCH
-    # fits by ~1e-6 between a local run and a cluster run. Jobs are the unit of parallelism.
+#: relative cost of a job's date by model (a GARCH refit ~ 40 simulated path-days of 2,000
+#: paths); only the order of the units depends on it, never a result
+_FIT_COST = {"t": 8.0, "fhs": 40.0, "garch-t": 30.0, "garch-n": 20.0}
+_JOB_COST = {"hs": 1.0, "ewma": 0.2, "hs-vw": 3.0}
+_HAIRCUT_COST = 60.0
+
+
+def units(jobs: Sequence[JobSpec]) -> list[list[int]]:
+    """The jobs (by index) grouped into units that share their fits, most expensive first."""
+    groups: dict[Any, list[int]] = {}
+    for i, spec in enumerate(jobs):
+        key = group_key(spec)
+        groups.setdefault(("one", i) if key is None else key, []).append(i)
+    return sorted(groups.values(), key=lambda u: -_cost([jobs[i] for i in u]))
+
+
+def _cost(specs: Sequence[JobSpec]) -> float:
+    """A rough cost per test date of a unit: the shared fits once, each job's simulation."""
+    from carbonfin.collateral.models import get_model
+
+    first = specs[0]
+    if first.kind == "haircut":
+        per_date = _HAIRCUT_COST / first.haircut_step_days
+    else:
+        name = get_model(first.model).name
+        per_date = _FIT_COST.get(name, 0.0) / first.refit_every + sum(
+            _JOB_COST.get(name, 1.0) + (s.horizon_days * s.n_paths / 2_000 if name in _FIT_COST
+                                        and name != "t" else 0.0)
+            for s in specs
+        )  # fmt: skip
+    days = ((first.end or dt.date(2100, 1, 1)) - (first.start or dt.date(1900, 1, 1))).days
+    return per_date * days
+
+
+def _run_unit(history: PriceHistory, specs: Sequence[JobSpec], source: str) -> list[Result | str]:
+    """A unit's results in order, a failed job's error (the engine's) as text in its place.
+
+    One BLAS thread per job, here and on every worker: Dask workers start with one
+    (OMP_NUM_THREADS=1) and a multi-threaded BLAS sums in another order, which moved GARCH fits
+    by ~1e-6 between a local run and a cluster run. Units are the unit of parallelism."""
     from threadpoolctl import threadpool_limits
 
+    from carbonfin.errors import CarbonfinError
+
+    def text(exc: CarbonfinError) -> str:
+        return f"{type(exc).__name__}: {exc}"
+
     with threadpool_limits(limits=1):
-        return run_job(history, spec, source)
+        if len(specs) > 1:
+            return [o if not isinstance(o, CarbonfinError) else text(o)
+                    for o in run_var_jobs(history, specs, source)]  # fmt: skip
+        try:
+            return [run_job(history, specs[0], source)]
+        except CarbonfinError as exc:
+            return [text(exc)]
+
+
+def default_workers() -> int:
+    """One local process per core this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def run(
@@ -131,60 +200,83 @@ def run(
     jobs: Sequence[JobSpec],
     *,
     scheduler: str | None = None,
+    workers: int = 1,
     progress: bool = False,
     on_done: Callable[[JobSpec], None] | None = None,
     parameters: dict[str, Any] | None = None,
 ) -> RunResult:
     """Run ``jobs`` over ``datasets`` (matched by ``JobSpec.instrument`` = ``Dataset.name``)
-    locally, or on the Dask cluster at ``scheduler``; a Rich progress bar on stderr if asked.
-    A job that fails with the engine's error is reported in ``errors`` (and its result left
-    out), never silently."""
+    on ``workers`` local processes (1, the default: in this process; the CLI uses
+    :func:`default_workers`), or
+    on the Dask cluster at ``scheduler``; a Rich progress bar on stderr if asked. Results come
+    in job order whatever ran where. A job that fails with the engine's error is reported in
+    ``errors`` (and its result left out), never silently."""
     by_name = {ds.name: ds for ds in datasets}
     missing = sorted({j.instrument for j in jobs} - set(by_name))
     if missing:
         raise InvalidInputError(f"jobs name datasets {missing} that the run was not given")
+    if workers < 1:
+        raise InvalidInputError(f"`workers` must be >= 1; got {workers}")
     t0 = time.perf_counter()
     bar = _Bar(len(jobs), progress)
+    plan = units(jobs)
+    outcomes: list[Result | str | None] = [None] * len(jobs)
+
+    def done(unit: list[int], results: list[Result | str]) -> None:
+        for i, o in zip(unit, results, strict=True):
+            outcomes[i] = o
+            bar.advance(jobs[i], on_done)
+
     with bar:
-        if scheduler is None:
-            outcomes = []
-            for spec in jobs:
-                ds = by_name[spec.instrument]
-                outcomes.append(_safe(ds.history, spec, ds.source))
-                bar.advance(spec, on_done)
-            mode = "local (this process)"
+        if scheduler is not None:
+            mode = _run_dask(by_name, jobs, plan, scheduler, done)
         else:
-            outcomes, mode = _run_dask(by_name, jobs, scheduler, bar, on_done)
-    results = tuple(o for o in outcomes if not isinstance(o, str))
-    errors = tuple((j.key, o) for j, o in zip(jobs, outcomes, strict=True) if isinstance(o, str))
-    done = tuple(j for j, o in zip(jobs, outcomes, strict=True) if not isinstance(o, str))
+            n = max(1, min(workers, len(plan)))
+            mode = _run_local(by_name, jobs, plan, n, done)
+    final = [o for o in outcomes if o is not None]
+    results = tuple(o for o in final if not isinstance(o, str))
+    errors = tuple((j.key, o) for j, o in zip(jobs, final, strict=True) if isinstance(o, str))
+    ok = tuple(j for j, o in zip(jobs, final, strict=True) if not isinstance(o, str))
     return RunResult(
-        done,
-        results,
-        tuple(datasets),
-        mode,
-        time.perf_counter() - t0,
-        dict(parameters or {}),
-        errors,
+        ok, results, tuple(datasets), mode, time.perf_counter() - t0, dict(parameters or {}), errors
     )
 
 
-def _safe(history: PriceHistory, spec: JobSpec, source: str) -> Result | str:
-    from carbonfin.errors import CarbonfinError
+def _run_local(
+    by_name: dict[str, Dataset],
+    jobs: Sequence[JobSpec],
+    plan: list[list[int]],
+    n: int,
+    done: Callable[[list[int], list[Result | str]], None],
+) -> str:
+    def args(unit: list[int]) -> tuple[PriceHistory, list[JobSpec], str]:
+        ds = by_name[jobs[unit[0]].instrument]
+        return ds.history, [jobs[i] for i in unit], ds.source
 
-    try:
-        return _run_one(history, spec, source)
-    except CarbonfinError as exc:
-        return f"{type(exc).__name__}: {exc}"
+    if n == 1:
+        for unit in plan:
+            done(unit, _run_unit(*args(unit)))
+        return "local (this process)"
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    # spawn, not fork: the parent may hold threads (the progress bar, BLAS pools)
+    with ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn")) as pool:
+        pending = {pool.submit(_run_unit, *args(u)): u for u in plan}  # LPT: submitted in order
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                done(pending.pop(future), future.result())
+    return f"local ({n} processes)"
 
 
 def _run_dask(
     by_name: dict[str, Dataset],
     jobs: Sequence[JobSpec],
+    plan: list[list[int]],
     scheduler: str,
-    bar: _Bar,
-    on_done: Callable[[JobSpec], None] | None,
-) -> tuple[list[Result | str], str]:
+    done: Callable[[list[int], list[Result | str]], None],
+) -> str:
     from dask.distributed import Client, as_completed
 
     try:
@@ -198,25 +290,24 @@ def _run_dask(
             [by_name[n].history for n in names], broadcast=True
         )
         remote = dict(zip(names, scattered, strict=True))
-        futures = {
-            client.submit(
-                _safe,
-                remote[spec.instrument],
-                spec,
-                by_name[spec.instrument].source,
-                key=f"backtest-{i}-{spec.key}",
+        futures = {}
+        for rank, unit in enumerate(plan):  # most expensive first: highest priority
+            first = jobs[unit[0]]
+            future = client.submit(
+                _run_unit,
+                remote[first.instrument],
+                [jobs[i] for i in unit],
+                by_name[first.instrument].source,
+                key=f"backtest-{unit[0]}-{first.key}",
                 pure=False,
-            ): i
-            for i, spec in enumerate(jobs)
-        }
-        outcomes: list[Result | str | None] = [None] * len(jobs)
+                priority=len(plan) - rank,
+            )
+            futures[future] = unit
         for future in as_completed(futures):  # type: ignore[no-untyped-call]
-            i = futures[future]
-            outcomes[i] = future.result()
-            bar.advance(jobs[i], on_done)
+            done(futures[future], future.result())
     finally:
         client.close()  # type: ignore[no-untyped-call]
-    return [o for o in outcomes if o is not None], f"Dask cluster {scheduler} ({workers} workers)"
+    return f"Dask cluster {scheduler} ({workers} workers)"
 
 
 class _Bar:

@@ -4,11 +4,11 @@ report (HTML with plots, JSON and CSV). The work is done by the ``backtests`` pa
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from carbonfin.cli._common import Report, command, parse_date, sources_text
+from carbonfin.cli._common import Column, Report, command, parse_date, sources_text, table
 from carbonfin.errors import InvalidInputError
 from carbonfin.instruments import Instrument
 
@@ -42,9 +42,94 @@ def _floats(text: str, name: str) -> list[float]:
         ) from None
 
 
+def _confidences(text: str) -> list[float]:
+    """VaR confidences as decimals; a percentage (``99``) is refused with the decimal it meant."""
+    values = _floats(text, "confidences")
+    for c in values:
+        if 1.0 <= c < 100.0:
+            raise InvalidInputError(
+                f"`confidences` are decimals in [0.5, 1); got {c:g} (did you mean {c / 100:g}?)"
+            )
+        if not 0.5 <= c < 1.0:
+            raise InvalidInputError(f"`confidences` must be in [0.5, 1); got {c:g}")
+    return values
+
+
+def _suite_lists(
+    suite: str | None, models: str | None, horizons: str | None, known: tuple[str, ...]
+) -> tuple[list[str], list[int]]:
+    """The models and horizons to run: a suite's own, or the options' (never both)."""
+    if suite == "standard":
+        given = [f for f, v in (("--models", models), ("--horizons", horizons)) if v is not None]
+        if given:
+            raise InvalidInputError(
+                f"{' and '.join(given)} cannot be combined with --suite standard, which runs "
+                f"every model at 1, 10 and 20 days; drop --suite to choose them"
+            )
+        return list(known), [1, 10, 20]
+    model_list = _list(models or "hs,ewma,garch-t", "models")
+    bad = [m for m in model_list if m not in known]
+    if bad:
+        raise InvalidInputError(f"`models` must be among {list(known)}; got {bad}")
+    return model_list, _ints(horizons or "1,10", "horizons")
+
+
+#: the terminal's summary: one line per model, horizon and confidence (or pledge size);
+#: exceptions against expected, Kupiec's p (at h > 1 and for the haircut: the Bonferroni-combined
+#: non-overlapping p), Christoffersen's independence p and the Basel zone
+SUMMARY_COLUMNS = [
+    Column("series"),
+    Column("model"),
+    Column("horizon_days", "days"),
+    Column("level"),
+    Column("exceptions", "exc."),
+    Column("expected", "exp."),
+    Column("kupiec_p", "Kupiec p"),
+    Column("christoffersen_p", "Christ. p"),
+    Column("zone", "Basel zone"),
+]
+
+
+def summary_rows(rows: list[Any]) -> list[dict[str, Any]]:
+    """The summary table's lines from the report's test rows (``backtests.evaluation``)."""
+    out = []
+    for r in rows:
+        level = f"{r.pledge_t:,.0f} t" if r.kind == "haircut" else f"{r.confidence:.1%}"
+        out.append(
+            {
+                "series": r.dataset,
+                "model": r.model.replace(", defaults", ""),
+                "horizon_days": r.horizon_days,
+                "level": level,
+                "exceptions": r.exceptions,
+                "expected": round(r.expected, 1),
+                "kupiec_p": _p(r.p_value),
+                "christoffersen_p": _p(r.independence_p),
+                "zone": r.zone,
+            }
+        )
+    return out
+
+
+def _p(value: float) -> float | None:
+    return None if value != value else round(value, 3)  # NaN: no test (too few outcomes)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("backtest")
-    @command(data=True)
+    @command(
+        data=True,
+        flags={
+            "horizon_days": "--horizons",
+            "n_paths": "--paths",
+            "lookback_days": "--lookback",
+            "haircut_step_days": "--haircut-step",
+            "start": "--from",
+            "end": "--to",
+            "model": "--models",
+            "workers": "--workers",
+        },
+    )
     def backtest(
         instrument: Annotated[
             str | None, typer.Option(help="SHEA, CEA or CCER (comma-separated for several)")
@@ -73,9 +158,18 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option(help="the real SHEA quotes file to add to the run")
         ] = None,
         models: Annotated[
-            str, typer.Option(help="hs, ewma, garch-t, gjr-t, t")
-        ] = "hs,ewma,garch-t",
-        horizons: Annotated[str, typer.Option(help="business days, e.g. 1,10,20")] = "1,10",
+            str | None,
+            typer.Option(
+                help="hs, ewma, garch-t, gjr-t, t … (default hs,ewma,garch-t; "
+                "--suite standard: all)"
+            ),
+        ] = None,
+        horizons: Annotated[
+            str | None,
+            typer.Option(
+                help="business days, e.g. 1,10,20 (default 1,10; --suite standard: 1,10,20)"
+            ),
+        ] = None,
         confidences: Annotated[str, typer.Option(help="VaR confidences")] = "0.99",
         es_level: Annotated[float, typer.Option(help="ES confidence")] = 0.975,
         from_: Annotated[str | None, typer.Option("--from", help="first test date")] = None,
@@ -91,18 +185,19 @@ def register(app: typer.Typer) -> None:
         scheduler: Annotated[
             str | None, typer.Option(help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
         ] = None,
+        workers: Annotated[
+            int | None,
+            typer.Option(min=1, help="local processes (default: one per core; 1: this process)"),
+        ] = None,
         out: Annotated[Path, typer.Option(help="report folder")] = Path("reports/backtest"),
     ) -> Report:
         """Backtest VaR/ES models and the haircut over price history; write an HTML report."""
         from backtests.engine import MODELS
+        from backtests.evaluation import evaluate
         from backtests.report import write_report
-        from backtests.runner import run, standard_jobs
+        from backtests.runner import default_workers, run, standard_jobs
 
-        model_list = list(MODELS) if suite == "standard" else _list(models, "models")
-        horizon_list = [1, 10, 20] if suite == "standard" else _ints(horizons, "horizons")
-        bad = [m for m in model_list if m not in MODELS]
-        if bad:
-            raise InvalidInputError(f"`--models` must be among {list(MODELS)}; got {bad}")
+        model_list, horizon_list = _suite_lists(suite, models, horizons, MODELS)
         datasets, applied = _datasets(instrument, suite, csv, (name, calendar, currency, limit),
                                       real)  # inputs checked first  # fmt: skip
         start = parse_date(from_, "--from") if from_ else None
@@ -110,7 +205,7 @@ def register(app: typer.Typer) -> None:
         params = {
             "models": model_list,
             "horizons_days": horizon_list,
-            "confidences": _floats(confidences, "confidences"),
+            "confidences": _confidences(confidences),
             "es_level": es_level,
             "from": str(start or "first date with a full lookback"),
             "to": str(end or "last date with a realised outcome"),
@@ -136,17 +231,25 @@ def register(app: typer.Typer) -> None:
             haircut_step_days=haircut_step,
             **({"lookback_days": lookback} if lookback else {}),
         )
-        result = run(datasets, jobs, scheduler=scheduler,
+        result = run(datasets, jobs, scheduler=scheduler, workers=workers or default_workers(),
                      progress=True, parameters=params)  # fmt: skip
+        rows = evaluate(result.results)
         path = write_report(
-            result, out, title=f"carbonfin backtest ({', '.join(d.name for d in datasets)})"
-        )
-        human = [*applied] + [
+            result, out, title=f"carbonfin backtest ({', '.join(d.name for d in datasets)})",
+            rows=rows,
+        )  # fmt: skip
+        if suite and instrument:
+            applied.append(f"--suite {suite} on {', '.join(d.name for d in datasets)} only "
+                           "(--instrument)")  # fmt: skip
+        human: list[Any] = [*applied] + [
             f"data: {ds.name} from {ds.source}, {ds.first_date} to {ds.last_date}"
             for ds in datasets
         ]
         human.append(f"{len(result.jobs)} jobs in {result.elapsed_s:.1f} s ({result.mode})")
         human += [f"job failed: {key}: {err}" for key, err in result.errors]
+        summary = summary_rows(rows)
+        if summary:
+            human.append(table(summary, SUMMARY_COLUMNS, title="Backtest summary"))
         human.append(f"report: {path}")
         return Report(
             {
@@ -165,6 +268,7 @@ def register(app: typer.Typer) -> None:
                 "elapsed_s": result.elapsed_s,
                 "mode": result.mode,
                 "errors": [{"job": str(key), "error": str(err)} for key, err in result.errors],
+                "summary": summary,
                 "report": str(path),
             },
             human,
@@ -185,10 +289,10 @@ def _datasets(
     if suite is not None and suite not in SUITES:
         raise InvalidInputError(f"`--suite` must be one of {list(SUITES)}; got {suite!r}")
     names: list[str] = []
-    if suite == "standard":
-        names = [i.value for i in Instrument]
-    elif instrument:
+    if instrument:  # with --suite: the suite on these instruments only
         names = [Instrument.parse(s).value for s in instrument.split(",") if s.strip()]
+    elif suite == "standard":
+        names = [i.value for i in Instrument]
     out: list[Dataset] = []
     for name in names:  # from the database, or the shipped sample (synthetic) with --sample
         frame = load_prices(Instrument.parse(name)).drop(columns="instrument")

@@ -35,15 +35,13 @@ from __future__ import annotations
 import math
 import types
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 from arch.univariate import ConstantMean, Normal, SkewStudent, StudentsT, ZeroMean
 from arch.utility.exceptions import ConvergenceWarning as ArchConvergenceWarning
-from scipy import stats
-from scipy.signal import lfilter
 from scipy.special import log_ndtr
 
 from carbonfin.errors import (
@@ -54,6 +52,13 @@ from carbonfin.errors import (
     NonStationaryWarning,
 )
 from carbonfin.pricing._gap_recursions import GapEGARCH, GapGARCH
+from carbonfin.pricing.ewma import (
+    TRADING_DAYS_PER_YEAR,
+    EwmaResult,
+    _clean_returns,
+    ewma,
+    normal_loss,
+)
 
 __all__ = [
     "PERCENT_SCALE_THRESHOLD",
@@ -67,8 +72,6 @@ __all__ = [
     "normal_loss",
 ]
 
-#: SSE business days per year (QuantLib China.SSE calendar: 242-244 a year in 2015-2026).
-TRADING_DAYS_PER_YEAR = 243
 #: A fit whose persistence is above ``1 − STATIONARITY_TOL`` is treated as not stationary: the
 #: optimiser stops on the boundary to about 1e-9, and a shock's half-life there (ln 2 / 1e-6 ≈
 #: 700,000 days) has nothing to do with any risk horizon.
@@ -88,131 +91,10 @@ _SCALE = 100.0  # arch fits percent returns
 _SQRT2_OV_PI = math.sqrt(2.0 / math.pi)
 
 
-def _clean_returns(returns: Iterable[float] | np.ndarray, minimum: int) -> np.ndarray:
-    values = np.asarray(getattr(returns, "values", returns), dtype=float)
-    if values.ndim != 1:
-        raise InvalidInputError(f"`returns` must be one-dimensional; got shape {values.shape}")
-    if not np.isfinite(values).all():
-        pos = int(np.argmin(np.isfinite(values)))
-        raise InvalidInputError(f"`returns` must be finite; got {values[pos]!r} at index {pos}")
-    if len(values) < minimum:
-        raise InvalidInputError(f"need at least {minimum} returns; got {len(values)}")
-    return values
-
-
 def _read_only(values: np.ndarray) -> np.ndarray:
     out = np.array(values, dtype=float)
     out.flags.writeable = False
     return out
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class EwmaResult:
-    """EWMA variance estimates: ``variance[t]`` is the estimate for day ``t`` made at ``t − 1``.
-
-    Estimates use past returns only: ``variance[t]`` depends on ``r_0 … r_{t−1}``. The first
-    ``valid_from`` entries are NaN (the burn-in: too little past to start from); the recursion
-    starts at ``valid_from`` from the mean of the burn-in's squared returns. ``next_variance`` is
-    the one-day-ahead forecast after the last return. The EWMA has no mean reversion, so its
-    h-day forecast is ``h · next_variance`` (RiskMetrics' square-root-of-time rule is exact for
-    this model).
-    """
-
-    lam: float
-    variance: np.ndarray
-    next_variance: float
-    valid_from: int
-
-    def __post_init__(self) -> None:
-        self.variance.flags.writeable = False
-
-    @property
-    def next_vol(self) -> float:
-        return math.sqrt(self.next_variance)
-
-    def horizon_variance(self, horizon_days: int) -> float:
-        return horizon_days * self.next_variance
-
-    def annualised_vol(self) -> float:
-        return math.sqrt(self.next_variance * TRADING_DAYS_PER_YEAR)
-
-    def loss_after(
-        self, horizon_days: int, confidence: float, measure: Literal["var", "es"] = "var"
-    ) -> np.ndarray:
-        """RiskMetrics VaR or ES of the ``horizon_days`` log return, one per return.
-
-        Entry ``j`` is the forecast made right after return ``j`` (from returns ``0 … j`` only):
-        :func:`normal_loss` of ``variance[j + 1]`` (``next_variance`` for the last entry).
-        Entries before ``valid_from − 1`` are NaN (burn-in).
-        """
-        after = np.r_[self.variance[1:], self.next_variance]
-        return normal_loss(after, horizon_days, confidence, measure)
-
-    def summary(self) -> str:
-        return (
-            f"EWMA (RiskMetrics) lambda={self.lam}: next-day vol {self.next_vol:.4%}, "
-            f"annualised {self.annualised_vol():.2%} over {len(self.variance)} returns "
-            f"(estimates from return {self.valid_from} on; the first {self.valid_from} are the "
-            "burn-in)"
-        )
-
-    def __str__(self) -> str:
-        return self.summary()
-
-
-def ewma(
-    returns: Iterable[float] | np.ndarray, lam: float = 0.94, init_window: int = 30
-) -> EwmaResult:
-    """RiskMetrics exponentially weighted variance, without look-ahead.
-
-    ``σ²_t = λ σ²_{t−1} + (1 − λ) r²_{t−1}`` for ``t > w``, started at
-    ``σ²_w = mean(r²_0 … r²_{w−1})`` with ``w = init_window``: every estimate uses only returns
-    before its day, so a backtest can judge it day by day. ``variance[:w]`` is NaN
-    (``valid_from = w``). Zero mean, as RiskMetrics assumes for daily returns. Source:
-    J.P. Morgan / Reuters, *RiskMetrics — Technical Document* (4th ed., 1996), §5.2; λ = 0.94 for
-    daily data.
-    """
-    if not 0.0 < lam < 1.0:
-        raise InvalidInputError(f"`lam` must be in (0, 1); got {lam!r}")
-    if not (isinstance(init_window, int) and init_window >= 1):
-        raise InvalidInputError(f"`init_window` must be an integer >= 1; got {init_window!r}")
-    r = _clean_returns(returns, init_window + 1)
-    r2 = r * r
-    w = init_window
-    var = np.full(len(r), np.nan)
-    start = float(r2[:w].mean())
-    # the linear recursion in closed form from w on:
-    # var[w+j] = lam^j start + (1-lam) sum_{i<j} lam^(j-1-i) r2[w+i]
-    forced = lfilter([0.0, 1.0 - lam], [1.0, -lam], r2[w:])
-    var[w:] = forced + lam ** np.arange(len(r) - w) * start
-    next_var = lam * var[-1] + (1.0 - lam) * r2[-1]
-    return EwmaResult(lam, var, float(next_var), w)
-
-
-def normal_loss(
-    daily_variance: float | np.ndarray,
-    horizon_days: int,
-    confidence: float,
-    measure: Literal["var", "es"] = "var",
-) -> np.ndarray:
-    """VaR or ES (positive = loss) of a zero-mean normal ``horizon_days`` log return.
-
-    ``VaR = σ√h · z_q`` and ``ES = σ√h · φ(z_q) / (1 − q)`` with ``z_q = Φ⁻¹(q)``, ``q`` the
-    confidence (RiskMetrics — Technical Document, 4th ed. 1996, §6; the ES of the normal: McNeil,
-    Frey and Embrechts 2015, example 2.14). The square-root-of-time rule is exact for the EWMA,
-    which has no mean reversion.
-    """
-    if not (isinstance(horizon_days, (int, np.integer)) and horizon_days >= 1):
-        raise InvalidInputError(f"`horizon_days` must be an integer >= 1; got {horizon_days!r}")
-    if not (isinstance(confidence, (float, int)) and 0.5 <= confidence < 1.0):
-        raise InvalidInputError(f"`confidence` must be in [0.5, 1); got {confidence!r}")
-    if measure not in ("var", "es"):
-        raise InvalidInputError(f"`measure` must be 'var' or 'es'; got {measure!r}")
-    sigma = np.sqrt(np.asarray(daily_variance, dtype=float) * horizon_days)
-    z = float(stats.norm.ppf(confidence))
-    if measure == "var":
-        return np.asarray(sigma * z)
-    return np.asarray(sigma * float(stats.norm.pdf(z)) / (1.0 - confidence))
 
 
 def _egarch_log_mgf(a: float, g: float) -> float:
@@ -258,6 +140,9 @@ class VolFit:
     warnings: tuple[str, ...] = ()
     fixed_params: bool = False
     _arch_result: Any = field(default=None, repr=False)
+    #: the one-step variance forecast once computed (a pure function of the fit: every FHS
+    #: simulation of a backtest date starts from it, so it is computed once per fit)
+    _next_variance: list[float] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", types.MappingProxyType(dict(self.params)))
@@ -349,8 +234,12 @@ class VolFit:
                 "day (E[exp(alpha|z|)] is infinite for fat-tailed z); use GARCH or GJR for the "
                 "term structure, or EGARCH with normal innovations"
             )
-        forecast = self._arch_result.forecast(horizon=1, reindex=False)
-        h1 = float(np.asarray(forecast.variance.to_numpy())[-1, 0]) / _SCALE**2
+        if not self._next_variance:
+            forecast = self._arch_result.forecast(horizon=1, reindex=False)
+            self._next_variance.append(
+                float(np.asarray(forecast.variance.to_numpy())[-1, 0]) / _SCALE**2
+            )
+        h1 = self._next_variance[0]
         out = np.empty(horizon_days)
         out[0] = h1
         p = self.params
@@ -460,6 +349,7 @@ def fit_garch(
     time_unit: TimeUnit = "business_day",
     initial_variance: InitialVariance = "backcast",
     starting_values: VolFit | Mapping[str, float] | None = None,
+    std_errors: bool = True,
 ) -> VolFit:
     """Fit a GARCH(1,1), GJR-GARCH(1,1,1) or EGARCH(1,1,1) with ``arch``.
 
@@ -486,6 +376,9 @@ def fit_garch(
         ``starting_values``). A rolling refit then takes a few iterations instead of dozens. If
         the warm start fails to converge, the fit is retried from arch's default start and
         ``warnings`` says so.
+    std_errors
+        ``False`` leaves the standard errors NaN instead of computing arch's numerical Hessian
+        (a backtest's thousands of refits use only the estimates; the estimates are the same).
 
     Notes
     -----
@@ -502,7 +395,8 @@ def fit_garch(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         warnings.simplefilter("always", DataScaleWarning)
-        fit = _fit(values, rec_gaps, gaps, model, dist, mean, time_unit, initial_variance, start)
+        fit = _fit(values, rec_gaps, gaps, model, dist, mean, time_unit, initial_variance, start,
+                   std_errors=std_errors)  # fmt: skip
     for w in caught:
         warnings.warn(w.message, w.category, stacklevel=2)
     return fit
@@ -595,6 +489,8 @@ def _fit(
     initial_variance: str,
     start: np.ndarray | None = None,
     fixed: np.ndarray | None = None,
+    *,
+    std_errors: bool = True,
 ) -> VolFit:
     """The fit itself (or, given ``fixed`` parameters in arch's scale, the filter with them);
     warnings are raised here and also kept on the result."""
@@ -634,7 +530,11 @@ def _fit(
                 f"{model}-{dist} fit converged only loosely; check the estimates",
                 ConvergenceWarning,
             )
-        errors = {str(k): float(v) for k, v in result.std_err.items()}
+        errors = (
+            {str(k): float(v) for k, v in result.std_err.items()}
+            if std_errors
+            else {str(k): math.nan for k in result.params.index}
+        )
     params = {str(k): float(v) for k, v in result.params.items()}
     for name, power in (("mu", 1), ("omega", 2)):
         if name in params and not (model == "egarch" and name == "omega"):

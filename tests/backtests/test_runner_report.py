@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import csv as csv_module
 import datetime as dt
 import itertools
 import json
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from backtests.engine import ForecastSeries, HaircutSeries
+from backtests.engine import ForecastSeries, HaircutSeries, JobSpec
 from backtests.report import write_report
 from backtests.runner import Dataset, RunResult, run, split_windows, standard_jobs
 from carbonfin.cli import app
@@ -154,6 +155,7 @@ def test_cli_backtest_on_a_csv(tmp_path: Path, datasets: list[Dataset]) -> None:
     result = CliRunner().invoke(app, ["backtest", "--csv", str(csv), "--name", "SHEA",
                                       "--models", "hs,ewma",
                                       "--horizons", "1", "--no-haircut", "--lookback", "250",
+                                      "--workers", "1",
                                       "--out", str(out)])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "market.csv" in result.output
@@ -171,3 +173,58 @@ def test_cli_refuses_bad_input(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["backtest"])
     assert r.exit_code == 2
     assert "name what to backtest" in r.output
+
+
+@pytest.mark.slow
+def test_two_local_processes_give_the_in_process_results(
+    datasets: list[Dataset], local: RunResult
+) -> None:
+    # units (fits shared across horizons) run on two spawned processes, most expensive first:
+    # the same results in job order
+    two = run(datasets, _jobs(datasets), workers=2)
+    assert two.mode == "local (2 processes)"
+    assert [j.key for j in two.jobs] == [j.key for j in local.jobs]
+    for a, b in zip(local.results, two.results, strict=True):
+        _same(a, b)
+
+
+def test_jobs_sharing_fits_form_one_unit_most_expensive_first() -> None:
+    from backtests.runner import units
+
+    specs = [JobSpec("SHEA", m, h) for m in ("hs", "fhs", "gjr-t", "garch-t") for h in (1, 10)]
+    plan = units(specs)
+    # fhs and its alias gjr-t at both horizons share one chain of fits; garch-t its own
+    assert sorted(map(sorted, plan)) == [[0], [1], [2, 3, 4, 5], [6, 7]]
+    assert plan[0] == [2, 3, 4, 5]
+    assert plan[-1] in ([0], [1])
+
+
+def _haircut_run() -> RunResult:
+    # hand-made: on 2020-03-02 the 100,000 t pledge lost 15% against a 12% haircut
+    dates = np.array([dt.date(2020, 3, 2), dt.date(2020, 3, 3), dt.date(2020, 3, 4)])
+    spec = JobSpec("SHEA", "hs", 20, kind="haircut", quantities_t=(10_000.0, 100_000.0))
+    series = HaircutSeries(
+        spec=spec, dates=dates, quantities_t=(10_000.0, 100_000.0),
+        haircut_frac=np.array([[0.10, 0.12], [0.10, 0.12], [0.10, np.nan]]),
+        liquidation_days=np.array([[20, 45], [20, 45], [20, 45]]),
+        loss_frac=np.array([[0.05, 0.15], [0.02, 0.11], [np.nan, np.nan]]),
+        skipped={}, notes=(), data_source="hand-made",
+    )  # fmt: skip
+    hist = history_from_returns(np.zeros(30), start=dt.date(2020, 2, 3))
+    return RunResult((spec,), (series,), (Dataset("SHEA", hist, "hand-made"),), "test", 0.0)
+
+
+def test_report_lists_haircut_exceptions_and_writes_per_date_haircuts(tmp_path: Path) -> None:
+    path = write_report(_haircut_run(), tmp_path)
+    page = path.read_text()
+    section = page[page.index("<h2>Haircut exceptions</h2>") : page.index("Exceptions by year")]
+    assert "<td>2020-03-02</td><td>100,000</td><td>12.00%</td><td>15.00%</td><td>45</td>" in section
+    assert "2020-03-03" not in section  # 11% < 12%: covered
+    rows = list(csv_module.DictReader((tmp_path / "forecasts.csv").open()))
+    hc = [r for r in rows if r["model"] == "haircut (hs, defaults)"]
+    assert len(hc) == 3 * 2  # every date and pledge size
+    first = next(r for r in hc if r["date"] == "2020-03-02" and r["pledge_t"] == "100000.0")
+    assert (float(first["haircut_frac"]), float(first["loss_frac"])) == (0.12, 0.15)
+    assert first["covered"] == "NO"
+    last = next(r for r in hc if r["date"] == "2020-03-04" and r["pledge_t"] == "100000.0")
+    assert (last["haircut_frac"], last["loss_frac"], last["covered"]) == ("", "", "")
