@@ -45,6 +45,7 @@ __all__ = [
     "SupervisorClient",
     "WriteSessionDep",
     "WriterClient",
+    "authenticate_key",
     "get_session",
     "no_unknown_query",
     "own_institution",
@@ -115,17 +116,23 @@ async def current_client(request: Request) -> ClientIdentity:
     only (no scrypt): a bank's already-verified key keeps working behind an address (or under
     a client id) that someone else is hammering, and the attacker's guesses cost nothing.
     """
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return await authenticate_key(request, token.strip() if scheme.lower() == "bearer" else "")
+
+
+async def authenticate_key(request: Request, key: str) -> ClientIdentity:
+    """Check an API key exactly as :func:`current_client` does (rate limits, audit of failures,
+    verified-key cache); ``key`` empty means none was sent. The dashboard's login calls it with
+    the key typed into its form."""
     guard = request.app.state.auth_guard
     address_key = f"addr:{_address(request)}"
     address_retry = guard.retry_after(address_key)
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    parsed = parse_api_key(token.strip()) if scheme.lower() == "bearer" else None
+    parsed = parse_api_key(key) if key else None
     if parsed is None:
         if address_retry is not None:
             _too_many(request, address_key, address_retry, None)
-        missing = scheme.lower() != "bearer" or not token.strip()
-        raise _refuse(request, "missing" if missing else "malformed", None)
+        raise _refuse(request, "malformed" if key else "missing", None)
     client_id, secret = parsed
     client_key = f"client:{client_id}"
     client_retry = guard.retry_after(client_key)

@@ -20,6 +20,8 @@ from sqlalchemy.pool import QueuePool
 
 from api.audit import AuditWriter
 from api.book import BookCache
+from api.dashboard.headers import DashboardHeaders
+from api.dashboard.routes import router as dashboard_router
 from api.data import MarketData
 from api.deps import no_unknown_query
 from api.middleware import Metrics, ServiceMiddleware
@@ -101,6 +103,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     install_problem_handlers(api)
     for module in (health, firms, market, fx, lending, collateral, pledges, regulator, admin):
         api.include_router(module.router, dependencies=[Depends(no_unknown_query)])
+    api.include_router(dashboard_router)
+    api.add_middleware(DashboardHeaders)
     api.add_middleware(
         ServiceMiddleware,
         max_body_bytes=settings.max_body_bytes,

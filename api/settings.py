@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     auth_failures_per_address: int = Field(default=30, ge=1)
     auth_failures_per_client: int = Field(default=10, ge=1)
     auth_window_s: float = Field(default=60.0, gt=0, le=3600)
+    # The dashboard (api/dashboard): how long a login lasts (never beyond the key's own expiry)
+    # and when its cookies carry the Secure flag: "auto" = when the request came over https
+    # (behind a TLS proxy, run uvicorn with --proxy-headers), "always", or "never".
+    dashboard_session_minutes: int = Field(default=480, ge=1, le=7 * 24 * 60)
+    dashboard_cookie_secure: Literal["auto", "always", "never"] = "auto"
 
     @property
     def pool_size(self) -> int:
