@@ -329,6 +329,16 @@ def line_chart(
             f'font-size="11">{d:%Y-%m}</text>'
         )
     parts.append(f'<text x="6" y="{top - 8}" {_FONT} font-size="12">{escape(y_label)}</text>')
+    if len(series) > 1:  # a legend: a short line of each series' colour and its name
+        lx = left + 60.0
+        for s in series:
+            parts.append(
+                f'<g class="series series-{escape(s.kind)} legend">'
+                f'<path d="M{lx:.1f},{top - 12} L{lx + 16:.1f},{top - 12}" fill="none"/>'
+                f'<text x="{lx + 20:.1f}" y="{top - 8}" {_FONT} font-size="11">'
+                f"{escape(s.name)}</text></g>"
+            )
+            lx += 28 + 6.2 * len(s.name)
     for s in series:
         path = " ".join(
             f"{'M' if i == 0 else 'L'}{x(d):.1f},{y(v):.1f}"

@@ -70,7 +70,7 @@ def build_page(state: Any, session: Session, as_of: dt.date, bank: str | None) -
     calls, n_calls = numbers.margin_calls(valued)
     stress = numbers.stress_runs(session, as_of, bank)
     prices = numbers.price_series(state, valued, as_of)
-    hist = history.series(state, session, as_of, bank)
+    hist = history.series(session, as_of, bank)
     return {
         "as_of": as_of,
         "scope": bank,

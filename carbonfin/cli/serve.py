@@ -103,6 +103,7 @@ def serve_cmd(
 
         info()
     console.print(f"carbonfin API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    console.print(f"dashboard on http://{host}:{port}/dashboard  (sign in with an API key)")
     uvicorn.run(
         "api.main:app",
         host=host,
