@@ -95,8 +95,8 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     power = 10.0 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * power >= raw * (1 - 1e-12))
     digits = max(0, 2 - math.floor(math.log10(step)))
-    first = math.floor(lo / step + 1e-9)
-    last = math.ceil(hi / step - 1e-9)
+    first = math.floor(lo / step + 1e-12)
+    last = math.ceil(hi / step - 1e-12)
     return [round(k * step, digits) for k in range(first, last + 1)]
 
 
@@ -283,6 +283,7 @@ def line_chart(
     y_label: str,
     markers: Sequence[tuple[dt.date, float, str]] = (),
     scale: float = 1.0,
+    from_zero: bool = True,
     width: int = 560,
     height: int = 240,
 ) -> str:
@@ -306,9 +307,8 @@ def line_chart(
     d0 = min(d for d, _ in finite).toordinal()
     d1 = max(d for d, _ in finite).toordinal()
     d1 = d1 if d1 > d0 else d0 + 1
-    ticks = nice_ticks(
-        min(0.0, min(v for _, v in finite) / scale), max(v for _, v in finite) / scale
-    )
+    low = min(v for _, v in finite) / scale
+    ticks = nice_ticks(min(0.0, low) if from_zero else low, max(v for _, v in finite) / scale)
     left, right, top, bottom = 56, 12, 24, 36
     plot_w, plot_h = width - left - right, height - top - bottom
 

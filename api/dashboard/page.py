@@ -111,6 +111,7 @@ def build_page(state: Any, session: Session, as_of: dt.date, bank: str | None) -
                     chart_id=f"price-{p['instrument'].lower()}",
                     title=f"{p['instrument']} closes over the last year (CNY per tonne)",
                     y_label="CNY/t",
+                    from_zero=False,
                     markers=[
                         (
                             p["mark"].last_date,
@@ -128,18 +129,16 @@ def build_page(state: Any, session: Session, as_of: dt.date, bank: str | None) -
 
 
 def _stress_svg(stress: list[dict[str, Any]], bank: str | None) -> str:
-    """Uncovered exposure after each stored scenario: the whole book for the regulator, the
-    bank's own for a bank."""
-    bars = []
-    for run in stress:
-        if bank is None:
-            bars.append((run["scenario"], float(run["uncovered_cny"])))
-        else:
-            bars.append((run["scenario"], float(sum(r["uncovered_cny"] for r in run["by_bank"]))))
+    """Uncovered exposure after each stored scenario, per bank (a bank: its own row)."""
+    bars = [
+        (f"{run['scenario']} · {r['bank_id']}", float(r["uncovered_cny"]))
+        for run in stress
+        for r in run["by_bank"]
+    ]
     return charts.bar_chart(
         bars,
         chart_id="stress",
-        title="Uncovered exposure after each stored stress scenario (million CNY)",
+        title="Uncovered exposure after each stored stress scenario, by bank (million CNY)",
         unit="CNY",
         scale=1e6,
         scale_label="m",

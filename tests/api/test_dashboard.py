@@ -378,6 +378,16 @@ def test_the_regulator_page_shows_the_apis_numbers(dash: Api) -> None:
     assert int(shown_calls.group(1)) == len(calls["calls"])
     for bank in {r["key"] for r in api["rows"]}:
         assert bank in page
+    # the stored stress run of shea-2015 (a historical replay: deterministic) shows the same
+    # uncovered exposure as the scenario run live through the API
+    live = dash.client.get(
+        "/v1/regulator/stress",
+        params={"as_of": AS_OF.isoformat(), "scenario": "shea-2015"},
+        headers=dash.as_("regulator"),
+    ).json()
+    stored = re.search(r'data-stress-uncovered="shea-2015">([^<]+)<', page)
+    assert stored
+    assert money(stored.group(1)) == pytest.approx(round(live["uncovered_cny"], 2), abs=0.005)
     # every chart drawn: bars, bins or lines in each svg
     for svg in re.findall(r"<svg .*?</svg>", page, flags=re.S):
         assert re.search(r"<(rect|path|circle) ", svg), svg[:200]
