@@ -48,6 +48,7 @@ _ENV = Environment(
 )
 _ENV.filters["num"] = format_number
 _CSS = (_HERE / "static" / "dashboard.css").read_bytes()
+_ICON = (_HERE / "static" / "favicon.svg").read_bytes()
 _DATA_ROLES = ("bank", "regulator")
 _LOGIN_FORM_S = 1800
 
@@ -243,6 +244,11 @@ async def logout(request: Request) -> Response:
 @router.get("/static/dashboard.css")
 async def stylesheet() -> Response:
     return Response(_CSS, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get("/static/favicon.svg")
+async def icon() -> Response:
+    return Response(_ICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=3600"})
 
 
 @router.get("")

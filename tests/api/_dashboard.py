@@ -75,6 +75,7 @@ def chromium(width: int = 1366, height: int = 768) -> Iterator[Any]:
         "--disable-component-update", "--disable-sync", "--disable-default-apps",
     ):  # fmt: skip
         opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=opts, service=Service(executable_path=CHROMEDRIVER))
     try:
         driver.set_page_load_timeout(120)

@@ -447,3 +447,45 @@ def test_a_bad_date_is_a_400_page_not_a_500(dash: Api) -> None:
     assert "data-total" not in resp.text
     resp = c.get("/dashboard", params={"as_of": "2099-01-01"})
     assert resp.status_code < 500, resp.text[:300]
+
+
+def test_the_history_series_is_drawn_from_the_stored_valuation_function(
+    dash: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page draws what ``carbonfin.lending.exposure.history`` returns for the session's
+    scope and the year before the date, and draws nothing of its own where it returns none."""
+    from types import SimpleNamespace
+
+    from api.dashboard import history
+
+    asked: list[tuple[dt.date, dt.date, str | None]] = []
+
+    def point(day: dt.date, calls: int) -> SimpleNamespace:
+        return SimpleNamespace(
+            as_of=day, collateral_value_cny=3.5e9 + calls * 1e7, loan_outstanding_cny=1.5e9,
+            lendable_value_cny=1.8e9, warnings=4, margin_calls=calls, loans_not_valued=0,
+            stale=False,
+        )  # fmt: skip
+
+    def fake(session: object, start: dt.date, end: dt.date, bank: str | None) -> object:
+        asked.append((start, end, bank))
+        days = [dt.date(2026, m, 28) for m in (1, 4, 7, 10)]
+        return SimpleNamespace(
+            points=tuple(point(d, c) for d, c in zip(days, (3, 9, 27, 56), strict=True)),
+            source="stored valuations (test)",
+            notes=("quarterly snapshots",),
+        )
+
+    monkeypatch.setattr(history, "_history_function", lambda: fake)
+    page = _page(_login(_fresh(dash), dash.keys["bank2"]))
+    assert asked == [(AS_OF - dt.timedelta(days=365), AS_OF, "BANK-02")]
+    shown = dict(re.findall(r'data-history-calls="([0-9-]+)">(\d+)<', page))
+    assert shown == {"2026-01-28": "3", "2026-04-28": "9", "2026-07-28": "27", "2026-10-28": "56"}
+    for chart in ("history-value", "history-calls"):
+        svg = re.search(rf'<svg [^>]*id="{chart}".*?</svg>', page, flags=re.S)
+        assert svg
+        assert svg.group(0).count("<path ") >= 2  # the series (and the legend)
+    monkeypatch.setattr(history, "_history_function", lambda: None)
+    page = _page(_login(_fresh(dash), dash.keys["bank2"]))
+    assert "no stored-valuation history" in page
+    assert 'id="history-value"' not in page

@@ -80,6 +80,14 @@ def test_regulator_page_in_chromium(served: tuple[str, dict[str, str]], tmp_path
             cell = driver.find_element(By.CSS_SELECTOR, f'[data-total="{col}"]')
             shown = money(cell.get_attribute("textContent") or "")
             assert shown == pytest.approx(round(api["total"][col], 2), abs=0.005), col
+        # nothing was fetched from anywhere but the service, and the policy blocked nothing
+        urls = driver.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name)"
+        )
+        assert urls
+        assert all(str(u).startswith(base + "/") for u in urls), urls
+        errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+        assert errors == []
         # the page fits a 1366-pixel laptop screen: no horizontal scrolling
         width = driver.execute_script("return document.documentElement.scrollWidth")
         assert int(width) <= 1366
