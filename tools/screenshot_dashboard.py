@@ -5,7 +5,9 @@
 Seeds a temporary SQLite database with the shipped sample market, stores three stress runs as
 ``carbonfin stress --save`` would, creates a regulator key, serves the API with uvicorn, signs in
 through the login form in headless Chromium (Debian's ``chromium`` and ``chromium-driver``) at
-1366 × 768 and saves what a laptop screen shows (``--full``: the whole page too).
+1366 × 768 and saves what a laptop screen shows (``--full``: the whole page too). The page uses
+the reader's own fonts: for the Chinese source text of the policy to show, the machine taking
+the picture needs a CJK font (Debian: ``fonts-wqy-microhei``).
 """
 
 from __future__ import annotations

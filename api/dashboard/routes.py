@@ -155,12 +155,13 @@ async def _form(request: Request) -> dict[str, str] | None:
 
 
 def _cross_site(request: Request) -> bool:
-    """A POST whose ``Origin`` names another site (browsers send it on every POST)."""
+    """A POST whose ``Origin`` names another host than the one it was sent to (browsers send
+    ``Origin`` on every POST). The host is compared, not the scheme: behind a TLS proxy the
+    service sees ``http`` while the browser says ``https``."""
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
         return origin == "null"
-    parts = urlsplit(origin)
-    return (parts.scheme, parts.netloc) != (request.url.scheme, request.url.netloc)
+    return urlsplit(origin).netloc.lower() != request.url.netloc.lower()
 
 
 def _day(raw: str) -> dt.date:

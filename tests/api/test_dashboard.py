@@ -296,11 +296,22 @@ def test_login_without_a_valid_csrf_token_is_refused(dash: Api) -> None:
         ({"api_key": key}, {}),  # no token
         ({"api_key": key, "csrf_token": token[:-1] + "x"}, {}),  # wrong token
         ({"api_key": key, "csrf_token": token}, {"origin": "https://evil.example"}),
+        ({"api_key": key, "csrf_token": token}, {"origin": "http://testserver.evil.example"}),
+        ({"api_key": key, "csrf_token": token}, {"origin": "null"}),
     ]
     for data, headers in cases:
         resp = c.post("/dashboard/login", data=data, headers=headers, follow_redirects=False)
         assert resp.status_code == 403
         assert not c.cookies.get(cookies.SESSION_COOKIE)
+    # the same host behind a TLS proxy (Origin https, the service sees http) is this site
+    resp = c.post(
+        "/dashboard/login",
+        data={"api_key": key, "csrf_token": _csrf(c)},
+        headers={"origin": "https://testserver"},
+        follow_redirects=False,
+    )
+    assert resp.status_code == 303
+    c.cookies.clear()
     # the token of another browser's form (no matching cookie) does not work either
     t = _fresh(dash)
     resp = t.post(
