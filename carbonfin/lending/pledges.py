@@ -161,7 +161,8 @@ def _check_fits(
 
 
 def _registration_taken(registration_no: str) -> ConflictError:
-    """One answer whoever recorded the number (this bank or another)."""
+    """This bank recorded the number before (unique per bank: another bank's number is never
+    refused, so no answer tells a bank whether another bank recorded it)."""
     return ConflictError(f"registration number {registration_no} cannot be recorded")
 
 
@@ -188,9 +189,8 @@ def _register_in(
     # one writer at a time).
     session.get(Firm, pledgor, with_for_update=True)
     decision = _check_fits(session, request, pledgor, today)
-    if session.scalar(
-        select(Pledge.pledge_id).where(Pledge.registration_no == request.registration_no)
-    ):
+    number = {"bank_id": loan.bank_id, "registration_no": request.registration_no}
+    if store.registration_recorded(session=session, **number):
         raise _registration_taken(request.registration_no)
     pledge = Pledge(
         pledge_id=f"PL-{secrets.token_hex(5).upper()}",
@@ -205,6 +205,7 @@ def _register_in(
     )
     session.add(pledge)
     session.flush()
+    store.record_registration(session=session, pledge_id=pledge.pledge_id, **number)
     _registry_event(
         session, pledge, "pledge_registered", request.registration_date, pledge.quantity_t
     )
@@ -237,7 +238,7 @@ def _unique_violations(registration_no: str | None) -> Iterator[None]:
     try:
         yield
     except IntegrityError as exc:
-        if registration_no is not None and "registration_no" in str(exc.orig):
+        if registration_no is not None and "registration" in str(exc.orig):
             raise _registration_taken(registration_no) from exc
         raise
 

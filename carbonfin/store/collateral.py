@@ -38,6 +38,7 @@ from carbonfin.store.models import (
     LoanGuarantor,
     Pledge,
     PledgeRelease,
+    RegistrationNumber,
     RegistryEvent,
 )
 from carbonfin.store.repositories import _frame, _require_institution, _select
@@ -73,6 +74,8 @@ __all__ = [
     "pledge_states",
     "pledges_in_force",
     "pledgor_eligibility_inputs",
+    "record_registration",
+    "registration_recorded",
     "registry_events",
     "save_book_valuation",
     "save_margin_calls",
@@ -488,3 +491,20 @@ def _carryover(session: Session, compliance: pd.DataFrame, as_of: dt.date) -> pd
         shea = holdings(session=session, as_of=at, uscc=entry["uscc"], instrument=Instrument.SHEA)
         bases.append((entry["uscc"], entry["entry_date"], int(shea["balance_t"].sum())))
     return pd.DataFrame(bases, columns=["uscc", "entry_date", "base_t"])
+
+
+def registration_recorded(*, session: Session, bank_id: str, registration_no: str) -> bool:
+    """Whether ``bank_id`` recorded ``registration_no`` before (numbers are unique per bank:
+    whether another bank recorded it is never an input to an answer given to this bank)."""
+    return session.get(RegistrationNumber, (bank_id, registration_no)) is not None
+
+
+def record_registration(
+    *, session: Session, bank_id: str, registration_no: str, pledge_id: str
+) -> None:
+    """Record a pledge's registration number under its bank (a second one for the bank fails
+    on the table's primary key)."""
+    session.add(
+        RegistrationNumber(bank_id=bank_id, registration_no=registration_no, pledge_id=pledge_id)
+    )
+    session.flush()

@@ -234,7 +234,8 @@ class Pledge(Base):
     instrument: Mapped[str] = mapped_column(String(8))
     vintage: Mapped[int | None] = mapped_column(Integer)
     quantity_t: Mapped[int] = mapped_column(TONNES)
-    registration_no: Mapped[str | None] = mapped_column(String(40), unique=True)
+    #: Unique per bank (table ``pledge_registrations``), not across banks: see there.
+    registration_no: Mapped[str | None] = mapped_column(String(40))
     registration_date: Mapped[dt.date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(20))
     pledgor_uscc: Mapped[str] = mapped_column(ForeignKey("firms.uscc"), index=True)
@@ -284,6 +285,16 @@ class LoanGuarantor(Base):
     consent_date: Mapped[dt.date] = mapped_column(Date)
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     client: Mapped[str] = mapped_column(String(64))
+
+
+class RegistrationNumber(Base):
+    """A registration number recorded by a bank: unique per bank. Unique across banks, a refused
+    number would tell a bank that another bank recorded it (an existence oracle; issue 18)."""
+
+    __tablename__ = "pledge_registrations"
+    bank_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    registration_no: Mapped[str] = mapped_column(String(40), primary_key=True)
+    pledge_id: Mapped[str] = mapped_column(ForeignKey("pledges.pledge_id"), unique=True)
 
 
 class PledgeRelease(Base):

@@ -34,6 +34,7 @@ from carbonfin.store.models import (
     Pledge,
     PledgeRelease,
     Price,
+    RegistrationNumber,
     ScoreRecord,
 )
 
@@ -330,6 +331,7 @@ def seed(
             new_loans = new
         if name == "pledges":
             _seed_releases(session, new)
+            _seed_registrations(session, new)
     session.flush()
     entries = _seed_ledger(session, new_loans, frames["prices"])
     if any(inserted.values()) and inspect(session.connection()).has_table("data_versions"):
@@ -386,6 +388,24 @@ def _seed_releases(session: Session, pledges: list[dict[str, object]]) -> None:
     ]
     for start in range(0, len(rows), _CHUNK):
         session.execute(insert(PledgeRelease), rows[start : start + _CHUNK])
+
+
+def _seed_registrations(session: Session, pledges: list[dict[str, object]]) -> None:
+    """Each seeded pledge's registration number under its loan's bank (table
+    ``pledge_registrations``; a database before migration 0009 has none: 0009 writes them)."""
+    from sqlalchemy import inspect
+
+    if not pledges or not inspect(session.connection()).has_table("pledge_registrations"):
+        return
+    ids = [p["pledge_id"] for p in pledges if p["registration_no"] is not None]
+    rows = session.execute(
+        select(Pledge.pledge_id, Loan.bank_id, Pledge.registration_no)
+        .join(Loan, Loan.loan_id == Pledge.loan_id)
+        .where(Pledge.pledge_id.in_(ids))
+    ).all()
+    regs = [{"bank_id": b, "registration_no": n, "pledge_id": i} for i, b, n in rows]
+    for start in range(0, len(regs), _CHUNK):
+        session.execute(insert(RegistrationNumber), regs[start : start + _CHUNK])
 
 
 # --- scores and audit ------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from carbonfin.lending import Actor
 from carbonfin.lending.pledges import PledgeRequest, register_pledge, release_pledge
 from carbonfin.store import collateral, repositories
 from carbonfin.store.database import make_engine, session_scope, upgrade
-from carbonfin.store.models import Pledge, PledgeRelease, RegistryEvent
+from carbonfin.store.models import Pledge, PledgeRelease, RegistrationNumber, RegistryEvent
 from tests.store import tiny
 
 D = dt.date
@@ -222,6 +222,38 @@ def test_0006_gives_released_pledges_a_release_record(engine: Engine, tmp_path: 
             "pledge_id"
         ].tolist() == ["PL-0000001"]
         assert collateral.active_pledges(session=session, as_of=D(2025, 12, 31)).empty
+
+
+def test_0009_keys_registration_numbers_by_bank(engine: Engine, tmp_path: Path) -> None:
+    upgrade(engine, "0008")
+    with session_scope(engine) as session:
+        repositories.seed(session=session, directory=tiny.write(tmp_path / "tiny"))
+        expected = {
+            (bank, number, pid)
+            for pid, number, bank in session.execute(
+                text(
+                    "SELECT pledges.pledge_id, pledges.registration_no, loans.bank_id FROM pledges "
+                    "JOIN loans ON loans.loan_id = pledges.loan_id "
+                    "WHERE pledges.registration_no IS NOT NULL"
+                )
+            )
+        }
+    assert expected
+    assert upgrade(engine) >= "0009"
+    with session_scope(engine) as session:
+        got = {
+            (r.bank_id, r.registration_no, r.pledge_id)
+            for r in session.scalars(select(RegistrationNumber))
+        }
+        assert got == expected
+        # another bank may record the same number; the same bank may not
+        bank, number, _ = sorted(expected)[0]
+        assert collateral.registration_recorded(
+            session=session, bank_id=bank, registration_no=number
+        )
+        assert not collateral.registration_recorded(
+            session=session, bank_id=bank + "-X", registration_no=number
+        )
 
 
 def test_a_failed_audit_entry_leaves_no_pledge(
