@@ -91,6 +91,7 @@ class JobSpec:
     model) for pledges of ``quantities_t`` tonnes, over their own liquidation horizons.
     ``lookback_days`` (default: the policy's 750) is the models' lookback; for a haircut job it
     only sets where the test dates begin (the haircut itself runs at the policy defaults).
+    ``adv_t`` states the daily volume of a haircut job's series (a close-only file).
     ``seed`` seeds the FHS simulations (derived from the job, not the worker: :func:`job_seed`).
     """
 
@@ -108,6 +109,9 @@ class JobSpec:
     n_paths: int = 2_000
     quantities_t: tuple[float, ...] = (10_000.0, 100_000.0, 1_000_000.0)
     haircut_step_days: int = 1
+    #: daily volume (t) stated by the user for a series without volume (haircut jobs; an
+    #: assumption reported in the job's notes), ``None`` to measure it from the quotes
+    adv_t: float | None = None
     seed: int = -1
 
     def __post_init__(self) -> None:
@@ -555,7 +559,8 @@ def run_haircut_job(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", CarbonfinWarning)
                 profile = market_risk_profile(history, as_of=data.days[k], model=spec.model,
-                                              seed=spec.seed, data_source=data_source)  # fmt: skip
+                                              seed=spec.seed, data_source=data_source,
+                                              adv_t=spec.adv_t)  # fmt: skip
         except (MissingDataError, InvalidInputError) as exc:
             reason = str(exc).split(":")[0] if "last traded" not in str(exc) else "stale mark"
             skipped[reason] = skipped.get(reason, 0) + 1

@@ -57,11 +57,13 @@ Result = ForecastSeries | HaircutSeries
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Dataset:
-    """A price history and where it came from (printed in every report)."""
+    """A price history and where it came from (printed in every report); ``adv_t`` is a daily
+    volume (t) the user states for a series without volume (its haircut job uses it)."""
 
     name: str
     history: PriceHistory
     source: str
+    adv_t: float | None = None
 
     @property
     def first_date(self) -> dt.date:
@@ -129,7 +131,8 @@ def standard_jobs(
                     jobs.append(JobSpec(ds.name, model, h, w_start, w_end, **var_fields))
         if haircut:
             extra = {"lookback_days": spec["lookback_days"]} if "lookback_days" in spec else {}
-            jobs.append(JobSpec(ds.name, "hs", 20, lo, hi, kind="haircut", **extra, **hc_fields))
+            jobs.append(JobSpec(ds.name, "hs", 20, lo, hi, kind="haircut", adv_t=ds.adv_t,
+                                **extra, **hc_fields))  # fmt: skip
     return jobs
 
 

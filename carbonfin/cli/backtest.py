@@ -128,6 +128,7 @@ def register(app: typer.Typer) -> None:
             "end": "--to",
             "model": "--models",
             "workers": "--workers",
+            "adv_t": "--adv",
         },
     )
     def backtest(
@@ -153,6 +154,13 @@ def register(app: typer.Typer) -> None:
         currency: Annotated[str | None, typer.Option(help="--csv price currency")] = None,
         limit: Annotated[
             str | None, typer.Option(help="--csv daily price limit, e.g. 0.10, or 'none'")
+        ] = None,
+        adv: Annotated[
+            float | None,
+            typer.Option(
+                help="--csv daily volume in tonnes a day for the haircut backtest, given by you "
+                "for a file without volume (an assumption, said in the report)",
+            ),
         ] = None,
         real: Annotated[
             Path | None, typer.Option(help="the real SHEA quotes file to add to the run")
@@ -198,8 +206,11 @@ def register(app: typer.Typer) -> None:
         from backtests.runner import default_workers, run, standard_jobs
 
         model_list, horizon_list = _suite_lists(suite, models, horizons, MODELS)
+        if adv is not None and csv is None:
+            raise InvalidInputError("`--adv` states the daily volume of a `--csv` file; give one")
         datasets, applied = _datasets(instrument, suite, csv, (name, calendar, currency, limit),
-                                      real)  # inputs checked first  # fmt: skip
+                                      real, adv if haircut else None,
+                                      check_volume=haircut)  # inputs checked first  # fmt: skip
         start = parse_date(from_, "--from") if from_ else None
         end = parse_date(to, "--to") if to else None
         params = {
@@ -215,6 +226,8 @@ def register(app: typer.Typer) -> None:
             "lookback_days": lookback or "policy (750 business days)",
             "haircut": "policy defaults, pledges of 10,000 / 100,000 / 1,000,000 t" if haircut
             else "not run",
+            "adv_t": f"{adv:,.0f} t a day given by the user with --adv (an assumption)" if adv
+            else "measured from the quotes",
         }  # fmt: skip
         jobs = standard_jobs(
             datasets,
@@ -281,6 +294,9 @@ def _datasets(
     csv: Path | None,
     csv_opts: tuple[str | None, str | None, str | None, str | None],
     real: Path | None,
+    adv_t: float | None = None,
+    *,
+    check_volume: bool = False,
 ) -> tuple[list[Dataset], list[str]]:
     from backtests.runner import Dataset
     from carbonfin.cli._data import load_prices
@@ -309,8 +325,14 @@ def _datasets(
                 "and --currency; no calendar or price limit is assumed"
             )
         history, _, said, _ = _series_history(csv, csv_name, calendar, currency, limit, None)
+        if check_volume:  # the haircut backtest needs a volume: refuse now, not on every date
+            from carbonfin.cli.collateral import adv_given
+            from carbonfin.collateral.liquidity import require_volume
+
+            require_volume(history, adv_t=adv_t)
+            said += adv_given(adv_t)
         applied += said
-        out.append(Dataset(csv.stem, history, f"{csv} ({said[0]})"))
+        out.append(Dataset(csv.stem, history, f"{csv} ({said[0]})", adv_t=adv_t))
     if real is not None:
         out.append(Dataset("SHEA-real", PriceHistory.from_csv(real, "SHEA", strict=False),
                     f"real SHEA quotes {real} (read in place, not copied)"))  # fmt: skip

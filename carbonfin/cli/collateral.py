@@ -49,7 +49,27 @@ book_app = typer.Typer(help="Value a bank's collateral book: LTVs and margin cal
                        no_args_is_help=True)  # fmt: skip
 
 MODELS = "hs (default, chosen out of sample), hs-vw, t, fhs, garch-t, ewma"
-FLAGS = {"quantity_t": "--quantity", "as_of": "--as-of", "pledgor_covered": "--covered"}
+FLAGS = {
+    "quantity_t": "--quantity",
+    "as_of": "--as-of",
+    "pledgor_covered": "--covered",
+    "adv_t": "--adv",
+    "other_position_t": "--other-position",
+}
+ADV_HELP = (
+    "daily volume in tonnes a day, given by you for quotes without volume (a close-only file); "
+    "used instead of the measured volume and shown as an assumption"
+)
+
+
+def adv_given(adv_t: float | None) -> list[str]:
+    """The line that says a daily volume was given on the command line (none if not)."""
+    if adv_t is None:
+        return []
+    return [
+        f"daily volume: {adv_t:,.0f} t a day given by the user with --adv (an assumption, not "
+        "measured from the quotes)"
+    ]
 
 
 def register(app: typer.Typer) -> None:
@@ -127,6 +147,15 @@ def haircut_cmd(
     book_share: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="share of the bank's book, 0-1")
     ] = 0.0,
+    other_position: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="tonnes of the same series the pledgor has pledged at the bank in other "
+            "pledges (the position sold together)",
+        ),
+    ] = 0.0,
+    adv: Annotated[float | None, typer.Option(help=ADV_HELP)] = None,
     prices_csv: Annotated[
         Path | None, typer.Option(help="read quotes from this CSV (e.g. the real SHEA file)")
     ] = None,
@@ -175,6 +204,7 @@ def haircut_cmd(
             anti_procyclicality=anti_procyclicality,  # type: ignore[arg-type]
             liquidation=liquidation.strip().lower(),  # type: ignore[arg-type]
             pledgor_covered=covered, book_share=book_share, data_source=source,
+            other_position_t=other_position, adv_t=adv,
             mark_method=None if mark is None else mark.strip().lower(),  # type: ignore[arg-type]
             rules=rules_table,
         )  # fmt: skip
@@ -195,6 +225,8 @@ def haircut_cmd(
         )
     shown = [*rows, {"component": "total", "haircut_frac": b.total}]
     ccy = b.collateral_currency.code
+    applied += adv_given(adv)
+    liq = b.component("liquidation").inputs
     human: list[Any] = [
         *applied,
         f"{b.series} {b.quantity_t:,.0f} t on {b.as_of}: haircut {b.total:.2%} "
@@ -224,6 +256,12 @@ def haircut_cmd(
             "applied": applied,
             "as_of": b.as_of,
             "quantity_t": b.quantity_t,
+            "position_t": liq["position_t"],
+            "daily_volume": {
+                "adv_t": liq["adv_t"],
+                "statistic": liq["adv_statistic"],
+                "given_by_user": adv is not None,
+            },
             "mark_price_per_t": b.mark_price_per_t,
             "collateral_currency": ccy,
             "mark_date": b.mark_date,

@@ -52,6 +52,7 @@ __all__ = [
     "largest_day_volume",
     "liquidity_rules",
     "model_closes",
+    "require_volume",
     "robust_volume",
     "sale_variance_days",
     "valuation_mark",
@@ -282,7 +283,7 @@ def daily_volume(
             f"{name}: volume unknown on {n_unknown} of {n_trading} trading days in the "
             f"{len(grid)} business days to {grid[-1].isoformat()}: the liquidation horizon needs "
             "a daily volume; supply quotes with volume_t, or state the daily volume with `adv_t` "
-            "(tonnes a day; CLI `--adv`)"
+            "(tonnes a day, taken as an assumption)"
         )
     value = robust_volume(known, lr.statistic, trim_frac=lr.trim_frac)
     trimmed = int(lr.trim_frac * len(known)) if lr.statistic == "trimmed_mean" else 0
@@ -292,6 +293,43 @@ def daily_volume(
             f"{trimmed} largest day(s) are trimmed: the statistic still counts block volume",
         )
     return DailyVolume(value, lr.statistic, stated=False, source=lr.sources["statistic"], **common)
+
+
+def require_volume(history: PriceHistory, *, adv_t: float | None) -> None:
+    """Refuse a series that carries no volume at all unless the caller states a daily volume.
+
+    A close-only file (EU allowance closes, a vendor's close file) has volume *unknown*, not
+    zero (docs/pricing.md): the liquidation horizon cannot be measured from it. Callers that
+    run many haircuts over one series (a backtest) check this once, before the run, rather than
+    skipping every date.
+
+    Parameters
+    ----------
+    history
+        The series.
+    adv_t
+        The daily volume (t) the caller states, or ``None``.
+
+    Raises
+    ------
+    MissingDataError
+        When no quote has a volume and ``adv_t`` is ``None``.
+    InvalidInputError
+        When ``adv_t`` is given and is not a number of tonnes > 0.
+    """
+    if adv_t is not None:
+        if isinstance(adv_t, bool) or not (
+            isinstance(adv_t, int | float) and math.isfinite(adv_t) and adv_t > 0
+        ):
+            raise InvalidInputError(f"`adv_t` must be a number of tonnes > 0; got {adv_t!r}")
+        return
+    vol = history.quotes["volume_t"].to_numpy(dtype=float)
+    if not np.isfinite(vol).any():
+        raise MissingDataError(
+            f"{history.name}: no quote has a volume (a close-only series): the liquidation "
+            "horizon needs a daily volume; state it with `adv_t` (tonnes a day, taken as an "
+            "assumption) or supply quotes with volume_t"
+        )
 
 
 def largest_day_volume(history: PriceHistory, grid: list[dt.date]) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -195,3 +196,87 @@ def test_stress_save_stores_the_run_once(seeded_db: Path, monkeypatch: pytest.Mo
     assert set(runs[0].inputs["moves"].values()) == {-0.3}
     r = runner.invoke(app, ["stress", "--scenario", "drop-30", "--save", "--sample"])
     assert r.exit_code == 2
+
+
+# --- a close-only file: --adv (issue 19: "refused without --adv and accepted with it") ---------
+
+
+@pytest.fixture
+def close_only(tmp_path: Path) -> Path:
+    """The sample's SHEA closes without any volume column (as a vendor's close-only file)."""
+    from carbonfin.data import load_table
+
+    prices = load_table("prices")
+    shea = prices[prices["instrument"] == "SHEA"]
+    path = tmp_path / "closes.csv"
+    shea[["date", "close_cny_per_t"]].rename(columns={"close_cny_per_t": "close"}).to_csv(
+        path, index=False
+    )
+    return path
+
+
+@pytest.mark.slow  # six commands, each measuring the market risk (~8 s on the shared VM)
+def test_haircut_of_a_close_only_file_needs_adv_and_says_it_was_given(close_only: Path) -> None:
+    from tests.cli.conftest import assert_one_line_error, invoke
+
+    base = ["haircut", "--quantity", "10000", "--csv", str(close_only), "--name", "MYEA",
+            "--calendar", "China.SSE", "--currency", "CNY"]  # fmt: skip
+    # refused: no volume is not zero volume; the message names the flag to use
+    refused = invoke(base)
+    assert_one_line_error(refused, 3, "state the daily volume with `--adv`")
+    assert_one_line_error(
+        invoke([*base, "--adv", "0"]), 2, "`--adv` must be a number of tonnes > 0"
+    )
+    # accepted with --adv, and the breakdown says the volume was given by the user
+    given = invoke([*base, "--adv", "5000", "--other-position", "20000"])
+    assert given.exit_code == 0, given.output
+    out = " ".join(given.stdout.split())
+    assert "5,000 t a day given by the user with --adv (an assumption" in out
+    assert "daily volume stated by the caller: 5,000 t (an assumption)" in out
+    data = json.loads(
+        invoke([*base, "--adv", "5000", "--other-position", "20000", "--json"]).stdout
+    )
+    assert data["daily_volume"] == {"adv_t": 5000.0, "statistic": "stated", "given_by_user": True}
+    liq = next(c for c in data["components"] if c["component"] == "liquidation")
+    assert liq["inputs"]["adv_stated"] is True
+    # the position is 10,000 + 20,000 t; a series without rules sells 10% of the day's volume:
+    # ceil(30,000 / (0.10 x 5,000)) = 60 business days
+    assert data["position_t"] == 30_000.0
+    assert liq["inputs"]["sale_days"] == 60
+    alone = json.loads(invoke([*base, "--adv", "5000", "--json"]).stdout)
+    assert alone["position_t"] == 10_000.0
+    assert (
+        next(c for c in alone["components"] if c["component"] == "liquidation")["inputs"][
+            "sale_days"
+        ]
+        == 20
+    )
+    assert data["haircut_frac"] > alone["haircut_frac"]
+
+
+@pytest.mark.slow  # two short backtest runs
+def test_backtest_of_a_close_only_file_needs_adv_for_the_haircut(
+    close_only: Path, tmp_path: Path
+) -> None:
+    from tests.cli.conftest import assert_one_line_error, invoke
+
+    base = ["backtest", "--csv", str(close_only), "--name", "MYEA", "--calendar", "China.SSE",
+            "--currency", "CNY", "--models", "hs", "--horizons", "1", "--from", "2026-06-01",
+            "--haircut-step", "40", "--out", str(tmp_path / "report")]  # fmt: skip
+    # before: every haircut date was skipped in silence ("MYEA": volume unknown) and the run
+    # said it had succeeded
+    assert_one_line_error(invoke(base), 3, "no quote has a volume (a close-only series)")
+    assert "`--adv`" in invoke(base).stderr
+    assert_one_line_error(invoke(["backtest", "--instrument", "SHEA", "--adv", "10", "--sample"]),
+                          2, "`--adv` states the daily volume of a `--csv` file")  # fmt: skip
+    # the VaR backtest alone needs no volume
+    assert invoke([*base, "--no-haircut"]).exit_code == 0
+    done = invoke([*base, "--adv", "5000", "--json"])
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.stdout)
+    assert "daily volume: 5,000 t a day given by the user with --adv" in " ".join(data["applied"])
+    assert data["parameters"]["adv_t"].startswith("5,000 t a day given by the user")
+    assert data["errors"] == []
+    results = json.loads((tmp_path / "report" / "results.json").read_text())
+    text = json.dumps(results)
+    assert "daily volume stated by the caller: 5,000 t (an assumption)" in text
