@@ -73,3 +73,21 @@ def haircut_public(b: Any, source: str) -> Any:
         policy_version=b.policy_version,
         provenance=Provenance(source=b.data_source, as_of=b.as_of, notes=list(b.notes)),
     )
+
+
+def stress_runs_public(rows: list[Any], scenario: str | None, as_of: dt.date | None) -> Any:
+    """``StressRunsPublic`` from :func:`carbonfin.store.stress.stress_results_by_bank` rows."""
+    from api.schemas.collateral import StressRunBankPublic, StressRunsPublic
+
+    def one(r: Any) -> StressRunBankPublic:
+        return StressRunBankPublic(
+            run_id=r.run_id, scenario=r.scenario, as_of=r.as_of, scope=r.scope, seed=r.seed,
+            bank_id=r.bank_id, loans=r.loans, loans_called_before=r.called_before,
+            loans_called_after=r.called_after, outstanding_cny=r.outstanding_cny,
+            value_before_cny=r.value_before_cny, value_after_cny=r.value_after_cny,
+            loss_cny=r.loss_cny, topup_cash_cny=r.topup_cash_cny, uncovered_cny=r.uncovered_cny,
+            moves=dict(r.moves), model_versions=json_safe(dict(r.model_versions)),
+            data_source=r.data_source,
+        )  # fmt: skip
+
+    return StressRunsPublic(scenario=scenario, as_of=as_of, rows=[one(r) for r in rows])

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query, Request
 
-from api.convert import json_safe
+from api.convert import json_safe, stress_runs_public
 from api.deps import SessionDep, SupervisorClient
 from api.problems import problem_responses
 from api.schemas.collateral import (
@@ -20,6 +20,7 @@ from api.schemas.collateral import (
     ExposureTotal,
     LtvPublic,
     StressPublic,
+    StressRunsPublic,
 )
 from api.schemas.common import Day, Provenance
 
@@ -144,9 +145,15 @@ def stress(
     as_of: Day,
     scenario: Annotated[str, Query(min_length=1, max_length=64, examples=["shea-2015"])],
 ) -> StressPublic:
-    """A stress scenario (shipped in ``stress.toml``) applied to the whole book."""
+    """A stress scenario (shipped in ``stress.toml``) applied to the whole book; the run is
+    stored (table ``stress_runs``: scenario, as-of, inputs, model versions, results; the same
+    scenario and as-of again replaces it) and committed before the answer, which gives its
+    ``run_id``. Storing the result changes no lending data: the regulator stays read-only."""
+    from carbonfin.collateral import stress_record
+    from carbonfin.collateral.models import get_model
     from carbonfin.collateral.stress import stress_book
     from carbonfin.instruments import Instrument
+    from carbonfin.store.stress import record_stress_run
 
     book = request.app.state.book.valuation(session, as_of)
     data = request.app.state.data
@@ -156,6 +163,14 @@ def stress(
     r = stress_book(
         book, scenario, histories, industries=request.app.state.book.industries(session)
     )
+    model = get_model(next(iter(book.profiles.values())).model)
+    run_id, replaced = record_stress_run(
+        sessions=request.app.state.sessions,
+        record=stress_record(
+            r, scope="all", seed=0, model=model.name, model_version=model.version,
+            policy_version=book.policy_version, data_source=book.data_source,
+        ),
+    )  # fmt: skip
 
     def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
         return json_safe(frame.reset_index().to_dict("records"))  # type: ignore[no-any-return]
@@ -178,4 +193,26 @@ def stress(
         by_industry=rows(r.by_industry),
         source=r.scenario.source + (" (assumed)" if r.scenario.assumed else ""),
         notes=list(r.notes),
+        run_id=run_id,
+        replaced=replaced,
     )
+
+
+@router.get("/stress-runs", response_model=StressRunsPublic, responses=_ERRORS)
+def stress_runs(
+    session: SessionDep,
+    _who: SupervisorClient,
+    scenario: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    as_of: Day | None = None,
+    bank_id: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="most stored runs read")] = 100,
+) -> StressRunsPublic:
+    """Stored stress results of every bank, one row per run and bank (newest as-of first):
+    what ``GET /v1/regulator/stress`` and ``carbonfin stress --save`` stored."""
+    from carbonfin.store.stress import stress_results_by_bank
+
+    rows = stress_results_by_bank(
+        session=session, scenario=scenario, as_of=as_of,
+        bank_id=None if bank_id is None else bank_id.upper(), limit=limit,
+    )  # fmt: skip
+    return stress_runs_public(rows, scenario, as_of)  # type: ignore[no-any-return]

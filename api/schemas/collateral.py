@@ -245,3 +245,47 @@ class StressPublic(BaseModel):
     by_industry: list[dict[str, Any]]
     source: str
     notes: list[str]
+    run_id: int = Field(
+        description="the stored run (table stress_runs; listed by GET /v1/regulator/stress-runs)"
+    )
+    replaced: bool = Field(
+        description="the same run (scenario, as-of, scope, seed) was stored before and is replaced"
+    )
+
+
+class StressRunBankPublic(BaseModel):
+    """One bank's result in one stored stress run (money in CNY)."""
+
+    run_id: int
+    scenario: str = Field(examples=["shea-2015"])
+    as_of: dt.date
+    scope: str = Field(description="the book the run stressed: 'all' banks or one bank id")
+    seed: int = Field(description="seed of a simulated scenario (0 for a fixed one)")
+    bank_id: str = Field(examples=["BANK-01"])
+    loans: int = Field(ge=0, description="the bank's secured loans in the run")
+    loans_called_before: int | None = Field(
+        ge=0, description="at margin call or liquidation before the shock (null: not stored)"
+    )
+    loans_called_after: int = Field(ge=0, description="at margin call or liquidation after it")
+    outstanding_cny: float
+    value_before_cny: float | None = Field(description="collateral value (null: not stored)")
+    value_after_cny: float | None
+    loss_cny: float | None
+    topup_cash_cny: float
+    uncovered_cny: float
+    moves: dict[str, float] = Field(
+        description="price move of each instrument (fraction); only for a run of the asking "
+        "bank's own book (a whole-book run's moves would name what other banks hold)"
+    )
+    model_versions: dict[str, Any] = Field(
+        description="haircut model and version, collateral policy, scenario source"
+    )
+    data_source: str
+
+
+class StressRunsPublic(BaseModel):
+    """Stored stress results per run and bank, newest as-of first, then by bank."""
+
+    scenario: str | None
+    as_of: dt.date | None
+    rows: list[StressRunBankPublic]

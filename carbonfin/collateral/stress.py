@@ -260,12 +260,16 @@ def stress_book(
     by_bank = (
         pd.DataFrame(
             {"bank_id": lo["bank_id"], "uncovered_cny": uncovered, "called": called_after,
-             "topup_cash_cny": topup, "outstanding_cny": out}
+             "called_before": called_before, "topup_cash_cny": topup, "outstanding_cny": out,
+             "value_before_cny": np.bincount(loan_pos, weights=value, minlength=n),
+             "value_after_cny": coll}
         )
         .groupby("bank_id", sort=True)
-        .agg(loans=("called", "size"), called=("called", "sum"),
-             outstanding_cny=("outstanding_cny", "sum"), topup_cash_cny=("topup_cash_cny", "sum"),
-             uncovered_cny=("uncovered_cny", "sum"))
+        .agg(loans=("called", "size"), called_before=("called_before", "sum"),
+             called=("called", "sum"), outstanding_cny=("outstanding_cny", "sum"),
+             value_before_cny=("value_before_cny", "sum"),
+             value_after_cny=("value_after_cny", "sum"),
+             topup_cash_cny=("topup_cash_cny", "sum"), uncovered_cny=("uncovered_cny", "sum"))
         .reset_index()
     )  # fmt: skip
     frame = pd.DataFrame(

@@ -122,3 +122,17 @@ def test_policy_jump_is_a_loss_beyond_the_diffusion() -> None:
 def test_unknown_scenario() -> None:
     with pytest.raises(InvalidInputError, match="unknown stress scenario 'doom'"):
         stress_book(BOOK, "doom", HIST)
+
+
+def test_per_bank_values_before_and_after_by_hand() -> None:
+    # the per-bank rows carry the bank's collateral value before and after the shock (the
+    # exposure page shows the loss per scenario and bank): B1 holds P1, B2 holds P2 and P3
+    res = stress_book(BOOK, "drop-30", HIST, industries=INDUSTRY)
+    v = BOOK.pledges.set_index("pledge_id")["market_value_cny"]
+    by_bank = res.by_bank.set_index("bank_id")
+    assert by_bank.loc["B1", "value_before_cny"] == pytest.approx(v["P1"])
+    assert by_bank.loc["B1", "value_after_cny"] == pytest.approx(0.7 * v["P1"])
+    assert by_bank.loc["B2", "value_before_cny"] == pytest.approx(v["P2"] + v["P3"])
+    assert by_bank.loc["B2", "value_after_cny"] == pytest.approx(0.7 * (v["P2"] + v["P3"]))
+    assert by_bank["called_before"].sum() == res.loans_called_before
+    assert by_bank["called"].sum() == res.loans_called_after
