@@ -37,7 +37,10 @@ pledge (its size, its loan, its pledgor).
   most volatile 250-business-day window of the last ten years), ``"floor"`` (max of the current
   haircut and the one measured over a ten-year lookback) or ``"none"``. For FHS the stressed and
   ten-year measures resample the fit's standardised residuals at the window's own constant
-  volatility (the "volatility estimated over the period" of art. 28(1)(c)).
+  volatility (the "volatility estimated over the period" of art. 28(1)(c)). The methods live in
+  :mod:`carbonfin.collateral.anti_procyclicality` (a registry by name); the prepared series and
+  the measure at a date that they and the profile share, in
+  :mod:`carbonfin.collateral.measurement`.
 * the liquidity inputs (the robust daily volume of :mod:`carbonfin.collateral.liquidity`, the
   largest day of the block lookback) and the data-quality add-on (stale mark, thin trading, few
   returns).
@@ -51,33 +54,36 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
 
-from carbonfin.collateral.apc_buffer import buffer_path
+from carbonfin.collateral.anti_procyclicality import APC_METHODS, APC_REGISTRY, ApcContext
 from carbonfin.collateral.liquidity import (
     DailyVolume,
     LiquidityRules,
     daily_volume,
-    excluded_prints,
     largest_day_volume,
     liquidity_rules,
     model_closes,
     valuation_mark,
 )
 from carbonfin.collateral.markets import MarketParams, SeriesRules, market_params
+from carbonfin.collateral.measurement import (
+    MeasureSpec,
+    day_grid,
+    loss_frac,
+    measure_at,
+    prepare_series,
+    series_business_days,
+)
 from carbonfin.collateral.models import (
     MODELS as MODEL_REGISTRY,
 )
 from carbonfin.collateral.models import (
     T_MIN_NU,
-    ModelInputs,
-    ModelResult,
     get_model,
     hs_loss,
     t_fit,
@@ -90,7 +96,6 @@ from carbonfin.collateral.policy import CollateralPolicy, collateral_policy
 from carbonfin.errors import (
     InvalidInputError,
     MissingDataError,
-    ProvisionalCalendarWarning,
 )
 from carbonfin.instruments import Currency
 from carbonfin.pricing.history import Mark, PriceHistory
@@ -120,40 +125,6 @@ MEASURES = ("var", "es")
 #: the default model, chosen out of sample at 20 days (docs/collateral.md, "Choosing the default
 #: model out of sample", ``python -m backtests.select_default``)
 DEFAULT_MODEL: Model = "hs"
-
-
-def _bdays(
-    history: PriceHistory, start: dt.date, end: dt.date, notes: list[str] | None = None
-) -> list[dt.date]:
-    """The series' business days in [start, end], on its own calendar (any the engine knows,
-    ``"weekdays"``, or the series' own rows); a provisional calendar year becomes a note."""
-    days = history.session_days(start, end)
-    provisional = history._provisional(start, end) if days else ()
-    if provisional and notes is not None:
-        notes.append(
-            f"{history.name}: business days of {provisional[0]}-{provisional[-1]} on the "
-            f"{history.calendar} calendar are provisional (holidays not yet published)"
-        )
-    return days
-
-
-def _grid(
-    history: PriceHistory, end: dt.date, n_days: int, notes: list[str] | None = None
-) -> list[dt.date]:
-    """The last ``n_days + 1`` business days up to ``end`` (not before the first quote)."""
-    start = max(history.dates[0], end - dt.timedelta(days=int(n_days * 1.6) + 30))
-    days = _bdays(history, start, end, notes)
-    return days[-(n_days + 1) :]
-
-
-def _log_marks(close_dates: np.ndarray, log_close: np.ndarray, grid: list[dt.date]) -> np.ndarray:
-    """ln of the last price on or before each grid day (days before the first price dropped)."""
-    pos = np.searchsorted(close_dates, np.array(grid, dtype=object), side="right") - 1
-    return np.asarray(log_close[pos[pos >= 0]])
-
-
-def _to_frac(log_loss: float) -> float:
-    return 1.0 - math.exp(-max(log_loss, 0.0))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -232,196 +203,6 @@ def _check_args(
             raise InvalidInputError(f"`{name}` must be an integer >= 1; got {value!r}")
 
 
-def _stressed_window(
-    r: np.ndarray, pos: np.ndarray, window: int, minimum: int
-) -> tuple[int, int] | None:
-    """(first, last+1) indices of the returns of the most volatile ``window``-business-day span."""
-    csum = np.r_[0.0, np.cumsum(r * r)]
-    starts = np.searchsorted(pos, pos - window, side="right")
-    counts = np.arange(1, len(r) + 1) - starts
-    ok = counts >= minimum
-    if not ok.any():
-        return None
-    var = np.where(ok, (csum[1:] - csum[starts]) / np.maximum(counts, 1), -1.0)
-    end = int(np.argmax(var))
-    return int(starts[end]), end + 1
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _Series:
-    """The arrays a profile is measured from, prepared once per history and price basis."""
-
-    history: PriceHistory
-    price_dates: np.ndarray
-    log_price: np.ndarray
-    r: np.ndarray
-    r_dates: np.ndarray
-    gaps: np.ndarray
-    basis: str
-
-
-def _prepare(history: PriceHistory, as_of: dt.date, basis: str, lr: LiquidityRules) -> _Series:
-    """Prices (closes, or VWAPs for a VWAP-marked market) and per-business-day returns to
-    ``as_of``, the prints of :func:`excluded_prints` left out."""
-    column = "close" if basis == "close" else "vwap"
-    drop = excluded_prints(history, lr)
-    if column == "close":
-        prices = model_closes(history, lr)
-    else:
-        vwap = history.quotes["vwap"]
-        prices = vwap[vwap.notna().to_numpy() & ~drop]
-    prices = prices[np.array(list(prices.index), dtype=object) <= as_of]
-    if len(prices) < 2:
-        raise MissingDataError(f"{history.name}: fewer than two {column} prices to {as_of}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ProvisionalCalendarWarning)  # said in the notes instead
-        rets = history.returns(per="business_day", price=column, drop=drop)  # type: ignore[arg-type]
-    keep = rets.dates <= as_of
-    return _Series(history, np.array(list(prices.index), dtype=object),
-                   np.log(prices.to_numpy()), rets.values[keep], rets.dates[keep],
-                   rets.gap_days[keep], column)  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class _Spec:
-    """The model and the measurement settings of one profile."""
-
-    model: str
-    measure: str
-    confidence: float
-    holding_days: int
-    lookback: int
-    n_paths: int
-    seed: int
-    cap: float
-
-
-def _inputs(s: _Series, spec: _Spec, grid: list[dt.date]) -> ModelInputs:
-    inside = s.r_dates > grid[0]
-    upto = s.r_dates <= grid[-1]
-    return ModelInputs(
-        log_marks=_log_marks(s.price_dates, s.log_price, grid),
-        returns=s.r[inside & upto], gap_days=s.gaps[inside & upto], all_returns=s.r[upto],
-        holding_days=spec.holding_days, confidence=spec.confidence, measure=spec.measure,
-        n_paths=spec.n_paths, seed=spec.seed, simulation_cap_frac=spec.cap,
-    )  # fmt: skip
-
-
-def _measure_at(
-    s: _Series, spec: _Spec, end: dt.date, min_returns: int, notes: list[str] | None = None
-) -> tuple[ModelResult, ModelInputs, list[dt.date]]:
-    # The lookback ends at the last price the model uses: the flat marks after it are no
-    # information, and the time since is the stale-mark add-on's (so a haircut never falls as
-    # the mark ages).
-    used = s.price_dates[s.price_dates <= end]
-    if not len(used):
-        raise MissingDataError(f"{s.history.name}: no price on or before {end.isoformat()}")
-    grid = _grid(s.history, used[-1], spec.lookback, notes)
-    x = _inputs(s, spec, grid)
-    if len(x.returns) < min_returns:
-        raise MissingDataError(
-            f"{s.history.name}: only {len(x.returns)} returns in the {spec.lookback} business "
-            f"days to {end.isoformat()}; a haircut needs at least {min_returns}"
-        )
-    return get_model(spec.model).measure(x), x, grid
-
-
-# --- anti-procyclicality (EMIR RTS 153/2013 art. 28(1)): one function per method, by name ------
-
-
-@dataclass(frozen=True, slots=True)
-class _ApcContext:
-    s: _Series
-    spec: _Spec
-    as_of: dt.date
-    base: float
-    fitted: ModelResult
-    policy: CollateralPolicy
-    notes: list[str]
-
-
-def _apc_none(c: _ApcContext) -> tuple[float, dict[str, Any]]:
-    return c.base, {}
-
-
-def _apc_buffer(c: _ApcContext) -> tuple[float, dict[str, Any]]:
-    """Art. 28(1)(a): the buffer state machine of :mod:`~carbonfin.collateral.apc_buffer` run over
-    the base haircuts of the last ``buffer_history_days`` business days."""
-    ap = c.policy.anti_procyclicality
-    days = _bdays(c.s.history, c.s.history.dates[0], c.as_of)[-(ap.buffer_history_days + 1) :]
-    # the path is measured every quarter holding period (5 business days at 20): enough to see
-    # a rise within one holding period, at a fifth of the cost of a daily path
-    step = max(1, c.spec.holding_days // 4)
-    path_days = [*days[:-1][::-1][step - 1 :: step][::-1], c.as_of] if step > 1 else days
-    path: list[float] = []
-    for d in path_days[:-1]:
-        try:
-            path.append(_to_frac(_measure_at(c.s, c.spec, d, c.policy.min_returns)[0].log_loss))
-        except (MissingDataError, InvalidInputError):
-            continue  # too early in the history for a measure: the path starts later
-    path.append(c.base)
-    bp = buffer_path(path, buffer_frac=ap.buffer_frac, rise_frac=ap.buffer_rise_frac,
-                     rise_window=max(1, ap.buffer_rise_window_days // step))  # fmt: skip
-    return float(bp.applied[-1]), {
-        "buffer_frac": ap.buffer_frac, "state": bp.states[-1],
-        "drawn_frac": float(bp.drawn_frac[-1]), "path_days": len(path), "path_step_days": step,
-        "rise_frac": ap.buffer_rise_frac, "rise_window_days": ap.buffer_rise_window_days,
-    }  # fmt: skip
-
-
-def _long_days(c: _ApcContext) -> list[dt.date]:
-    years = c.policy.anti_procyclicality.floor_lookback_years
-    h = c.s.history
-    start = dt.date(c.as_of.year - years, c.as_of.month, min(c.as_of.day, 28))
-    if start < h.dates[0]:
-        c.notes.append(
-            f"anti-procyclicality: only {(c.as_of - h.dates[0]).days / 365.25:.1f} of "
-            f"{years} years of history before {c.as_of.isoformat()}"
-        )
-    return _bdays(h, max(start, h.dates[0]), c.as_of, c.notes)
-
-
-def _window_loss(c: _ApcContext, grid: list[dt.date]) -> float:
-    x = _inputs(c.s, c.spec, grid)
-    return _to_frac(get_model(c.spec.model).measure_window(x, c.fitted))
-
-
-def _apc_floor(c: _ApcContext) -> tuple[float, dict[str, Any]]:
-    """Art. 28(1)(c): not lower than the measure over a ten-year lookback."""
-    grid = _long_days(c)
-    floor = _window_loss(c, grid)
-    return max(c.base, floor), {"lookback_start": grid[0], "floor_frac": floor}
-
-
-def _apc_stressed(c: _ApcContext) -> tuple[float, dict[str, Any]]:
-    """Art. 28(1)(b): at least 25% weight on the most volatile 250-day window of ten years."""
-    ap, s = c.policy.anti_procyclicality, c.s
-    grid = _long_days(c)
-    in_long = s.r_dates > grid[0]
-    pos = np.searchsorted(np.array(grid, dtype=object), s.r_dates[in_long])
-    win = _stressed_window(s.r[in_long], pos, ap.stressed_window_days, c.policy.min_returns // 2)
-    if win is None:
-        c.notes.append("anti-procyclicality: no stressed window with enough returns")
-        return c.base, {}
-    wd = s.r_dates[in_long][win[0] : win[1]]
-    stressed = _window_loss(c, [d for d in grid if wd[0] <= d <= wd[-1]])
-    w = ap.stressed_weight
-    return max(c.base, (1.0 - w) * c.base + w * stressed), {
-        "stressed_start": wd[0], "stressed_end": wd[-1], "stressed_frac": stressed,
-        "stressed_weight": w,
-    }  # fmt: skip
-
-
-#: the anti-procyclicality methods by name
-APC_REGISTRY: dict[str, Callable[[_ApcContext], tuple[float, dict[str, Any]]]] = {
-    "none": _apc_none,
-    "buffer": _apc_buffer,
-    "stressed": _apc_stressed,
-    "floor": _apc_floor,
-}
-APC_METHODS = tuple(APC_REGISTRY)
-
-
 @dataclass(frozen=True, slots=True)
 class _Liquidity:
     volume: DailyVolume
@@ -441,11 +222,11 @@ def _liquidity(
 ) -> _Liquidity:
     """The robust daily volume (or the caller's), the largest day of the block lookback and
     the trade days of the volume window."""
-    adv_grid = _grid(history, as_of, mp.adv_window_days - 1, notes)
+    adv_grid = day_grid(history, as_of, mp.adv_window_days - 1, notes)
     dates = np.array(history.dates, dtype=object)
     window = history.quotes[(dates >= adv_grid[0]) & (dates <= as_of)]
     volume = daily_volume(history, adv_grid, rules=lr, adv_t=adv_t)
-    max_day = largest_day_volume(history, _grid(history, as_of, lr.block_lookback_days, notes))
+    max_day = largest_day_volume(history, day_grid(history, as_of, lr.block_lookback_days, notes))
     trade_days = int(window["close" if basis == "close" else "vwap"].notna().sum())
     notes += list(volume.notes)
     if volume.stated:
@@ -545,7 +326,7 @@ def market_risk_profile(
     mark = valuation_mark(history, as_of, method=basis, max_age_days=dq.max_mark_age_days,
                           rules=lr)  # fmt: skip
     notes: list[str] = [*mp.notes, *mark.notes]
-    s = _prepare(history, as_of, basis, lr)
+    s = prepare_series(history, as_of, basis, lr)
     n_all = int((history.quotes[basis].notna().to_numpy()
                  & (np.array(history.dates, dtype=object) <= as_of)).sum())  # fmt: skip
     n_excluded = n_all - len(s.price_dates)
@@ -554,18 +335,18 @@ def market_risk_profile(
             f"{n_excluded} print(s) left out of the returns and marks (flagged "
             f"{', '.join(lr.return_exclude)}, or an odd lot beyond the price limit)"
         )
-    spec = _Spec(model_obj.name, measure, float(confidence), holding_days, lookback,
+    spec = MeasureSpec(model_obj.name, measure, float(confidence), holding_days, lookback,
                  pol.fhs_paths if n_paths is None else n_paths,
                  pol.fhs_seed if seed is None else seed, mp.simulation_cap_frac)  # fmt: skip
-    fitted, x, grid = _measure_at(s, spec, as_of, pol.min_returns, notes)
+    fitted, x, grid = measure_at(s, spec, as_of, pol.min_returns, notes)
     notes += fitted.notes
     inputs: dict[str, Any] = {
         "lookback_days": lookback, "lookback_start": grid[0], "n_returns": len(x.returns),
         "horizon_days": holding_days, "price_basis": basis, **fitted.inputs,
         "log_loss": fitted.log_loss, "model_version": model_obj.version,
     }  # fmt: skip
-    base = _to_frac(fitted.log_loss)
-    ctx = _ApcContext(s, spec, as_of, base, fitted, pol, notes)
+    base = loss_frac(fitted.log_loss)
+    ctx = ApcContext(s, spec, as_of, base, fitted, pol, notes)
     apc_frac, apc_extra = APC_REGISTRY[apc](ctx)
     apc_inputs = {"method": apc, **apc_extra}
 
@@ -622,7 +403,7 @@ def business_day_log_marks(
     a realised loss. Mark-to-mark changes over ``h`` of these days are the holding-period
     returns of the ``"hs"`` model and the realised outcomes a backtest compares with."""
     end = history.dates[-1] if end is None else end
-    bdays: list[Any] = _bdays(history, history.dates[0], end)
+    bdays: list[Any] = series_business_days(history, history.dates[0], end)
     days = np.empty(len(bdays), dtype=object)
     days[:] = bdays
     closes = model_closes(history)  # suspect prints are not marks, nor realised losses
