@@ -536,15 +536,17 @@ def _single(
 
 
 def run_haircut_job(
-    history: PriceHistory, spec: JobSpec, data_source: str = "unspecified"
-) -> HaircutSeries:
+    history: PriceHistory, spec: JobSpec, data_source: str = "unspecified", part: int = 0,
+    parts: int = 1,
+) -> HaircutSeries:  # fmt: skip
     """The haircut set on each test date at the policy defaults (``spec.model`` as the market-risk
     model) for each pledge size, against the loss a gradual sale would have realised: the mean
     loss of equal slices sold at the marks of the business days ``T_M … T_M + T_L − 1`` after
     the test date (a one-day sale: the loss over ``T_M``). Price impact is not in the marks, so
-    the realised losses leave it out."""
+    the realised losses leave it out. Each date is independent of the others: ``part`` of
+    ``parts`` computes one of that many consecutive blocks of the dates (the runner's units)."""
     data = _prepare(history, spec, collateral_policy().holding_days)
-    idx = data.test_idx[:: spec.haircut_step_days]
+    idx = np.array_split(data.test_idx[:: spec.haircut_step_days], parts)[part]
     q = np.asarray(spec.quantities_t, dtype=float)
     hc = np.full((len(idx), len(q)), np.nan)
     days_l = np.zeros((len(idx), len(q)), dtype=int)

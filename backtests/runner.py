@@ -31,6 +31,7 @@ from backtests.engine import (
     HaircutSeries,
     JobSpec,
     group_key,
+    run_haircut_job,
     run_job,
     run_var_jobs,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "Dataset",
     "RunResult",
     "default_workers",
+    "merge_haircut",
     "run",
     "split_windows",
     "standard_jobs",
@@ -143,13 +145,53 @@ _JOB_COST = {"hs": 1.0, "ewma": 0.2, "hs-vw": 3.0}
 _HAIRCUT_COST = 60.0
 
 
+#: a haircut job's dates are cut into this many blocks, each its own unit (the dates are
+#: independent, and one job is a large share of the standard suite)
+HAIRCUT_PARTS = 4
+
+
 def units(jobs: Sequence[JobSpec]) -> list[list[int]]:
     """The jobs (by index) grouped into units that share their fits, most expensive first."""
+    return [u for u, _ in _plan(jobs)]
+
+
+def _plan(jobs: Sequence[JobSpec]) -> list[tuple[list[int], int]]:
+    """Units with the part of the job's dates they compute (haircut jobs: one of
+    :data:`HAIRCUT_PARTS` blocks; others: -1, all), most expensive first."""
     groups: dict[Any, list[int]] = {}
     for i, spec in enumerate(jobs):
         key = group_key(spec)
         groups.setdefault(("one", i) if key is None else key, []).append(i)
-    return sorted(groups.values(), key=lambda u: -_cost([jobs[i] for i in u]))
+    plan: list[tuple[list[int], int]] = []
+    for unit in groups.values():
+        if jobs[unit[0]].kind == "haircut":
+            plan += [(unit, p) for p in range(HAIRCUT_PARTS)]
+        else:
+            plan.append((unit, -1))
+    return sorted(plan, key=lambda u: -_cost([jobs[i] for i in u[0]]) / (
+        HAIRCUT_PARTS if u[1] >= 0 else 1))  # fmt: skip
+
+
+def merge_haircut(parts: Sequence[HaircutSeries]) -> HaircutSeries:
+    """One haircut series from its consecutive blocks of dates (in order)."""
+    first = parts[0]
+    skipped: dict[str, int] = {}
+    for p in parts:
+        for k, v in p.skipped.items():
+            skipped[k] = skipped.get(k, 0) + v
+    # each block keeps its 20 first notes in order; the 20 first of their union are the whole's
+    notes = tuple(sorted({n for p in parts for n in p.notes}))[:20]
+    return HaircutSeries(
+        spec=first.spec,
+        dates=np.concatenate([p.dates for p in parts]),
+        quantities_t=first.quantities_t,
+        haircut_frac=np.concatenate([p.haircut_frac for p in parts]),
+        liquidation_days=np.concatenate([p.liquidation_days for p in parts]),
+        loss_frac=np.concatenate([p.loss_frac for p in parts]),
+        skipped=skipped,
+        notes=notes,
+        data_source=first.data_source,
+    )
 
 
 def _cost(specs: Sequence[JobSpec]) -> float:
@@ -170,7 +212,9 @@ def _cost(specs: Sequence[JobSpec]) -> float:
     return per_date * days
 
 
-def _run_unit(history: PriceHistory, specs: Sequence[JobSpec], source: str) -> list[Result | str]:
+def _run_unit(
+    history: PriceHistory, specs: Sequence[JobSpec], source: str, part: int = -1
+) -> list[Result | str]:
     """A unit's results in order, a failed job's error (the engine's) as text in its place.
 
     One BLAS thread per job, here and on every worker: Dask workers start with one
@@ -188,6 +232,8 @@ def _run_unit(history: PriceHistory, specs: Sequence[JobSpec], source: str) -> l
             return [o if not isinstance(o, CarbonfinError) else text(o)
                     for o in run_var_jobs(history, specs, source)]  # fmt: skip
         try:
+            if part >= 0:
+                return [run_haircut_job(history, specs[0], source, part, HAIRCUT_PARTS)]
             return [run_job(history, specs[0], source)]
         except CarbonfinError as exc:
             return [text(exc)]
@@ -222,10 +268,19 @@ def run(
         raise InvalidInputError(f"`workers` must be >= 1; got {workers}")
     t0 = time.perf_counter()
     bar = _Bar(len(jobs), progress)
-    plan = units(jobs)
+    plan = _plan(jobs)
     outcomes: list[Result | str | None] = [None] * len(jobs)
+    blocks: dict[int, dict[int, Result | str]] = {}
 
-    def done(unit: list[int], results: list[Result | str]) -> None:
+    def done(unit: list[int], part: int, results: list[Result | str]) -> None:
+        if part >= 0:  # a block of a haircut job's dates: merged when all are in
+            got = blocks.setdefault(unit[0], {})
+            got[part] = results[0]
+            if len(got) < HAIRCUT_PARTS:
+                return
+            pieces = [got[p] for p in range(HAIRCUT_PARTS)]
+            errors = [p for p in pieces if isinstance(p, str)]
+            results = [errors[0] if errors else merge_haircut(pieces)]  # type: ignore[arg-type]
         for i, o in zip(unit, results, strict=True):
             outcomes[i] = o
             bar.advance(jobs[i], on_done)
@@ -248,37 +303,37 @@ def run(
 def _run_local(
     by_name: dict[str, Dataset],
     jobs: Sequence[JobSpec],
-    plan: list[list[int]],
+    plan: list[tuple[list[int], int]],
     n: int,
-    done: Callable[[list[int], list[Result | str]], None],
+    done: Callable[[list[int], int, list[Result | str]], None],
 ) -> str:
-    def args(unit: list[int]) -> tuple[PriceHistory, list[JobSpec], str]:
+    def args(unit: list[int], part: int) -> tuple[PriceHistory, list[JobSpec], str, int]:
         ds = by_name[jobs[unit[0]].instrument]
-        return ds.history, [jobs[i] for i in unit], ds.source
+        return ds.history, [jobs[i] for i in unit], ds.source, part
 
     if n == 1:
-        for unit in plan:
-            done(unit, _run_unit(*args(unit)))
+        for unit, part in plan:
+            done(unit, part, _run_unit(*args(unit, part)))
         return "local (this process)"
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     # spawn, not fork: the parent may hold threads (the progress bar, BLAS pools)
     with ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn")) as pool:
-        pending = {pool.submit(_run_unit, *args(u)): u for u in plan}  # LPT: submitted in order
+        pending = {pool.submit(_run_unit, *args(*u)): u for u in plan}  # LPT: in this order
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                done(pending.pop(future), future.result())
+                done(*pending.pop(future), future.result())
     return f"local ({n} processes)"
 
 
 def _run_dask(
     by_name: dict[str, Dataset],
     jobs: Sequence[JobSpec],
-    plan: list[list[int]],
+    plan: list[tuple[list[int], int]],
     scheduler: str,
-    done: Callable[[list[int], list[Result | str]], None],
+    done: Callable[[list[int], int, list[Result | str]], None],
 ) -> str:
     from dask.distributed import Client, as_completed
 
@@ -294,20 +349,21 @@ def _run_dask(
         )
         remote = dict(zip(names, scattered, strict=True))
         futures = {}
-        for rank, unit in enumerate(plan):  # most expensive first: highest priority
+        for rank, (unit, part) in enumerate(plan):  # most expensive first: highest priority
             first = jobs[unit[0]]
             future = client.submit(
                 _run_unit,
                 remote[first.instrument],
                 [jobs[i] for i in unit],
                 by_name[first.instrument].source,
-                key=f"backtest-{unit[0]}-{first.key}",
+                part,
+                key=f"backtest-{unit[0]}-{part}-{first.key}",
                 pure=False,
                 priority=len(plan) - rank,
             )
-            futures[future] = unit
+            futures[future] = (unit, part)
         for future in as_completed(futures):  # type: ignore[no-untyped-call]
-            done(futures[future], future.result())
+            done(*futures[future], future.result())
     finally:
         client.close()  # type: ignore[no-untyped-call]
     return f"Dask cluster {scheduler} ({workers} workers)"
