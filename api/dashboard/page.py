@@ -125,6 +125,7 @@ def build_page(state: Any, session: Session, as_of: dt.date, bank: str | None) -
         ],
         "history": hist,
         "computed_at": dt.datetime.now(dt.UTC).replace(microsecond=0),
+        "market_last": numbers.default_as_of(state),
     }
 
 
