@@ -1,4 +1,5 @@
-"""Generate ``carbonfin/pricing/_erfcx_table.py``: piecewise polynomials for erfcx(z), z >= 0.
+"""Generate ``carbonfin/pricing/_erfcx_table.py``: piecewise polynomials for erfcx(z), z >= 0,
+and for its negated derivative ``G(z) = −erfcx'(z) = 2/√π − 2z·erfcx(z)``.
 
 The scaled complementary error function ``erfcx(z) = exp(z²)·erfc(z)`` is written as
 ``y·h(y)`` with ``y = 400/(4 + z)`` in (0, 100] (the change of variable of S. G. Johnson's
@@ -8,11 +9,17 @@ converted exactly to powers of ``w = 2(y − j) − 1``. Only the final coeffici
 double, so the table reproduces erfcx to a few units in the last place (checked by
 ``tests/pricing/test_erfcx.py`` against mpmath).
 
+``G`` (``DERIV_COEFFICIENTS``) is written as ``y²·g(y)`` on the same intervals (``G ~ 1/(√π z²)``
+for large z). Formed as ``2/√π − 2z·erfcx(z)`` in double it loses ``2z²`` relative digits; the
+table keeps it to a few ulp, which the Black-76 kernels need to form the difference
+``erfcx(z) − erfcx(z + δ)`` for small δ (far out of the money near expiry) as an integral of ``G``.
+
 Run ``python tools/make_erfcx_table.py`` (needs mpmath, a dev dependency) to regenerate.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import mpmath as mp
@@ -29,10 +36,17 @@ def _h(y: mp.mpf) -> mp.mpf:
     return mp.erfc(z) * mp.exp(z * z) / y
 
 
-def _interval(j: int) -> list[float]:
+def _g(y: mp.mpf) -> mp.mpf:
+    if y == 0:
+        return 1 / (160000 * mp.sqrt(mp.pi))  # limit of G(z)/y² as z -> inf
+    z = mp.mpf(400) / y - 4
+    return (2 / mp.sqrt(mp.pi) - 2 * z * mp.erfc(z) * mp.exp(z * z)) / (y * y)
+
+
+def _interval(j: int, fn: Callable[[mp.mpf], mp.mpf] = _h) -> list[float]:
     n = DEGREE + 1
     nodes = [mp.cos(mp.pi * (m + mp.mpf(1) / 2) / n) for m in range(n)]
-    values = [_h(j + (w + 1) / 2) for w in nodes]
+    values = [fn(j + (w + 1) / 2) for w in nodes]
     cheb = [
         (mp.mpf(2) / n)
         * mp.fsum(v * mp.cos(k * mp.pi * (m + mp.mpf(1) / 2) / n) for m, v in enumerate(values))
@@ -68,6 +82,15 @@ def main() -> None:
         "COEFFICIENTS = (",
     ]
     lines += ["    (" + ", ".join(repr(c) for c in row) + ")," for row in rows]
+    lines.append(")")
+    lines += [
+        "",
+        "# DERIV_COEFFICIENTS[j][i]: the same for g(y) = G(z)/y², G(z) = -erfcx'(z)",
+        "DERIV_COEFFICIENTS = (",
+    ]
+    lines += [
+        "    (" + ", ".join(repr(c) for c in _interval(j, _g)) + ")," for j in range(INTERVALS)
+    ]
     lines.append(")")
     target.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {target}")

@@ -19,8 +19,15 @@ from typing import Any
 
 __all__ = ["KERNELS", "cache_dir", "configure_cache", "kernels_cached", "load_kernels"]
 
-#: The kernels compiled eagerly (one explicit signature each) when ``_kernels`` is imported.
-KERNELS = ("black76_price", "black76_all", "implied_vol")
+#: The kernels compiled eagerly (one explicit signature each) when their module is imported:
+#: (module file, kernel name). numba stamps each cache entry with its own module's source only,
+#: so ``_lbr`` (which inlines helpers from ``_kernels``) is recompiled when ``_kernels`` changes
+#: only if its own stamp changes too; ``load_kernels`` imports both.
+KERNELS = (
+    ("_kernels.py", "black76_price"),
+    ("_kernels.py", "black76_all"),
+    ("_lbr.py", "implied_vol"),
+)
 _SOURCE = Path(__file__).with_name("_kernels.py")
 
 
@@ -97,16 +104,20 @@ def kernels_cached() -> bool:
 
     folder = cache_dir()
     try:
-        stat = _SOURCE.stat()
-        digest = hashlib.sha256(_SOURCE.read_bytes()).digest()
         version = metadata.version("numba")
-    except (OSError, metadata.PackageNotFoundError):
+    except metadata.PackageNotFoundError:
         return False
-    stamps = (digest, (stat.st_mtime, stat.st_size))
-    for name in KERNELS:
+    for filename, name in KERNELS:
+        source = _SOURCE.with_name(filename)
+        try:
+            stat = source.stat()
+            digest = hashlib.sha256(source.read_bytes()).digest()
+        except OSError:
+            return False
+        stamps = (digest, (stat.st_mtime, stat.st_size))
         if not any(
             _fresh(index, version, stamps, pickle)
-            for index in folder.glob(f"_kernels.{name}-*.nbi")
+            for index in folder.glob(f"{source.stem}.{name}-*.nbi")
         ):
             return False
     return True
@@ -126,4 +137,4 @@ def _fresh(index: Path, version: str, stamps: tuple[object, ...], pickle: Any) -
 def load_kernels() -> None:
     """Import the kernels: compile and cache them, or load them from the cache."""
     configure_cache()
-    from carbonfin.pricing import _kernels  # noqa: F401
+    from carbonfin.pricing import _kernels, _lbr  # noqa: F401

@@ -46,7 +46,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 
 from carbonfin.pricing import _jit
-from carbonfin.pricing._erfcx_table import COEFFICIENTS, INTERVALS
+from carbonfin.pricing._erfcx_table import COEFFICIENTS, DERIV_COEFFICIENTS, INTERVALS
 
 _jit.configure_cache()  # a writable cache directory for the compiled kernels (see _jit)
 
@@ -62,11 +62,24 @@ _OUT = types.Array(types.float64, 1, "C")
 _CODES = types.Array(types.int8, 1, "C")
 _PRICE_SIG = types.int64(_IN, _IN, _IN, _IN, _IN, _FLAGS, _OUT)
 _ALL_SIG = types.int64(_IN, _IN, _IN, _IN, _IN, _FLAGS, _OUT, _OUT, _OUT, _OUT, _OUT, _OUT)
-_IV_SIG = types.int64(_IN, _IN, _IN, _IN, _IN, _FLAGS, _OUT, _CODES)
+# implied vol: the last argument is the number of threads to use (the caller's
+# numba.get_num_threads(): read inside a kernel it is a call through a run-time address, which
+# numba cannot cache)
+_IV_SIG = types.int64(_IN, _IN, _IN, _IN, _IN, _FLAGS, _OUT, _CODES, types.int64)
 
 _ERFCX = np.array(COEFFICIENTS)  # (INTERVALS, DEGREE + 1), frozen into the compiled kernels
+_ERFCX_DERIV = np.array(DERIV_COEFFICIENTS)  # -erfcx'(z) / y², same layout
 _LAST = INTERVALS - 1
 _FAST_MIN_S = 1e-3
+#: options per work chunk: a chunk's inputs and outputs (~89 B an option) stay in L2 (1-2 MB),
+#: so the rare rows that need the slow path are redone while still in cache
+CHUNK = 8192
+#: erfcx(z) − erfcx(z + δ) is formed as an integral when δ < (1 + z) / _CANCEL: the plain
+#: difference would lose about (1 + z)/δ relative digits (see _tail_diff)
+_CANCEL = 1000.0
+# 4-point Gauss-Legendre nodes and weights on [-1, 1] (Abramowitz & Stegun, table 25.4)
+_GL_X = (0.3399810435848563, 0.8611363115940526)
+_GL_W = (0.6521451548625461, 0.3478548451374538)
 #: largest |rate · expiry| accepted: a discount factor e^{±700} is still a finite double (e^709.78
 #: is the largest); beyond it the price is not representable, so such inputs are refused
 MAX_RATE_TIMES_EXPIRY = 700.0
@@ -102,6 +115,66 @@ def erfcx(z: float) -> float:
     p = p * w + t[j, 1]
     p = p * w + t[j, 0]
     return float(p * y)
+
+
+@njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
+def erfcx_slope(z: float) -> float:
+    """G(z) = −d erfcx/dz = 2/√π − 2z·erfcx(z) for z >= 0, to a few ulp (the table's second part).
+
+    Written out as ``2/√π − 2z·erfcx(z)`` it would lose ``2z²`` relative digits to cancellation.
+    """
+    y = 400.0 / (4.0 + z)
+    j = min(int(y), _LAST)
+    w = 2.0 * (y - j) - 1.0
+    t = _ERFCX_DERIV
+    p = t[j, 10]
+    p = p * w + t[j, 9]
+    p = p * w + t[j, 8]
+    p = p * w + t[j, 7]
+    p = p * w + t[j, 6]
+    p = p * w + t[j, 5]
+    p = p * w + t[j, 4]
+    p = p * w + t[j, 3]
+    p = p * w + t[j, 2]
+    p = p * w + t[j, 1]
+    p = p * w + t[j, 0]
+    return float(p * y * y)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _tail_diff(z: float, delta: float) -> float:
+    """erfcx(z) − erfcx(z + δ) for z >= 0, δ > 0, to a few ulp relative.
+
+    For δ < (1 + z)/1000 the difference of two nearly equal values would lose up to two digits
+    (the loss is about (1 + z)/δ: far out of the money with a small total deviation); there it is
+    the integral of ``G = −erfcx'`` over [z, z + δ] by 4-point Gauss-Legendre, whose error
+    (~1e-4·(δ/(1+z))^8 relative) is below 1e-19 in that range.
+    """
+    if delta * _CANCEL >= 1.0 + z:
+        return erfcx(z) - erfcx(z + delta)
+    m = z + 0.5 * delta
+    h = 0.5 * delta
+    x0, x1 = _GL_X
+    w0, w1 = _GL_W
+    inner = erfcx_slope(m - h * x0) + erfcx_slope(m + h * x0)
+    outer = erfcx_slope(m - h * x1) + erfcx_slope(m + h * x1)
+    return h * (w0 * inner + w1 * outer)
+
+
+@intrinsic
+def _fetch_add(typingctx: Any, counter: Any) -> Any:
+    """Atomically add 1 to ``counter[0]`` (an int64 array) and return its previous value.
+
+    The work-sharing counter of the kernels' thread loop (see ``_run_chunks``): threads take the
+    next chunk when they are ready, so a thread whose core is busy with other work takes fewer.
+    """
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        one = ir.Constant(ir.IntType(64), 1)
+        return builder.atomic_rmw("add", array.data, one, "monotonic")
+
+    return types.int64(types.Array(types.int64, 1, "C")), codegen
 
 
 @intrinsic
@@ -198,13 +271,28 @@ def vlog(x: float) -> float:
     return ef * _LN2_HI + (log_m + ef * _LN2_LO)
 
 
-@njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
+def log_ratio(a: float, b: float) -> float:
+    """ln(a/b) for 0 < a <= b, to about 1 ulp of the result itself.
+
+    Where b/2 <= a the difference ``a − b`` is exact (Sterbenz), so ``log1p((a − b)/b)`` carries
+    only the rounding of one division: an absolute error of ~ε·|ln(a/b)| instead of the ε of
+    ``log(a/b)``. Far out of the money with a small total deviation s the price moves by
+    ``|ln(a/b)|/s²`` relative per unit of ln(a/b), so that difference matters there.
+    """
+    if a + a >= b:
+        return math.log1p((a - b) / b)
+    return math.log(a / b)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _otm_value(a: float, b: float, s: float) -> float:
     """Undiscounted Black value of the option struck at ``b`` on ``a`` with a <= b, s > 0."""
-    u = math.log(a / b) / s + 0.5 * s
+    x = log_ratio(a, b)
+    u = x / s + 0.5 * s
     lo = u - s
-    if u <= 0.0:
-        return 0.5 * (a * math.erfc(-u * _INV_SQRT2) - b * math.erfc(-lo * _INV_SQRT2))
+    if u <= 0.0:  # a·N(u) − b·N(l) = ½·a·e^{−u²/2}·(erfcx(−u/√2) − erfcx(−l/√2))
+        return 0.5 * a * math.exp(-0.5 * u * u) * _tail_diff(-u * _INV_SQRT2, s * _INV_SQRT2)
     return 0.5 * a * (math.erf(u * _INV_SQRT2) + math.erf(-lo * _INV_SQRT2)) + 0.5 * (
         a - b
     ) * math.erfc(-lo * _INV_SQRT2)
@@ -222,11 +310,12 @@ def _undiscounted(f: float, k: float, s: float, call: bool) -> float:
 
 
 @njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
-def _fast(f: float, k: float, s: float) -> tuple[float, float, float, float]:
-    """Fast path (s >= _FAST_MIN_S, k > 0): (OTM value, N(d1), N(-d1), n(d1)), undiscounted.
+def _fast(f: float, k: float, s: float) -> tuple[float, float, float, float, bool]:
+    """Fast path (s >= _FAST_MIN_S, k > 0): (OTM value, N(d1), N(-d1), n(d1), exact), undiscounted.
 
     Written with selects instead of branches and with :func:`vexp`/:func:`vlog`, so the calling
-    loop can be vectorised.
+    loop can be vectorised. ``exact`` says the OTM value lost digits to cancellation (far out of
+    the money, small s: see :func:`_tail_diff`) and must be redone by the slow path.
     """
     x = vlog(f / k)
     u = -abs(x) / s + 0.5 * s
@@ -236,7 +325,8 @@ def _fast(f: float, k: float, s: float) -> tuple[float, float, float, float]:
     b = k if low else f
     e_u = vexp(-0.5 * u * u)
     e_l = e_u * (a / b)
-    c_u = erfcx(abs(u) * _INV_SQRT2)
+    z_u = abs(u) * _INV_SQRT2
+    c_u = erfcx(z_u)
     c_l = erfcx(-lo * _INV_SQRT2)
     n_l = 0.5 * c_l * e_l  # N(l)
     tail = u <= 0.0
@@ -247,7 +337,8 @@ def _fast(f: float, k: float, s: float) -> tuple[float, float, float, float]:
     n_d1 = n_u if low else 1.0 - n_l  # d1 = u when F <= K, else d1 = -l
     n_md1 = n_mu if low else n_l
     pdf = _INV_SQRT2PI * (e_u if low else e_l)
-    return otm, n_d1, n_md1, pdf
+    exact = tail and s * _INV_SQRT2 * _CANCEL < 1.0 + z_u
+    return otm, n_d1, n_md1, pdf, exact
 
 
 @njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
@@ -274,43 +365,41 @@ def _is_bad(f: float, k: float, t: float, v: float, r: float) -> bool:
     )
 
 
-@njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
-def _needs_slow_path(f: float, k: float, t: float, v: float, r: float, s: float) -> bool:
-    return _is_bad(f, k, t, v, r) or not s >= _FAST_MIN_S or k == 0.0
-
-
 @njit(_PRICE_SIG, cache=True, parallel=True, fastmath={"contract", "arcp"}, error_model="numpy")
 def black76_price(f, k, t, v, r, call, out):  # type: ignore[no-untyped-def]
     """Discounted Black-76 prices into ``out``; returns the number of invalid input rows.
 
     Two passes: the first runs the fast path on every row with harmless stand-in values where a
-    row needs the slow path (branch-free, so it stays fast); the second, only if such rows exist,
-    redoes them (and marks invalid rows NaN).
+    row needs the slow path (branch-free, so it vectorises) and marks such rows NaN; the second,
+    only if there are any, redoes them (invalid rows stay NaN). Slow rows: invalid inputs, a zero
+    strike, ``s < 1e-3``, and far out-of-the-money rows whose value the fast path would form with
+    more than ~3 digits of cancellation (see :func:`_tail_diff`).
     """
     special = 0
     for i in prange(out.shape[0]):
         fi, ki, ti, ri = f[i], k[i], t[i], r[i]
         s = v[i] * math.sqrt(ti)
-        slow = _needs_slow_path(fi, ki, ti, v[i], ri, s)
+        bad = _is_bad(fi, ki, ti, v[i], ri) or not s >= _FAST_MIN_S or ki == 0.0
+        fi = 1.0 if bad else fi
+        ki = 1.0 if bad else ki
+        s = 1.0 if bad else s
+        otm, _, _, _, exact = _fast(fi, ki, s)
+        slow = bad | exact
         special += slow
-        fi = 1.0 if slow else fi
-        ki = 1.0 if slow else ki
-        s = 1.0 if slow else s
-        out[i] = vexp(-ri * ti) * _from_otm(_fast(fi, ki, s)[0], fi, ki, call[i])
+        value = vexp(-ri * ti) * _from_otm(otm, fi, ki, call[i])
+        out[i] = np.nan if slow else value  # the fast path never gives NaN: NaN marks the row
     if special == 0:
         return 0
-    bad = 0
-    for i in prange(out.shape[0]):
-        fi, ki, ti, vi, ri = f[i], k[i], t[i], v[i], r[i]
-        s = vi * math.sqrt(ti)
-        if not _needs_slow_path(fi, ki, ti, vi, ri, s):
+    n_bad = 0
+    for i in range(out.shape[0]):  # serial: a scan for the few marked rows, no parallel region
+        if out[i] == out[i]:
             continue
+        fi, ki, ti, vi, ri = f[i], k[i], t[i], v[i], r[i]
         if _is_bad(fi, ki, ti, vi, ri):
-            bad += 1
-            out[i] = np.nan
+            n_bad += 1
         else:
-            out[i] = math.exp(-ri * ti) * _undiscounted(fi, ki, s, call[i])
-    return bad
+            out[i] = math.exp(-ri * ti) * _undiscounted(fi, ki, vi * math.sqrt(ti), call[i])
+    return n_bad
 
 
 @njit(cache=True)
@@ -350,16 +439,17 @@ def black76_all(f, k, t, v, r, call, price, delta, gamma, vega, theta, rho):  # 
         ci = call[i]
         sqrt_t = math.sqrt(ti)
         s = vi * sqrt_t
-        slow = _needs_slow_path(fi, ki, ti, vi, ri, s)
-        special += slow
+        slow = _is_bad(fi, ki, ti, vi, ri) or not s >= _FAST_MIN_S or ki == 0.0
         fi = 1.0 if slow else fi
         ki = 1.0 if slow else ki
         s = 1.0 if slow else s
         sqrt_t = 1.0 if slow else sqrt_t
         df = vexp(-ri * ti)
-        otm, n_d1, n_md1, pdf = _fast(fi, ki, s)
+        otm, n_d1, n_md1, pdf, exact = _fast(fi, ki, s)
+        slow = slow | exact
+        special += slow
         value = df * _from_otm(otm, fi, ki, ci)
-        price[i] = value
+        price[i] = np.nan if slow else value  # the fast path never gives NaN: NaN marks the row
         delta[i] = df * n_d1 if ci else -df * n_md1
         gamma[i] = df * pdf / (fi * s)
         vega[i] = df * fi * pdf * sqrt_t
@@ -367,27 +457,29 @@ def black76_all(f, k, t, v, r, call, price, delta, gamma, vega, theta, rho):  # 
         rho[i] = -ti * value
     if special == 0:
         return 0
-    bad = 0
-    for i in prange(price.shape[0]):
-        fi, ki, ti, vi, ri = f[i], k[i], t[i], v[i], r[i]
-        if not _needs_slow_path(fi, ki, ti, vi, ri, vi * math.sqrt(ti)):
+    n_bad = 0
+    for i in range(price.shape[0]):  # serial: a scan for the few marked rows, no parallel region
+        if price[i] == price[i]:
             continue
+        fi, ki, ti, vi, ri = f[i], k[i], t[i], v[i], r[i]
         if _is_bad(fi, ki, ti, vi, ri):
-            bad += 1
+            n_bad += 1
             price[i] = delta[i] = gamma[i] = vega[i] = theta[i] = rho[i] = np.nan
         else:
             price[i], delta[i], gamma[i], vega[i], theta[i], rho[i] = _all_slow(
                 fi, ki, ti, vi, ri, call[i]
             )
-    return bad
+    return n_bad
 
 
 @njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
-def _solve_total_stdev(a: float, b: float, target: float) -> tuple[float, int]:
+def solve_total_stdev(a: float, b: float, target: float) -> tuple[float, int]:
     """Total standard deviation s with _otm_value(a, b, s) == target (0 < target < a <= b).
 
-    Newton's method on ln(value) (concave in s, so iterates approach from below) inside a bracket
-    that shrinks every step; a bisection step is taken whenever Newton would leave the bracket.
+    The safeguarded fallback of the implied-vol kernel (``_lbr``) for the rare rows where the
+    rational guess and its Householder steps do not confirm convergence. Newton's method on
+    ln(value) (concave in s, so iterates approach from below) inside a bracket that shrinks every
+    step; a bisection step is taken whenever Newton would leave the bracket.
     """
     lo, hi = 0.0, 1.0
     while _otm_value(a, b, hi) < target:
@@ -421,46 +513,3 @@ def _solve_total_stdev(a: float, b: float, target: float) -> tuple[float, int]:
             return s_new, SOLVED
         s = s_new
     return np.nan, NO_CONVERGENCE
-
-
-@njit(_IV_SIG, cache=True, parallel=True)
-def implied_vol(price, f, k, t, r, call, out, reason):  # type: ignore[no-untyped-def]
-    """Black-76 implied volatility into ``out`` with a reason code per element."""
-    bad = 0
-    for i in prange(out.shape[0]):
-        pi, fi, ki, ti, ri = price[i], f[i], k[i], t[i], r[i]
-        if _is_bad(fi, ki, ti, 0.0, ri) or ki == 0.0:
-            bad += 1
-            out[i] = np.nan
-            reason[i] = NOT_FINITE
-            continue
-        if not math.isfinite(pi):
-            out[i] = np.nan
-            reason[i] = NOT_FINITE
-            continue
-        p = pi * math.exp(ri * ti)  # undiscounted
-        ci = call[i]
-        intrinsic = max(fi - ki, 0.0) if ci else max(ki - fi, 0.0)
-        otm_target = p - intrinsic  # the out-of-the-money option's value, by put–call parity
-        a, b = (fi, ki) if fi <= ki else (ki, fi)
-        tol = 1e-14 * max(p, intrinsic, 1e-300)
-        if otm_target < -tol:
-            out[i] = np.nan
-            reason[i] = BELOW_INTRINSIC
-            continue
-        if otm_target >= a:
-            out[i] = np.nan
-            reason[i] = ABOVE_MAXIMUM
-            continue
-        if ti == 0.0:
-            out[i] = np.nan
-            reason[i] = ZERO_EXPIRY
-            continue
-        if otm_target <= tol:  # no time value left to read a volatility from
-            out[i] = np.nan
-            reason[i] = NO_TIME_VALUE
-            continue
-        s, code = _solve_total_stdev(a, b, otm_target)
-        out[i] = s / math.sqrt(ti)
-        reason[i] = code
-    return bad

@@ -15,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
 from carbonfin.errors import InvalidInputError
-from carbonfin.pricing import _kernels
+from carbonfin.pricing import _kernels, _lbr
 
 __all__ = [
     "IMPLIED_VOL_REASONS",
@@ -37,7 +38,7 @@ ArrayLike = npt.ArrayLike
 # the compiled kernels, typed for mypy (each returns the number of invalid input rows)
 _price_kernel = cast(Callable[..., int], _kernels.black76_price)
 _greeks_kernel = cast(Callable[..., int], _kernels.black76_all)
-_implied_vol_kernel = cast(Callable[..., int], _kernels.implied_vol)
+_implied_vol_kernel = cast(Callable[..., int], _lbr.implied_vol)
 
 #: Why an implied volatility is NaN (code -> reason); code 0 means solved.
 IMPLIED_VOL_REASONS: dict[int, str] = {
@@ -311,7 +312,7 @@ def solve_implied_vol(
     n = flags.shape[0]
     out = np.empty(n)
     codes = np.empty(n, dtype=np.int8)
-    if _implied_vol_kernel(price_flat, *market, flags, out, codes):
+    if _implied_vol_kernel(price_flat, *market, flags, out, codes, numba.get_num_threads()):
         checks = dict(zip(named, market, strict=True))
         if not (checks["strike"] > 0).all():
             pos = int(np.argmin(checks["strike"] > 0))
