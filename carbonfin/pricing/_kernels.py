@@ -1,4 +1,4 @@
-"""Fused numba kernels for Black-76: price, greeks and implied volatility, element by element.
+"""Fused numba kernels for Black-76: price and greeks, element by element (implied vol: _lbr).
 
 These are the hot paths behind :mod:`carbonfin.pricing.options`; that module broadcasts, validates
 and documents. Each kernel runs one parallel loop (``prange``) over flat arrays, so a million
@@ -62,10 +62,7 @@ _OUT = types.Array(types.float64, 1, "C")
 _CODES = types.Array(types.int8, 1, "C")
 _PRICE_SIG = types.int64(_IN, _IN, _IN, _IN, _IN, _FLAGS, _OUT)
 _ALL_SIG = types.int64(_IN, _IN, _IN, _IN, _IN, _FLAGS, _OUT, _OUT, _OUT, _OUT, _OUT, _OUT)
-# implied vol: the last argument is the number of threads to use (the caller's
-# numba.get_num_threads(): read inside a kernel it is a call through a run-time address, which
-# numba cannot cache)
-_IV_SIG = types.int64(_IN, _IN, _IN, _IN, _IN, _FLAGS, _OUT, _CODES, types.int64)
+_IV_SIG = types.int64(_IN, _IN, _IN, _IN, _IN, _FLAGS, _OUT, _CODES)
 
 _ERFCX = np.array(COEFFICIENTS)  # (INTERVALS, DEGREE + 1), frozen into the compiled kernels
 _ERFCX_DERIV = np.array(DERIV_COEFFICIENTS)  # -erfcx'(z) / y², same layout
