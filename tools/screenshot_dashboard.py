@@ -34,7 +34,13 @@ def main() -> None:
     from api.settings import Settings
     from carbonfin.store import credentials, repositories
     from carbonfin.store.database import make_engine, session_scope, upgrade
-    from tests.api._dashboard import browser_missing, chromium, login, store_stress_runs
+    from tests.api._dashboard import (
+        browser_missing,
+        chromium,
+        login,
+        store_history,
+        store_stress_runs,
+    )
     from tests.api._server import uvicorn_server
 
     missing = browser_missing()
@@ -49,7 +55,9 @@ def main() -> None:
             _, key = credentials.create_api_key(
                 session=session, institution_id="PBOC-SH", role="regulator"
             )
-        store_stress_runs(create_app(Settings(database_url=url), engine=engine), engine, AS_OF)
+        app = create_app(Settings(database_url=url), engine=engine)
+        store_stress_runs(app, engine, AS_OF)
+        store_history(app, AS_OF)  # the year's stored valuations, where this version has them
         engine.dispose()
         with uvicorn_server(url) as base, chromium() as driver:
             login(driver, base, key, AS_OF)

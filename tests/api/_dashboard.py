@@ -47,6 +47,24 @@ def store_stress_runs(
             save_stress_run(session=session, record=record)
 
 
+def store_history(app: Any, as_of: dt.date) -> bool:
+    """Value and store the book at the end of each of the 12 months before ``as_of`` with
+    ``carbonfin.lending.exposure.snapshot`` (the stored valuations the history reads); ``False``
+    where this version has no such function."""
+    import importlib
+
+    try:
+        exposure = importlib.import_module("carbonfin.lending.exposure")
+    except ImportError:
+        return False
+    if not hasattr(exposure, "snapshot"):
+        return False
+    ends = [dt.date(as_of.year - (as_of.month - k <= 0), (as_of.month - k - 1) % 12 + 1, 28)
+            for k in range(12)]  # fmt: skip
+    exposure.snapshot(app.state.sessions, [d for d in ends if d <= as_of], app.state.data)
+    return True
+
+
 def browser_missing() -> str | None:
     """Why the browser test cannot run here, or ``None``."""
     try:
