@@ -21,7 +21,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,9 @@ from carbonfin.scoring.methodology import (
     Methodology,
     load_methodology,
 )
+
+if TYPE_CHECKING:
+    from carbonfin.scoring.carbon_card import CarbonCostCard
 
 __all__ = [
     "STATUS",
@@ -381,6 +384,9 @@ class Score:
     loan_adjustment_bp: float
     input_hash: str
     as_of: dt.date | None
+    #: the carbon cost at risk (issue 22), attached by
+    #: :func:`carbonfin.scoring.carbon_card.with_carbon_cost`; it does not change the score
+    carbon_cost: CarbonCostCard | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], methodology: Methodology | None = None) -> Score:
@@ -459,7 +465,8 @@ class Score:
                 "reasons": list(self.reasons),
                 "methodology_hash": self.methodology_hash,
                 "as_of": None if self.as_of is None else self.as_of.isoformat(),
-            },
+            }
+            | ({} if self.carbon_cost is None else {"carbon_cost": self.carbon_cost.to_record()}),
         }
 
     def summary(self) -> str:
@@ -477,6 +484,8 @@ class Score:
             for f in self.factors
         ]
         lines += [f"  - {r}" for r in self.reasons]
+        if self.carbon_cost is not None:
+            lines.append(self.carbon_cost.summary())
         return "\n".join(lines)
 
     def __str__(self) -> str:

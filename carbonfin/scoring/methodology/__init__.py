@@ -32,6 +32,7 @@ __all__ = [
     "MAX_SCORE",
     "TIERS",
     "BenchmarkSpec",
+    "CarbonCostSpec",
     "ChangeSpec",
     "ComplianceSpec",
     "DataQualitySpec",
@@ -163,6 +164,24 @@ class BenchmarkSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class CarbonCostSpec:
+    """From v1.2: the loan-rate premium for the carbon cost at risk (not a score factor).
+
+    ``premium_bp = min(max_premium_bp, bp_per_pct_point · 100 · max(0, share − free_below_share))``
+    with ``share`` the 99% carbon cost as a share of value added (annual average), plus
+    ``coverage_flag_bp`` when the loan's interest coverage after that cost is below the floor.
+    """
+
+    measure: str
+    free_below_share: float
+    bp_per_pct_point: float
+    max_premium_bp: float
+    coverage_flag_bp: float
+    description: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class Methodology:
     """A scoring methodology: factor specs, grade cut-offs, loan-pricing and benchmark rules."""
 
@@ -183,6 +202,7 @@ class Methodology:
     benchmark: BenchmarkSpec
     max_points: Mapping[str, float]
     sources: Mapping[str, str]
+    carbon_cost: CarbonCostSpec | None = None
 
     @property
     def benchmark_min_firms(self) -> int:
@@ -365,6 +385,22 @@ def _grades(r: _Reader) -> tuple[float, float, float]:
     return dark, light, yellow
 
 
+def _carbon_cost(top: _Reader) -> CarbonCostSpec | None:
+    """The optional ``[carbon_cost]`` table (from v1.2); ``None`` when the file has none."""
+    if "carbon_cost" not in top.raw:
+        return None
+    r = top.sub("carbon_cost")
+    return CarbonCostSpec(
+        measure=r.choice("measure", ("car99_share_value_added",), "car99_share_value_added"),
+        free_below_share=r.number("free_below_share", 0.0, 1.0),
+        bp_per_pct_point=r.number("bp_per_pct_point", 0.0, 100.0),
+        max_premium_bp=r.number("max_premium_bp", 0.0, 500.0),
+        coverage_flag_bp=r.number("coverage_flag_bp", 0.0, 500.0),
+        description=r.text("description"),
+        source=r.text("source"),
+    )
+
+
 def parse_methodology(content: bytes | str, *, version: str | None = None) -> Methodology:
     """Parse and validate a methodology file's ``content``; raise :class:`DataIntegrityError`.
 
@@ -443,4 +479,5 @@ def parse_methodology(content: bytes | str, *, version: str | None = None) -> Me
             {f: specs[f].source for f in FACTORS}
             | {"grades": grades.text("source"), "loan_pricing": lp.text("source")}
         ),
+        carbon_cost=_carbon_cost(top),
     )
