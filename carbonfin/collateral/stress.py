@@ -18,6 +18,12 @@ thresholds. Kinds:
     (per business day, last 250 returns to the valuation date) and the scenario's jumps, not
     capped at the daily limit; the move is the scenario's quantile of the horizon return.
 
+Both sides of a price move (issue 22): given the borrowers' carbon-cost exposure (tonnes each
+borrower must buy in the next compliance year and the forward price, per bank, from
+:func:`carbonfin.scoring.carbon_card.borrower_exposure`), the result's ``both_sides`` shows per
+bank the collateral value of the pledged allowances before and after the move and the borrowers'
+carbon cost before and after it: a spike raises the first and the second together.
+
 Results per scenario: the loss of collateral value, the number of loans in margin call or
 liquidation and the top-up cash they need, and the **uncovered exposure** — loan outstanding
 above the stressed collateral value, ``max(0, loan − Σ stressed value)``, what the lender loses
@@ -46,7 +52,15 @@ from carbonfin.pricing.history import PriceHistory
 from carbonfin.pricing.scenarios import STRESS_WINDOWS, merton_jump, replay_window
 from carbonfin.rules import load_rules_toml
 
-__all__ = ["StressResult", "StressScenario", "stress_book", "stress_record", "stress_scenarios"]
+__all__ = [
+    "BOTH_SIDES_COLUMNS",
+    "StressResult",
+    "StressScenario",
+    "both_sides",
+    "stress_book",
+    "stress_record",
+    "stress_scenarios",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +120,9 @@ class StressResult:
     by_instrument: pd.DataFrame
     by_industry: pd.DataFrame
     notes: tuple[str, ...]
+    #: per bank, collateral value and borrowers' carbon cost before and after the move (issue 22);
+    #: None when no borrower exposure was given
+    both_sides: pd.DataFrame | None = None
 
     @property
     def loss_cny(self) -> float:
@@ -124,6 +141,12 @@ class StressResult:
             "  states after: " + ", ".join(f"{s} {n}" for s, n in self.states_after.items()),
             f"  source: {self.scenario.source}" + (" (assumed)" if self.scenario.assumed else ""),
         ]
+        if self.both_sides is not None and not self.both_sides.empty:
+            b = self.both_sides.sum(numeric_only=True)
+            lines.append(
+                f"  both sides: pledged collateral {b['collateral_change_cny']:+,.0f} CNY, "
+                f"borrowers' next-year carbon cost {b['carbon_cost_change_cny']:+,.0f} CNY"
+            )
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -208,6 +231,48 @@ def _moves(
     return {i: move(ctx, i) for i in scenario.instruments if i in instruments}
 
 
+BOTH_SIDES_COLUMNS = (
+    "bank_id", "collateral_before_cny", "collateral_after_cny", "collateral_change_cny",
+    "borrowers_exposed", "carbon_cost_before_cny", "carbon_cost_after_cny",
+    "carbon_cost_change_cny",
+)  # fmt: skip
+
+
+def both_sides(
+    pledges: pd.DataFrame,
+    loans: pd.DataFrame,
+    value_before: np.ndarray,
+    value_after: np.ndarray,
+    exposure: pd.DataFrame,
+    moves: Mapping[Instrument, float],
+) -> pd.DataFrame:
+    """Per bank: pledged collateral value before/after and the borrowers' carbon cost
+    before/after the same moves (cost = tonnes to buy x forward x (1 + move of its instrument)).
+
+    ``exposure``: ``bank_id, borrower_uscc, instrument, purchase_t, forward_cny_per_t``.
+    """
+    need = {"bank_id", "borrower_uscc", "instrument", "purchase_t", "forward_cny_per_t"}
+    if not need <= set(exposure.columns):
+        raise InvalidInputError(f"`exposure` lacks {sorted(need - set(exposure.columns))}")
+    bank_of = dict(zip(loans["loan_id"], loans["bank_id"], strict=True))
+    coll = pd.DataFrame(
+        {"bank_id": pledges["loan_id"].map(bank_of), "collateral_before_cny": value_before,
+         "collateral_after_cny": value_after}
+    ).groupby("bank_id").sum()  # fmt: skip
+    move = exposure["instrument"].map({i.value: m for i, m in moves.items()}).fillna(0.0)
+    cost = exposure["purchase_t"].astype(float) * exposure["forward_cny_per_t"].astype(float)
+    exp = pd.DataFrame(
+        {"bank_id": exposure["bank_id"], "borrowers_exposed": (cost > 0).astype(int),
+         "carbon_cost_before_cny": cost, "carbon_cost_after_cny": cost * (1.0 + move)}
+    ).groupby("bank_id").sum()  # fmt: skip
+    out = coll.join(exp, how="outer").fillna(0.0)
+    out["collateral_change_cny"] = out["collateral_after_cny"] - out["collateral_before_cny"]
+    out["carbon_cost_change_cny"] = out["carbon_cost_after_cny"] - out["carbon_cost_before_cny"]
+    out = out.reset_index().rename(columns={"index": "bank_id"})
+    out["borrowers_exposed"] = out["borrowers_exposed"].astype(int)
+    return out[list(BOTH_SIDES_COLUMNS)].sort_values("bank_id").reset_index(drop=True)
+
+
 def stress_book(
     valuation: BookValuation,
     scenario: StressScenario | str,
@@ -215,9 +280,11 @@ def stress_book(
     *,
     industries: Mapping[str, str] | None = None,
     seed: int = 0,
+    carbon_exposure: pd.DataFrame | None = None,
 ) -> StressResult:
     """Apply ``scenario`` (a :class:`StressScenario` or a name in ``stress.toml``) to a valued
-    book. ``industries`` maps a pledgor or borrower USCC to its industry for the breakdown."""
+    book. ``industries`` maps a pledgor or borrower USCC to its industry for the breakdown;
+    ``carbon_exposure`` (see :func:`both_sides`) adds the borrowers' carbon cost per bank."""
     if isinstance(scenario, str):
         known = stress_scenarios()
         if scenario not in known:
@@ -305,6 +372,9 @@ def stress_book(
         by_instrument=by_instrument,
         by_industry=by_industry,
         notes=tuple(notes),
+        both_sides=None
+        if carbon_exposure is None
+        else both_sides(pl, lo, value, stressed, carbon_exposure, moves),
     )
 
 
@@ -382,6 +452,11 @@ def stress_record(
                 "by_bank": result.by_bank.to_dict("records"),
                 "by_instrument": result.by_instrument.to_dict("records"),
                 "by_industry": result.by_industry.to_dict("records"),
+                **(
+                    {}
+                    if result.both_sides is None
+                    else {"both_sides": result.both_sides.to_dict("records")}
+                ),
                 "notes": list(result.notes),
             }
         ),
