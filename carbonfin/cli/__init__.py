@@ -16,6 +16,7 @@ from carbonfin import __version__
 from carbonfin.cli import (
     apikey,
     backtest,
+    carbon_cost,
     collateral,
     db,
     fx,
@@ -68,6 +69,7 @@ db.register(app)
 sample.register(app)
 pricing.register(app)
 scoring.register(app)
+carbon_cost.register(app)
 fx.register(app)
 collateral.register(app)
 loan.register(app)
