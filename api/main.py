@@ -28,7 +28,18 @@ from api.middleware import Metrics, ServiceMiddleware
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
 from api.ratelimit import AuthGuard
-from api.routes import admin, collateral, firms, fx, health, lending, market, pledges, regulator
+from api.routes import (
+    admin,
+    carbon_cost,
+    collateral,
+    firms,
+    fx,
+    health,
+    lending,
+    market,
+    pledges,
+    regulator,
+)
 from api.settings import Settings, get_settings
 from carbonfin.store.credentials import VerifiedKeyCache
 from carbonfin.store.database import make_engine
@@ -103,6 +114,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     install_problem_handlers(api)
     for module in (health, firms, market, fx, lending, collateral, pledges, regulator, admin):
         api.include_router(module.router, dependencies=[Depends(no_unknown_query)])
+    for extra in (carbon_cost.router, carbon_cost.regulator_router):
+        api.include_router(extra, dependencies=[Depends(no_unknown_query)])
     api.include_router(dashboard_router)
     api.add_middleware(DashboardHeaders)
     api.add_middleware(
