@@ -40,7 +40,13 @@ Scenarios = Annotated[
     Query(description="price scenarios: filtered historical (fhs), Student-t or Merton jumps"),
 ]
 Years = Annotated[
-    int, Query(ge=1, le=5, description="compliance years from the as-of year (5: e.g. 2026-2030)")
+    int,
+    Query(
+        ge=1,
+        le=5,
+        description="compliance years from the as-of year (5: e.g. 2026-2030), cut at the last "
+        "year of the auction-share rules; an as-of after them is a 404",
+    ),
 ]
 Paths = Annotated[int, Query(ge=100, le=5_000, description="number of price scenarios")]
 Seed = Annotated[int, Query(ge=0, le=2**31 - 1)]
@@ -57,13 +63,21 @@ def _opt(x: Any) -> float | None:
 def _run(request: Request, session: Any, as_of: dt.date, years: int, method: str, paths: int,
          seed: int) -> tuple[Any, pd.DataFrame]:  # fmt: skip
     """The population's carbon cost (prices cached) and the active loans."""
+    from carbonfin.errors import MissingDataError
     from carbonfin.instruments import Instrument
     from carbonfin.scoring.carbon_inputs import carbon_cost_outlook
     from carbonfin.scoring.carbon_prices import simulate_compliance_prices
+    from carbonfin.scoring.carbon_rules import carbon_cost_rules
     from carbonfin.store.collateral import registry_events
 
     data = request.app.state.data
-    span = tuple(range(as_of.year, as_of.year + years))
+    ruled = set(carbon_cost_rules().years(Instrument.SHEA))
+    span = tuple(y for y in range(as_of.year, as_of.year + years) if y in ruled)
+    if not span:
+        raise MissingDataError(
+            f"no auction-share rules for the compliance years from {as_of.year} "
+            f"(carbon_cost.toml covers {min(ruled)}-{max(ruled)})"
+        )
 
     def prices() -> Any:
         histories = {i: data.history(i.value) for i in (Instrument.SHEA, Instrument.CEA)}

@@ -512,6 +512,22 @@ def _whole(m: Any) -> str:
     return f"{m.amount:,.0f}"
 
 
+def _carbon_exposure(bank: str | None, as_of: dt.date, seed: int) -> Any:
+    """Next-year carbon-cost exposure of the book's borrowers (2,000 FHS scenarios)."""
+    from carbonfin.cli._data import load_loans
+    from carbonfin.cli.carbon_cost import _frames, _histories
+    from carbonfin.scoring.carbon_card import borrower_exposure
+    from carbonfin.scoring.carbon_inputs import carbon_cost_outlook
+
+    loans = load_loans(bank)
+    borrowers = tuple(sorted(set(loans.loc[loans["status"] == "active", "borrower_uscc"])))
+    result, _ = carbon_cost_outlook(
+        _frames(), _histories(), as_of=as_of, years=(as_of.year,), n_scenarios=2_000,
+        seed=seed, uscc=borrowers,
+    )  # fmt: skip
+    return borrower_exposure(loans, result, as_of.year)
+
+
 @command(data=True, flags=FLAGS)
 def stress_cmd(
     scenario: Annotated[str, typer.Option(help="scenario name (see stress.toml), or 'list'")],
@@ -522,9 +538,17 @@ def stress_cmd(
     save: Annotated[
         bool, typer.Option("--save", help="store the result (database; replaces the same run)")
     ] = False,
+    carbon_cost: Annotated[
+        bool,
+        typer.Option(
+            "--carbon-cost",
+            help="both sides: also the borrowers' next-year carbon cost before and after the move",
+        ),
+    ] = False,
 ) -> Report:
     """Apply a stress scenario to the book: loss, margin calls, uncovered exposure; --save
-    stores it with its scenario, as-of, inputs and model versions."""
+    stores it with its scenario, as-of, inputs and model versions; --carbon-cost adds per bank
+    the borrowers' carbon cost moved by the same scenario (issue 22)."""
     import pandas as pd
 
     from carbonfin.cli._data import load_account_frames
@@ -551,7 +575,14 @@ def stress_cmd(
         firms = load_account_frames()["firms"]
         industries = dict(zip(firms["uscc"].astype(str), firms["sector"].astype(str),
                               strict=True))  # fmt: skip
-        res = stress_book(book, scenario, histories, industries=industries, seed=seed)
+        exposure = None
+        if carbon_cost:
+            say("borrowers' carbon cost")
+            exposure = _carbon_exposure(None if bank is None else upper(bank), book.as_of, seed)
+        res = stress_book(
+            book, scenario, histories, industries=industries, seed=seed,
+            carbon_exposure=exposure,
+        )  # fmt: skip
     data: dict[str, Any] = {
         "scenario": scenario,
         "as_of": res.as_of,
@@ -567,11 +598,14 @@ def stress_cmd(
         "notes": list(res.notes),
     }
     human: list[Any] = [res.summary()]
-    for title, key, frame in (
+    frames = [
         ("per bank", "by_bank", res.by_bank),
         ("per instrument", "by_instrument", res.by_instrument),
         ("per industry", "by_industry", res.by_industry),
-    ):
+    ]
+    if res.both_sides is not None:
+        frames.append(("both sides, per bank", "both_sides", res.both_sides))
+    for title, key, frame in frames:
         records = [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
         data[key] = records
         columns = [

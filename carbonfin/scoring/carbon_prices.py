@@ -44,6 +44,8 @@ from carbonfin.scoring.carbon_position import MARKETS
 __all__ = ["DEFAULT_RATE", "METHODS", "simulate_compliance_prices"]
 
 METHODS = ("fhs", "t", "merton")
+#: closes needed before the as-of date to fit or calibrate a scenario model (one trading year)
+MIN_CLOSES = 250
 #: the flat discount rate used when none is given (the API's forward-curve default)
 DEFAULT_RATE = 0.018
 
@@ -123,8 +125,11 @@ def simulate_compliance_prices(
             continue
         hist = histories[inst].between(end=as_of)
         closes = hist.closes()
-        if closes.empty:
-            raise MissingDataError(f"no {inst.value} close on or before {as_of}")
+        if len(closes) < MIN_CLOSES:
+            raise MissingDataError(
+                f"{len(closes)} {inst.value} closes on or before {as_of}; the scenario models "
+                f"need at least {MIN_CLOSES} (one year of trading)"
+            )
         spot = float(closes.iloc[-1])
         deadlines = [compliance_deadline(inst, y) for y in years]
         if deadlines[0] <= as_of:

@@ -76,3 +76,19 @@ def test_bad_input_is_one_line() -> None:
     assert_one_line_error(years, 2, "YYYY-YYYY")
     both = runner.invoke(app, ["carbon-cost", uscc, "--all", "--sample"])
     assert_one_line_error(both, 2, "either a USCC or --all")
+
+
+@pytest.mark.slow
+def test_stress_shows_both_sides_per_bank() -> None:
+    result = runner.invoke(
+        app,
+        ["stress", "--scenario", "spike-50", "--bank", "BANK-01", "--as-of", "2026-10-30",
+         "--sample", "--carbon-cost", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)["both_sides"][0]
+    assert row["bank_id"] == "BANK-01"
+    # +50%: the pledged collateral and the borrowers' carbon cost both rise by half
+    assert row["collateral_change_cny"] == pytest.approx(0.5 * row["collateral_before_cny"])
+    assert row["carbon_cost_change_cny"] == pytest.approx(0.5 * row["carbon_cost_before_cny"])
+    assert row["carbon_cost_before_cny"] > 0
