@@ -51,7 +51,6 @@ from carbonfin.pricing._kernels import (
     ZERO_EXPIRY,
     _is_bad,
     erfcx,
-    log_ratio,
     solve_total_stdev,
     vexp,
     vlog,
@@ -301,7 +300,7 @@ def implied_vol(price, f, k, t, r, call, out, reason):  # type: ignore[no-untype
         b = max(fi, ki)
         solve = code == SOLVED
         beta = target / (math.sqrt(a) * math.sqrt(b)) if solve else 0.1
-        x = log_ratio(a, b) if solve else -1.0
+        x = vlog(a / b) if solve else -1.0  # log1p (libm) would stop the loop vectorising
         x = min(x, -1e-300)  # at the money: the limit x -> 0- (s_c = 0 would divide by zero)
         s = _lbr(beta, x)
         fallback += solve and s == _FALLBACK
