@@ -16,9 +16,8 @@ Per loan
     utilisation = loan / Σ lendable value = LTV / (1 − effective haircut). The state is the
     highest threshold reached (``ok``, ``warning``, ``margin_call``, ``liquidation``; policy
     ``[ltv]``). For a loan at or above the warning level: the cash (CNY, no haircut) or the
-    extra tonnes of its main instrument that bring utilisation back to the target; the tonnes
-    solve ``(q + x)·P·(1 − h(q + x)) = need`` by fixed-point iteration, since the haircut rises
-    with the quantity (NaN where no quantity can: the haircut reaches 100% first).
+    extra tonnes of its main instrument that bring utilisation back to the target
+    (:mod:`carbonfin.collateral.topup`; NaN where no quantity can: the haircut reaches 100% first).
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from carbonfin.collateral.haircut import HaircutArrays, haircut_components
+from carbonfin.collateral.haircut import haircut_components
 from carbonfin.collateral.market_risk import (
     DEFAULT_MODEL,
     MarketRiskProfile,
@@ -42,6 +41,7 @@ from carbonfin.collateral.market_risk import (
 )
 from carbonfin.collateral.policy import CollateralPolicy, LtvThresholds, collateral_policy
 from carbonfin.collateral.positions import position_tonnes
+from carbonfin.collateral.topup import loan_topups
 from carbonfin.errors import InvalidInputError, MissingDataError
 from carbonfin.fx.rates import RateQuote, RateStore
 from carbonfin.instruments import Currency, Instrument
@@ -408,7 +408,7 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
     need = outstanding_cny / th.target_utilisation  # lendable value the target requires
     short = state_idx > 0
     topup_cash = np.where(short, np.maximum(need - lend, 0.0), np.nan)
-    topup_q, main_inst = _loan_topups(
+    topup_q, main_inst = loan_topups(
         short=short, need=need, lend=lend, loan_pos=loan_pos, value=value, lendable=lendable,
         eligible=eligible, inst_code=inst_code, codes=codes, pos_code=pos_code,
         position=position, book_share=book_share, mismatch=mismatch, covered=covered,
@@ -539,116 +539,3 @@ def _pledgor_codes(
         code[missing] = len(names) + loan_names[0]
         names = np.r_[names, np.array([f"loan:{x}" for x in loan_names[1]], dtype=object)]
     return code, names, n_unknown
-
-
-def _loan_topups(
-    *,
-    short: np.ndarray,
-    need: np.ndarray,
-    lend: np.ndarray,
-    loan_pos: np.ndarray,
-    value: np.ndarray,
-    lendable: np.ndarray,
-    eligible: np.ndarray,
-    inst_code: np.ndarray,
-    codes: np.ndarray,
-    pos_code: np.ndarray,
-    position: np.ndarray,
-    book_share: np.ndarray,
-    mismatch: np.ndarray,
-    covered: np.ndarray,
-    profiles: list[MarketRiskProfile],
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top-up tonnes of each loan short of its target, in its largest pledge's position.
-
-    The main pledge is the loan's largest by value (the first of equals); the loan's pledges in
-    the main pledge's position all take that position's new haircut. Returns the tonnes (NaN for
-    a loan not short, or where no quantity restores the target) and the main instrument of each
-    secured loan (``None`` for a loan without pledges).
-    """
-    n_loans = len(short)
-    secured = np.bincount(loan_pos, minlength=n_loans) > 0
-    main = _largest_per_group(loan_pos, value, n_loans)
-    topup_q = np.full(n_loans, np.nan)
-    main_inst = np.full(n_loans, None, dtype=object)
-    main_inst[secured] = codes[main[secured]]
-    main_code = np.where(secured, inst_code[np.maximum(main, 0)], -1)
-    # each loan's tonnes, value and lendable value in its main pledge's position (one pass)
-    in_pos = pos_code == pos_code[main[loan_pos]]
-    q_in = np.bincount(loan_pos, weights=eligible * in_pos, minlength=n_loans)
-    v_in = np.bincount(loan_pos, weights=value * in_pos, minlength=n_loans)
-    l_in = np.bincount(loan_pos, weights=lendable * in_pos, minlength=n_loans)
-    for k, prof in enumerate(profiles):
-        here = np.flatnonzero(short & (main_code == k))
-        if not len(here):
-            continue
-        m = main[here]
-        bank_t = np.divide(position[m], book_share[m], out=position[m].copy(),
-                           where=book_share[m] > 0)  # fmt: skip
-        topup_q[here] = _topup_tonnes(
-            prof, q_in[here], v_in[here] / np.maximum(q_in[here], 1e-9),
-            need[here] - (lend[here] - l_in[here]), mismatch[m], covered[m], position[m], bank_t,
-        )  # fmt: skip
-    return topup_q, main_inst
-
-
-def _largest_per_group(group: np.ndarray, value: np.ndarray, n_groups: int) -> np.ndarray:
-    """Index of the largest ``value`` in each group (the first of equal ones; -1 if empty)."""
-    order = np.argsort(group, kind="stable")
-    g, v = group[order], value[order]
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    top = np.maximum.reduceat(v, starts)
-    counts = np.diff(np.r_[starts, len(g)])
-    at_top = np.flatnonzero(v == np.repeat(top, counts))
-    first = at_top[np.r_[True, g[at_top][1:] != g[at_top][:-1]]]
-    out = np.full(n_groups, -1)
-    out[g[first]] = order[first]
-    return out
-
-
-def _topup_tonnes(
-    prof: MarketRiskProfile,
-    quantity: np.ndarray,
-    price: np.ndarray,
-    need: np.ndarray,
-    mismatch: np.ndarray,
-    covered: np.ndarray,
-    position: np.ndarray,
-    bank_t: np.ndarray,
-    iterations: int = 30,
-) -> np.ndarray:
-    """Extra tonnes ``x`` with ``(q + x)·P·(1 − h(position + x)) >= need`` (NaN where none).
-
-    ``q`` is the loan's tonnes in the position that receives the top-up, ``position`` the whole
-    position and ``bank_t`` the bank's whole position in the instrument (both grow by ``x``).
-    Fixed-point iteration ``x ← need / (P·(1 − h(position + x))) − q`` from ``h(position)``: the
-    haircut rises with the position, so the iterates rise to the solution or past any bound
-    (then no quantity restores the target).
-    """
-
-    x = np.zeros_like(quantity)
-    done = np.zeros(len(x), dtype=bool)
-    live = np.ones(len(x), dtype=bool)  # still iterating (finite and not converged)
-    for _ in range(iterations):
-        if not live.any():
-            break
-        i = np.flatnonzero(live)
-        q_new = np.maximum(quantity[i] + x[i], 1e-9)
-        pos_new = np.maximum(position[i] + x[i], q_new)
-        bank_new = bank_t[i] + x[i]
-        share = np.divide(pos_new, bank_new, out=np.ones(len(i)), where=bank_new > 0)
-        out: HaircutArrays = haircut_components(
-            prof, q_new, position_t=pos_new, loan_currency_mismatch=mismatch[i],
-            pledgor_covered=covered[i], book_share=np.minimum(share, 1.0),
-        )  # fmt: skip
-        keep = 1.0 - out.total
-        with np.errstate(divide="ignore", invalid="ignore"):
-            new = np.where(keep > 0, need[i] / (price[i] * keep) - quantity[i], np.inf)
-        new = np.maximum(new, 0.0)
-        conv = np.isfinite(new) & (np.abs(new - x[i]) <= np.maximum(1.0, 1e-9 * new))
-        runaway = ~np.isfinite(new) | (new > 1e12)
-        x[i] = np.where(runaway, np.inf, new)
-        done[i[conv]] = True
-        live[i[conv | runaway]] = False
-    ok = done & np.isfinite(x) & (x < 1e12)
-    return np.where(ok, np.ceil(x - 1e-9), math.nan)

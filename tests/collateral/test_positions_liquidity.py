@@ -387,7 +387,7 @@ def test_no_block_sale_the_data_do_not_show() -> None:
 @settings(max_examples=100, deadline=None)
 @given(rows=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 4)), min_size=1, max_size=30))
 def test_largest_pledge_per_loan_against_a_plain_loop(rows: list[tuple[int, int]]) -> None:
-    from carbonfin.collateral.monitor import _largest_per_group
+    from carbonfin.collateral.topup import largest_per_group as _largest_per_group
 
     group = np.array([r[0] for r in rows])
     value = np.array([float(r[1]) for r in rows])
