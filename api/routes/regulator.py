@@ -23,6 +23,7 @@ from api.schemas.collateral import (
     StressRunsPublic,
 )
 from api.schemas.common import Day, Provenance
+from carbonfin.errors import MissingDataError
 
 router = APIRouter(prefix="/v1/regulator", tags=["regulator"])
 _ERRORS = problem_responses(401, 403, 404, 422)
@@ -50,22 +51,24 @@ def exposures(
 ) -> ExposuresPublic:
     """Collateral value, lendable value and loans secured, grouped; a loan secured by several
     pledges has its outstanding allocated to them by collateral value (docs/api.md), so the
-    groups add up to ``total``."""
-    from carbonfin.collateral.aggregate import allocate_outstanding, group_exposures
+    groups add up to ``total``. Aggregated by the database over the stored valuation of
+    ``as_of`` (valued and stored first when missing or older than the data)."""
+    from carbonfin.lending import exposure
 
-    book = request.app.state.book.valuation(session, as_of)
-    attrs = request.app.state.book.attributes(session, as_of)
-    # loans that could not be valued are counted as such (carbonfin.lending.book)
-    valued = request.app.state.book.book(session, as_of)
-    allocated = allocate_outstanding(_with_attrs(valued.pledge_rows(), attrs), valued.loan_rows())
-    table = group_exposures(allocated, group_by)
-    rows = [ExposureRow.model_validate(r) for r in table.rows.to_dict("records")]
+    exposure.refresh(request.app.state.sessions, as_of, request.app.state.data)
+    result = exposure.summary(session, as_of, by=(group_by,))
+    if result.total.pledges == result.total.pledges_not_valued:
+        raise MissingDataError(
+            f"no pledges in force securing an active loan could be valued on {as_of}"
+        )
     return ExposuresPublic(
         as_of=as_of,
         group_by=group_by,
-        rows=rows,
-        total=ExposureTotal.model_validate(dict(table.total)),
-        provenance=_provenance(book, as_of),
+        rows=[ExposureRow.model_validate(r.as_dict()) for r in result.rows(group_by)],
+        total=ExposureTotal.model_validate(result.total.as_dict()),
+        provenance=Provenance(
+            source=result.source.data_source, as_of=as_of, notes=result.source.describe()
+        ),
     )
 
 
