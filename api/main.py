@@ -32,6 +32,7 @@ from api.routes import (
     admin,
     carbon_cost,
     collateral,
+    exposure,
     firms,
     fx,
     health,
@@ -112,7 +113,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     api.state.data = MarketData(sessions, engine.url.render_as_string(hide_password=True))
     api.state.book = BookCache(api.state.data)
     install_problem_handlers(api)
-    for module in (health, firms, market, fx, lending, collateral, pledges, regulator, admin):
+    for module in (
+        health, firms, market, fx, lending, collateral, pledges, regulator, exposure, admin,
+    ):  # fmt: skip
         api.include_router(module.router, dependencies=[Depends(no_unknown_query)])
     for extra in (carbon_cost.router, carbon_cost.regulator_router):
         api.include_router(extra, dependencies=[Depends(no_unknown_query)])

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from api.convert import json_safe, stress_runs_public
 from api.deps import SessionDep, SupervisorClient
 from api.problems import problem_responses
+from api.routes.exposure import history_public
 from api.schemas.collateral import (
     ConcentrationPublic,
     ExposureRow,
@@ -23,6 +24,7 @@ from api.schemas.collateral import (
     StressRunsPublic,
 )
 from api.schemas.common import Day, Provenance
+from api.schemas.exposure import ExposureHistoryPublic
 from carbonfin.errors import MissingDataError
 
 router = APIRouter(prefix="/v1/regulator", tags=["regulator"])
@@ -70,6 +72,23 @@ def exposures(
             source=result.source.data_source, as_of=as_of, notes=result.source.describe()
         ),
     )
+
+
+@router.get("/exposure-history", response_model=ExposureHistoryPublic, responses=_ERRORS)
+def exposure_history(
+    session: SessionDep,
+    _who: SupervisorClient,
+    start: Day,
+    end: Day,
+    bank_id: Annotated[str | None, Query(max_length=32)] = None,
+) -> ExposureHistoryPublic:
+    """The exposure totals and margin-call count of every bank's book (or one bank's) on each
+    stored valuation date from ``start`` to ``end``: the same series as
+    ``/v1/exposure/history``, for the supervisor."""
+    from carbonfin.lending import exposure
+
+    bank = bank_id.upper() if bank_id else None
+    return history_public(exposure.history(session, start, end, bank), bank)
 
 
 def _hhi(values: pd.Series) -> float:

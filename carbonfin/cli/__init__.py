@@ -26,6 +26,7 @@ from carbonfin.cli import (
     sample,
     scoring,
     serve,
+    snapshot,
     status,
 )
 from carbonfin.cli._common import CarbonfinGroup
@@ -72,6 +73,7 @@ scoring.register(app)
 carbon_cost.register(app)
 fx.register(app)
 collateral.register(app)
+snapshot.register(app)
 loan.register(app)
 pledge.register(app)
 backtest.register(app)

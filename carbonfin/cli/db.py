@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from carbonfin.cli._common import Column, Report, command, err_console, fail, table
+from carbonfin.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -102,13 +103,23 @@ def seed_cmd(
             dir_okay=True,
         ),
     ] = None,
+    history: Annotated[
+        str,
+        typer.Option(
+            help="store the exposure history of the sample's last year: weekly (default), "
+            "daily (about five times as long) or none"
+        ),
+    ] = "weekly",
 ) -> Report:
-    """Load the sample market into the database. Seeding twice inserts nothing the second time."""
+    """Load the sample market into the database, then value and store the book's history of
+    its last year (weekly by default). Seeding twice inserts nothing the second time."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from carbonfin.store import repositories
     from carbonfin.store.database import session_scope
 
+    if history not in ("weekly", "daily", "none"):
+        raise InvalidInputError(f"`--history` must be weekly, daily or none; got {history!r}")
     engine = _migrated_engine()
     with Progress(
         TextColumn("[bold]seeding[/] {task.description:<20}"),
@@ -125,12 +136,21 @@ def seed_cmd(
 
         with session_scope(engine) as session:
             report = repositories.seed(session=session, directory=data_dir, progress=progress)
+    stored = []
+    if history != "none":
+        from carbonfin.cli.snapshot import backfill_history
+
+        stored.append(backfill_history(engine, cadence=history))
     rows = [
         {"table": name, "inserted": n, "already_present": report.skipped[name]}
         for name, n in report.inserted.items()
     ]
     return Report(
-        {"url": engine.url.render_as_string(hide_password=True), "tables": rows},
+        {
+            "url": engine.url.render_as_string(hide_password=True),
+            "tables": rows,
+            "history": stored[0] if stored else None,
+        },
         [
             table(
                 rows,
@@ -140,7 +160,8 @@ def seed_cmd(
                     Column("already_present", "already present", fmt="{:,}"),
                 ],
                 title="Seeded",
-            )
+            ),
+            *stored,
         ],
     )
 

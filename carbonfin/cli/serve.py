@@ -36,10 +36,17 @@ def _prepare_demo() -> None:
 
     engine = make_engine()
     upgrade(engine)
+    seeded = False
     with session_scope(engine) as session:
         if not session.scalar(select(func.count()).select_from(Price)):
             console.print("seeding the sample market (first run only)")
             repositories.seed(session=session)
+            seeded = True
+    if seeded:
+        from carbonfin.cli.snapshot import backfill_history
+
+        console.print("storing the exposure history of the sample's last year (weekly)")
+        console.print(backfill_history(engine, quiet=True))
     with session_scope(engine) as session:
         active = {
             c.client_id

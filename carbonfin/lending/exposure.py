@@ -56,6 +56,8 @@ __all__ = [
     "HistoryPoint",
     "MarketSource",
     "RunSource",
+    "StoredMarket",
+    "backfill",
     "history",
     "refresh",
     "snapshot",
@@ -81,6 +83,49 @@ class MarketSource(Protocol):
     def fixings(self) -> pd.DataFrame: ...
 
     def covered_usccs(self) -> Collection[str]: ...
+
+
+class StoredMarket:
+    """The market data of the database itself (prices, FX fixings, covered emitters), read once:
+    the :class:`MarketSource` of the CLI's snapshots and the seed's backfill."""
+
+    def __init__(self, sessions: sessionmaker[Session], source: str = "database") -> None:
+        self.sessions = sessions
+        self.source = source
+        self._histories: dict[str, Any] = {}
+        self._fixings: pd.DataFrame | None = None
+        self._covered: frozenset[str] | None = None
+
+    def history(self, instrument: str) -> Any:
+        from carbonfin.instruments import Instrument
+        from carbonfin.pricing import PriceHistory
+        from carbonfin.store import repositories
+
+        inst = Instrument.parse(instrument)
+        if inst.value not in self._histories:
+            with read_transaction(self.sessions) as session:
+                frame = repositories.prices(session=session, instrument=inst)
+            self._histories[inst.value] = PriceHistory.from_frame(frame, inst)
+        return self._histories[inst.value]
+
+    def fixings(self) -> pd.DataFrame:
+        from carbonfin.store import repositories
+
+        if self._fixings is None:
+            with read_transaction(self.sessions) as session:
+                self._fixings = repositories.fx_fixings(session=session)
+        return self._fixings
+
+    def covered_usccs(self) -> frozenset[str]:
+        if self._covered is None:
+            with read_transaction(self.sessions) as session:
+                self._covered = frozenset(store.covered_usccs(session=session))
+        return self._covered
+
+    def last_quote(self) -> dt.date:
+        """The last date with a quote of any instrument in the database."""
+        with read_transaction(self.sessions) as session:
+            return store.last_quote_date(session=session)
 
 
 @dataclass(frozen=True, slots=True)
@@ -520,3 +565,20 @@ def snapshot(
         if progress is not None:
             progress(day, i + 1, len(chosen))
     return runs
+
+
+def backfill(
+    sessions: sessionmaker[Session],
+    market: MarketSource,
+    *,
+    end: dt.date,
+    days: int = 365,
+    cadence: Literal["daily", "weekly"] = "weekly",
+    progress: Callable[[dt.date, int, int], None] | None = None,
+) -> list[store.RunInfo]:
+    """Store the history of the last ``days`` days up to ``end`` (:func:`snapshot` on
+    :func:`snapshot_dates`; dates already stored and current are kept): what ``carbonfin db
+    seed`` and ``carbonfin serve --demo`` run for the dashboard's history (weekly by default:
+    a daily year takes about five times as long, see docs/api.md)."""
+    dates = snapshot_dates(end - dt.timedelta(days=days), end, cadence)
+    return snapshot(sessions, dates, market, progress=progress)
