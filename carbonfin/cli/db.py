@@ -104,12 +104,13 @@ def seed_cmd(
         ),
     ] = None,
     history: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="store the exposure history of the sample's last year: weekly (default), "
-            "daily (about five times as long) or none"
+            help="store the exposure history of the market's last year: weekly (the default "
+            "for the shipped sample), daily (about five times as long) or none (the default "
+            "with --data-dir)"
         ),
-    ] = "weekly",
+    ] = None,
 ) -> Report:
     """Load the sample market into the database, then value and store the book's history of
     its last year (weekly by default). Seeding twice inserts nothing the second time."""
@@ -118,6 +119,7 @@ def seed_cmd(
     from carbonfin.store import repositories
     from carbonfin.store.database import session_scope
 
+    history = history or ("weekly" if data_dir is None else "none")
     if history not in ("weekly", "daily", "none"):
         raise InvalidInputError(f"`--history` must be weekly, daily or none; got {history!r}")
     engine = _migrated_engine()
