@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve_cmd)
 
 
-def _prepare_demo() -> None:
+def _prepare_demo(*, history: bool = True) -> None:
     from sqlalchemy import func, select
 
     from carbonfin.store import credentials, repositories
@@ -42,7 +42,7 @@ def _prepare_demo() -> None:
             console.print("seeding the sample market (first run only)")
             repositories.seed(session=session)
             seeded = True
-    if seeded:
+    if seeded and history:
         from carbonfin.cli.snapshot import backfill_history
 
         console.print("storing the exposure history of the sample's last year (weekly)")
@@ -100,12 +100,19 @@ def serve_cmd(
             "follow the database's data versions, so every worker sees every write at once)",
         ),
     ] = 1,
+    history: Annotated[
+        bool,
+        typer.Option(
+            help="with --demo, on the first seed: store the weekly exposure history of the "
+            "sample's last year (about a minute)"
+        ),
+    ] = True,
 ) -> None:
     """Serve the HTTP API in the foreground until Ctrl-C (or SIGTERM)."""
     import uvicorn
 
     if demo:
-        _prepare_demo()
+        _prepare_demo(history=history)
         from carbonfin.cli.status import info
 
         info()

@@ -26,7 +26,9 @@ def test_serve_demo_prepares_the_database_and_keys_once(
     import uvicorn
 
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: served.append({"args": a, **k}))
-    first = runner.invoke(app, ["serve", "--demo", "--port", "8123"])
+    # --no-history: the weekly exposure history (a minute of valuations) is tested with
+    # `carbonfin book snapshot` (tests/cli/test_snapshot_cli.py)
+    first = runner.invoke(app, ["serve", "--demo", "--port", "8123", "--no-history"])
     assert first.exit_code == 0, first.output
     assert served[0]["args"] == ("api.main:app",)
     assert (served[0]["host"], served[0]["port"]) == ("127.0.0.1", 8123)
