@@ -31,12 +31,6 @@ router = APIRouter(prefix="/v1/regulator", tags=["regulator"])
 _ERRORS = problem_responses(401, 403, 404, 422)
 
 
-def _with_attrs(pledges: pd.DataFrame, attrs: pd.DataFrame) -> pd.DataFrame:
-    """The valued pledges with pledgor, vintage and industry (where the valuation lacks them)."""
-    missing = [c for c in attrs.columns if c not in pledges.columns]
-    return pledges.join(attrs[missing], on="pledge_id") if missing else pledges.copy()
-
-
 def _provenance(book: Any, as_of: dt.date) -> Provenance:
     return Provenance(
         source=book.data_source, as_of=as_of, notes=[*book.notes, f"policy {book.policy_version}"]
@@ -91,37 +85,30 @@ def exposure_history(
     return history_public(exposure.history(session, start, end, bank), bank)
 
 
-def _hhi(values: pd.Series) -> float:
-    total = float(values.sum())
-    return float(((values / total) ** 2).sum()) if total > 0 else 0.0
-
-
 @router.get("/concentration", response_model=ConcentrationPublic, responses=_ERRORS)
 def concentration(
     request: Request, session: SessionDep, _who: SupervisorClient, as_of: Day
 ) -> ConcentrationPublic:
     """How concentrated the pledged collateral is among pledgors (Herfindahl–Hirschman index
-    Σ s², with s each pledgor's share of collateral value; 1/n for n equal pledgors)."""
-    book = request.app.state.book.valuation(session, as_of)
-    attrs = request.app.state.book.attributes(session, as_of)
-    p = _with_attrs(book.pledges, attrs)
-    who = p["pledgor_uscc"]
-    by_pledgor = p.groupby(who.astype(str))["market_value_cny"].sum().sort_values(ascending=False)
-    total = float(by_pledgor.sum())
-    tops = {
-        f"top_{n}": float(by_pledgor.head(n).sum() / total) if total else 0.0 for n in (1, 5, 10)
-    }
-    per_instrument = {
-        str(inst): _hhi(g.groupby(who.loc[g.index].astype(str))["market_value_cny"].sum())
-        for inst, g in p.groupby("instrument")
-    }
+    Σ s², with s each pledgor's share of collateral value; 1/n for n equal pledgors), summed per
+    pledgor by the database over the stored valuation of ``as_of``."""
+    from carbonfin.lending import exposure
+
+    exposure.refresh(request.app.state.sessions, as_of, request.app.state.data)
+    result = exposure.concentration(session, as_of)
+    if result.pledgors == 0:
+        raise MissingDataError(
+            f"no pledges in force securing an active loan could be valued on {as_of}"
+        )
     return ConcentrationPublic(
         as_of=as_of,
-        pledgors=len(by_pledgor),
-        top_shares=tops,
-        herfindahl=_hhi(by_pledgor),
-        by_instrument_herfindahl=per_instrument,
-        provenance=_provenance(book, as_of),
+        pledgors=result.pledgors,
+        top_shares=dict(result.top_shares),
+        herfindahl=result.herfindahl,
+        by_instrument_herfindahl=dict(result.by_instrument_herfindahl),
+        provenance=Provenance(
+            source=result.source.data_source, as_of=as_of, notes=result.source.describe()
+        ),
     )
 
 

@@ -50,6 +50,7 @@ from carbonfin.store.transactions import read_data_versions, read_transaction, w
 
 __all__ = [
     "GROUPINGS",
+    "Concentration",
     "ExposureFigures",
     "ExposureHistory",
     "ExposureSummary",
@@ -58,6 +59,7 @@ __all__ = [
     "RunSource",
     "StoredMarket",
     "backfill",
+    "concentration",
     "history",
     "refresh",
     "snapshot",
@@ -416,6 +418,53 @@ def history(
     return ExposureHistory(
         start, end, bank, tuple(points), "; ".join(sources) or "no stored valuation", tuple(notes)
     )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Concentration:
+    """How concentrated the valued collateral is among pledgors on ``as_of``: the share of the
+    largest 1, 5 and 10 pledgors, the Herfindahl–Hirschman index Σ s² (s a pledgor's share of
+    collateral value; 1/n for n equal pledgors) overall and per instrument."""
+
+    as_of: dt.date
+    bank: str | None
+    pledgors: int
+    top_shares: MappingProxyType[str, float]
+    herfindahl: float
+    by_instrument_herfindahl: MappingProxyType[str, float]
+    source: RunSource = field(repr=False)
+
+
+def _hhi(values: pd.Series) -> float:
+    total = float(values.sum())
+    return float(((values / total) ** 2).sum()) if total > 0 else 0.0
+
+
+def concentration(session: Session, as_of: dt.date, bank: str | None = None) -> Concentration:
+    """Pledgor concentration of the stored valuation of ``as_of`` (summed per pledgor by SQL).
+
+    Raises
+    ------
+    MissingDataError
+        No valuation of ``as_of`` is stored.
+    """
+    as_of = _check_date(as_of, "as_of")
+    run = store.find_run(session=session, as_of=as_of)
+    if run is None:
+        raise MissingDataError(f"no stored valuation of the book on {as_of}: value it first")
+    rows = pd.DataFrame(
+        store.pledgor_values(session=session, run_id=run.run_id, bank_id=bank),
+        columns=["pledgor", "instrument", "value"],
+    )
+    by_pledgor = rows.groupby("pledgor")["value"].sum().sort_values(ascending=False)
+    total = float(by_pledgor.sum())
+    tops = {f"top_{n}": float(by_pledgor.head(n).sum() / total) if total else 0.0
+            for n in (1, 5, 10)}  # fmt: skip
+    per_instrument = {str(i): _hhi(g["value"]) for i, g in rows.groupby("instrument")}
+    return Concentration(
+        as_of, bank, len(by_pledgor), MappingProxyType(tops), _hhi(by_pledgor),
+        MappingProxyType(per_instrument), _source(session, run),
+    )  # fmt: skip
 
 
 # --- valuing and storing ------------------------------------------------------------------------

@@ -67,6 +67,7 @@ __all__ = [
     "last_quote_date",
     "load_run_rows",
     "pledgor_industries",
+    "pledgor_values",
     "runs_between",
     "save_run",
     "state_counts",
@@ -501,3 +502,31 @@ def last_quote_date(*, session: Session) -> dt.date:
     if day is None:
         raise MissingDataError("no prices in the database: run `carbonfin db seed`")
     return day
+
+
+def pledgor_values(
+    *, session: Session, run_id: int, bank_id: str | None = None
+) -> list[tuple[str, str, float]]:
+    """``(pledgor, instrument, collateral value CNY)`` of a run's valued pledges, summed by the
+    database per pledgor and instrument (``unknown`` where the pledgor is not recorded)."""
+    pv = PledgeValuation
+    stmt = (
+        select(
+            pv.pledgor_uscc,
+            pv.instrument,
+            func.sum(cast(pv.market_value_cny, Float)),
+        )
+        .where(
+            pv.run_id == run_id,
+            pv.market_value_cny.is_not(None),
+            pv.lendable_value_cny.is_not(None),
+            pv.not_valued_reason.is_(None),
+        )
+        .group_by(pv.pledgor_uscc, pv.instrument)
+    )
+    if bank_id is not None:
+        stmt = stmt.where(pv.bank_id == bank_id)
+    return [
+        ("unknown" if u is None else str(u), str(i), float(v or 0))
+        for u, i, v in session.execute(stmt)
+    ]

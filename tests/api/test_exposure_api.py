@@ -142,3 +142,22 @@ def test_history_points_are_the_summaries_of_their_dates(api: Api) -> None:
     )
     assert resp.status_code == 422
     assert "after `end`" in resp.json()["detail"]
+
+
+def test_concentration_from_sql_equals_pandas_on_the_stored_rows(api: Api) -> None:
+    body = _get(api, "/v1/regulator/concentration", "regulator", as_of=AS_OF.isoformat())
+    with session_scope(api.engine) as s:
+        run = store.find_run(session=s, as_of=AS_OF)
+        assert run is not None
+        pledges, _ = store.load_run_rows(session=s, run_id=run.run_id)
+    valued = pledges[
+        pledges["market_value_cny"].notna()
+        & pledges["lendable_value_cny"].notna()
+        & pledges["not_valued_reason"].isna()
+    ]
+    # Herfindahl-Hirschman index: the sum over pledgors of the squared share of value
+    by_pledgor = valued.groupby("pledgor_uscc")["market_value_cny"].sum()
+    shares = by_pledgor / by_pledgor.sum()
+    assert body["pledgors"] == len(by_pledgor)
+    assert body["herfindahl"] == pytest.approx(float((shares**2).sum()), rel=1e-9)
+    assert body["top_shares"]["top_1"] == pytest.approx(float(shares.max()), rel=1e-9)
