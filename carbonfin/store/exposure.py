@@ -35,6 +35,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import (
     Float,
+    Numeric,
     String,
     and_,
     case,
@@ -276,9 +277,10 @@ def _allocated(run_id: int, bank_id: str | None) -> Any:
     pledge of its loan overall and within each group (so that a group counts its distinct
     loans by a sum, without a sort) — a CTE.
 
-    Money is summed in double precision: PostgreSQL's ``numeric`` aggregates cost about ten
-    times as much, and a float64 sum of a million amounts of at most 1e12 CNY stays well under a
-    cent of the exact sum (the same arithmetic as the pandas reference)."""
+    The allocation's shares are computed in double precision (``numeric`` division and window
+    sums cost several times as much in PostgreSQL); the group sums are exact ``numeric`` sums
+    of the per-pledge amounts (:func:`_grouped`), since a naive float sum of a million amounts
+    drifts by more than a cent at a book of 1e12 CNY."""
     pv, lv = PledgeValuation, LoanValuation
     valued = and_(
         pv.market_value_cny.is_not(None),
@@ -286,6 +288,7 @@ def _allocated(run_id: int, bank_id: str | None) -> Any:
         pv.not_valued_reason.is_(None),
     )
     value = case((valued, cast(pv.market_value_cny, Float)), else_=0.0)
+    exact_value = case((valued, pv.market_value_cny), else_=0)
     not_valued_n = func.sum(case((valued, 0), else_=1)).over(partition_by=pv.loan_id)
     value_total = func.sum(value).over(partition_by=pv.loan_id)
     qty_total = func.sum(cast(pv.quantity_t, Float)).over(partition_by=pv.loan_id)
@@ -312,8 +315,8 @@ def _allocated(run_id: int, bank_id: str | None) -> Any:
             vintage.label("vintage"),
             industry.label("industry"),
             case((valued, 0), else_=1).label("not_valued"),
-            value.label("value"),
-            case((valued, cast(pv.lendable_value_cny, Float)), else_=0.0).label("lendable"),
+            exact_value.label("value"),
+            case((valued, pv.lendable_value_cny), else_=0).label("lendable"),
             alloc.label("alloc"),
             case((by_value, 0.0), else_=func.coalesce(alloc, 0.0)).label("by_qty"),
             case((lv.outstanding_cny.is_(None), 1), else_=0).label("unknown"),
@@ -330,6 +333,10 @@ def _allocated(run_id: int, bank_id: str | None) -> Any:
     return stmt.cte("allocated")
 
 
+#: The type the group sums of allocated amounts are taken in (exact decimal on PostgreSQL).
+_EXACT = Numeric(38, 10)
+
+
 def _grouped(cte: Any, grouping: str) -> Any:
     """One grouping's rows (``""``: the whole book). A loan belongs to one bank, so the bank
     grouping counts loans by the first pledge of each loan; the others by the first pledge of
@@ -343,8 +350,8 @@ def _grouped(cte: Any, grouping: str) -> Any:
         func.sum(cte.c.not_valued).label("pledges_not_valued"),
         func.sum(cte.c.value).label("collateral_value_cny"),
         func.sum(cte.c.lendable).label("lendable_value_cny"),
-        func.coalesce(func.sum(cte.c.alloc), 0).label("loan_outstanding_cny"),
-        func.sum(cte.c.by_qty).label("outstanding_by_quantity_cny"),
+        func.coalesce(func.sum(cast(cte.c.alloc, _EXACT)), 0).label("loan_outstanding_cny"),
+        func.sum(cast(cte.c.by_qty, _EXACT)).label("outstanding_by_quantity_cny"),
         func.sum(first).label("loans"),
         func.sum(first * cte.c.unknown).label("loans_outstanding_unknown"),
     )
