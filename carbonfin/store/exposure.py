@@ -34,8 +34,8 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import (
+    BigInteger,
     Float,
-    Numeric,
     String,
     and_,
     case,
@@ -278,9 +278,9 @@ def _allocated(run_id: int, bank_id: str | None) -> Any:
     loans by a sum, without a sort) — a CTE.
 
     The allocation's shares are computed in double precision (``numeric`` division and window
-    sums cost several times as much in PostgreSQL); the group sums are exact ``numeric`` sums
-    of the per-pledge amounts (:func:`_grouped`), since a naive float sum of a million amounts
-    drifts by more than a cent at a book of 1e12 CNY."""
+    sums cost several times as much in PostgreSQL); the group sums are exact integer sums of
+    the per-pledge amounts in micro-CNY (:data:`MICRO`, :func:`_grouped`), since a naive float
+    sum of a million amounts drifts by more than a cent at a book of 1e12 CNY."""
     pv, lv = PledgeValuation, LoanValuation
     valued = and_(
         pv.market_value_cny.is_not(None),
@@ -288,7 +288,6 @@ def _allocated(run_id: int, bank_id: str | None) -> Any:
         pv.not_valued_reason.is_(None),
     )
     value = case((valued, cast(pv.market_value_cny, Float)), else_=0.0)
-    exact_value = case((valued, pv.market_value_cny), else_=0)
     not_valued_n = func.sum(case((valued, 0), else_=1)).over(partition_by=pv.loan_id)
     value_total = func.sum(value).over(partition_by=pv.loan_id)
     qty_total = func.sum(cast(pv.quantity_t, Float)).over(partition_by=pv.loan_id)
@@ -315,8 +314,8 @@ def _allocated(run_id: int, bank_id: str | None) -> Any:
             vintage.label("vintage"),
             industry.label("industry"),
             case((valued, 0), else_=1).label("not_valued"),
-            exact_value.label("value"),
-            case((valued, pv.lendable_value_cny), else_=0).label("lendable"),
+            value.label("value"),
+            case((valued, cast(pv.lendable_value_cny, Float)), else_=0.0).label("lendable"),
             alloc.label("alloc"),
             case((by_value, 0.0), else_=func.coalesce(alloc, 0.0)).label("by_qty"),
             case((lv.outstanding_cny.is_(None), 1), else_=0).label("unknown"),
@@ -333,8 +332,14 @@ def _allocated(run_id: int, bank_id: str | None) -> Any:
     return stmt.cte("allocated")
 
 
-#: The type the group sums of allocated amounts are taken in (exact decimal on PostgreSQL).
-_EXACT = Numeric(38, 10)
+#: Group sums are taken in whole micro-CNY (1e-6) as integers: exact, and PostgreSQL sums
+#: ``bigint`` with a 128-bit accumulator, several times faster than ``numeric``. A per-pledge
+#: amount is exact in float64 micro-CNY up to 9e9 CNY (2^53 micro-CNY).
+MICRO = 1_000_000
+
+
+def _micro(x: Any) -> Any:
+    return cast(func.round(cast(x, Float) * MICRO), BigInteger)
 
 
 def _grouped(cte: Any, grouping: str) -> Any:
@@ -348,10 +353,10 @@ def _grouped(cte: Any, grouping: str) -> Any:
         key.label("key"),
         func.count().label("pledges"),
         func.sum(cte.c.not_valued).label("pledges_not_valued"),
-        func.sum(cte.c.value).label("collateral_value_cny"),
-        func.sum(cte.c.lendable).label("lendable_value_cny"),
-        func.coalesce(func.sum(cast(cte.c.alloc, _EXACT)), 0).label("loan_outstanding_cny"),
-        func.sum(cast(cte.c.by_qty, _EXACT)).label("outstanding_by_quantity_cny"),
+        func.sum(_micro(cte.c.value)).label("collateral_value_cny"),
+        func.sum(_micro(cte.c.lendable)).label("lendable_value_cny"),
+        func.coalesce(func.sum(_micro(cte.c.alloc)), 0).label("loan_outstanding_cny"),
+        func.sum(_micro(cte.c.by_qty)).label("outstanding_by_quantity_cny"),
         func.sum(first).label("loans"),
         func.sum(first * cte.c.unknown).label("loans_outstanding_unknown"),
     )
@@ -394,7 +399,7 @@ def exposure_groups(
         row: dict[str, Any] = {"key": str(r["key"])}
         for c in ADDITIVE:
             v = r[c]
-            row[c] = int(v or 0) if c in ("pledges", "pledges_not_valued") else float(v or 0)
+            row[c] = int(v or 0) if c in ("pledges", "pledges_not_valued") else int(v or 0) / MICRO
         row |= {c: int(r[c] or 0) for c in COUNTS}
         out[str(r["grouping"])].append(row)
     if not out[""] or out[""][0]["pledges"] == 0:
