@@ -14,7 +14,7 @@ The stable interface for the regulator routes, the bank routes and the dashboard
 
 Design: the engine's models (marks, haircuts, LTV states) run in Python, vectorised over the
 whole book (:func:`carbonfin.lending.book.value_book_as_of`); their per-pledge and per-loan
-results are stored as a *valuation run* (:mod:`carbonfin.store.exposure`, migration 0009) with
+results are stored as a *valuation run* (:mod:`carbonfin.store.exposure`, migration 0010) with
 the ``lending`` and ``market`` data versions they read; the exposures are then one SQL statement
 over the run (window functions for the allocation rule of docs/api.md, ``GROUP BY`` for the
 groups), so no request loads every loan into Python. A run is *current* while the database's

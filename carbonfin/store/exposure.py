@@ -13,7 +13,7 @@ each loan's pledges form the allocation rule of :mod:`carbonfin.collateral.aggre
 "the allocation rule"), then ``GROUP BY`` bank, instrument, vintage, industry and the whole book
 (``UNION ALL`` of the groupings over one CTE, which PostgreSQL and SQLite compute once). Nothing
 is loaded into Python but the groups. The indexes ``(run_id, loan_id)`` and ``(run_id, bank_id)``
-(migration 0009) serve the window's partition and a bank's scope.
+(migration 0010) serve the window's partition and a bank's scope.
 
 Per pledge ``p`` of loan ``L`` (``valued`` = market value, lendable value and no reason)::
 

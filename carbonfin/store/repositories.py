@@ -392,7 +392,7 @@ def _seed_releases(session: Session, pledges: list[dict[str, object]]) -> None:
 
 def _seed_registrations(session: Session, pledges: list[dict[str, object]]) -> None:
     """Each seeded pledge's registration number under its loan's bank (table
-    ``pledge_registrations``; a database before migration 0009 has none: 0009 writes them)."""
+    ``pledge_registrations``; a database before migration 0010 has none: 0009 writes them)."""
     from sqlalchemy import inspect
 
     if not pledges or not inspect(session.connection()).has_table("pledge_registrations"):

@@ -1,7 +1,7 @@
 """Stored book valuations for exposure aggregates in SQL and the exposure history
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-04
 
 One run per valuation date (``valuation_runs``) with one row per pledge (``pledge_valuations``)
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
