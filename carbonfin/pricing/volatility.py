@@ -51,14 +51,14 @@ from carbonfin.errors import (
     InvalidInputError,
     NonStationaryWarning,
 )
-from carbonfin.pricing._gap_recursions import GapEGARCH, GapGARCH
-from carbonfin.pricing.ewma import (
+from carbonfin.pricing._ewma import (
     TRADING_DAYS_PER_YEAR,
     EwmaResult,
     _clean_returns,
     ewma,
     normal_loss,
 )
+from carbonfin.pricing._gap_recursions import GapEGARCH, GapGARCH
 
 __all__ = [
     "PERCENT_SCALE_THRESHOLD",

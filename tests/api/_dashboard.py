@@ -112,6 +112,17 @@ def login(driver: Any, base: str, key: str, as_of: dt.date | None = None) -> Non
     driver.get(f"{base}/dashboard/login")
     driver.find_element(By.ID, "api_key").send_keys(key)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    # the click returns before the form's answer arrives: wait for the page it redirects to (the
+    # first page values the book, seconds on a loaded machine), so the session cookie is set
+    # before the next request and that request is not overtaken by the redirect
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 60).until(
+        lambda d: (
+            d.current_url.rstrip("/").endswith("/dashboard")
+            and d.execute_script("return document.readyState") == "complete"
+        )
+    )
     if as_of is not None:
         driver.get(f"{base}/dashboard?as_of={as_of.isoformat()}")
 
