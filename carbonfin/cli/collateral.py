@@ -129,7 +129,11 @@ def _series_history(
 
 @command(data=True, flags=FLAGS)
 def haircut_cmd(
-    quantity: Annotated[float, typer.Option(help="tonnes pledged")],
+    quantity: Annotated[
+        float,
+        # the API's bound (api/schemas/collateral.py): more than any registry holds
+        typer.Option(help="tonnes pledged (at most 1,000,000,000)", max=1_000_000_000),
+    ],
     instrument: Annotated[
         str | None, typer.Argument(help="SHEA, CEA or CCER (any case); or use --csv/--name")
     ] = None,
@@ -151,6 +155,7 @@ def haircut_cmd(
         float,
         typer.Option(
             min=0.0,
+            max=1_000_000_000,
             help="tonnes of the same series the pledgor has pledged at the bank in other "
             "pledges (the position sold together)",
         ),

@@ -53,6 +53,8 @@ def test_haircut_on_the_real_shea_file() -> None:
     [
         (["haircut", "EUA", "--quantity", "10"], 2, "unknown instrument 'EUA'"),
         (["haircut", "SHEA", "--quantity", "-5"], 2, "`--quantity` must be finite and > 0"),
+        # a bound as the API's (it was an internal error: Decimal overflow in the money amounts)
+        (["haircut", "SHEA", "--quantity", "1e30"], 2, "--quantity"),
         (["haircut", "SHEA", "--quantity", "5", "--as-of", "2001-01-01"], 3, "before the first"),
         (["haircut", "SHEA", "--quantity", "5", "--model", "garch"], 2, "`--model` must be one of"),
         (["haircut", "SHEA", "--quantity", "5", "--loan-currency", "XYZ"], 2, "unknown currency"),
