@@ -66,6 +66,7 @@ def test_haircut_on_the_real_shea_file() -> None:
     ids=[
         "instrument",
         "quantity",
+        "quantity-bound",
         "as-of",
         "model",
         "currency",
