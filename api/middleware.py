@@ -110,25 +110,10 @@ class ServiceMiddleware:
         method = scope["method"]
         body = b""
         if method in _BODY_METHODS:
-            declared = _content_length(scope)
-            if declared is not None and declared > self.max_body_bytes:
-                await self._too_large(scope, send)
+            read = await self._read_body(scope, receive, send)
+            if read is None:
                 return
-            chunks: list[bytes] = []
-            size = 0
-            more = True
-            while more:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > self.max_body_bytes:
-                    await self._too_large(scope, send)
-                    return
-                chunks.append(chunk)
-                more = message.get("more_body", False)
-            body = b"".join(chunks)
+            body = read
 
         replayed = False
 
@@ -161,6 +146,33 @@ class ServiceMiddleware:
             self.metrics.latency.labels(label, route).observe(elapsed)
             if not audited:  # the app raised before answering
                 await self._audit(scope, method, status, body)
+
+    async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
+        """The whole body, or ``None`` once a refusal (413, 415, 400) or a disconnect ended it."""
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            await self._too_large(scope, send)
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await self._too_large(scope, send)
+                return None
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        refusal = _body_refusal(scope, body)
+        if refusal is not None:
+            await self._refuse(scope, send, *refusal)
+            return None
+        return body
 
     async def _audit(self, scope: Scope, method: str, status: int, body: bytes) -> None:
         state = scope["state"]
@@ -212,20 +224,27 @@ class ServiceMiddleware:
         )
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
+        detail = f"request bodies are limited to {self.max_body_bytes} bytes"
+        await self._refuse(scope, send, 413, "Content too large", detail)
+
+    async def _refuse(self, scope: Scope, send: Send, status: int, title: str, detail: str) -> None:
+        """A problem answer sent before the app sees the request (413, 415, 400)."""
         body = json.dumps(
             {
                 "type": "about:blank",
-                "title": "Content too large",
-                "status": 413,
-                "detail": f"request bodies are limited to {self.max_body_bytes} bytes",
+                "title": title,
+                "status": status,
+                "detail": detail,
                 "instance": scope.get("path", ""),
             }
         ).encode()
-        self.metrics.requests.labels(method_label(scope["method"]), "<unmatched>", "413").inc()
+        self.metrics.requests.labels(
+            method_label(scope["method"]), "<unmatched>", str(status)
+        ).inc()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", PROBLEM_JSON.encode()),
                     (b"content-length", str(len(body)).encode()),
@@ -233,6 +252,29 @@ class ServiceMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _body_refusal(scope: Scope, body: bytes) -> tuple[int, str, str] | None:
+    """415 for an API body not sent as JSON, 400 for one that is not UTF-8 (docs/api.md).
+
+    Only ``/v1`` routes take JSON bodies; the dashboard's forms are form-encoded.
+    """
+    if not body or not str(scope.get("path", "")).startswith("/v1/"):
+        return None
+    ctype = ""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            ctype = value.decode("latin-1").split(";")[0].strip().lower()
+    if ctype != "application/json" and not (
+        ctype.startswith("application/") and ctype.endswith("+json")
+    ):
+        shown = ctype or "none"
+        return 415, "Unsupported media type", f"send the body as application/json (got {shown})"
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return 400, "Bad request", f"the body is not UTF-8 (byte {exc.start})"
+    return None
 
 
 def _content_length(scope: Scope) -> int | None:
