@@ -34,6 +34,7 @@ from api.dashboard.charts import format_number
 from api.dashboard.page import build_page
 from api.deps import authenticate_key
 from api.problems import ApiProblemError
+from api.schemas.common import FIRST_DAY, LAST_DAY
 from carbonfin.errors import CarbonfinError
 from carbonfin.store.credentials import ClientIdentity, key_state
 from carbonfin.store.models import ApiClient
@@ -168,7 +169,10 @@ def _day(raw: str) -> dt.date:
     """A ``YYYY-MM-DD`` date (the API's form; ``20261030`` is refused as it is there)."""
     if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw):
         raise ValueError(raw)
-    return dt.date.fromisoformat(raw)
+    day = dt.date.fromisoformat(raw)
+    if not FIRST_DAY <= day <= LAST_DAY:  # the API's bounds (the calendars' coverage)
+        raise ValueError(raw)
+    return day
 
 
 @router.get("/login")
@@ -278,7 +282,7 @@ async def dashboard(request: Request) -> Response:
             f"unknown query parameter {extra[0]!r}: the page takes only as_of (the scope is "
             "the session's)"
             if extra
-            else f"as_of must be a date YYYY-MM-DD; got {raw!r}"
+            else f"as_of must be a date YYYY-MM-DD from {FIRST_DAY} to {LAST_DAY}; got {raw!r}"
         )
         return _render("page.html", 400, problem=problem, as_of=None, **context)
 

@@ -446,14 +446,17 @@ def test_a_bank_sees_its_own_bank_on_every_dashboard_url(dash: Api, who: str) ->
 
 def test_a_bad_date_is_a_400_page_not_a_500(dash: Api) -> None:
     c = _login(_fresh(dash), dash.keys["regulator"])
-    for raw in ("2026-13-01", "yesterday", "20261030"):
+    # outside the API's bounds (2013-01-01..2099-12-31) as the API refuses them (was 200 with
+    # "policy None"; found by a fresh-clone user check)
+    for raw in ("2026-13-01", "yesterday", "20261030", "1970-01-01", "2100-01-01"):
         resp = c.get("/dashboard", params={"as_of": raw})
         assert resp.status_code == 400, (raw, resp.text[:300])
         assert 'role="alert"' in resp.text
         assert "as_of must be a date" in resp.text
     # before the first loan: an empty book, said so (not zeros)
-    resp = c.get("/dashboard", params={"as_of": "1990-01-01"})
+    resp = c.get("/dashboard", params={"as_of": "2013-06-30"})
     assert resp.status_code == 200
+    assert "policy None" not in resp.text
     assert "No loan secured by carbon allowances" in resp.text
     assert "data-total" not in resp.text
     resp = c.get("/dashboard", params={"as_of": "2099-01-01"})
