@@ -11,17 +11,21 @@ valued (the loan is set aside whole), 0.2% a currency without a fixing (CNY amou
 
 Then times, best of 3 after one warm-up:
 
+- **write-time aggregation**: :func:`carbonfin.store.exposure_totals.aggregate_run`, the
+  ``INSERT … SELECT`` (window functions for the allocation, ``GROUP BY`` bank and group) that
+  :func:`carbonfin.store.exposure.save_run` runs once in the transaction storing a run (the
+  bulk load here bypasses ``save_run``, so it is run and timed apart, once);
 - **SQL**: :func:`carbonfin.lending.exposure.summary` — the four groupings (bank, instrument,
-  vintage, industry) and the whole book, one statement with window functions, plus the loans by
-  state: what ``GET /v1/regulator/exposures`` and the dashboard run;
+  vintage, industry), the whole book and the loans by state, read from those totals: what
+  ``GET /v1/regulator/exposures`` and the dashboard run;
 - **pandas**: loading the run's rows into frames (timed apart), then
   :func:`carbonfin.collateral.aggregate.allocate_outstanding` and ``group_exposures`` four times;
 
 checks that every group and the total agree to the cent, and prints the load average (the 2
 cores are shared: wall times move with the load; the ratio is measured in one run).
 
-Usage: ``python benchmarks/bench_exposure.py [--loans N] [--url URL]``; the URL defaults to
-``CARBONFIN_BENCH_POSTGRES_URL``, then ``CARBONFIN_TEST_POSTGRES_URL``, then
+Usage: ``python benchmarks/bench_exposure.py [--loans N] [--url URL] [--explain LINES]``; the
+URL defaults to ``CARBONFIN_BENCH_POSTGRES_URL``, then ``CARBONFIN_TEST_POSTGRES_URL``, then
 ``postgresql+psycopg://postgres@127.0.0.1:5432/test``. ``run_all.py`` passes
 ``--loans $CARBONFIN_BENCH_EXPOSURE_LOANS`` (default 200,000 there, 1,000,000 here).
 """
@@ -50,6 +54,7 @@ from sqlalchemy.orm import sessionmaker
 from carbonfin.collateral.aggregate import allocate_outstanding, group_exposures
 from carbonfin.lending import exposure
 from carbonfin.store import exposure as store
+from carbonfin.store import exposure_totals
 from carbonfin.store.database import make_engine, upgrade
 
 AS_OF = dt.date(2026, 10, 30)
@@ -261,9 +266,38 @@ def _compare(sql: exposure.ExposureSummary, ref: dict[str, Any]) -> float:
     return worst
 
 
+def _explain(sessions: sessionmaker[Any], run_id: int, lines: int) -> None:
+    """EXPLAIN ANALYZE (PostgreSQL) of the write-time aggregation (rolled back) and of the
+    summary's read, top ``lines`` of each."""
+    for name, stmt in (
+        ("write-time aggregation (INSERT … SELECT, rolled back)",
+         exposure_totals.aggregate_statement(run_id)),
+        ("summary read (whole book, 4 groupings + total)",
+         exposure_totals.read_statement(run_id, (*exposure.GROUPINGS, ""), None)),
+    ):  # fmt: skip
+        with sessions() as s:
+            s.execute(text("SET LOCAL jit = off"))
+            s.execute(text("SET LOCAL work_mem = '256MB'"))
+            if "INSERT" in name:
+                s.execute(text("DELETE FROM exposure_totals WHERE run_id = :r"), {"r": run_id})
+            sql = str(stmt.compile(s.get_bind(), compile_kwargs={"literal_binds": True}))
+            plan = s.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")).scalars().all()
+            s.rollback()
+        print(f"EXPLAIN ANALYZE, {name}:")
+        for line in [*plan[:lines], *(p for p in plan[lines:] if "Execution Time" in p)]:
+            print(f"    {line}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loans", type=int, default=1_000_000)
+    parser.add_argument(
+        "--explain",
+        type=int,
+        default=0,
+        metavar="LINES",
+        help="print the top LINES of EXPLAIN ANALYZE of both statements",
+    )
     parser.add_argument("--url", default=os.environ.get("CARBONFIN_BENCH_POSTGRES_URL")
                         or os.environ.get("CARBONFIN_TEST_POSTGRES_URL")
                         or "postgresql+psycopg://postgres@127.0.0.1:5432/test")  # fmt: skip
@@ -279,6 +313,12 @@ def main() -> int:
         run_id = _load(engine, args.loans)
         load_s = time.perf_counter() - t
         sessions = sessionmaker(engine)
+        t = time.perf_counter()
+        with sessions.begin() as s:
+            exposure_totals.aggregate_run(session=s, run_id=run_id)
+        aggregate_s = time.perf_counter() - t
+        if args.explain:
+            _explain(sessions, run_id, args.explain)
         with sessions() as s:
             n_pledges = s.execute(
                 text("SELECT count(*) FROM pledge_valuations WHERE run_id = :r"), {"r": run_id}
@@ -303,12 +343,15 @@ def main() -> int:
     print(f"book: {args.loans:,} loans, {n_pledges:,} pledges at {len(BANKS)} banks "
           f"(PostgreSQL, schema {schema}, dropped)")  # fmt: skip
     print(f"bulk load (COPY) of loans, ledger, pledges and the valuation run: {load_s:.1f} s")
+    print(f"write-time aggregation (save_run, once per stored run): {aggregate_s:.1f} s")
     print(f"exposure summary, SQL (4 groupings + total + states):  {sql_s:.3f} s "
           f"({'under' if sql_s < 1 else 'OVER'} the 1 s target)")  # fmt: skip
     print(f"same summary, pandas on the loaded rows:               {pandas_s:.3f} s "
           f"(+ {read_s:.1f} s to read the rows into frames)")  # fmt: skip
     print(f"pandas / SQL: {pandas_s / sql_s:.1f}x; (read + pandas) / SQL: "
           f"{(read_s + pandas_s) / sql_s:.1f}x")  # fmt: skip
+    print(f"write-time aggregation + summary against pandas alone: "
+          f"{(aggregate_s + sql_s) / pandas_s:.2f}x the pandas time")  # fmt: skip
     print(f"largest difference SQL vs pandas over every group and total: {worst:.6f}")
     print(f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 cores, shared)")
     print(f"total book: {sql.total.loans:,} loans, outstanding "

@@ -8,20 +8,11 @@ market value, haircut, lendable value, or NULLs and the reason when not valued) 
 usable fixing —, collateral and lendable value, LTV and state). One run per date: storing a
 date again replaces its run.
 
-The exposures (:func:`exposure_groups`) are one SQL statement over a run: window functions over
-each loan's pledges form the allocation rule of :mod:`carbonfin.collateral.aggregate` (docs/api.md,
-"the allocation rule"), then ``GROUP BY`` bank, instrument, vintage, industry and the whole book
-(``UNION ALL`` of the groupings over one CTE, which PostgreSQL and SQLite compute once). Nothing
-is loaded into Python but the groups. The indexes ``(run_id, loan_id)`` and ``(run_id, bank_id)``
-(migration 0010) serve the window's partition and a bank's scope.
-
-Per pledge ``p`` of loan ``L`` (``valued`` = market value, lendable value and no reason)::
-
-    V_p = market value if valued else 0
-    by value    if every pledge of L is valued and Σ_L V > 0:  alloc_p = O_L · V_p / Σ_L V
-    by tonnes   else if Σ_L Q > 0:                              alloc_p = O_L · Q_p / Σ_L Q
-    equal       else:                                           alloc_p = O_L / n_L
-    alloc_p = NULL when O_L (the loan's outstanding in CNY) is unknown
+The exposures are aggregated by SQL from the run's rows when the run is stored, in the same
+transaction (:mod:`carbonfin.store.exposure_totals`, migration 0011: the allocation rule and the
+three cases it keeps apart are described there); :func:`exposure_groups` and
+:func:`state_counts` read those totals, so a request reads a few hundred rows whatever the size
+of the book.
 """
 
 from __future__ import annotations
@@ -33,25 +24,24 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import (
-    BigInteger,
-    Float,
-    String,
-    and_,
-    case,
-    cast,
-    delete,
-    func,
-    insert,
-    literal,
-    select,
-    text,
-    union_all,
-)
+from sqlalchemy import Float, and_, case, cast, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from carbonfin.errors import InvalidInputError
-from carbonfin.store.models import LoanValuation, PledgeValuation, ValuationRun
+from carbonfin.store.exposure_totals import (
+    ADDITIVE,
+    COUNTS,
+    GROUPINGS,
+    aggregate_run,
+    exposure_groups,
+    state_counts,
+)
+from carbonfin.store.valuation_models import (
+    ExposureTotal,
+    LoanValuation,
+    PledgeValuation,
+    ValuationRun,
+)
 
 __all__ = [
     "ADDITIVE",
@@ -61,6 +51,7 @@ __all__ = [
     "PLEDGE_ROW_COLUMNS",
     "RUN_KINDS",
     "RunInfo",
+    "aggregate_run",
     "covered_usccs",
     "exposure_groups",
     "find_run",
@@ -74,16 +65,6 @@ __all__ = [
     "state_counts",
 ]
 
-GROUPINGS = ("bank", "instrument", "vintage", "industry")
-ADDITIVE = (
-    "pledges",
-    "pledges_not_valued",
-    "collateral_value_cny",
-    "lendable_value_cny",
-    "loan_outstanding_cny",
-    "outstanding_by_quantity_cny",
-)
-COUNTS = ("loans", "loans_outstanding_unknown")
 RUN_KINDS = ("on_demand", "snapshot", "benchmark")
 PLEDGE_ROW_COLUMNS = (
     "pledge_id",
@@ -222,7 +203,8 @@ def save_run(
     computed_at: dt.datetime | None = None,
 ) -> RunInfo:
     """Store the valuation of the book on ``as_of`` in the caller's transaction, replacing the
-    date's earlier run; return it.
+    date's earlier run, with its exposure totals (:func:`aggregate_run`, same transaction);
+    return it.
 
     Parameters
     ----------
@@ -247,6 +229,7 @@ def save_run(
     at = computed_at or dt.datetime.now(dt.UTC)
     old = session.scalar(select(ValuationRun.run_id).where(ValuationRun.as_of == as_of))
     if old is not None:
+        session.execute(delete(ExposureTotal).where(ExposureTotal.run_id == old))
         session.execute(delete(PledgeValuation).where(PledgeValuation.run_id == old))
         session.execute(delete(LoanValuation).where(LoanValuation.run_id == old))
         session.execute(delete(ValuationRun).where(ValuationRun.run_id == old))
@@ -264,159 +247,11 @@ def save_run(
         for start in range(0, len(rows), _CHUNK):
             session.execute(insert(model_), rows[start : start + _CHUNK])
     session.flush()
+    aggregate_run(session=session, run_id=run.run_id)
     return _info(run)
 
 
-# --- the aggregates ---------------------------------------------------------------------------
-
-
-def _allocated(run_id: int, bank_id: str | None) -> Any:
-    """Per pledge of the run (of one bank, or all): its group keys, whether it is valued, its
-    value and lendable value (0 when not valued), its allocated outstanding (NULL when its
-    loan's CNY amount is unknown), the part allocated by tonnes, and flags marking the first
-    pledge of its loan overall and within each group (so that a group counts its distinct
-    loans by a sum, without a sort) — a CTE.
-
-    The allocation's shares are computed in double precision (``numeric`` division and window
-    sums cost several times as much in PostgreSQL); the group sums are exact integer sums of
-    the per-pledge amounts in micro-CNY (:data:`MICRO`, :func:`_grouped`), since a naive float
-    sum of a million amounts drifts by more than a cent at a book of 1e12 CNY."""
-    pv, lv = PledgeValuation, LoanValuation
-    valued = and_(
-        pv.market_value_cny.is_not(None),
-        pv.lendable_value_cny.is_not(None),
-        pv.not_valued_reason.is_(None),
-    )
-    value = case((valued, cast(pv.market_value_cny, Float)), else_=0.0)
-    not_valued_n = func.sum(case((valued, 0), else_=1)).over(partition_by=pv.loan_id)
-    value_total = func.sum(value).over(partition_by=pv.loan_id)
-    qty_total = func.sum(cast(pv.quantity_t, Float)).over(partition_by=pv.loan_id)
-    n = func.count().over(partition_by=pv.loan_id)
-    owed = cast(lv.outstanding_cny, Float)
-    by_value = and_(not_valued_n == 0, value_total > 0)
-    alloc = case(
-        (lv.outstanding_cny.is_(None), None),
-        (by_value, owed * value / value_total),
-        (qty_total > 0, owed * cast(pv.quantity_t, Float) / qty_total),
-        else_=owed / n,
-    )
-    vintage = case((pv.vintage.is_(None), literal("none")), else_=cast(pv.vintage, String))
-    industry = func.coalesce(pv.industry, literal("unknown"))
-
-    def first(*within: Any) -> Any:
-        rank = func.row_number().over(partition_by=(pv.loan_id, *within))
-        return case((rank == 1, 1), else_=0)
-
-    stmt = (
-        select(
-            pv.bank_id.label("bank"),
-            pv.instrument.label("instrument"),
-            vintage.label("vintage"),
-            industry.label("industry"),
-            case((valued, 0), else_=1).label("not_valued"),
-            value.label("value"),
-            case((valued, cast(pv.lendable_value_cny, Float)), else_=0.0).label("lendable"),
-            alloc.label("alloc"),
-            case((by_value, 0.0), else_=func.coalesce(alloc, 0.0)).label("by_qty"),
-            case((lv.outstanding_cny.is_(None), 1), else_=0).label("unknown"),
-            first().label("first_"),
-            first(pv.instrument).label("first_instrument"),
-            first(vintage).label("first_vintage"),
-            first(industry).label("first_industry"),
-        )
-        .join(lv, and_(lv.run_id == pv.run_id, lv.loan_id == pv.loan_id))
-        .where(pv.run_id == run_id)
-    )
-    if bank_id is not None:
-        stmt = stmt.where(pv.bank_id == bank_id)
-    return stmt.cte("allocated")
-
-
-#: Group sums are taken in whole micro-CNY (1e-6) as integers: exact, and PostgreSQL sums
-#: ``bigint`` with a 128-bit accumulator, several times faster than ``numeric``. A per-pledge
-#: amount is exact in float64 micro-CNY up to 9e9 CNY (2^53 micro-CNY).
-MICRO = 1_000_000
-
-
-def _micro(x: Any) -> Any:
-    return cast(func.round(cast(x, Float) * MICRO), BigInteger)
-
-
-def _grouped(cte: Any, grouping: str) -> Any:
-    """One grouping's rows (``""``: the whole book). A loan belongs to one bank, so the bank
-    grouping counts loans by the first pledge of each loan; the others by the first pledge of
-    each loan within the group."""
-    key = literal("") if grouping == "" else getattr(cte.c, grouping)
-    first = cte.c.first_ if grouping in ("", "bank") else getattr(cte.c, f"first_{grouping}")
-    stmt = select(
-        literal(grouping).label("grouping"),
-        key.label("key"),
-        func.count().label("pledges"),
-        func.sum(cte.c.not_valued).label("pledges_not_valued"),
-        func.sum(_micro(cte.c.value)).label("collateral_value_cny"),
-        func.sum(_micro(cte.c.lendable)).label("lendable_value_cny"),
-        func.coalesce(func.sum(_micro(cte.c.alloc)), 0).label("loan_outstanding_cny"),
-        func.sum(_micro(cte.c.by_qty)).label("outstanding_by_quantity_cny"),
-        func.sum(first).label("loans"),
-        func.sum(first * cte.c.unknown).label("loans_outstanding_unknown"),
-    )
-    return stmt if grouping == "" else stmt.group_by(key)
-
-
-def exposure_groups(
-    *,
-    session: Session,
-    run_id: int,
-    groupings: Sequence[str] = GROUPINGS,
-    bank_id: str | None = None,
-) -> dict[str, list[dict[str, Any]]]:
-    """The exposures of a stored run grouped each way in ``groupings``, and the whole book
-    under the key ``""`` — one SQL statement (see the module notes).
-
-    Returns
-    -------
-    dict
-        grouping -> rows (dicts with ``key``, :data:`ADDITIVE` and :data:`COUNTS`; money as
-        float CNY), and ``""`` -> ``[total]`` (zeros for an empty book).
-
-    Raises
-    ------
-    InvalidInputError
-        An unknown grouping.
-    """
-    bad = [g for g in groupings if g not in GROUPINGS]
-    if bad:
-        raise InvalidInputError(f"groupings must be among {GROUPINGS}; got {bad}")
-    if session.get_bind().dialect.name == "postgresql":
-        # one large analytic statement: compiling it (JIT) costs more than running it, and its
-        # aggregates should hash in memory rather than sort on disk
-        session.execute(text("SET LOCAL jit = off"))
-        session.execute(text("SET LOCAL work_mem = '256MB'"))
-    cte = _allocated(run_id, bank_id)
-    parts = [_grouped(cte, g) for g in (*dict.fromkeys(groupings), "")]
-    out: dict[str, list[dict[str, Any]]] = {g: [] for g in (*groupings, "")}
-    for r in session.execute(union_all(*parts)).mappings():
-        row: dict[str, Any] = {"key": str(r["key"])}
-        for c in ADDITIVE:
-            v = r[c]
-            row[c] = int(v or 0) if c in ("pledges", "pledges_not_valued") else int(v or 0) / MICRO
-        row |= {c: int(r[c] or 0) for c in COUNTS}
-        out[str(r["grouping"])].append(row)
-    if not out[""] or out[""][0]["pledges"] == 0:
-        out[""] = [{"key": "", **dict.fromkeys(ADDITIVE, 0), **dict.fromkeys(COUNTS, 0)}]
-    return out
-
-
-def state_counts(*, session: Session, run_id: int, bank_id: str | None = None) -> dict[str, int]:
-    """Loans of a run by state (``not_valued`` counted as such, never as ``ok``)."""
-    stmt = (
-        select(LoanValuation.state, func.count())
-        .where(LoanValuation.run_id == run_id)
-        .group_by(LoanValuation.state)
-    )
-    if bank_id is not None:
-        stmt = stmt.where(LoanValuation.bank_id == bank_id)
-    return {str(s): int(n) for s, n in session.execute(stmt)}
+# --- the aggregates (exposure_totals: written with the run) --------------------------------
 
 
 def history_totals(

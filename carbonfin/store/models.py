@@ -25,35 +25,32 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     Numeric,
     String,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from carbonfin.store.base import (
+    EMISSIONS as EMISSIONS,
+)
+from carbonfin.store.base import FRACTION as FRACTION
+from carbonfin.store.base import LEDGER_MONEY as LEDGER_MONEY
+from carbonfin.store.base import MONEY as MONEY
+from carbonfin.store.base import NAMING as NAMING
+from carbonfin.store.base import PRICE as PRICE
+from carbonfin.store.base import QUANTITY as QUANTITY
+from carbonfin.store.base import RATE as RATE
+from carbonfin.store.base import RATIO as RATIO
+from carbonfin.store.base import TONNES as TONNES
+from carbonfin.store.base import Base as Base
 
-PRICE = Numeric(18, 6)  # CNY per tonne
-MONEY = Numeric(20, 4)  # an amount in its currency (4 decimals covers every ISO minor unit used)
-TONNES = BigInteger  # whole tonnes CO2e (allowances trade in lots of 1 t)
-EMISSIONS = Numeric(20, 3)  # tCO2e as reported (may have decimals)
-QUANTITY = Numeric(24, 4)
-RATE = Numeric(20, 10)  # FX rate, units of quote per 1 base
-FRACTION = Numeric(12, 8)  # a fraction in [0, 1], e.g. a haircut
-RATIO = Numeric(18, 8)  # an unbounded ratio, e.g. an LTV (null where undefined)
-LEDGER_MONEY = Numeric(20, 2)  # a ledger amount in the loan's currency, to the cent
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
+# the stored valuation runs and their exposure totals: a module of their own, same metadata
+from carbonfin.store.valuation_models import ExposureTotal as ExposureTotal
+from carbonfin.store.valuation_models import LoanValuation as LoanValuation
+from carbonfin.store.valuation_models import PledgeValuation as PledgeValuation
+from carbonfin.store.valuation_models import ValuationRun as ValuationRun
 
 
 class Institution(Base):
@@ -488,90 +485,3 @@ class StressRun(Base):
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
     model_versions: Mapped[dict[str, Any]] = mapped_column(JSON)
     results: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-
-class ValuationRun(Base):
-    """One stored valuation of the whole book on a date (every bank): when it was computed, from
-    which data (the ``lending`` and ``market`` data versions it read, the data source, the
-    haircut policy, the eligibility rules and the model) and why (``kind``: ``on_demand`` for a
-    regulator or dashboard view, ``snapshot`` for the daily or weekly history, ``benchmark``).
-    One run per date: valuing a date again replaces its run and rows. The exposure aggregates
-    are SQL over its :class:`PledgeValuation` and :class:`LoanValuation` rows
-    (:mod:`carbonfin.store.exposure`)."""
-
-    __tablename__ = "valuation_runs"
-    run_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    as_of: Mapped[dt.date] = mapped_column(Date, unique=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    lending_version: Mapped[int] = mapped_column(BigInteger)
-    market_version: Mapped[int] = mapped_column(BigInteger)
-    data_source: Mapped[str] = mapped_column(String(400))
-    policy_version: Mapped[str | None] = mapped_column(String(40))
-    rules_version: Mapped[str | None] = mapped_column(String(40))
-    model: Mapped[str] = mapped_column(String(40))
-    notes: Mapped[list[str]] = mapped_column(JSON)
-    __table_args__ = (
-        CheckConstraint("kind IN ('on_demand', 'snapshot', 'benchmark')", name="kind"),
-    )
-
-
-class PledgeValuation(Base):
-    """A pledge in force on its run's date as the engine valued it: the attributes it is grouped
-    by as they stood (bank, instrument, vintage, the pledgor's industry), the quantity in force
-    and eligible, the mark, market value, haircut and lendable value — all NULL with a
-    ``not_valued_reason`` when the position could not be valued (unknown is not zero)."""
-
-    __tablename__ = "pledge_valuations"
-    run_id: Mapped[int] = mapped_column(
-        ForeignKey("valuation_runs.run_id", ondelete="CASCADE"), primary_key=True
-    )
-    pledge_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    loan_id: Mapped[str] = mapped_column(String(32))
-    bank_id: Mapped[str] = mapped_column(String(32))
-    instrument: Mapped[str] = mapped_column(String(8))
-    vintage: Mapped[int | None] = mapped_column(Integer)
-    industry: Mapped[str | None] = mapped_column(String(32))
-    pledgor_uscc: Mapped[str | None] = mapped_column(String(18))
-    quantity_t: Mapped[int] = mapped_column(TONNES)
-    eligible_quantity_t: Mapped[int | None] = mapped_column(TONNES)
-    price_cny_per_t: Mapped[Decimal | None] = mapped_column(PRICE)
-    mark_date: Mapped[dt.date | None] = mapped_column(Date)
-    market_value_cny: Mapped[Decimal | None] = mapped_column(MONEY)
-    haircut_frac: Mapped[Decimal | None] = mapped_column(FRACTION)
-    lendable_value_cny: Mapped[Decimal | None] = mapped_column(MONEY)
-    not_valued_reason: Mapped[str | None] = mapped_column(String(400))
-    __table_args__ = (
-        CheckConstraint("quantity_t >= 0", name="quantity_nonneg"),
-        Index("ix_pledge_valuations_run_loan", "run_id", "loan_id"),
-        Index("ix_pledge_valuations_run_bank", "run_id", "bank_id"),
-    )
-
-
-class LoanValuation(Base):
-    """A loan of its run's book: the ledger balance on the run's date (loan currency), the FX
-    rate to CNY used and the CNY amount (NULL when no usable fixing: unknown is not zero), the
-    collateral and lendable value, LTV and state (``ok``, ``warning``, ``margin_call``,
-    ``liquidation`` or ``not_valued`` with its reason)."""
-
-    __tablename__ = "loan_valuations"
-    run_id: Mapped[int] = mapped_column(
-        ForeignKey("valuation_runs.run_id", ondelete="CASCADE"), primary_key=True
-    )
-    loan_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    bank_id: Mapped[str] = mapped_column(String(32))
-    currency: Mapped[str] = mapped_column(String(3))
-    outstanding: Mapped[Decimal] = mapped_column(LEDGER_MONEY)
-    fx_cny_per_unit: Mapped[Decimal | None] = mapped_column(RATE)
-    outstanding_cny: Mapped[Decimal | None] = mapped_column(MONEY)
-    collateral_value_cny: Mapped[Decimal | None] = mapped_column(MONEY)
-    lendable_value_cny: Mapped[Decimal | None] = mapped_column(MONEY)
-    ltv: Mapped[Decimal | None] = mapped_column(RATIO)
-    state: Mapped[str] = mapped_column(String(20))
-    not_valued_reason: Mapped[str | None] = mapped_column(String(400))
-    __table_args__ = (
-        CheckConstraint(
-            "state IN ('ok', 'warning', 'margin_call', 'liquidation', 'not_valued')", name="state"
-        ),
-        Index("ix_loan_valuations_run_bank", "run_id", "bank_id"),
-    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,13 +17,14 @@ import pytest
 from alembic.script import ScriptDirectory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, insert, text
 
 from carbonfin.collateral.aggregate import allocate_outstanding, group_exposures
 from carbonfin.errors import InvalidInputError, MissingDataError
 from carbonfin.lending import exposure
 from carbonfin.store import exposure as store
 from carbonfin.store.database import _alembic_config, make_engine, session_scope, upgrade
+from carbonfin.store.models import LoanValuation, PledgeValuation, ValuationRun
 from tests.collateral.test_aggregate import EXPECTED, LOANS, PLEDGES, TOTAL
 
 AS_OF = dt.date(2026, 10, 30)
@@ -121,6 +123,65 @@ def test_sql_groups_equal_the_fixture_book_worked_by_hand(migrated: Engine) -> N
         for key, values in expected.items():
             assert rows[key] == pytest.approx(values, abs=0.005), (by, key)
     assert {c: got[""][0][c] for c in COLS} == pytest.approx(TOTAL, abs=0.005)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def at_0010(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A fresh database migrated to 0010 only (valuation runs without their totals)."""
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+        upgrade(eng, "0010")
+        yield eng
+        eng.dispose()
+        return
+    url = request.getfixturevalue("postgres_url")
+    schema = f"x_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    with admin.begin() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    eng = make_engine(url, schema=schema)
+    try:
+        upgrade(eng, "0010")
+        yield eng
+    finally:
+        eng.dispose()
+        with admin.begin() as c:
+            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def test_migration_0011_aggregates_the_runs_stored_before_it(at_0010: Engine) -> None:
+    """A run stored under 0010 (rows only) has its exposure totals after the upgrade: the
+    summary equals the fixture book worked by hand (tests/collateral/test_aggregate.py)."""
+    engine = at_0010
+    p, ln = _frames(PLEDGES, LOANS)
+    with engine.begin() as c:
+        run_id = c.execute(
+            insert(ValuationRun.__table__).values(
+                as_of=AS_OF,
+                kind="snapshot",
+                computed_at=dt.datetime(2026, 10, 30, tzinfo=dt.UTC),
+                lending_version=1,
+                market_version=1,
+                data_source="old run",
+                model="hs",
+                notes=[],
+            )
+        ).inserted_primary_key[0]
+        for table, frame in ((PledgeValuation.__table__, p), (LoanValuation.__table__, ln)):
+            rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+            c.execute(insert(table), [{**r, "run_id": run_id} for r in rows])
+    upgrade(engine)
+    with session_scope(engine) as s:
+        got = store.exposure_groups(session=s, run_id=run_id)
+        states = store.state_counts(session=s, run_id=run_id)
+    for by, expected in EXPECTED.items():
+        rows = {r["key"]: tuple(r[c] for c in COLS) for r in got[by]}
+        assert set(rows) == set(expected), by
+        for key, values in expected.items():
+            assert rows[key] == pytest.approx(values, abs=0.005), (by, key)
+    assert {c: got[""][0][c] for c in COLS} == pytest.approx(TOTAL, abs=0.005)
+    assert states == {"ok": len(LOANS)}
 
 
 def test_summary_of_a_bank_holds_only_that_bank(migrated: Engine) -> None:
