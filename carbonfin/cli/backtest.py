@@ -188,6 +188,13 @@ def register(app: typer.Typer) -> None:
         lookback: Annotated[
             int | None, typer.Option(min=50, help="lookback in business days (default: policy)")
         ] = None,
+        optimizer: Annotated[
+            str,
+            typer.Option(
+                help="GARCH fits: 'compiled' (analytic gradients, ftol 1e-10) or 'arch' "
+                "(arch's optimiser, ftol 1e-6: the results before the compiled fits)"
+            ),
+        ] = "compiled",
         haircut: Annotated[bool, typer.Option(help="also backtest the haircut")] = True,
         haircut_step: Annotated[int, typer.Option(min=1, help="days between haircut dates")] = 1,
         scheduler: Annotated[
@@ -221,6 +228,7 @@ def register(app: typer.Typer) -> None:
             "from": str(start or "first date with a full lookback"),
             "to": str(end or "last date with a realised outcome"),
             "refit_every": refit_every,
+            "garch_optimizer": optimizer,
             "windows": windows,
             "fhs_paths": paths,
             "lookback_days": lookback or "policy (750 business days)",
@@ -240,6 +248,7 @@ def register(app: typer.Typer) -> None:
             confidences=tuple(params["confidences"]),  # type: ignore[arg-type]
             es_level=es_level,
             refit_every=refit_every,
+            optimizer=optimizer,
             n_paths=paths,
             haircut_step_days=haircut_step,
             **({"lookback_days": lookback} if lookback else {}),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy import stats
@@ -139,3 +139,32 @@ def normal_loss(
     if measure == "var":
         return np.asarray(sigma * z)
     return np.asarray(sigma * float(stats.norm.pdf(z)) / (1.0 - confidence))
+
+
+def _observations(
+    returns: Any, gap_days: Any, time_unit: str, minimum: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(values to fit, recursion gaps, actual gaps) from an array or a ``Returns``."""
+    if time_unit not in ("business_day", "trade"):
+        raise InvalidInputError(f"`time_unit` must be 'business_day' or 'trade'; got {time_unit!r}")
+    values = _clean_returns(returns, minimum)
+    per = getattr(returns, "per", "business_day")
+    if gap_days is None:
+        gap_days = getattr(returns, "gap_days", None)
+    if gap_days is None:
+        gaps = np.ones(len(values))
+    else:
+        gaps = np.asarray(gap_days, dtype=float)
+        if gaps.shape != values.shape:
+            raise InvalidInputError(
+                f"`gap_days` must have one entry per return; got {gaps.shape} for {values.shape}"
+            )
+        if not (np.isfinite(gaps).all() and (gaps >= 1).all() and (gaps == np.round(gaps)).all()):
+            raise InvalidInputError("`gap_days` must be whole numbers of business days >= 1")
+    if time_unit == "trade":
+        if per == "business_day":  # back to the raw trade-to-trade returns
+            values = values * np.sqrt(gaps)
+        return values, np.ones(len(values)), gaps
+    if per == "trade":  # per business day: a random walk's variance grows with elapsed time
+        values = values / np.sqrt(gaps)
+    return values, gaps, gaps

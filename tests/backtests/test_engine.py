@@ -43,16 +43,21 @@ def _spec(model: str, h: int = 1, **kw: object) -> JobSpec:
 
 
 @pytest.mark.parametrize(
-    ("model", "core", "h"),
-    [("hs", "hs", 1), ("hs", "hs", 10), ("t", "t", 10), ("garch-t", "garch-t", 1)],
-    ids=["hs-1d", "hs-10d", "t-10d", "garch-t-fhs"],
-)
-def test_forecasts_are_the_core_haircut_models(history, model: str, core: str, h: int) -> None:  # type: ignore[no-untyped-def]
+    ("model", "core", "h", "optimizer", "rtol"),
+    [("hs", "hs", 1, "arch", 1e-12), ("hs", "hs", 10, "arch", 1e-12), ("t", "t", 10, "arch", 1e-12),
+     ("garch-t", "garch-t", 1, "arch", 1e-12), ("garch-t", "garch-t", 1, "compiled", 1e-4)],
+    ids=["hs-1d", "hs-10d", "t-10d", "garch-t-fhs-arch", "garch-t-fhs-compiled"],
+)  # fmt: skip
+def test_forecasts_are_the_core_haircut_models(  # type: ignore[no-untyped-def]
+    history, model: str, core: str, h: int, optimizer: str, rtol: float
+) -> None:
     # the engine replays market_risk_profile's recipe on arrays prepared once; on a refit date
-    # (cold start) it must give the core's number exactly
+    # (cold start) it must give the core's number exactly with arch's optimiser (the core's),
+    # and within the compiled optimiser's distance from arch's default fit otherwise (the
+    # compiled fit stops at ftol 1e-10, arch's at 1e-6: docs/backtests.md)
     first = history.dates[LOOKBACK + 60]
     spec = _spec(model, h, refit_every=1, warm_start=False, start=first,
-                 end=first + dt.timedelta(days=4))  # fmt: skip
+                 end=first + dt.timedelta(days=4), optimizer=optimizer)  # fmt: skip
     series = run_var_job(history, spec)
     for i in (0, len(series.dates) - 1):
         with warnings.catch_warnings():
@@ -62,7 +67,7 @@ def test_forecasts_are_the_core_haircut_models(history, model: str, core: str, h
                 anti_procyclicality="none", lookback_days=LOOKBACK,
                 n_paths=500, seed=spec.seed,
             )  # fmt: skip
-        assert series.var[0.99][i] == pytest.approx(profile.inputs["log_loss"], rel=1e-12)
+        assert series.var[0.99][i] == pytest.approx(profile.inputs["log_loss"], rel=rtol)
 
 
 @pytest.mark.parametrize("model", ["hs", "ewma", "t", "garch-t", "gjr-t"])

@@ -2,11 +2,19 @@
 in ``tests/data/backtest_reference/reference.json`` by the code before issue 21's speed-ups
 (main at ee81862; how they were produced: ``make_reference.py`` beside them).
 
-Tolerance: relative 1e-12 (absolute 1e-15 near zero) on every forecast, realised outcome,
-haircut and loss; dates, exception counts, liquidation horizons, skipped dates and the fit logs
-(refits, failures, non-stationary fits, warm starts, optimiser iterations) exactly equal. A
-change of results is explained in docs/backtests.md and its tolerance named here, never absorbed
-by regenerating the file.
+With arch's GARCH optimiser (``optimizer="arch"``, the code the file was made with): relative
+1e-12 (absolute 1e-15 near zero) on every forecast, realised outcome, haircut and loss; dates,
+exception counts, liquidation horizons, skipped dates and the fit logs (refits, failures,
+non-stationary fits, warm starts, optimiser iterations) exactly equal.
+
+With the compiled GARCH optimiser (the default since; ``carbonfin.pricing._garch_mle``): the
+GARCH models' (fhs, gjr-t, garch-t, garch-n) VaR, ES and ν within ``RTOL_COMPILED`` = 5e-4
+relative (measured: at most 1.2e-4 for VaR/ES, 4.7e-5 for ν: arch's default fit stops at ftol
+1e-6, the compiled one at 1e-10, so both estimates differ by arch's optimiser error), every
+exception flag of every date identical (the closest realised outcome is 0.9% of the VaR away from
+it), the fit logs equal but for the optimiser's iteration count; every other model, the realised
+outcomes and the haircut as with arch's (1e-12). A change of results is explained in
+docs/backtests.md and its tolerance named here, never absorbed by regenerating the file.
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ from tests.data.backtest_reference import make_reference as ref
 
 REFERENCE = Path(ref.__file__).with_name("reference.json")
 RTOL, ATOL = 1e-12, 1e-15
+RTOL_COMPILED = 5e-4
+GARCH_MODELS = ("fhs", "gjr-t", "garch-t", "garch-n")
 
 pytestmark = pytest.mark.slow
 
@@ -38,33 +48,38 @@ def stored() -> dict[str, Any]:
     return dict(json.loads(REFERENCE.read_text()))
 
 
-@pytest.fixture(scope="module")
-def now() -> RunResult:
+@pytest.fixture(scope="module", params=["arch", "compiled"])
+def now(request: pytest.FixtureRequest) -> RunResult:
     ds = ref.datasets()
-    return run(ds, ref.jobs(ds))
+    return run(ds, ref.jobs(ds, optimizer=request.param))
 
 
-def _close(actual: np.ndarray, expected: list[Any], what: str) -> None:
-    np.testing.assert_allclose(actual, _arr(expected), rtol=RTOL, atol=ATOL, err_msg=what)
+def _close(actual: np.ndarray, expected: list[Any], what: str, rtol: float = RTOL) -> None:
+    np.testing.assert_allclose(actual, _arr(expected), rtol=rtol, atol=ATOL, err_msg=what)
 
 
 def _compare(result: ForecastSeries | HaircutSeries, want: dict[str, Any]) -> None:
     key = want["key"]
     assert [str(d) for d in result.dates] == want["dates"], key
     if isinstance(result, ForecastSeries):
+        compiled = result.spec.optimizer == "compiled" and result.spec.model in GARCH_MODELS
+        rtol = RTOL_COMPILED if compiled else RTOL
         _close(result.realised, want["realised"], f"{key} realised")
         assert sorted(repr(c) for c in result.var) == sorted(want["var"]), key
         for c, v in result.var.items():
-            _close(v, want["var"][repr(c)], f"{key} VaR {c}")
-            assert int(result.hits(c).sum()) == int(
-                np.sum(_arr(want["realised"]) < -_arr(want["var"][repr(c)]))
-            ), key
-        _close(result.var_es, want["var_es"], f"{key} VaR at the ES level")
-        _close(result.es, want["es"], f"{key} ES")
-        _close(result.tail_df, want["tail_df"], f"{key} tail df")
+            _close(v, want["var"][repr(c)], f"{key} VaR {c}", rtol)
+            hits = _arr(want["realised"]) < -_arr(want["var"][repr(c)])
+            assert result.hits(c).tolist() == hits.tolist(), key  # every flag, date by date
+        _close(result.var_es, want["var_es"], f"{key} VaR at the ES level", rtol)
+        _close(result.es, want["es"], f"{key} ES", rtol)
+        _close(result.tail_df, want["tail_df"], f"{key} tail df", rtol)
         log = {k: getattr(result.fit_log, k) for k in want["fit_log"]}
         log["fallbacks"] = list(log["fallbacks"])
-        assert log == want["fit_log"], key
+        expected = dict(want["fit_log"])
+        if compiled:  # another optimiser takes another number of iterations
+            log.pop("iterations")
+            expected.pop("iterations")
+        assert log == expected, key
     else:
         _close(result.haircut_frac, want["haircut_frac"], f"{key} haircut")
         _close(result.loss_frac, want["loss_frac"], f"{key} loss")
