@@ -65,8 +65,14 @@ def test_summary_table_comes_before_the_report_path(quotes_csv: Path, tmp_path: 
         (["--es-level", "97.5"], "`--es-level` must be in [0.5, 1); got 97.5 (did you mean"),
         (["--optimizer", "bfgs"], "`--optimizer` must be one of ['compiled', 'arch']; got 'bfgs'"),
     ],
-    ids=["horizon-0", "confidence-99", "confidence-97.5", "confidence-0.3", "es-level-97.5",
-         "optimizer"],  # fmt: skip
+    ids=[
+        "horizon-0",
+        "confidence-99",
+        "confidence-97.5",
+        "confidence-0.3",
+        "es-level-97.5",
+        "optimizer",
+    ],
 )
 def test_errors_name_the_flag(quotes_csv: Path, tmp_path: Path, args: list[str],
                               fragment: str) -> None:  # fmt: skip
