@@ -388,13 +388,15 @@ class PriceHistory:
         """The series' business days in ``[start, end]`` (its own dates with ``calendar=None``)."""
         if self.calendar is None:
             return [d for d in self.dates if start <= d <= end]
-        return [d.item() for d in Sessions(self.calendar).grid(start, end)]
+        days: list[dt.date] = Sessions(self.calendar).grid(start, end).tolist()  # dt.date each
+        return days
 
     # --- views ------------------------------------------------------------------------------
 
     @property
     def dates(self) -> list[dt.date]:
-        return list(self._quotes.index)
+        dates: list[dt.date] = self._quotes.index.tolist()  # a new list (C-level copy) each call
+        return dates
 
     def closes(self) -> pd.Series:
         """Closes of the days that have one (trade days), indexed by date."""
