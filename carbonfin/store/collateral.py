@@ -81,6 +81,7 @@ __all__ = [
     "save_margin_calls",
 ]
 
+_FIRMS_PER_QUERY = 2_000
 _CREDIT = ("allocation", "purchase")
 _DEBIT = ("sale", "surrender")
 
@@ -476,21 +477,62 @@ def pledgor_eligibility_inputs(
 
 
 def _carryover(session: Session, compliance: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
-    """SHEA surplus of the firms in ``compliance`` that moved into the national market."""
+    """SHEA surplus of the firms in ``compliance`` that moved into the national market.
+
+    Each firm's base is its SHEA balance (every vintage) at the end of its own date — the later
+    of its last SHEA surrender and its entry into the national market —, read for all firms at
+    once (:func:`_shea_balances_at`: one query, where one per firm cost about a second per
+    valuation date). A firm whose last SHEA surrender is still pending on ``as_of`` has no base
+    yet (its surplus is not known) and is left out."""
     entries = carryover_entries(compliance)
-    bases = []
-    for entry in entries.to_dict("records"):
-        last = compliance[
-            (compliance["uscc"] == entry["uscc"])
-            & (compliance["year"] == entry["last_shea_year"])
-            & (compliance["instrument"] == Instrument.SHEA.value)
-        ]["surrender_date"].iloc[0]
-        if last is None or last > as_of:
+    shea = compliance[compliance["instrument"] == Instrument.SHEA.value]
+    surrendered = {
+        (str(u), int(y)): d
+        for u, y, d in zip(shea["uscc"], shea["year"], shea["surrender_date"], strict=True)
+    }
+    cutoffs: dict[str, tuple[dt.date, dt.date]] = {}
+    for uscc, entry, last_year in zip(
+        entries["uscc"], entries["entry_date"], entries["last_shea_year"], strict=True
+    ):
+        last = surrendered.get((str(uscc), int(last_year)))
+        if last is None or pd.isna(last) or last > as_of:
             continue  # the last SHEA surrender is pending: the surplus is not known yet
-        at = max(last, entry["entry_date"])
-        shea = holdings(session=session, as_of=at, uscc=entry["uscc"], instrument=Instrument.SHEA)
-        bases.append((entry["uscc"], entry["entry_date"], int(shea["balance_t"].sum())))
-    return pd.DataFrame(bases, columns=["uscc", "entry_date", "base_t"])
+        cutoffs[str(uscc)] = (entry, max(last, entry))
+    balances = _shea_balances_at(session, {u: at for u, (_, at) in cutoffs.items()})
+    return pd.DataFrame(
+        [(u, entry, balances.get(u, 0)) for u, (entry, _) in cutoffs.items()],
+        columns=["uscc", "entry_date", "base_t"],
+    )
+
+
+def _shea_balances_at(session: Session, dates: dict[str, dt.date]) -> dict[str, int]:
+    """Each firm's SHEA balance (all vintages, whole tonnes) at the end of its own date in
+    ``dates`` — what :func:`holdings` gives summed over SHEA vintages —, one query per 2,000
+    firms (``CASE`` on the firm picks its date)."""
+    q = RegistryEvent.quantity_t
+    balance = func.sum(
+        case(
+            (RegistryEvent.kind.in_(_CREDIT), q),
+            (RegistryEvent.kind.in_(_DEBIT), -q),
+            else_=0,
+        )
+    )
+    firms = sorted(dates)
+    out: dict[str, int] = {}
+    for start in range(0, len(firms), _FIRMS_PER_QUERY):
+        chunk = firms[start : start + _FIRMS_PER_QUERY]
+        cutoff = case({u: dates[u] for u in chunk}, value=RegistryEvent.uscc)
+        stmt = (
+            select(RegistryEvent.uscc, balance)
+            .where(
+                RegistryEvent.uscc.in_(chunk),
+                RegistryEvent.instrument == Instrument.SHEA.value,
+                RegistryEvent.date <= cutoff,
+            )
+            .group_by(RegistryEvent.uscc)
+        )
+        out.update({str(u): int(b or 0) for u, b in session.execute(stmt)})
+    return out
 
 
 def registration_recorded(*, session: Session, bank_id: str, registration_no: str) -> bool:

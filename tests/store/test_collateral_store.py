@@ -499,3 +499,44 @@ def test_eligibility_inputs_from_the_store_feed_the_rules(seeded: Engine) -> Non
     shea = all_table.decision("PL-0000001")
     assert shea.decision is Decision.PARTIALLY_ELIGIBLE, shea.summary()
     assert shea.eligible_quantity_t == 1_480_000 - 1_236_068
+
+
+def test_carryover_bases_are_read_in_one_query_and_equal_each_firms_holdings(
+    seeded: Engine,
+) -> None:
+    """The SHEA surplus base of every firm that moved into the national market is its SHEA
+    balance at the later of its last SHEA surrender and its entry (the reference: holdings()
+    of each firm at its own date), read in one query for all firms (one per firm before: about
+    a second per valuation date on the sample)."""
+    from sqlalchemy import event
+
+    as_of = D(2026, 3, 2)
+    rows = [  # uscc, year, instrument, surrender date: A and B moved; C's surrender is pending
+        (tiny.FIRM_A, 2024, "SHEA", D(2025, 6, 27)), (tiny.FIRM_A, 2025, "CEA", None),
+        (tiny.FIRM_B, 2023, "SHEA", D(2024, 6, 28)), (tiny.FIRM_B, 2024, "CEA", None),
+        ("91310000MA1H0000ZZ", 2025, "SHEA", D(2026, 6, 30)),
+        ("91310000MA1H0000ZZ", 2026, "CEA", None),
+    ]  # fmt: skip
+    compliance = pd.DataFrame(rows, columns=["uscc", "year", "instrument", "surrender_date"])
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    with session_scope(seeded) as session:
+        event.listen(seeded, "before_cursor_execute", count)
+        try:
+            got = collateral._carryover(session, compliance, as_of)
+        finally:
+            event.remove(seeded, "before_cursor_execute", count)
+        expected = {}
+        for uscc, at in ((tiny.FIRM_A, D(2025, 6, 27)), (tiny.FIRM_B, D(2024, 6, 28))):
+            shea = collateral.holdings(session=session, as_of=at, uscc=uscc, instrument="SHEA")
+            expected[uscc] = int(shea["balance_t"].sum())
+    assert len(statements) == 1, statements
+    assert dict(zip(got["uscc"], got["base_t"], strict=True)) == expected
+    assert expected[tiny.FIRM_A] > 0  # the sample's allocation of 1,200,000 t less its surrender
+    assert dict(zip(got["uscc"], got["entry_date"], strict=True)) == {
+        tiny.FIRM_A: D(2025, 1, 1),
+        tiny.FIRM_B: D(2024, 1, 1),
+    }
