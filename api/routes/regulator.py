@@ -3,10 +3,8 @@ instrument, vintage and industry; concentration; LTV distribution; stress. Read-
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
-import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query, Request
 
@@ -29,12 +27,6 @@ from carbonfin.errors import MissingDataError
 
 router = APIRouter(prefix="/v1/regulator", tags=["regulator"])
 _ERRORS = problem_responses(401, 403, 404, 422)
-
-
-def _provenance(book: Any, as_of: dt.date) -> Provenance:
-    return Provenance(
-        source=book.data_source, as_of=as_of, notes=[*book.notes, f"policy {book.policy_version}"]
-    )
 
 
 @router.get("/exposures", response_model=ExposuresPublic, responses=_ERRORS)
@@ -120,29 +112,29 @@ def ltv_distribution(
     as_of: Day,
     bank_id: Annotated[str | None, Query(max_length=32)] = None,
 ) -> LtvPublic:
-    """LTV quantiles, a histogram in 10-point buckets and the states of the loans."""
-    book = request.app.state.book.valuation(session, as_of)
-    loans = book.loans
-    if bank_id:
-        loans = loans[loans["bank_id"] == bank_id.upper()]
-    ltv = loans["ltv"].to_numpy(dtype=float)
-    ltv = ltv[np.isfinite(ltv)]
-    edges = np.append(np.arange(0.0, 1.51, 0.1), np.inf)
-    counts, _ = np.histogram(ltv, bins=edges)
-    histogram = [
-        {"from": float(lo), "to": None if np.isinf(hi) else float(hi), "loans": int(n)}
-        for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True)
-    ]
-    qs = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
-    quantiles = {f"p{int(q * 100)}": float(np.quantile(ltv, q)) for q in qs} if len(ltv) else {}
-    states = loans["state"].value_counts()
+    """LTV quantiles, a histogram in 10-point buckets and the states of the valued loans,
+    computed by the database over the stored valuation of ``as_of`` (valued and stored first
+    when missing or older than the data); loans not valued are in no figure (a note says how
+    many)."""
+    from carbonfin.lending import exposure, ltv
+
+    exposure.refresh(request.app.state.sessions, as_of, request.app.state.data)
+    result = ltv.distribution(session, as_of, bank_id.upper() if bank_id else None)
+    whole = result if bank_id is None else ltv.distribution(session, as_of)
+    if whole.loans == 0:
+        raise MissingDataError(
+            f"no pledges in force securing an active loan could be valued on {as_of}"
+        )
+    notes = result.source.describe()
+    if result.not_valued:
+        notes.append(f"{result.not_valued} loans not valued on {as_of}: in no figure here")
     return LtvPublic(
         as_of=as_of,
-        loans=len(loans),
-        quantiles=quantiles,
-        histogram=histogram,
-        states={str(k): int(v) for k, v in states.items()},
-        provenance=_provenance(book, as_of),
+        loans=result.loans,
+        quantiles=dict(result.quantiles),
+        histogram=[{"from": lo, "to": hi, "loans": n} for lo, hi, n in result.histogram],
+        states=dict(result.states),
+        provenance=Provenance(source=result.source.data_source, as_of=as_of, notes=notes),
     )
 
 
@@ -154,7 +146,9 @@ def stress(
     as_of: Day,
     scenario: Annotated[str, Query(min_length=1, max_length=64, examples=["shea-2015"])],
 ) -> StressPublic:
-    """A stress scenario (shipped in ``stress.toml``) applied to the whole book; the run is
+    """A stress scenario (shipped in ``stress.toml``) applied to the whole book as its stored
+    valuation of ``as_of`` holds it (valued and stored first when missing or older than the
+    data; :mod:`carbonfin.lending.stored_book`); the run is
     stored (table ``stress_runs``: scenario, as-of, inputs, model versions, results; the same
     scenario and as-of again replaces it) and committed before the answer, which gives its
     ``run_id``. Storing the result changes no lending data: the regulator stays read-only."""
@@ -162,17 +156,19 @@ def stress(
     from carbonfin.collateral.models import get_model
     from carbonfin.collateral.stress import stress_book
     from carbonfin.instruments import Instrument
+    from carbonfin.lending import exposure
+    from carbonfin.lending.stored_book import stored_valuation
+    from carbonfin.store.exposure import pledgor_industries
     from carbonfin.store.stress import record_stress_run
 
-    book = request.app.state.book.valuation(session, as_of)
     data = request.app.state.data
+    exposure.refresh(request.app.state.sessions, as_of, data)
+    book, run = stored_valuation(session, as_of)
     histories = {
         Instrument.parse(c): data.history(c) for c in sorted(book.pledges["instrument"].unique())
     }
-    r = stress_book(
-        book, scenario, histories, industries=request.app.state.book.industries(session)
-    )
-    model = get_model(next(iter(book.profiles.values())).model)
+    r = stress_book(book, scenario, histories, industries=pledgor_industries(session=session))
+    model = get_model(run.model)
     run_id, replaced = record_stress_run(
         sessions=request.app.state.sessions,
         record=stress_record(

@@ -377,3 +377,59 @@ def pledgor_values(
         ("unknown" if u is None else str(u), str(i), float(v or 0))
         for u, i, v in session.execute(stmt)
     ]
+
+
+# --- LTV distribution of a run ------------------------------------------------------------------
+
+
+def _valued_ltv(run_id: int, bank_id: str | None) -> Any:
+    """The finite LTVs of a run's valued loans (one bank's or all), as a float column."""
+    lv = LoanValuation
+    stmt = select(cast(lv.ltv, Float).label("ltv")).where(
+        lv.run_id == run_id, lv.state != "not_valued", lv.ltv.is_not(None)
+    )
+    return stmt if bank_id is None else stmt.where(lv.bank_id == bank_id)
+
+
+def ltv_histogram(
+    *, session: Session, run_id: int, edges: Sequence[float], bank_id: str | None = None
+) -> list[int]:
+    """Counts of a run's valued loans with a finite LTV in the bins of ``edges`` (ascending;
+    ``[edges[i], edges[i+1])``, the last bin from ``edges[-1]`` up), by one SQL ``GROUP BY``
+    (LTVs below ``edges[0]`` are not counted, as ``numpy.histogram``). LTVs are the stored ones,
+    rounded to 8 decimals (an LTV of 1e9 or more is stored NULL and not counted)."""
+    ltv = _valued_ltv(run_id, bank_id).subquery()
+    bucket = case(
+        *((ltv.c.ltv < float(hi), i) for i, hi in enumerate(edges[1:])), else_=len(edges) - 1
+    )
+    stmt = (
+        select(bucket.label("b"), func.count()).where(ltv.c.ltv >= float(edges[0])).group_by(bucket)
+    )
+    counts = [0] * len(edges)
+    for b, n in session.execute(stmt):
+        counts[int(b)] = int(n)
+    return counts
+
+
+def ltv_order_statistics(
+    *, session: Session, run_id: int, ranks: Iterable[int], bank_id: str | None = None
+) -> dict[int, float]:
+    """The values at the given 0-based ``ranks`` of a run's valued, finite LTVs in ascending
+    order (one sort in SQL, a handful of rows back): what quantiles interpolate between."""
+    wanted = sorted({int(r) + 1 for r in ranks})
+    if not wanted:
+        return {}
+    ltv = _valued_ltv(run_id, bank_id).subquery()
+    ranked = select(ltv.c.ltv, func.row_number().over(order_by=ltv.c.ltv).label("rn")).subquery()
+    stmt = select(ranked.c.rn, ranked.c.ltv).where(ranked.c.rn.in_(wanted))
+    return {int(rn) - 1: float(v) for rn, v in session.execute(stmt)}
+
+
+def loan_states(
+    *, session: Session, run_id: int, bank_id: str | None = None
+) -> tuple[int, dict[str, int]]:
+    """A run's valued loans (one bank's or all): how many, and how many in each state (from the
+    run's exposure totals; loans ``not_valued`` left out of both)."""
+    states = state_counts(session=session, run_id=run_id, bank_id=bank_id)
+    valued = {s: n for s, n in states.items() if s != "not_valued"}
+    return sum(valued.values()), valued

@@ -127,3 +127,62 @@ def test_every_grouping_adds_up_to_the_same_book(api: Api) -> None:
         .json()["states"]
         .values()
     )
+
+
+def _get(api: Api, path: str, **params: Any) -> Any:
+    resp = api.client.get(path, params=params, headers=api.as_("regulator"))
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def test_ltv_and_stress_answer_from_the_stored_valuation_as_the_book_in_memory_did(
+    api: Api,
+) -> None:
+    """The LTV and stress routes read the stored valuation run (SQL), not the service's
+    in-memory book (its cache stays empty), and answer what the in-memory book answered on the
+    sample: the reference below is the previous routes' computation on the book valued in
+    memory (numpy quantiles and histogram, the stress model on that valuation)."""
+    import numpy as np
+
+    from carbonfin.collateral.stress import stress_book
+    from carbonfin.instruments import Instrument
+
+    state = api.client.app.state  # type: ignore[attr-defined]
+    state.book.invalidate()
+    ltv = _get(api, "/v1/regulator/ltv", as_of=AS_OF.isoformat())
+    mine = _get(api, "/v1/regulator/ltv", as_of=AS_OF.isoformat(), bank_id="BANK-01")
+    stress = _get(api, "/v1/regulator/stress", as_of=AS_OF.isoformat(), scenario="drop-30")
+    assert not state.book._books, "an LTV or stress answer valued the book in memory"
+
+    with session_scope(api.engine) as s:
+        book = state.book.valuation(s, AS_OF)
+        industries = state.book.industries(s)
+    for body, loans in ((ltv, book.loans), (mine, book.loans[book.loans["bank_id"] == "BANK-01"])):
+        values = loans["ltv"].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        assert body["loans"] == len(loans)
+        assert body["states"] == {str(k): int(v) for k, v in loans["state"].value_counts().items()}
+        counts, _ = np.histogram(values, bins=np.append(np.arange(0.0, 1.51, 0.1), np.inf))
+        assert [b["loans"] for b in body["histogram"]] == counts.tolist()
+        for q in (0.1, 0.25, 0.5, 0.75, 0.9, 0.99):
+            assert body["quantiles"][f"p{int(q * 100)}"] == pytest.approx(
+                float(np.quantile(values, q)), abs=1e-7
+            ), q  # stored LTVs are rounded to 8 decimals
+
+    histories = {
+        Instrument.parse(c): state.data.history(c)
+        for c in sorted(book.pledges["instrument"].unique())
+    }
+    ref = stress_book(book, "drop-30", histories, industries=industries)
+    for col in ("value_before_cny", "value_after_cny", "loss_cny", "topup_cash_cny",
+                "uncovered_cny"):  # fmt: skip
+        assert stress[col] == pytest.approx(getattr(ref, col), abs=0.01), col
+    assert stress["loans_called_before"] == ref.loans_called_before
+    assert stress["loans_called_after"] == ref.loans_called_after
+    assert stress["states_after"] == dict(ref.states_after)
+    ref_banks = ref.by_bank.set_index("bank_id")
+    for row in stress["by_bank"]:
+        assert row["called"] == ref_banks.loc[row["bank_id"], "called"]
+        assert row["uncovered_cny"] == pytest.approx(
+            ref_banks.loc[row["bank_id"], "uncovered_cny"], abs=0.01
+        )
