@@ -6,8 +6,9 @@ regulator's whole book) and filters **before** computing: a bank's view is compu
 own loans and pledges only (:meth:`carbonfin.lending.book.ValuedBook.for_bank`), so no figure
 on its page is derived from another bank's rows.
 
-Sources: exposures by the allocation rule of :mod:`carbonfin.collateral.aggregate` over the
-valued book that stood on the date (the same computation as ``GET /v1/regulator/exposures``);
+Sources: exposures from :func:`carbonfin.lending.exposure.summary` over the stored valuation
+of the date (valued and stored first when missing or older than the data): the same SQL and the
+same numbers as ``GET /v1/regulator/exposures``;
 concentration as ``GET /v1/regulator/concentration`` (Herfindahl–Hirschman index Σ s² of the
 pledgors' shares of collateral value); utilisation thresholds from the collateral policy
 (``carbonfin/rules/collateral.toml`` ``[ltv]``, via the valuation); stress results as stored by
@@ -27,14 +28,15 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from api.dashboard.charts import Bin, Threshold
-from carbonfin.collateral.aggregate import ExposureTable, allocate_outstanding, group_exposures
 from carbonfin.errors import CarbonfinError
+from carbonfin.lending import exposure
 from carbonfin.lending.book import ValuedBook
 from carbonfin.store.stress import load_stress_runs
 
 __all__ = [
     "GROUPINGS",
     "Concentration",
+    "Exposures",
     "Utilisation",
     "concentration",
     "default_as_of",
@@ -69,19 +71,32 @@ def valued_book(state: Any, session: Session, as_of: dt.date, bank: str | None) 
     return valued
 
 
+@dataclass(frozen=True, slots=True)
+class Exposures:
+    """The exposures of the book in scope grouped one way: ``rows`` (dicts with ``key`` and
+    the figures of :class:`carbonfin.lending.exposure.ExposureFigures`, largest collateral value
+    first) and ``total`` (the same figures for the book in scope)."""
+
+    by: str
+    rows: tuple[dict[str, Any], ...]
+    total: dict[str, Any]
+
+
 def exposures(
-    state: Any, session: Session, valued: ValuedBook, as_of: dt.date, by: str
-) -> ExposureTable | None:
-    """Exposures grouped ``by`` bank, instrument, vintage or industry; ``None`` if the book in
-    scope holds no loan."""
-    pledges = valued.pledge_rows()
-    if pledges.empty:
-        return None
-    attrs = state.book.attributes(session, as_of)
-    missing = [c for c in attrs.columns if c not in pledges.columns]
-    if missing:
-        pledges = pledges.join(attrs[missing], on="pledge_id")
-    return group_exposures(allocate_outstanding(pledges, valued.loan_rows()), by)
+    state: Any, session: Session, as_of: dt.date, bank: str | None
+) -> dict[str, Exposures | None]:
+    """Exposures grouped by bank, instrument, vintage and industry from the stored valuation of
+    ``as_of`` (:func:`carbonfin.lending.exposure.summary`, valued and stored first by
+    :func:`~carbonfin.lending.exposure.refresh` when missing or stale), restricted to ``bank``
+    in SQL; ``None`` per grouping when the book in scope holds no pledge."""
+    exposure.refresh(state.sessions, as_of, state.data)
+    result = exposure.summary(session, as_of, bank)
+    if result.total.pledges == 0:
+        return dict.fromkeys(GROUPINGS)
+    total = result.total.as_dict()
+    return {
+        by: Exposures(by, tuple(f.as_dict() for f in result.rows(by)), total) for by in GROUPINGS
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.dashboard import charts, history, numbers
-from carbonfin.collateral.aggregate import ExposureTable
 from carbonfin.store.models import Firm
 
 __all__ = ["build_page"]
@@ -27,7 +26,7 @@ _TOTAL_COLUMNS = (
 )
 
 
-def _exposure_block(table: ExposureTable | None, by: str) -> dict[str, Any]:
+def _exposure_block(table: numbers.Exposures | None, by: str) -> dict[str, Any]:
     if table is None:
         return {
             "by": by,
@@ -36,7 +35,7 @@ def _exposure_block(table: ExposureTable | None, by: str) -> dict[str, Any]:
                 [], chart_id=f"exp-{by}", title=f"Collateral value by {by}", unit="CNY"
             ),
         }
-    rows = table.rows.to_dict("records")
+    rows = list(table.rows)
     bars = [(str(r["key"]), float(r["collateral_value_cny"])) for r in rows]
     svg = charts.bar_chart(
         bars,
@@ -63,8 +62,9 @@ def build_page(state: Any, session: Session, as_of: dt.date, bank: str | None) -
         The book cannot be valued on ``as_of`` (no prices yet, a date outside the data).
     """
     valued = numbers.valued_book(state, session, as_of, bank)
-    tables = {by: numbers.exposures(state, session, valued, as_of, by) for by in numbers.GROUPINGS}
-    total = tables["bank"].total if tables["bank"] is not None else None
+    tables = numbers.exposures(state, session, as_of, bank)
+    by_bank = tables["bank"]
+    total = by_bank.total if by_bank is not None else None
     conc = numbers.concentration(valued, _names(session))
     util = numbers.utilisation(valued)
     calls, n_calls = numbers.margin_calls(valued)

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -503,3 +504,24 @@ def test_the_history_series_is_drawn_from_the_stored_valuation_function(
     page = _page(_login(_fresh(dash), dash.keys["bank2"]))
     assert "no stored-valuation history" in page
     assert 'id="history-value"' not in page
+
+
+@pytest.mark.parametrize("who", ["regulator", "bank1"])
+def test_the_page_reads_its_exposures_from_the_regulators_sql(
+    dash: Api, who: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page's exposures are carbonfin.lending.exposure.summary's (the SQL behind
+    /v1/regulator/exposures), asked for the scope the session may see; not a pandas
+    allocation of the book held in memory."""
+    from carbonfin.lending import exposure
+
+    calls: list[str | None] = []
+    real = exposure.summary
+
+    def spy(session: Any, as_of: dt.date, bank: str | None = None, **kw: Any) -> Any:
+        calls.append(bank)
+        return real(session, as_of, bank, **kw)
+
+    monkeypatch.setattr(exposure, "summary", spy)
+    _page(_login(_fresh(dash), dash.keys[who]))
+    assert calls == [None if who == "regulator" else "BANK-01"]
