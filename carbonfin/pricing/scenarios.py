@@ -26,6 +26,7 @@ import numpy as np
 
 from carbonfin.errors import InvalidInputError, MissingDataError, NonStationaryWarning
 from carbonfin.instruments import Instrument
+from carbonfin.pricing._fhs_paths import garch_paths
 from carbonfin.pricing.history import PriceHistory
 from carbonfin.pricing.volatility import VolFit
 from carbonfin.rules import market_rules
@@ -232,33 +233,44 @@ def filtered_historical(
     rng = np.random.default_rng(seed)
     p = fit.params
     mu = fit.mu
-    var = np.full(n_paths, min(float(fit.forecast_variance(1)[0]), var_cap))
+    var0 = min(float(fit.forecast_variance(1)[0]), var_cap)
+    if fit.model == "egarch":
+        out, capped = _egarch_paths(z_hist, rng, dict(p), mu, var0, var_cap, limit[0],
+                                    horizon_days, n_paths)  # fmt: skip
+    else:  # compiled, the same arithmetic as a numpy loop (carbonfin.pricing._fhs_paths)
+        idx = np.array([rng.integers(0, len(z_hist), n_paths) for _ in range(horizon_days)])
+        clip = None if limit[0] is None else (math.log1p(-limit[0]), math.log1p(limit[0]))
+        out, capped = garch_paths(z_hist, idx, dict(p), mu, var0, var_cap, clip)
+    if capped:
+        notes.append(f"{capped} of {n_paths * horizon_days} path-days hit the variance bound")
+    return _paths(f"FHS ({fit.model}-{fit.dist})", start_price, out, seed, limit, tuple(notes))
+
+
+def _egarch_paths(
+    z_hist: np.ndarray, rng: np.random.Generator, p: dict[str, float], mu: float, var0: float,
+    var_cap: float, limit_frac: float | None, horizon_days: int, n_paths: int,
+) -> tuple[np.ndarray, int]:  # fmt: skip
+    """EGARCH paths (arch's form), one numpy pass per day; path-days at the variance cap."""
+    var = np.full(n_paths, var0)
     out = np.empty((n_paths, horizon_days))
     capped = 0
     for day in range(horizon_days):
         z = z_hist[rng.integers(0, len(z_hist), n_paths)]
         sigma = np.sqrt(var)
-        r = _cap(mu + sigma * z, limit[0])
+        r = _cap(mu + sigma * z, limit_frac)
         out[:, day] = r
-        eps = r - mu
-        if fit.model == "egarch":
-            z_obs = eps / sigma
-            log_var = (
-                p["omega"]
-                + p["alpha[1]"] * (np.abs(z_obs) - math.sqrt(2.0 / math.pi))
-                + p["gamma[1]"] * z_obs
-                + p["beta[1]"] * np.log(var)
-            )
-            var = np.exp(np.minimum(log_var, math.log(var_cap)))
-        else:
-            alpha = p["alpha[1]"] + p.get("gamma[1]", 0.0) * (eps < 0)
-            var = p["omega"] + alpha * eps * eps + p["beta[1]"] * var
+        z_obs = (r - mu) / sigma
+        log_var = (
+            p["omega"]
+            + p["alpha[1]"] * (np.abs(z_obs) - math.sqrt(2.0 / math.pi))
+            + p["gamma[1]"] * z_obs
+            + p["beta[1]"] * np.log(var)
+        )
+        var = np.exp(np.minimum(log_var, math.log(var_cap)))
         over = var >= var_cap
         capped += int(over.sum())
         var = np.where(over, var_cap, var)
-    if capped:
-        notes.append(f"{capped} of {n_paths * horizon_days} path-days hit the variance bound")
-    return _paths(f"FHS ({fit.model}-{fit.dist})", start_price, out, seed, limit, tuple(notes))
+    return out, capped
 
 
 def student_t(
