@@ -49,7 +49,7 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -59,13 +59,17 @@ from carbonfin.errors import (
     MissingDataError,
     ProvisionalCalendarWarning,
     StaleDataError,
-    UnknownInstrumentError,
 )
 from carbonfin.instruments import Instrument
 from carbonfin.pricing import _quote_checks as qc
 from carbonfin.pricing._history_results import Mark, Returns
+from carbonfin.pricing._history_settings import (
+    FROM_RULES,
+    check_age,
+    identify_series,
+    series_settings,
+)
 from carbonfin.pricing._sessions import WEEKDAYS, Sessions
-from carbonfin.rules import default_max_mark_age_days, market_rules
 
 __all__ = ["FLAGS", "FROM_RULES", "SUSPECT_PRINT_FRAC", "Mark", "PriceHistory", "Returns"]
 
@@ -81,8 +85,6 @@ FLAGS = (
     "suspect_print",
     "suspect_vwap",
 )
-#: default of ``from_frame``'s ``calendar`` and ``limit_frac``: the instrument's market rules
-FROM_RULES: Final = "rules"
 #: default gap between close and VWAP beyond which a row is a suspect print (module notes)
 SUSPECT_PRINT_FRAC = 0.25
 PRICES = ("close", "vwap", "close_else_vwap")
@@ -212,8 +214,8 @@ class PriceHistory:
         stale_run
             Minimum length of a run of unchanged closes to flag as stale.
         """
-        inst, series = cls._identify(frame, instrument, name)
-        calendar, limit, currency, max_age = cls._settings(
+        inst, series = identify_series(frame, instrument, name)
+        calendar, limit, currency, max_age = series_settings(
             inst, series, calendar, limit_frac, currency, max_mark_age_days
         )
         if isinstance(stale_run, bool) or not isinstance(stale_run, int) or stale_run < 2:
@@ -275,82 +277,6 @@ class PriceHistory:
             self.stale_run,
             self._positions if positions is None else positions,
         )
-
-    @staticmethod
-    def _identify(
-        frame: Any, instrument: Instrument | str | None, name: str | None
-    ) -> tuple[Instrument | None, str]:
-        if not isinstance(frame, pd.DataFrame) or frame.empty:
-            raise InvalidInputError("price frame is empty")
-        if name is not None and (not isinstance(name, str) or not name.strip()):
-            raise InvalidInputError(f"`name` must be a non-empty string; got {name!r}")
-        if instrument is None:
-            if name is None:
-                raise InvalidInputError(
-                    "a price series needs an `instrument` (SHEA, CEA, CCER) or a `name`"
-                )
-            inst = None
-        else:
-            inst = (
-                instrument if isinstance(instrument, Instrument) else Instrument.parse(instrument)
-            )
-        series = (name or (inst.value if inst else "")).strip()
-        if "instrument" in frame.columns:
-            held = set(frame["instrument"].dropna().astype(str))
-            others = held - {inst.value if inst else series}
-            if others:
-                raise InvalidInputError(
-                    f"price frame for {series} also holds rows of {sorted(others)}"
-                )
-        return inst, series
-
-    @staticmethod
-    def _settings(
-        inst: Instrument | None,
-        series: str,
-        calendar: str | None,
-        limit_frac: float | Literal["rules"] | None,
-        currency: str | None,
-        max_mark_age_days: int | None,
-    ) -> tuple[str | None, float | None, str | None, int]:
-        if inst is None:
-            missing = [
-                arg
-                for arg, value in (("calendar", calendar), ("limit_frac", limit_frac))
-                if value == FROM_RULES
-            ]
-            if missing:
-                raise UnknownInstrumentError(
-                    f"series {series!r} is not one of the engine's instruments, so it has no "
-                    f"market rules: pass {' and '.join(f'`{m}`' for m in missing)} "
-                    "(a calendar name, 'weekdays' or None; a limit in (0, 1) or None for none)"
-                )
-            currency = None if currency == FROM_RULES else currency
-            max_age = default_max_mark_age_days()
-        else:
-            rules = market_rules()[inst]
-            calendar = rules.calendar if calendar == FROM_RULES else calendar
-            if limit_frac == FROM_RULES:
-                limit_frac = rules.price_limit.listed_frac
-            currency = rules.currency.code if currency == FROM_RULES else currency
-            max_age = rules.max_mark_age_days
-        if currency is not None and not (isinstance(currency, str) and currency.strip()):
-            raise InvalidInputError(f"`currency` must be a currency code or None; got {currency!r}")
-        if calendar is not None:
-            calendar = Sessions.of(calendar).calendar
-        if limit_frac is not None:
-            if isinstance(limit_frac, bool) or not isinstance(limit_frac, int | float):
-                raise InvalidInputError(
-                    f"`limit_frac` must be a number in (0, 1) or None; got {limit_frac!r}"
-                )
-            if not 0.0 < limit_frac < 1.0:
-                raise InvalidInputError(
-                    f"`limit_frac` must be in (0, 1) or None; got {limit_frac!r}"
-                )
-            limit_frac = float(limit_frac)
-        if max_mark_age_days is not None:
-            max_age = _check_age(max_mark_age_days, "max_mark_age_days")
-        return calendar, limit_frac, currency, max_age
 
     @classmethod
     def from_csv(
@@ -542,7 +468,7 @@ class PriceHistory:
         limit = (
             self.max_mark_age_days
             if max_age_days is None
-            else _check_age(max_age_days, "max_age_days")
+            else check_age(max_age_days, "max_age_days")
         )
         excluded = _check_flags(exclude)
         dates = np.array(self.dates, dtype=object)
@@ -649,12 +575,6 @@ class PriceHistory:
 
     def __str__(self) -> str:
         return self.summary()
-
-
-def _check_age(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-        raise InvalidInputError(f"`{name}` must be an integer >= 0; got {value!r}")
-    return int(value)
 
 
 def _years_text(years: tuple[int, ...]) -> str:
