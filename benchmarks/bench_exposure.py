@@ -12,9 +12,10 @@ valued (the loan is set aside whole), 0.2% a currency without a fixing (CNY amou
 Then times, best of 3 after one warm-up:
 
 - **write-time aggregation**: :func:`carbonfin.store.exposure_totals.aggregate_run`, the
-  ``INSERT … SELECT`` (window functions for the allocation, ``GROUP BY`` bank and group) that
-  :func:`carbonfin.store.exposure.save_run` runs once in the transaction storing a run (the
-  bulk load here bypasses ``save_run``, so it is run and timed apart, once);
+  ``SELECT`` (window functions for the allocation, ``GROUP BY`` bank and group) whose rows
+  :func:`carbonfin.store.exposure.save_run` stores in the transaction storing a run (the
+  bulk load here bypasses ``save_run``, so it is run and timed apart: first on a cold cache,
+  then best of two);
 - **SQL**: :func:`carbonfin.lending.exposure.summary` — the four groupings (bank, instrument,
   vintage, industry), the whole book and the loans by state, read from those totals: what
   ``GET /v1/regulator/exposures`` and the dashboard run;
@@ -270,7 +271,7 @@ def _explain(sessions: sessionmaker[Any], run_id: int, lines: int) -> None:
     """EXPLAIN ANALYZE (PostgreSQL) of the write-time aggregation (rolled back) and of the
     summary's read, top ``lines`` of each."""
     for name, stmt in (
-        ("write-time aggregation (INSERT … SELECT, rolled back)",
+        ("write-time aggregation (the SELECT whose rows are stored)",
          exposure_totals.aggregate_statement(run_id)),
         ("summary read (whole book, 4 groupings + total)",
          exposure_totals.read_statement(run_id, (*exposure.GROUPINGS, ""), None)),
@@ -278,8 +279,6 @@ def _explain(sessions: sessionmaker[Any], run_id: int, lines: int) -> None:
         with sessions() as s:
             s.execute(text("SET LOCAL jit = off"))
             s.execute(text("SET LOCAL work_mem = '256MB'"))
-            if "INSERT" in name:
-                s.execute(text("DELETE FROM exposure_totals WHERE run_id = :r"), {"r": run_id})
             sql = str(stmt.compile(s.get_bind(), compile_kwargs={"literal_binds": True}))
             plan = s.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")).scalars().all()
             s.rollback()
@@ -313,10 +312,12 @@ def main() -> int:
         run_id = _load(engine, args.loans)
         load_s = time.perf_counter() - t
         sessions = sessionmaker(engine)
-        t = time.perf_counter()
-        with sessions.begin() as s:
-            exposure_totals.aggregate_run(session=s, run_id=run_id)
-        aggregate_s = time.perf_counter() - t
+        aggregate_s = []  # the first on a cold cache (as after a valuation), then two more
+        for _ in range(3):
+            t = time.perf_counter()
+            with sessions.begin() as s:
+                exposure_totals.aggregate_run(session=s, run_id=run_id)
+            aggregate_s.append(time.perf_counter() - t)
         if args.explain:
             _explain(sessions, run_id, args.explain)
         with sessions() as s:
@@ -343,7 +344,8 @@ def main() -> int:
     print(f"book: {args.loans:,} loans, {n_pledges:,} pledges at {len(BANKS)} banks "
           f"(PostgreSQL, schema {schema}, dropped)")  # fmt: skip
     print(f"bulk load (COPY) of loans, ledger, pledges and the valuation run: {load_s:.1f} s")
-    print(f"write-time aggregation (save_run, once per stored run): {aggregate_s:.1f} s")
+    print(f"write-time aggregation (save_run, once per stored run): {aggregate_s[0]:.1f} s "
+          f"first, best of the next two {min(aggregate_s[1:]):.1f} s")  # fmt: skip
     print(f"exposure summary, SQL (4 groupings + total + states):  {sql_s:.3f} s "
           f"({'under' if sql_s < 1 else 'OVER'} the 1 s target)")  # fmt: skip
     print(f"same summary, pandas on the loaded rows:               {pandas_s:.3f} s "
@@ -351,7 +353,7 @@ def main() -> int:
     print(f"pandas / SQL: {pandas_s / sql_s:.1f}x; (read + pandas) / SQL: "
           f"{(read_s + pandas_s) / sql_s:.1f}x")  # fmt: skip
     print(f"write-time aggregation + summary against pandas alone: "
-          f"{(aggregate_s + sql_s) / pandas_s:.2f}x the pandas time")  # fmt: skip
+          f"{(min(aggregate_s[1:]) + sql_s) / pandas_s:.2f}x the pandas time")  # fmt: skip
     print(f"largest difference SQL vs pandas over every group and total: {worst:.6f}")
     print(f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 cores, shared)")
     print(f"total book: {sql.total.loans:,} loans, outstanding "

@@ -1,15 +1,15 @@
 """Exposure totals of a stored valuation run: aggregated by SQL once, when the run is stored;
 read back by a tiny query.
 
-:func:`aggregate_run` runs one ``INSERT … SELECT`` in the caller's transaction (the one that
-stores the run, :func:`carbonfin.store.exposure.save_run`): window functions over each loan's
+:func:`aggregate_run` runs one ``SELECT`` and stores its rows in the caller's transaction (the one
+that stores the run, :func:`carbonfin.store.exposure.save_run`): window functions over each loan's
 pledges apply the allocation rule of :mod:`carbonfin.collateral.aggregate` (docs/api.md, "the
 allocation rule"), then ``GROUP BY`` bank and group key for each grouping (bank, instrument,
 vintage, industry, the bank's whole book) and the loans by state, into ``exposure_totals``
 (migration 0011). :func:`exposure_groups` and :func:`state_counts` then read those rows: one
-bank's, or the whole book's as sums over the banks (a loan and its pledges belong to one bank,
-so per-bank figures — distinct loans included — add up to the whole book's). The request path
-never touches the per-pledge rows.
+bank's, or the whole book's as sums over the banks (a loan and its pledges belong to one bank, so
+per-bank figures — distinct loans included — add up to the whole book's). The request path never
+touches the per-pledge rows.
 
 Per pledge ``p`` of loan ``L`` (``valued`` = market value, lendable value and no reason)::
 
@@ -203,26 +203,28 @@ def _tune(executor: Executor) -> None:
 
 
 def aggregate_statement(run_id: int) -> Any:
-    """The ``INSERT … SELECT`` writing a run's exposure totals (for :func:`aggregate_run`, and
-    for ``EXPLAIN`` in the benchmark)."""
+    """The ``SELECT`` of a run's exposure totals, one row per bank, grouping and key (columns
+    of ``exposure_totals``): what :func:`aggregate_run` stores (and the benchmark explains)."""
     cte = _allocated(run_id)
     parts = [_grouped(cte, run_id, g) for g in (*GROUPINGS, "")]
     parts.append(_states(run_id))
-    cols = [c.name for c in ExposureTotal.__table__.columns]
-    return insert(ExposureTotal).from_select(cols, union_all(*parts))
+    return union_all(*parts)
 
 
 def aggregate_run(*, session: Executor, run_id: int) -> int:
     """Write the exposure totals of a stored run (replacing any) in the caller's transaction;
     return the rows written. Called by :func:`carbonfin.store.exposure.save_run` with the run's
-    rows, and by migration 0011 for the runs stored before it."""
+    rows, and by migration 0011 for the runs stored before it.
+
+    The totals are selected (:func:`aggregate_statement`, the statement the benchmark explains),
+    then their few hundred rows inserted."""
     _tune(session)
     session.execute(delete(ExposureTotal).where(ExposureTotal.run_id == run_id))
-    session.execute(aggregate_statement(run_id))
-    n = session.scalar(
-        select(func.count()).select_from(ExposureTotal).where(ExposureTotal.run_id == run_id)
-    )
-    return int(n or 0)
+    cols = [c.name for c in ExposureTotal.__table__.columns]
+    rows = [dict(zip(cols, r, strict=True)) for r in session.execute(aggregate_statement(run_id))]
+    if rows:
+        session.execute(insert(ExposureTotal), rows)
+    return len(rows)
 
 
 def read_statement(run_id: int, groupings: Sequence[str], bank_id: str | None) -> Any:
