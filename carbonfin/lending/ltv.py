@@ -23,7 +23,8 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from carbonfin.errors import MissingDataError
-from carbonfin.lending.exposure import RunSource, _check_date, _source
+from carbonfin.lending.exposure import RunSource, _source
+from carbonfin.lending.valuation_runs import check_date
 from carbonfin.store import exposure as store
 
 __all__ = ["EDGES", "QUANTILES", "LtvDistribution", "distribution"]
@@ -81,7 +82,7 @@ def distribution(session: Session, as_of: dt.date, bank: str | None = None) -> L
     MissingDataError
         No valuation of ``as_of`` is stored.
     """
-    as_of = _check_date(as_of, "as_of")
+    as_of = check_date(as_of, "as_of")
     run = store.find_run(session=session, as_of=as_of)
     if run is None:
         raise MissingDataError(f"no stored valuation of the book on {as_of}: value it first")
