@@ -55,9 +55,6 @@ problem (it goes to stderr and into the JSON's ``warnings``).
 from __future__ import annotations
 
 import contextvars
-import datetime as dt
-import decimal
-import enum
 import functools
 import importlib
 import inspect
@@ -68,17 +65,25 @@ import re
 import sys
 import traceback
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from carbonfin.cli._parse import parse_date, parse_decimal, upper
+from carbonfin.cli._report import (
+    Column,
+    DataSource,
+    ExitCode,
+    Money,
+    Report,
+    money,
+    table,
+    to_jsonable,
+)
 from carbonfin.errors import (
     CarbonfinError,
     CarbonfinWarning,
@@ -89,6 +94,36 @@ from carbonfin.errors import (
     MissingDataError,
     ProvisionalCalendarWarning,
 )
+
+__all__ = [
+    "DEBUG_ENV",
+    "CarbonfinGroup",
+    "CliError",
+    "Column",
+    "DataSource",
+    "ExitCode",
+    "Money",
+    "Report",
+    "check_decimal_unit",
+    "classify",
+    "clean_errors",
+    "command",
+    "console",
+    "err_console",
+    "exit_with",
+    "fail",
+    "money",
+    "parse_date",
+    "parse_decimal",
+    "record_source",
+    "report_error",
+    "sources_text",
+    "table",
+    "to_jsonable",
+    "upper",
+    "use_sample",
+    "warn",
+]
 
 # The click that Typer builds on: the ``click`` package, or the copy Typer vendors since 0.2x
 # (``typer._click``). Found from TyperGroup's base class, so either works.
@@ -102,18 +137,6 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, soft_wrap=True, highlight=False)  # one line, copy-pasteable
 
 DEBUG_ENV = "CARBONFIN_DEBUG"
-
-
-class ExitCode(enum.IntEnum):
-    """The exit codes of ``carbonfin`` (documented in the README)."""
-
-    OK = 0
-    INTERNAL = 1  # an unexpected error: a bug, please report it (CARBONFIN_DEBUG=1 for details)
-    BAD_INPUT = 2  # a malformed, out-of-range or unknown input; a bad setting
-    DATA = 3  # data missing, stale, corrupt, or the database not migrated/seeded
-    INELIGIBLE = 4  # evaluated: the participant/asset is not eligible
-    MARGIN_CALL = 5  # evaluated: a margin call is due
-    NO_ANSWER = 6  # a fit or solver did not converge; no implied volatility
 
 
 class CliError(Exception):
@@ -288,124 +311,6 @@ def _command_name(ctx: Any) -> str:
 # --- reports: human tables and --json from the same values --------------------------------------
 
 
-@dataclass(frozen=True)
-class Money:
-    """An amount of money in a currency, rounded half up to the currency's ISO 4217 minor units.
-
-    Rendered ``"1,234.50 CNY"`` for people and ``{"amount": "1234.50", "currency": "CNY"}`` in
-    JSON (a string, so no precision is lost to binary floating point).
-    """
-
-    amount: Decimal
-    currency: str
-
-    def __str__(self) -> str:
-        return f"{self.amount:,} {self.currency}"
-
-    def to_json(self) -> dict[str, str]:
-        return {"amount": str(self.amount), "currency": self.currency}
-
-
-def money(amount: float | Decimal | int, currency: object) -> Money:
-    """A :class:`Money` from a float (its shortest repr) or Decimal, in minor-unit precision."""
-    from carbonfin.instruments import Currency
-
-    ccy = Currency.parse(str(getattr(currency, "code", currency)))
-    if isinstance(amount, float):
-        if not math.isfinite(amount):
-            raise InvalidInputError(f"amount must be finite; got {amount!r}")
-        value = Decimal(repr(amount))
-    else:
-        value = Decimal(amount)
-    quantum = Decimal(1).scaleb(-ccy.minor_units)
-    return Money(value.quantize(quantum, rounding=ROUND_HALF_UP), ccy.code)
-
-
-@dataclass(frozen=True)
-class Column:
-    """A column of a :func:`table`: the row key, its header and how to format its values."""
-
-    key: str
-    header: str | None = None
-    fmt: str | Callable[[Any], str] | None = None  # a format spec ("{:,.0f}") or a function
-    numeric: bool | None = None  # right-justified; default: guessed from the first value
-
-    def text(self, value: Any) -> str:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return "-"
-        if callable(self.fmt):
-            return self.fmt(value)
-        if self.fmt is not None:
-            return self.fmt.format(value)
-        return str(value)
-
-
-def table(
-    rows: Sequence[Mapping[str, Any]],
-    columns: Sequence[Column | str] | None = None,
-    *,
-    title: str | None = None,
-) -> Table:
-    """A Rich table of ``rows`` whose text columns fold (never cut) on a narrow terminal."""
-    cols = [c if isinstance(c, Column) else Column(c) for c in (columns or list(rows[0]))]
-    out = Table(title=title)
-    for c in cols:
-        first = next((r[c.key] for r in rows if r.get(c.key) is not None), None)
-        numeric = c.numeric
-        if numeric is None:
-            numeric = isinstance(first, int | float | Decimal | Money) and not isinstance(
-                first, bool
-            )
-        if numeric:
-            out.add_column(c.header or c.key, justify="right", no_wrap=True)
-        else:
-            out.add_column(c.header or c.key, overflow="fold")
-    for r in rows:
-        out.add_row(*(c.text(r.get(c.key)) for c in cols))
-    return out
-
-
-@dataclass
-class Report:
-    """What a command found: the JSON payload and the same values rendered for people.
-
-    ``data`` is the ``--json`` payload (stable snake_case names; the rendering adds ``command``,
-    ``source`` and ``warnings``); ``human`` the renderables printed otherwise (strings are printed
-    as plain text, Rich objects as themselves); ``exit_code`` lets a script branch on the
-    outcome (:attr:`ExitCode.INELIGIBLE`, :attr:`ExitCode.MARGIN_CALL`).
-    """
-
-    data: dict[str, Any]
-    human: list[Any] = field(default_factory=list)
-    exit_code: int = ExitCode.OK
-
-
-@dataclass(frozen=True)
-class DataSource:
-    """Where a command's data came from: the database (its URL) or the shipped sample."""
-
-    kind: str  # "database", "sample" or "file"
-    location: str  # the URL without password, or the sample folder
-    what: str  # "SHEA prices", "FX fixings", "carbon account", "loans"
-    as_of: dt.date | int | None  # last date (or year) of the data read
-
-    def describe(self) -> str:
-        where = {
-            "database": f"database {self.location}",
-            "sample": "shipped sample market (--sample)",
-        }.get(self.kind, f"{self.kind} {self.location}")
-        when = f" to {self.as_of}" if self.as_of is not None else ""
-        return f"{where}: {self.what}{when}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "location": self.location,
-            "what": self.what,
-            "as_of": self.as_of,
-        }
-
-
 _sources: contextvars.ContextVar[list[DataSource] | None] = contextvars.ContextVar(
     "carbonfin_sources", default=None
 )
@@ -459,33 +364,6 @@ def _report_engine_warnings(caught: list[warnings.WarningMessage]) -> None:
                 warn(text, "provisional calendar" if provisional else "warning")
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-
-
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON values: numbers as numbers (NaN/inf as null), money and Decimal as strings."""
-    import numpy as np
-
-    if isinstance(value, Money | DataSource):
-        return value.to_json()
-    if isinstance(value, bool) or value is None or isinstance(value, str | int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, enum.Enum):
-        return to_jsonable(value.value)
-    if isinstance(value, np.generic):
-        return to_jsonable(value.item())
-    if isinstance(value, np.ndarray):
-        return [to_jsonable(v) for v in value.tolist()]
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, Iterable):
-        return [to_jsonable(v) for v in value]
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 def _emit(report: Report, *, name: str, as_json: bool, sources: list[DataSource]) -> None:
@@ -629,32 +507,6 @@ def _renamed(exc: CarbonfinError, ctx: Any, aliases: Mapping[str, str]) -> Any:
 
 
 # --- parsing helpers ----------------------------------------------------------------------------
-
-
-def parse_date(text: str, name: str) -> dt.date:
-    """An ISO date from a command-line argument, or a clear error naming the argument."""
-    try:
-        return dt.date.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInputError(f"`{name}` must be a date YYYY-MM-DD; got {text!r}") from None
-
-
-def parse_decimal(text: str, name: str, *, max_abs: Decimal = Decimal("1e15")) -> Decimal:
-    """A finite decimal number from the command line, at most ``max_abs`` in size."""
-    try:
-        value = Decimal(text.strip().replace("_", ""))
-    except decimal.InvalidOperation:
-        raise InvalidInputError(f"`{name}` must be a decimal number; got {text!r}") from None
-    if not value.is_finite():
-        raise InvalidInputError(f"`{name}` must be finite; got {text!r}")
-    if abs(value) > max_abs:
-        raise InvalidInputError(f"`{name}` must be at most {max_abs:,.0f} in size; got {text}")
-    return value
-
-
-def upper(text: str) -> str:
-    """An identifier (USCC, instrument, currency, pair, bank id) normalised to upper case."""
-    return text.strip().upper()
 
 
 def check_decimal_unit(value: float, flag: str, what: str, *, above: float = 1.0) -> None:

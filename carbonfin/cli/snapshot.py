@@ -20,8 +20,8 @@ __all__ = ["backfill_history", "register"]
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``book snapshot`` to the ``book`` group (defined in :mod:`carbonfin.cli.collateral`)."""
-    from carbonfin.cli.collateral import book_app
+    """Add ``book snapshot`` to the ``book`` group (defined in :mod:`carbonfin.cli.book`)."""
+    from carbonfin.cli.book import book_app
 
     book_app.command("snapshot")(snapshot_cmd)
 

@@ -1,0 +1,179 @@
+"""What a command returns and how its values are written: :class:`ExitCode`, :class:`Report`,
+:class:`Money`, :class:`DataSource`, Rich tables and plain JSON values.
+
+Part of the command line's shared machinery (:mod:`carbonfin.cli._common` re-exports every name
+here): the human rendering and the ``--json`` payload are built from the same values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from rich.table import Table
+
+from carbonfin.errors import InvalidInputError
+
+__all__ = ["Column", "DataSource", "ExitCode", "Money", "Report", "money", "table", "to_jsonable"]
+
+
+class ExitCode(enum.IntEnum):
+    """The exit codes of ``carbonfin`` (documented in the README)."""
+
+    OK = 0
+    INTERNAL = 1  # an unexpected error: a bug, please report it (CARBONFIN_DEBUG=1 for details)
+    BAD_INPUT = 2  # a malformed, out-of-range or unknown input; a bad setting
+    DATA = 3  # data missing, stale, corrupt, or the database not migrated/seeded
+    INELIGIBLE = 4  # evaluated: the participant/asset is not eligible
+    MARGIN_CALL = 5  # evaluated: a margin call is due
+    NO_ANSWER = 6  # a fit or solver did not converge; no implied volatility
+
+
+@dataclass(frozen=True)
+class Money:
+    """An amount of money in a currency, rounded half up to the currency's ISO 4217 minor units.
+
+    Rendered ``"1,234.50 CNY"`` for people and ``{"amount": "1234.50", "currency": "CNY"}`` in
+    JSON (a string, so no precision is lost to binary floating point).
+    """
+
+    amount: Decimal
+    currency: str
+
+    def __str__(self) -> str:
+        return f"{self.amount:,} {self.currency}"
+
+    def to_json(self) -> dict[str, str]:
+        return {"amount": str(self.amount), "currency": self.currency}
+
+
+def money(amount: float | Decimal | int, currency: object) -> Money:
+    """A :class:`Money` from a float (its shortest repr) or Decimal, in minor-unit precision."""
+    from carbonfin.instruments import Currency
+
+    ccy = Currency.parse(str(getattr(currency, "code", currency)))
+    if isinstance(amount, float):
+        if not math.isfinite(amount):
+            raise InvalidInputError(f"amount must be finite; got {amount!r}")
+        value = Decimal(repr(amount))
+    else:
+        value = Decimal(amount)
+    quantum = Decimal(1).scaleb(-ccy.minor_units)
+    return Money(value.quantize(quantum, rounding=ROUND_HALF_UP), ccy.code)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a :func:`table`: the row key, its header and how to format its values."""
+
+    key: str
+    header: str | None = None
+    fmt: str | Callable[[Any], str] | None = None  # a format spec ("{:,.0f}") or a function
+    numeric: bool | None = None  # right-justified; default: guessed from the first value
+
+    def text(self, value: Any) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "-"
+        if callable(self.fmt):
+            return self.fmt(value)
+        if self.fmt is not None:
+            return self.fmt.format(value)
+        return str(value)
+
+
+def table(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[Column | str] | None = None,
+    *,
+    title: str | None = None,
+) -> Table:
+    """A Rich table of ``rows`` whose text columns fold (never cut) on a narrow terminal."""
+    cols = [c if isinstance(c, Column) else Column(c) for c in (columns or list(rows[0]))]
+    out = Table(title=title)
+    for c in cols:
+        first = next((r[c.key] for r in rows if r.get(c.key) is not None), None)
+        numeric = c.numeric
+        if numeric is None:
+            numeric = isinstance(first, int | float | Decimal | Money) and not isinstance(
+                first, bool
+            )
+        if numeric:
+            out.add_column(c.header or c.key, justify="right", no_wrap=True)
+        else:
+            out.add_column(c.header or c.key, overflow="fold")
+    for r in rows:
+        out.add_row(*(c.text(r.get(c.key)) for c in cols))
+    return out
+
+
+@dataclass
+class Report:
+    """What a command found: the JSON payload and the same values rendered for people.
+
+    ``data`` is the ``--json`` payload (stable snake_case names; the rendering adds ``command``,
+    ``source`` and ``warnings``); ``human`` the renderables printed otherwise (strings are printed
+    as plain text, Rich objects as themselves); ``exit_code`` lets a script branch on the
+    outcome (:attr:`ExitCode.INELIGIBLE`, :attr:`ExitCode.MARGIN_CALL`).
+    """
+
+    data: dict[str, Any]
+    human: list[Any] = field(default_factory=list)
+    exit_code: int = ExitCode.OK
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a command's data came from: the database (its URL) or the shipped sample."""
+
+    kind: str  # "database", "sample" or "file"
+    location: str  # the URL without password, or the sample folder
+    what: str  # "SHEA prices", "FX fixings", "carbon account", "loans"
+    as_of: dt.date | int | None  # last date (or year) of the data read
+
+    def describe(self) -> str:
+        where = {
+            "database": f"database {self.location}",
+            "sample": "shipped sample market (--sample)",
+        }.get(self.kind, f"{self.kind} {self.location}")
+        when = f" to {self.as_of}" if self.as_of is not None else ""
+        return f"{where}: {self.what}{when}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "location": self.location,
+            "what": self.what,
+            "as_of": self.as_of,
+        }
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON values: numbers as numbers (NaN/inf as null), money and Decimal as strings."""
+    import numpy as np
+
+    if isinstance(value, Money | DataSource):
+        return value.to_json()
+    if isinstance(value, bool) or value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value)
+    if isinstance(value, np.generic):
+        return to_jsonable(value.item())
+    if isinstance(value, np.ndarray):
+        return [to_jsonable(v) for v in value.tolist()]
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, Iterable):
+        return [to_jsonable(v) for v in value]
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
