@@ -19,8 +19,9 @@ queued on SQLite's write lock never take the threads the lock holder needs to fi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any, NoReturn
+from collections.abc import AsyncIterator, Iterator, Sequence
+from types import UnionType
+from typing import Annotated, Any, NoReturn, Union, get_args, get_origin
 
 import anyio
 from fastapi import Depends, Header, Query, Request
@@ -46,6 +47,7 @@ __all__ = [
     "WriteSessionDep",
     "WriterClient",
     "authenticate_key",
+    "bank_scope",
     "get_session",
     "no_unknown_query",
     "own_institution",
@@ -248,6 +250,31 @@ def own_institution(identity: ClientIdentity) -> str | None:
     return identity.institution_id if identity.role == "bank" else None
 
 
+def bank_scope(identity: ClientIdentity, bank_id: str | None) -> str | None:
+    """The bank whose rows a request reads, from the caller and its ``bank_id`` query parameter.
+
+    The regulator: the bank named (any case), or ``None`` for every bank. A bank key: its own
+    institution, whether ``bank_id`` is left out or names that institution (any case); any other
+    ``bank_id`` is a 422 naming the parameter, worded the same whether or not the bank named
+    exists (it was silently ignored, so a bank could believe it had filtered on another bank).
+    """
+    owner = own_institution(identity)
+    if owner is None:
+        return bank_id.strip().upper() if bank_id else None
+    if bank_id and bank_id.strip().upper() != owner:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", "bank_id"),
+                    "msg": "a bank key reads its own institution's rows only: leave `bank_id` "
+                    "out or give your own institution's id",
+                    "type": "value_error",
+                }
+            ]
+        )
+    return owner
+
+
 def page_limit(
     request: Request,
     limit: Annotated[
@@ -274,23 +301,36 @@ def page_limit(
 PageLimit = Annotated[int, Depends(page_limit)]
 
 
-_QUERY_NAMES: dict[int, frozenset[str]] = {}
+#: Per route: each declared query parameter and whether it takes several values (a list).
+_QUERY_NAMES: dict[int, dict[str, bool]] = {}
 
 
-def _query_names(dependant: Any) -> frozenset[str]:
+def _takes_many(annotation: Any) -> bool:
+    """Whether a parameter's type is a list, tuple or set (``str | None`` is one value)."""
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType):
+        return any(_takes_many(a) for a in get_args(annotation))
+    if origin is Annotated:
+        return _takes_many(get_args(annotation)[0])
+    return origin in (list, tuple, set, frozenset, Sequence)
+
+
+def _query_names(dependant: Any) -> dict[str, bool]:
     """The query parameters a route declares, its dependencies' included."""
-    names: set[str] = set()
+    names: dict[str, bool] = {}
     stack = [dependant]
     while stack:
         current = stack.pop()
-        names.update(p.alias for p in current.query_params)
+        for p in current.query_params:
+            names[p.alias] = _takes_many(getattr(p.field_info, "annotation", None))
         stack.extend(current.dependencies)
-    return frozenset(names)
+    return names
 
 
 def no_unknown_query(request: Request) -> None:
     """A query parameter that the route does not declare is a 422, as an unknown body field is:
-    a misspelt ``as_of`` would otherwise be ignored and the answer given for today."""
+    a misspelt ``as_of`` would otherwise be ignored and the answer given for today. So is a
+    one-value parameter given twice (``?as_of=A&as_of=B`` took the last value silently)."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None or not request.query_params:
@@ -298,15 +338,21 @@ def no_unknown_query(request: Request) -> None:
     known = _QUERY_NAMES.get(id(route))
     if known is None:
         known = _QUERY_NAMES[id(route)] = _query_names(dependant)
-    unknown = sorted(set(request.query_params.keys()) - known)
-    if unknown:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("query", name),
-                    "msg": "unknown query parameter",
-                    "type": "extra_forbidden",
-                }
-                for name in unknown
-            ]
-        )
+    given = request.query_params
+    unknown = sorted(set(given.keys()) - set(known))
+    repeated = sorted(
+        name for name, many in known.items() if not many and len(given.getlist(name)) > 1
+    )
+    errors = [
+        {"loc": ("query", name), "msg": "unknown query parameter", "type": "extra_forbidden"}
+        for name in unknown
+    ] + [
+        {
+            "loc": ("query", name),
+            "msg": f"`{name}` takes one value; give it once (got {len(given.getlist(name))})",
+            "type": "repeated_parameter",
+        }
+        for name in repeated
+    ]
+    if errors:
+        raise RequestValidationError(errors)

@@ -24,6 +24,7 @@ from api.dashboard.headers import DashboardHeaders
 from api.dashboard.routes import router as dashboard_router
 from api.data import MarketData
 from api.deps import no_unknown_query
+from api.head import HeadAsGet
 from api.middleware import Metrics, ServiceMiddleware
 from api.openapi import install_openapi
 from api.problems import install_problem_handlers
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     for extra in (carbon_cost.router, carbon_cost.regulator_router):
         api.include_router(extra, dependencies=[Depends(no_unknown_query)])
     api.include_router(dashboard_router)
+    api.add_middleware(HeadAsGet)  # first added: innermost
     api.add_middleware(DashboardHeaders)
     api.add_middleware(
         ServiceMiddleware,

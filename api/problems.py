@@ -26,6 +26,7 @@ from carbonfin.errors import (
     MissingDataError,
     StaleDataError,
     UnknownInstrumentError,
+    in_callers_terms,
 )
 from carbonfin.store.transactions import BusyError
 
@@ -124,6 +125,23 @@ def _clean_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]
     return out
 
 
+def _parameter_names(request: Request) -> dict[str, str]:
+    """What a caller of the request's route can send: its query and path parameters (by their
+    public name) and the top-level fields of its JSON body, each as engine name -> public name."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    names: dict[str, str] = {}
+    stack = [dependant] if dependant is not None else []
+    while stack:
+        current = stack.pop()
+        for p in (*current.query_params, *current.path_params):
+            names[p.name] = p.alias
+        for b in current.body_params:
+            model = getattr(b.field_info, "annotation", None)
+            names.update({f: f for f in getattr(model, "model_fields", {})})
+        stack.extend(current.dependencies)
+    return names
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Register the one mapping of exceptions to problem-details responses."""
 
@@ -139,7 +157,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(CarbonfinError)
     async def _carbonfin(request: Request, exc: CarbonfinError) -> JSONResponse:
-        return problem_response(status_for(exc), str(exc), request)
+        detail = in_callers_terms(str(exc), _parameter_names(request))
+        return problem_response(status_for(exc), detail, request)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

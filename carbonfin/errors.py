@@ -8,6 +8,9 @@ them. Messages name the argument and the value, e.g.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 
 class CarbonfinError(Exception):
     """Base class of every error raised by carbonfin."""
@@ -57,6 +60,32 @@ class ConvergenceWarning(CarbonfinWarning):
 
 class DataQualityWarning(CarbonfinWarning):
     """Input data has a soft problem (stale run, thin trading, limit breach) that was flagged."""
+
+
+_NAME = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`")
+_OVERRIDE_HINT = re.compile(r";? ?pass `([A-Za-z_][A-Za-z0-9_]*)` to override")
+
+
+def in_callers_terms(message: str, names: Mapping[str, str]) -> str:
+    """An engine message reworded for the edge that called the engine.
+
+    Parameters
+    ----------
+    message
+        The engine's message; it names its parameters in backticks (``"`as_of` ..."``).
+    names
+        Each engine parameter the caller can set, mapped to what the caller types for it
+        (``{"as_of": "--on"}`` on the command line, ``{"as_of": "as_of"}`` at the API).
+
+    Returns
+    -------
+    str
+        The message with each mapped name replaced; a hint to pass a parameter the caller
+        cannot set (``"; pass `max_age_days` to override"``) is left out, since it would name a
+        field the caller has no way to type.
+    """
+    message = _OVERRIDE_HINT.sub(lambda m: m.group(0) if m.group(1) in names else "", message)
+    return _NAME.sub(lambda m: f"`{names.get(m.group(1), m.group(1))}`", message)
 
 
 def require(condition: bool, message: str) -> None:

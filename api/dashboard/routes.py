@@ -64,6 +64,14 @@ def _secure(request: Request) -> bool:
     return mode == "always" or (mode == "auto" and request.url.scheme == "https")
 
 
+def _clear_cookie(resp: Response, name: str, request: Request) -> None:
+    """Delete a dashboard cookie with the attributes it was set with (Path, HttpOnly,
+    SameSite=Strict, Secure as configured): Starlette's default deletion says SameSite=lax."""
+    resp.delete_cookie(
+        name, path="/dashboard", httponly=True, samesite="strict", secure=_secure(request)
+    )
+
+
 def _render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(_ENV.get_template(name).render(**context), status_code=status)
 
@@ -227,7 +235,7 @@ async def login(request: Request) -> Response:
         cookies.SESSION_COOKIE, value, max_age=max(0, int((expires - now).total_seconds())),
         path="/dashboard", httponly=True, samesite="strict", secure=_secure(request),
     )  # fmt: skip
-    resp.delete_cookie(cookies.LOGIN_CSRF_COOKIE, path="/dashboard")
+    _clear_cookie(resp, cookies.LOGIN_CSRF_COOKIE, request)
     return resp
 
 
@@ -242,7 +250,7 @@ async def logout(request: Request) -> Response:
     if _cross_site(request) or token is None or token != cookies.logout_csrf_token(key, nonce):
         return HTMLResponse("logout refused: the form did not come from this page", 403)
     resp = _to_login()
-    resp.delete_cookie(cookies.SESSION_COOKIE, path="/dashboard", httponly=True, samesite="strict")
+    _clear_cookie(resp, cookies.SESSION_COOKIE, request)
     return resp
 
 

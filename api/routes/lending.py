@@ -20,6 +20,7 @@ from api.deps import (
     ReaderClient,
     SessionDep,
     WriterClient,
+    bank_scope,
     own_institution,
 )
 from api.problems import ApiProblemError, problem_responses
@@ -136,13 +137,11 @@ def list_loans(
     cursor: Annotated[str | None, Query(pattern=r"^LN-[0-9A-Z]{7,16}$")] = None,
 ) -> Page[LoanPublic]:
     """Loans visible to the caller (a bank: its own), ordered by id; ``bank_id`` filters for
-    the regulator and admins and is ignored for a bank."""
+    the regulator; a bank may give only its own (:func:`api.deps.bank_scope`)."""
     stmt = select(Loan).order_by(Loan.loan_id).limit(limit + 1)
-    owner = own_institution(identity)
-    if owner is not None:
-        stmt = stmt.where(Loan.bank_id == owner)
-    elif bank_id:
-        stmt = stmt.where(Loan.bank_id == bank_id.upper())
+    bank = bank_scope(identity, bank_id)
+    if bank is not None:
+        stmt = stmt.where(Loan.bank_id == bank)
     if status:
         stmt = stmt.where(Loan.status == status)
     if currency:

@@ -23,6 +23,7 @@ from api.deps import (
     ReaderClient,
     SessionDep,
     WriterClient,
+    bank_scope,
     own_institution,
 )
 from api.problems import ApiProblemError, problem_responses
@@ -355,12 +356,14 @@ def list_pledges(
 ) -> Page[PledgePublic]:
     """Pledges visible to the caller (a bank: those securing its loans), ordered by id, each
     with its state today (``status`` filters on the state after every recorded release);
-    ``bank_id`` filters for the regulator and admins and is ignored for a bank."""
+    ``bank_id`` filters for the regulator; a bank may give only its own
+    (:func:`api.deps.bank_scope`)."""
     stmt = _visible(
         select(Pledge, Loan.bank_id).join(Loan, Loan.loan_id == Pledge.loan_id), identity
     )
-    if own_institution(identity) is None and bank_id:
-        stmt = stmt.where(Loan.bank_id == bank_id.upper())
+    bank = bank_scope(identity, bank_id)
+    if bank is not None:
+        stmt = stmt.where(Loan.bank_id == bank)
     if loan_id:
         stmt = stmt.where(Pledge.loan_id == loan_id.upper())
     if instrument:
@@ -425,7 +428,7 @@ def margin_calls(
     reason and counted in ``states``, and never affects another loan's figures."""
     from api.schemas.lending import NotValuedPublic
 
-    owner = own_institution(identity) or (bank_id.upper() if bank_id else None)
+    owner = bank_scope(identity, bank_id)
     valued = request.app.state.book.book(session, as_of).for_bank(owner)
     book = valued.valuation
     loans = book.loans if book is not None else pd.DataFrame(columns=["state", "utilisation"])

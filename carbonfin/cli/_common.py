@@ -93,6 +93,7 @@ from carbonfin.errors import (
     InvalidInputError,
     MissingDataError,
     ProvisionalCalendarWarning,
+    in_callers_terms,
 )
 
 __all__ = [
@@ -497,13 +498,8 @@ def _renamed(exc: CarbonfinError, ctx: Any, aliases: Mapping[str, str]) -> Any:
             else:
                 names[p.name] = str(getattr(p, "metavar", None) or p.name).upper()
     names.update(aliases)
-    message = re.sub(
-        r"`([A-Za-z_][A-Za-z0-9_]*)`",
-        lambda m: f"`{names.get(m.group(1), m.group(1))}`",
-        str(exc),
-    )
     code, _ = classify(exc)
-    return CliError(message, code)
+    return CliError(in_callers_terms(str(exc), names), code)
 
 
 # --- parsing helpers ----------------------------------------------------------------------------

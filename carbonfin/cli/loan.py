@@ -5,12 +5,12 @@ committed, audited ledger entry; balances on any date come from the ledger)."""
 from __future__ import annotations
 
 import getpass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from carbonfin.cli._common import Report, command, fail, parse_date, upper
+from carbonfin.cli._common import Report, command, fail, parse_date, parse_decimal, upper
 
 if TYPE_CHECKING:
     from carbonfin.lending import Actor
@@ -48,6 +48,14 @@ def _sessions() -> Any:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def _loan_id(text: str) -> str:
+    """The loan id argument, upper-cased; a malformed one is bad input (exit 2) before any
+    database is opened."""
+    from carbonfin.lending.ids import check_loan_id
+
+    return check_loan_id(upper(text))
+
+
 def _facts(v: LoanView) -> dict[str, Any]:
     return {
         "loan_id": v.loan_id,
@@ -80,16 +88,14 @@ def repay_cmd(
     from carbonfin.lending import china_today
     from carbonfin.lending.loans import record_repayment
 
-    try:
-        value = Decimal(amount.strip())
-    except InvalidOperation:
-        raise fail(f"--amount must be a number like 1000000.00; got {amount!r}") from None
-    if not value.is_finite() or value <= 0 or value != value.quantize(Decimal("0.01")):
+    lid = _loan_id(loan_id)
+    value = parse_decimal(amount, "amount")
+    if value <= 0 or value != value.quantize(Decimal("0.01")):
         raise fail(f"--amount must be positive whole cents; got {amount!r}")
     r = record_repayment(
         sessions=_sessions(),
         actor=_actor(bank),
-        loan_id=upper(loan_id),
+        loan_id=lid,
         amount=value,
         value_date=parse_date(date, "date"),
         today=china_today(),
@@ -111,11 +117,12 @@ def show_cmd(
     from carbonfin.lending import china_today
     from carbonfin.lending.loans import loan_as_of
 
+    lid = _loan_id(loan_id)
     with _sessions()() as session:
         v = loan_as_of(
             session=session,
             actor=_actor(bank),
-            loan_id=upper(loan_id),
+            loan_id=lid,
             as_of=parse_date(as_of, "as_of") if as_of else china_today(),
         )
     return Report(_facts(v), [_line(v)])
@@ -127,8 +134,9 @@ def ledger_cmd(loan_id: LoanArg, bank: BankOption) -> Report:
     """A loan's ledger: opening, draws and repayments by value date, with the balance after."""
     from carbonfin.lending.loans import loan_ledger
 
+    lid = _loan_id(loan_id)
     with _sessions()() as session:
-        rows = loan_ledger(session=session, actor=_actor(bank), loan_id=upper(loan_id))
+        rows = loan_ledger(session=session, actor=_actor(bank), loan_id=lid)
     entries = [
         {
             "entry_id": e.entry_id,

@@ -77,6 +77,7 @@ def release_cmd(
     full: Annotated[bool, typer.Option("--full", help="release all that is in force")] = False,
 ) -> Report:
     """Record the registry's release of a pledge, fully (--full) or in part (--quantity)."""
+    from carbonfin.lending.ids import check_pledge_id
     from carbonfin.lending.pledges import RELEASE_REASONS, release_pledge
 
     if full == (quantity is not None):
@@ -84,10 +85,11 @@ def release_cmd(
     reason = reason.strip().lower()
     if reason not in RELEASE_REASONS:
         raise fail(f"--reason must be one of {', '.join(RELEASE_REASONS)}; got {reason!r}")
+    pid = check_pledge_id(upper(pledge_id))  # a malformed id: exit 2 before the database
     r = release_pledge(
         sessions=_sessions(),
         actor=_actor(bank),
-        pledge_id=upper(pledge_id),
+        pledge_id=pid,
         release_date=parse_date(date, "date"),
         reason=reason,  # type: ignore[arg-type]
         quantity_t=quantity,
@@ -115,12 +117,14 @@ def show_cmd(
 ) -> Report:
     """A pledge of the bank with its state on a date (quantity in force, releases)."""
     from carbonfin.lending import china_today
+    from carbonfin.lending.ids import check_pledge_id
     from carbonfin.lending.pledges import pledge_on
 
+    pid = check_pledge_id(upper(pledge_id))  # a malformed id: exit 2 before the database
     f = pledge_on(
         sessions=_sessions(),
         actor=_actor(bank),
-        pledge_id=upper(pledge_id),
+        pledge_id=pid,
         as_of=parse_date(as_of, "as_of") if as_of else china_today(),
     )
     return Report(_facts(f), [_state_line(f)])
@@ -137,12 +141,14 @@ def guarantor_cmd(
 ) -> Report:
     """Record a guarantor of the bank's loan with its documented consent; it may then pledge
     its own holding for the loan."""
+    from carbonfin.lending.ids import check_loan_id
     from carbonfin.lending.pledges import add_guarantor
 
+    lid = check_loan_id(upper(loan_id))  # a malformed id: exit 2 before the database
     g = add_guarantor(
         sessions=_sessions(),
         actor=_actor(bank),
-        loan_id=upper(loan_id),
+        loan_id=lid,
         guarantor_uscc=upper(uscc),
         consent_ref=consent_ref,
         consent_date=parse_date(consent_date, "consent_date"),

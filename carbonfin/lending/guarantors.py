@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from carbonfin.errors import ConflictError, InvalidInputError, MissingDataError
 from carbonfin.lending._context import Actor, china_today, record_write
+from carbonfin.lending.ids import check_loan_id
 from carbonfin.store import collateral as store
 from carbonfin.store.models import Firm, Loan, LoanGuarantor
 from carbonfin.store.transactions import read_transaction, write_transaction
@@ -37,7 +38,7 @@ class GuarantorRecord:
 def own_loan(session: Session, actor: Actor, loan_id: str, *, lock: bool = True) -> Loan:
     """The actor's bank's loan (locked for the write); "no loan" alike for absent and another
     bank's."""
-    loan = session.get(Loan, loan_id, with_for_update=lock)
+    loan = session.get(Loan, check_loan_id(loan_id), with_for_update=lock)
     if loan is None or actor.role != "bank" or loan.bank_id != actor.institution_id:
         raise MissingDataError(f"no loan {loan_id}")
     return loan

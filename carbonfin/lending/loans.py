@@ -36,6 +36,7 @@ from carbonfin.errors import ConflictError, InvalidInputError, MissingDataError
 from carbonfin.instruments import Currency
 from carbonfin.lending._context import Actor, record_write
 from carbonfin.lending.idempotency import IdempotencyKey, find, remember
+from carbonfin.lending.ids import check_loan_id
 from carbonfin.store import ledger
 from carbonfin.store.models import Firm, FxFixing, Loan, LoanLedgerEntry
 from carbonfin.store.transactions import read_transaction, write_transaction
@@ -178,8 +179,9 @@ class WriteResult:
 
 
 def _visible(session: Session, actor: Actor, loan_id: str, *, lock: bool = False) -> Loan:
-    """The loan if ``actor`` may see it; the same error for absent and another bank's."""
-    loan = session.get(Loan, loan_id, with_for_update=lock)
+    """The loan if ``actor`` may see it; the same error for absent and another bank's (a
+    malformed id is bad input)."""
+    loan = session.get(Loan, check_loan_id(loan_id), with_for_update=lock)
     if loan is None or (actor.role == "bank" and loan.bank_id != actor.institution_id):
         raise MissingDataError(f"no loan {loan_id}")
     return loan

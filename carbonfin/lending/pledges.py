@@ -50,6 +50,7 @@ from carbonfin.lending.guarantors import (
     list_guarantors,
     own_loan,
 )
+from carbonfin.lending.ids import check_pledge_id
 from carbonfin.lending.pledge_records import PledgeFacts, PledgeRegistration, PledgeRequest, Release
 from carbonfin.store import collateral as store
 from carbonfin.store.models import Firm, Loan, Pledge, PledgeRelease, RegistryEvent
@@ -83,7 +84,7 @@ T = TypeVar("T")
 
 
 def _own_pledge(session: Session, actor: Actor, pledge_id: str) -> tuple[Pledge, Loan]:
-    pledge = session.get(Pledge, pledge_id, with_for_update=True)
+    pledge = session.get(Pledge, check_pledge_id(pledge_id), with_for_update=True)
     loan = None if pledge is None else session.get(Loan, pledge.loan_id)
     if loan is None or actor.role != "bank" or loan.bank_id != actor.institution_id:
         raise MissingDataError(f"no pledge {pledge_id}")
@@ -176,6 +177,8 @@ def _register_in(
         raise InvalidInputError(
             f"registration_date {request.registration_date} is in the future (today {today})"
         )
+    if request.vintage is not None and request.vintage > today.year:  # bad input, not a conflict
+        raise InvalidInputError(f"vintage {request.vintage} is not issued yet (today {today})")
     lead = dt.timedelta(days=REGISTRATION_LEAD_DAYS)
     if not loan.origination_date - lead <= request.registration_date <= loan.maturity_date:
         raise InvalidInputError(
@@ -590,7 +593,7 @@ def pledge_on(
     """A pledge of the actor's bank (the regulator: any) with its state at the end of
     ``as_of``: quantity in force, released quantity and release dates up to then."""
     with read_transaction(sessions) as session:
-        pledge = session.get(Pledge, pledge_id)
+        pledge = session.get(Pledge, check_pledge_id(pledge_id))
         loan = None if pledge is None else session.get(Loan, pledge.loan_id)
         own = actor.role == "bank" and loan is not None and loan.bank_id == actor.institution_id
         if pledge is None or loan is None or not (own or actor.role == "regulator"):

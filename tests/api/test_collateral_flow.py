@@ -219,6 +219,11 @@ def test_pledge_idempotent_retry_and_bad_input(api: Api) -> None:
     assert "future" in str(
         _problem(api.client.post("/v1/pledges", json=future, headers=api.as_("bank1")), 422)
     )
+    # a vintage not issued yet is bad input (422), not a conflict with the holding (was 409)
+    unissued = body | {"vintage": 2099, "registration_no": "X-VIN1"}
+    assert "vintage 2099 is not issued yet" in str(
+        _problem(api.client.post("/v1/pledges", json=unissued, headers=api.as_("bank1")), 422)
+    )
     before = body | {"registration_date": "2016-01-04", "registration_no": "X-OLD1"}
     assert "outside loan" in str(
         _problem(api.client.post("/v1/pledges", json=before, headers=api.as_("bank1")), 422)
@@ -302,3 +307,11 @@ def test_the_readme_tour_loan_and_pledge_work_as_printed(api: Api) -> None:
     resp = api.client.post("/v1/pledges", json=pledge, headers=api.as_("bank1"))
     assert resp.status_code == 201, resp.text
     assert resp.json()["haircut"]["total"] < 1
+    # the README says what state the tour's loan is in on the day (it said nothing while the
+    # loan, 4,000,000 CNY on a 76% haircut, landed in liquidation): check it says the truth
+    calls = api.client.get(
+        "/v1/margin-calls", params={"as_of": "2026-10-30"}, headers=api.as_("bank1")
+    )
+    assert calls.status_code == 200, calls.text
+    state = next((c["state"] for c in calls.json()["calls"] if c["loan_id"] == loan_id), "ok")
+    assert f"the loan's state on 2026-10-30 is `{state}`" in readme.replace("\n", " ")

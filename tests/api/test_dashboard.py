@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
 from api.dashboard import session as cookies
+from api.dashboard.session import LOGIN_CSRF_COOKIE
 from api.main import create_app
 from api.settings import Settings
 from carbonfin.store import credentials
@@ -334,6 +335,44 @@ def test_logout_needs_its_token_and_ends_the_session(dash: Api) -> None:
     assert resp.status_code == 303
     assert resp.headers["location"] == "/dashboard/login"
     assert c.get("/dashboard", follow_redirects=False).status_code == 303
+
+
+def _cookie_attributes(header: str) -> set[str]:
+    return {part.strip().lower() for part in header.split(";")[1:] if "=" not in part or
+            part.strip().lower().startswith(("samesite", "path"))}  # fmt: skip
+
+
+def test_cookies_are_cleared_with_the_attributes_they_were_set_with(dash: Api) -> None:
+    # The login clears its CSRF cookie and the logout the session cookie: each deletion carries
+    # the attributes of the cookie it replaces (SameSite=Strict, HttpOnly, Path=/dashboard). The
+    # login's deletion said SameSite=lax (Starlette's default) while the cookie was Strict.
+    c = _fresh(dash)
+    form = c.get("/dashboard/login")
+    set_csrf = next(
+        h for h in form.headers.get_list("set-cookie") if h.startswith(f"{LOGIN_CSRF_COOKIE}=")
+    )
+    resp = c.post(
+        "/dashboard/login",
+        data={"csrf_token": _csrf(c), "api_key": dash.keys["bank1"]},
+        follow_redirects=False,
+    )
+    assert resp.status_code == 303
+    headers = resp.headers.get_list("set-cookie")
+    cleared = [h for h in headers if "max-age=0" in h.lower()]
+    session = next(h for h in headers if "max-age=0" not in h.lower())
+    assert len(cleared) == 1, headers
+    assert cleared[0].split("=")[0] == set_csrf.split("=")[0], headers
+    assert _cookie_attributes(cleared[0]) == _cookie_attributes(set_csrf), (cleared, set_csrf)
+    page = _page(c)
+    token = re.search(r'action="/dashboard/logout">\s*<input type="hidden" name="csrf_token" '
+                      r'value="([^"]+)"', page)  # fmt: skip
+    assert token
+    out = c.post("/dashboard/logout", data={"csrf_token": token.group(1)}, follow_redirects=False)
+    (gone,) = out.headers.get_list("set-cookie")
+    assert "max-age=0" in gone.lower()
+    assert gone.split("=")[0] == session.split("=")[0]
+    assert _cookie_attributes(gone) == _cookie_attributes(session), (gone, session)
+    assert "samesite=strict" in _cookie_attributes(gone)
 
 
 def test_security_headers_on_every_dashboard_response(dash: Api) -> None:

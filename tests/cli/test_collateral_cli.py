@@ -283,3 +283,13 @@ def test_backtest_of_a_close_only_file_needs_adv_for_the_haircut(
     results = json.loads((tmp_path / "report" / "results.json").read_text())
     text = json.dumps(results)
     assert "daily volume stated by the caller: 5,000 t (an assumption)" in text
+
+
+def test_a_stale_mark_names_no_flag_the_command_does_not_have() -> None:
+    # The engine's refusal ends "pass `max_age_days` to override"; `carbonfin haircut` has no
+    # such flag (it named an engine field the user cannot type), so the hint is left out.
+    from tests.cli.conftest import assert_one_line_error, invoke
+
+    result = invoke(["haircut", "SHEA", "--quantity", "1000", "--as-of", "2030-01-02", "--sample"])
+    assert_one_line_error(result, 3, "refused")
+    assert "max_age_days" not in result.stderr

@@ -33,6 +33,30 @@ def test_loan_repay_show_and_ledger(seeded: str) -> None:
         invoke([*args, "--amount", "99000000.00", "--date", "2025-07-01"]), 2, "exceeds"
     )
     assert_one_line_error(invoke([*args, "--amount", "1.001", "--date", "2025-07-01"]), 2, "cents")
+    # exponent notation was accepted (1e3 = 1000.00 recorded): amounts are plain decimals
+    assert_one_line_error(
+        invoke([*args, "--amount", "1e3", "--date", "2025-07-01"]), 2, "`--amount` must be a plain"
+    )
     assert_one_line_error(
         invoke(["loan", "ledger", "LN-0000001", "--bank", "BANK-02"]), 3, "no loan LN-0000001"
     )
+
+
+def test_a_malformed_loan_id_is_a_usage_error(seeded: str) -> None:
+    # exit 3 ("no loan GARBAGE", as for a loan that does not exist) before: a malformed id is
+    # bad input (2), and is refused before the database is read
+    for cmd in (["loan", "show"], ["loan", "ledger"], ["pledge", "guarantor"]):
+        extra = ["91310000132149237G", "--consent-ref", "c", "--consent-date", "2025-01-01"]
+        args = [*cmd, "garbage", *(extra[:1] if cmd[0] == "pledge" else []), "--bank", "BANK-01"]
+        args += extra[1:] if cmd[0] == "pledge" else []
+        assert_one_line_error(invoke(args), 2, "LOAN_ID")
+    for cmd in (["pledge", "show"], ["pledge", "release"]):
+        args = [*cmd, "PL-1", "--bank", "BANK-01"]
+        args += (
+            ["--date", "2025-01-02", "--reason", "other", "--full"] if cmd[1] == "release" else []
+        )
+        assert_one_line_error(invoke(args), 2, "PLEDGE_ID")
+
+
+def test_a_malformed_loan_id_needs_no_database(no_database: object) -> None:
+    assert_one_line_error(invoke(["loan", "show", "garbage", "--bank", "BANK-01"]), 2, "LN-")
