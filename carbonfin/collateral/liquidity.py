@@ -211,7 +211,7 @@ def _window_volumes(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(volume per grid day with NaN where unknown, traded per day, unknown per day)."""
     q = history.quotes
-    dates = np.array(history.dates, dtype="datetime64[D]")
+    dates = history.days
     days = np.array(grid, dtype="datetime64[D]")
     inside = (dates >= days[0]) & (dates <= days[-1])
     pos = np.searchsorted(days, dates[inside], side="right") - 1

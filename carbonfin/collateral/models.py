@@ -29,7 +29,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from carbonfin.errors import CarbonfinWarning, ConvergenceError, InvalidInputError, MissingDataError
 from carbonfin.pricing.scenarios import filtered_historical
@@ -131,7 +131,14 @@ def hs_loss(log_marks: np.ndarray, days: int, confidence: float, measure: str) -
 
 
 def _t_nll(x: np.ndarray, r: np.ndarray) -> float:
-    return -float(stats.t.logpdf(r, x[0], 0.0, x[1]).sum())
+    """−Σ ln f(r; ν, 0, s): scipy's ``stats.t.logpdf(r, ν, 0, s)`` term by term (its ``_logpdf``
+    formula on ``r/s``, minus ``ln s``) without its argument handling, which cost five times
+    the arithmetic; the same numbers bit for bit (tested), so the same fits."""
+    nu, scale = float(x[0]), float(x[1])
+    z = r / scale
+    logpdf = (np.log(special.poch(0.5 * nu, 0.5)) - 0.5 * (np.log(nu) + np.log(np.pi))
+              - (nu + 1) / 2 * np.log1p(z * z / nu))  # fmt: skip
+    return -float((logpdf - np.log(scale)).sum())
 
 
 def t_fit(r: np.ndarray) -> tuple[float, float]:

@@ -141,6 +141,7 @@ class PriceHistory:
     suspect_frac: float = SUSPECT_PRINT_FRAC
     stale_run: int = 5
     _positions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    _days: np.ndarray = field(default_factory=lambda: np.zeros(0, "datetime64[D]"), repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_quotes", _frozen_frame(self._quotes))
@@ -152,6 +153,9 @@ class PriceHistory:
         positions = np.array(self._positions, dtype=np.int64)
         positions.flags.writeable = False
         object.__setattr__(self, "_positions", positions)
+        days = np.array(self._quotes.index.tolist(), dtype="datetime64[D]")
+        days.flags.writeable = False
+        object.__setattr__(self, "_days", days)
 
     @property
     def quotes(self) -> pd.DataFrame:
@@ -258,7 +262,7 @@ class PriceHistory:
         flags["limit_breach"] = qc.limit_breaches(close, self._positions, self.limit_frac)
         flags["suspect_print"], flags["suspect_vwap"] = qc.suspect_prints(quotes, self.suspect_frac)
         if self.calendar is not None:
-            days = np.array(self.dates, dtype="datetime64[D]")
+            days = self._days
             flags["non_business_day"] = ~Sessions(self.calendar).is_business(days)
         return self._replace(flags=flags)
 
@@ -318,6 +322,11 @@ class PriceHistory:
         return days
 
     # --- views ------------------------------------------------------------------------------
+
+    @property
+    def days(self) -> np.ndarray:
+        """The dates as ``datetime64[D]`` (read-only; made once with the history)."""
+        return self._days
 
     @property
     def dates(self) -> list[dt.date]:
