@@ -58,7 +58,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from carbonfin.collateral.currency import SUPERVISORY_FX_HAIRCUT_10D
+from carbonfin.collateral.formula import FormulaInputs, add_ons, raw_haircut
 from carbonfin.collateral.market_risk import (
     DEFAULT_MODEL,
     ApcMethod,
@@ -76,7 +76,6 @@ from carbonfin.collateral.sale import (
     liquidity_sources,
     position_of,
 )
-from carbonfin.collateral.scaling import scale_haircut
 from carbonfin.errors import InvalidInputError
 from carbonfin.instruments import Currency, Instrument
 from carbonfin.pricing.history import PriceHistory
@@ -217,24 +216,11 @@ def haircut_components(
     if liquidation not in ("schedule", "block"):
         raise InvalidInputError(f"`liquidation` must be 'schedule' or 'block'; got {liquidation!r}")
     _check_bounds(floor_frac, cap_frac)
-    p, pol = profile, profile.policy
-    tm, nr = p.holding_days, p.remargin_days
-    market = np.full(n, scale_haircut(p.base_frac, tm, tm, nr))
-    with_apc = scale_haircut(p.apc_frac, tm, tm, nr)
-    apc = np.full(n, with_apc) - market
-    liq, sale, var_days, days, impact = liquidation_component(p, pos, liquidation, with_apc)
-    conc = pol.concentration
-    with np.errstate(divide="ignore"):
-        share_m = pos / p.year_volume_t if p.year_volume_t > 0 else np.full(n, np.inf)
-    concentration = np.minimum(
-        conc.market_slope * np.maximum(share_m - conc.market_threshold_frac, 0.0)
-        + conc.book_slope * np.maximum(share_b - conc.book_threshold_frac, 0.0),
-        conc.max_addon_frac,
-    )
-    fx = np.where(mismatch, scale_haircut(SUPERVISORY_FX_HAIRCUT_10D, 10, var_days, nr), 0.0)
-    wrong_way = np.where(covered, pol.wrong_way_frac * (with_apc + liq), 0.0)
-    dq = np.full(n, p.data_quality_frac)
-    raw = market + apc + liq + concentration + fx + wrong_way + dq
+    f = FormulaInputs.of(profile)
+    liq, sale, var_days, days, impact = liquidation_component(profile, pos, liquidation, f)
+    conc_fx = add_ons(f, pos, share_b, mismatch, covered, var_days, liq)
+    concentration, share_m, fx, wrong_way = conc_fx
+    market, apc, dq, raw = raw_haircut(f, n, liq, concentration, fx, wrong_way)
     total = raw
     if floor_frac is not None:
         total = np.maximum(total, floor_frac)

@@ -491,13 +491,22 @@ def _factorize_str(values: pd.Series, what: str) -> tuple[np.ndarray, np.ndarray
     Values whose ``str`` coincide (``"SHEA"`` and an enum printing as ``SHEA``) share one code.
     A missing label is refused (it would otherwise take another row's code).
     """
-    code, uniques = pd.factorize(values, use_na_sentinel=True)
+    code, uniques = pd.factorize(_labels(values), use_na_sentinel=True)
     if (code < 0).any():
         i = int(np.argmax(code < 0))
         raise InvalidInputError(f"{what} `{values.name}` is missing at row {i}")
     names = np.array([str(u) for u in uniques], dtype=object)
     merged, merged_names = pd.factorize(names)
     return np.asarray(merged, dtype=np.int64)[code], np.asarray(merged_names, dtype=object)
+
+
+def _labels(values: pd.Series) -> pd.Series | np.ndarray:
+    """A label column ready to factorize: text as an object array (pandas hashes it with its
+    string table, skipping the string dtype's own factorize, about half the time), any other
+    dtype (categorical, integer) as it is."""
+    if isinstance(values.dtype, pd.StringDtype) or values.dtype == object:
+        return values.to_numpy(dtype=object)
+    return values
 
 
 def _obj(values: np.ndarray) -> pd.Series:
@@ -515,7 +524,7 @@ def _pledgor_codes(
     """
     n = len(pledges)
     own = (
-        pd.factorize(pledges["pledgor_uscc"], use_na_sentinel=True)
+        pd.factorize(_labels(pledges["pledgor_uscc"]), use_na_sentinel=True)
         if "pledgor_uscc" in pledges.columns
         else (np.full(n, -1, dtype=np.int64), pd.Index([]))
     )

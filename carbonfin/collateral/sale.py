@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from carbonfin.collateral.liquidity import impact_frac, sale_variance_days
+from carbonfin.collateral.formula import FormulaInputs, schedule_liquidation
 from carbonfin.collateral.market_risk import MarketRiskProfile
-from carbonfin.collateral.scaling import scale_haircut
 from carbonfin.errors import InvalidInputError
 
 __all__ = [
@@ -28,42 +27,36 @@ __all__ = [
 
 
 def liquidation_component(
-    p: MarketRiskProfile, pos: np.ndarray, liquidation: str, with_apc: float
+    p: MarketRiskProfile, pos: np.ndarray, liquidation: str, f: FormulaInputs
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(liquidation component, sale days T_L, variance days, liquidation days, impact) of
-    positions of ``pos`` tonnes with the anti-procyclical market haircut ``with_apc``.
+    positions of ``pos`` tonnes; ``f`` holds the profile's numbers (anti-procyclical market
+    haircut ``f.with_apc``).
 
     ``"schedule"``: ``T_L = ceil(pos / (participation × ADV))`` (1 to the longest schedule),
     ``scale_haircut(H_apc, T_M, T_V, N_R) − with_apc + impact`` with ``T_V`` the variance days
-    of the linear sale. ``"block"``: ``block_frac × (1 − with_apc)``, refused for a position
-    larger than the largest day of the block lookback.
+    of the linear sale (:func:`carbonfin.collateral.formula.schedule_liquidation`). ``"block"``:
+    ``block_frac × (1 − with_apc)``, refused for a position larger than the largest day of the
+    block lookback.
     """
-    tm, nr, n = p.holding_days, p.remargin_days, len(pos)
-    daily = p.participation_frac * p.adv_t
-    with np.errstate(divide="ignore"):
-        sale = np.ceil(pos / daily) if daily > 0 else np.full(n, np.inf)
-    sale = np.clip(sale, 1.0, p.max_liquidation_days)
-    if liquidation == "block":
-        if p.block_discount_frac is None:
-            raise InvalidInputError(
-                f"`liquidation='block'` needs a block-trade price band; {p.series} has none "
-                "(see its market rules)"
-            )
-        too_big = pos > p.max_day_volume_t
-        if too_big.any():
-            raise InvalidInputError(
-                f"`liquidation='block'` is not supported by the data for a position of "
-                f"{float(pos[np.argmax(too_big)]):,.0f} t: the largest day in the block lookback "
-                f"traded {p.max_day_volume_t:,.0f} t"
-            )
-        ones = np.ones(n)
-        liq = np.full(n, p.block_discount_frac * (1.0 - with_apc))
-        return liq, ones, np.full(n, float(tm)), np.full(n, float(tm)), np.zeros(n)
-    var_days = sale_variance_days(tm, sale)
-    impact = impact_frac(pos, p.adv_t, p.daily_vol, rules=p.liquidity)
-    impact = np.where(np.isfinite(impact), impact, 1.0)
-    liq = np.asarray(scale_haircut(p.apc_frac, tm, var_days, nr)) - with_apc + impact
-    return liq, sale, var_days, tm + sale - 1.0, impact
+    if liquidation != "block":
+        return schedule_liquidation(f, pos)
+    tm, n = p.holding_days, len(pos)
+    if p.block_discount_frac is None:
+        raise InvalidInputError(
+            f"`liquidation='block'` needs a block-trade price band; {p.series} has none "
+            "(see its market rules)"
+        )
+    too_big = pos > p.max_day_volume_t
+    if too_big.any():
+        raise InvalidInputError(
+            f"`liquidation='block'` is not supported by the data for a position of "
+            f"{float(pos[np.argmax(too_big)]):,.0f} t: the largest day in the block lookback "
+            f"traded {p.max_day_volume_t:,.0f} t"
+        )
+    ones = np.ones(n)
+    liq = np.full(n, p.block_discount_frac * (1.0 - f.with_apc))
+    return liq, ones, np.full(n, float(tm)), np.full(n, float(tm)), np.zeros(n)
 
 
 def position_of(

@@ -30,8 +30,9 @@ import math
 
 import numpy as np
 
-from carbonfin.collateral.haircut import HaircutArrays, haircut_components
+from carbonfin.collateral.formula import FormulaInputs, total_haircut
 from carbonfin.collateral.market_risk import MarketRiskProfile
+from carbonfin.errors import InvalidInputError
 
 __all__ = ["largest_per_group", "loan_topups", "topup_tonnes"]
 
@@ -76,40 +77,48 @@ def loan_topups(
     q_in = np.bincount(loan_pos, weights=eligible * in_pos, minlength=n_loans)
     v_in = np.bincount(loan_pos, weights=value * in_pos, minlength=n_loans)
     l_in = np.bincount(loan_pos, weights=lendable * in_pos, minlength=n_loans)
-    for k, prof in enumerate(profiles):
-        here = np.flatnonzero(short & (main_code == k))
-        if not len(here):
-            continue
+    # every short loan of every instrument in one solve: each loan carries its instrument's
+    # numbers (the iteration is loan by loan; batching changes no loan's answer)
+    here = np.flatnonzero(short & (main_code >= 0))
+    here = here[np.argsort(main_code[here], kind="stable")]  # instrument by instrument
+    if len(here):
         m = main[here]
         bank_t = np.divide(position[m], book_share[m], out=position[m].copy(),
                            where=book_share[m] > 0)  # fmt: skip
-        topup_q[here] = topup_tonnes(
-            prof, q_in[here], v_in[here] / np.maximum(q_in[here], 1e-9),
-            need[here] - (lend[here] - l_in[here]), mismatch[m], covered[m], position[m], bank_t,
+        topup_q[here] = _solve(
+            _Problem([FormulaInputs.of(p) for p in profiles], main_code[here], q_in[here],
+                     v_in[here] / np.maximum(q_in[here], 1e-9),
+                     need[here] - (lend[here] - l_in[here]), mismatch[m], covered[m],
+                     position[m], bank_t),
+            iterations=30,
         )  # fmt: skip
     return topup_q, main_inst
 
 
 def largest_per_group(group: np.ndarray, value: np.ndarray, n_groups: int) -> np.ndarray:
-    """Index of the largest ``value`` in each group (the first of equal ones; -1 if empty)."""
-    order = np.argsort(group, kind="stable")
-    g, v = group[order], value[order]
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    top = np.maximum.reduceat(v, starts)
-    counts = np.diff(np.r_[starts, len(g)])
-    at_top = np.flatnonzero(v == np.repeat(top, counts))
-    first = at_top[np.r_[True, g[at_top][1:] != g[at_top][:-1]]]
-    out = np.full(n_groups, -1)
-    out[g[first]] = order[first]
+    """Index of the largest ``value`` in each group (the first of equal ones; -1 if empty or
+    NaN). Unbuffered ``ufunc.at`` reductions: no sort of the book."""
+    top = np.full(n_groups, -np.inf)
+    np.maximum.at(top, group, value)
+    at_top = np.flatnonzero(value == top[group])
+    n = len(group)
+    out = np.full(n_groups, n, dtype=np.int64)
+    np.minimum.at(out, group[at_top], at_top)
+    out[out == n] = -1
     return out
 
 
 class _Problem:
-    """``f(x)`` of a set of loans (see the module notes), evaluated on any subset of them."""
+    """``f(x)`` of a set of loans (see the module notes), evaluated on any subset of them.
+
+    ``numbers[k]`` are the formula's inputs of profile ``k`` and ``code`` the profile of each
+    loan, in ascending order (the loans of one instrument are evaluated together).
+    """
 
     def __init__(
         self,
-        prof: MarketRiskProfile,
+        numbers: list[FormulaInputs],
+        code: np.ndarray,
         quantity: np.ndarray,
         price: np.ndarray,
         need: np.ndarray,
@@ -118,21 +127,35 @@ class _Problem:
         position: np.ndarray,
         bank_t: np.ndarray,
     ) -> None:
-        self.prof, self.q, self.price, self.need = prof, quantity, price, need
+        if len(code) and (np.diff(code) < 0).any():
+            raise InvalidInputError("top-up loans must be ordered by their profile code")
+        self.numbers, self.code, self.q, self.price, self.need = (
+            numbers,
+            code,
+            quantity,
+            price,
+            need,
+        )
         self.mismatch, self.covered = mismatch, covered
         self.position, self.bank_t = position, bank_t
 
     def keep(self, i: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Tonnes ``q + x`` and the fraction ``1 − h`` they keep after their position's haircut."""
+        """Tonnes ``q + x`` and the fraction ``1 − h`` they keep after their position's haircut
+        (``i`` ascending)."""
         q_new = np.maximum(self.q[i] + x, 1e-9)
         pos_new = np.maximum(self.position[i] + x, q_new)
         bank_new = self.bank_t[i] + x
         share = np.divide(pos_new, bank_new, out=np.ones(len(i)), where=bank_new > 0)
-        out: HaircutArrays = haircut_components(
-            self.prof, q_new, position_t=pos_new, loan_currency_mismatch=self.mismatch[i],
-            pledgor_covered=self.covered[i], book_share=np.minimum(share, 1.0),
-        )  # fmt: skip
-        return q_new, 1.0 - out.total
+        share = np.minimum(share, 1.0)
+        mismatch, covered = self.mismatch[i], self.covered[i]
+        total = np.empty(len(i))
+        bounds = np.searchsorted(self.code[i], np.arange(len(self.numbers) + 1))
+        for k, f in enumerate(self.numbers):
+            a, b = bounds[k], bounds[k + 1]
+            if b > a:
+                total[a:b] = total_haircut(f, pos_new[a:b], share[a:b], mismatch[a:b],
+                                           covered[a:b])  # fmt: skip
+        return q_new, 1.0 - total
 
     def f(self, i: np.ndarray, x: np.ndarray) -> np.ndarray:
         """Lendable value of ``q + x`` tonnes less the need (``>= 0``: the target is met)."""
@@ -159,7 +182,16 @@ def topup_tonnes(
     Fixed-point rounds, then a bracket and bisection for the loans they leave unconverged
     (module notes).
     """
-    pb = _Problem(prof, quantity, price, need, mismatch, covered, position, bank_t)
+    code = np.zeros(len(quantity), dtype=np.int64)
+    pb = _Problem(
+        [FormulaInputs.of(prof)], code, quantity, price, need, mismatch, covered, position, bank_t
+    )
+    return _solve(pb, iterations=iterations)
+
+
+def _solve(pb: _Problem, *, iterations: int) -> np.ndarray:
+    """The tonnes of every loan of ``pb`` (module notes: fixed point, then bracket)."""
+    quantity, price, need = pb.q, pb.price, pb.need
     x = np.zeros_like(quantity)
     done = np.zeros(len(x), dtype=bool)
     live = np.ones(len(x), dtype=bool)  # still iterating (finite and not converged)
