@@ -210,6 +210,21 @@ def filtered_historical(
     """
     limit = _limit(limit_frac, instrument)
     _check_common(start_price, horizon_days, n_paths, limit[0])
+    out, notes = _fhs_returns(fit, horizon_days, n_paths, seed, limit, max_variance)
+    return _paths(f"FHS ({fit.model}-{fit.dist})", start_price, out, seed, limit, tuple(notes))
+
+
+def _fhs_returns(
+    fit: VolFit,
+    horizon_days: int,
+    n_paths: int,
+    seed: int,
+    limit: tuple[float | None, str],
+    max_variance: float | None,
+) -> tuple[np.ndarray, list[str]]:
+    """The capped daily log returns (paths × days) of a filtered historical simulation and its
+    notes (checks, stationarity warning, variance-bound hits)."""
+    _check_common(1.0, horizon_days, n_paths, limit[0])
     if fit.time_unit != "business_day":
         raise InvalidInputError(
             f"filtered historical simulation steps one business day at a time, but the fit is in "
@@ -229,7 +244,7 @@ def filtered_historical(
             f"at {var_cap:.4g} (daily vol {math.sqrt(var_cap):.2%})"
         )
         notes.append(message)
-        warnings.warn(message, NonStationaryWarning, stacklevel=2)
+        warnings.warn(message, NonStationaryWarning, stacklevel=3)
     rng = np.random.default_rng(seed)
     p = fit.params
     mu = fit.mu
@@ -243,7 +258,7 @@ def filtered_historical(
         out, capped = garch_paths(z_hist, idx, dict(p), mu, var0, var_cap, clip)
     if capped:
         notes.append(f"{capped} of {n_paths * horizon_days} path-days hit the variance bound")
-    return _paths(f"FHS ({fit.model}-{fit.dist})", start_price, out, seed, limit, tuple(notes))
+    return out, notes
 
 
 def _egarch_paths(

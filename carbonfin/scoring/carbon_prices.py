@@ -10,11 +10,13 @@ For market ``i`` (SHEA, CEA) and compliance year ``y`` with deadline ``T_y`` (SH
 or before ``as_of``, a flat discount curve at ``rate`` and ``net_carry``), ``S_s(d)/S_0`` the
 relative move of scenario path ``s`` after ``d_y`` business days (China.SEEE calendar; years
 without a published holiday notice are projected and say so). The forward sets the level (the
-carry), the scenario model the dispersion: ``fhs`` (filtered historical simulation on a GJR-t
-fit), ``t`` (Student-t calibrated from that fit) or ``merton`` (jump-diffusion calibrated from
-the returns), all from :mod:`carbonfin.pricing.scenarios` with daily moves capped at the
-instrument's price limit. Each market draws from its own stream (``seed`` for SHEA,
-``seed + 1`` for CEA): the two markets are independent, an assumption stated in the notes.
+carry), the scenario model the dispersion (FHS prices are kept on the deadline days only,
+:func:`carbonfin.pricing.fhs_marks.filtered_historical_at`): ``fhs`` (filtered historical
+simulation on a GJR-t fit), ``t`` (Student-t calibrated from that fit) or ``merton``
+(jump-diffusion calibrated from the returns), all from :mod:`carbonfin.pricing.scenarios` with
+daily moves capped at the instrument's price limit. Each market draws from its own stream
+(``seed`` for SHEA, ``seed + 1`` for CEA): the two markets are independent, an assumption stated
+in the notes.
 """
 
 from __future__ import annotations
@@ -28,14 +30,10 @@ import numpy as np
 from carbonfin.calendars import get_calendar, is_provisional
 from carbonfin.errors import CarbonfinWarning, InvalidInputError, MissingDataError
 from carbonfin.instruments import Instrument
+from carbonfin.pricing.fhs_marks import ScenarioMarks, filtered_historical_at
 from carbonfin.pricing.forward import ForwardCurve, flat_curve
 from carbonfin.pricing.history import PriceHistory
-from carbonfin.pricing.scenarios import (
-    ScenarioPaths,
-    calibrate_merton,
-    calibrate_student_t,
-    filtered_historical,
-)
+from carbonfin.pricing.scenarios import ScenarioPaths, calibrate_merton, calibrate_student_t
 from carbonfin.pricing.volatility import fit_garch
 from carbonfin.scoring.account import compliance_deadline
 from carbonfin.scoring.carbon_cost import CompliancePrices
@@ -51,23 +49,39 @@ DEFAULT_RATE = 0.018
 
 
 def _paths(
-    history: PriceHistory, method: str, start: float, days: int, n: int, seed: int, inst: Instrument
-) -> tuple[ScenarioPaths, list[str]]:
+    history: PriceHistory,
+    method: str,
+    start: float,
+    days: np.ndarray,
+    n: int,
+    seed: int,
+    inst: Instrument,
+) -> tuple[ScenarioMarks, list[str]]:
+    """Scenario prices after ``days`` business days (FHS: only on those days, the paths'
+    other days never stored; ``t`` and ``merton``: drawn whole, then read on those days)."""
     notes: list[str] = []
     returns = history.returns()
+    horizon = int(days.max())
+    sim: ScenarioPaths | ScenarioMarks
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CarbonfinWarning)
         if method == "merton":
-            sim = calibrate_merton(returns).simulate(start, days, n, seed=seed, instrument=inst)
+            sim = calibrate_merton(returns).simulate(start, horizon, n, seed=seed, instrument=inst)
         else:
             fit = fit_garch(returns, "gjr", "t")
             notes += [f"{inst.value} fit: {w}" for w in fit.warnings]
             if method == "fhs":
-                sim = filtered_historical(fit, start, days, n, seed=seed, instrument=inst)
+                sim = filtered_historical_at(fit, start, days, n, seed=seed, instrument=inst)
             else:
-                sim = calibrate_student_t(fit).simulate(start, days, n, seed=seed, instrument=inst)
+                sim = calibrate_student_t(fit).simulate(
+                    start, horizon, n, seed=seed, instrument=inst
+                )
     notes += [f"{inst.value}: {w.message}" for w in caught if issubclass(w.category, Warning)]
     notes += [f"{inst.value}: {n_}" for n_ in sim.notes]
+    if isinstance(sim, ScenarioPaths):
+        sim = ScenarioMarks(sim.method, sim.start_price, tuple(int(d) for d in days),
+                            np.ascontiguousarray(sim.prices[:, days - 1]), sim.seed,
+                            sim.limit_frac, sim.limit_source, sim.notes)  # fmt: skip
     return sim, sorted(set(notes), key=notes.index)
 
 
@@ -144,12 +158,12 @@ def simulate_compliance_prices(
                 f"{inst.value}: business days to deadlines in years without a published "
                 "holiday notice are a provisional projection (China.SEEE)"
             )
-        sim, got = _paths(hist, method, spot, int(days.max()), n_scenarios, seed + code, inst)
+        sim, got = _paths(hist, method, spot, days, n_scenarios, seed + code, inst)
         notes += got
         curve = ForwardCurve(spot, flat_curve(as_of, rate), net_carry)
         fwd = curve.forward(np.array([(d - as_of).days / 365.0 for d in deadlines]))
         forwards[code] = fwd
-        prices[code] = fwd[None, :] * sim.prices[:, days - 1] / sim.start_price
+        prices[code] = fwd[None, :] * sim.prices / sim.start_price
         sources.append(
             f"{inst.value}: {sim.method}, spot {spot:.2f} CNY/t on {closes.index[-1]}, "
             f"history {hist.dates[0]}..{hist.dates[-1]}"

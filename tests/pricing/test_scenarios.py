@@ -16,6 +16,7 @@ from carbonfin.pricing import (
     PriceHistory,
     calibrate_merton,
     calibrate_student_t,
+    fhs_marks,
     filtered_historical,
     fit_garch,
     merton_jump,
@@ -167,3 +168,20 @@ def test_fhs_from_an_explosive_fit_stays_finite_and_warns() -> None:
     assert paths.value_at_risk(0.99) < 1.0
     assert any("variance bound" in n for n in paths.notes)
     assert float(np.max(np.var(paths.log_returns, axis=0))) <= 9 * np.max(fit.conditional_vol) ** 2
+
+
+@pytest.mark.parametrize("model", ["gjr", "egarch"])
+def test_fhs_prices_on_chosen_days_equal_the_full_paths_bit_for_bit(model: str) -> None:
+    """``filtered_historical_at`` keeps only a running sum, not the paths: same seed, same bits
+    as the full simulation read on those days (days unsorted and repeated on purpose)."""
+    fit = fit_garch(R, model, "t")
+    days = [37, 5, 120, 5, 1]
+    full = filtered_historical(fit, 60.0, 120, 3_000, seed=11, instrument="SHEA")
+    at = fhs_marks.filtered_historical_at(fit, 60.0, days, 3_000, seed=11, instrument="SHEA")
+    expected = full.prices[:, np.array(days) - 1]
+    np.testing.assert_array_equal(at.prices.view(np.int64), expected.view(np.int64))
+    assert at.days == tuple(days)
+    assert at.notes == full.notes
+    assert at.method == full.method
+    with pytest.raises(InvalidInputError, match="`days`"):
+        fhs_marks.filtered_historical_at(fit, 60.0, [0, 3], 10, seed=1)
