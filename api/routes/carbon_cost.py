@@ -101,6 +101,19 @@ def _run(request: Request, session: Any, as_of: dt.date, years: int, method: str
     return result, loans
 
 
+def borrower_carbon_exposure(
+    request: Request, session: Any, as_of: dt.date, *, paths: int = 2_000, seed: int = 0
+) -> pd.DataFrame:
+    """Per bank and borrower with an active loan: the tonnes it must buy for compliance year
+    ``as_of.year``, its market and the forward (FHS prices, ``paths`` scenarios): the
+    borrowers' side of the stress book's both-sides view (as ``carbonfin stress --both-sides``).
+    """
+    from carbonfin.scoring.carbon_card import borrower_exposure
+
+    result, loans = _run(request, session, as_of, 1, "fhs", paths, seed)
+    return borrower_exposure(loans, result, as_of.year)
+
+
 def _debt(request: Request, as_of: dt.date) -> pd.Series:
     fy = request.app.state.data.account_frames()["firm_years"]
     known = fy[(fy["year"] < as_of.year) & fy["debt_cny"].notna()].sort_values("year")

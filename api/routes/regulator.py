@@ -145,13 +145,25 @@ def stress(
     _who: SupervisorClient,
     as_of: Day,
     scenario: Annotated[str, Query(min_length=1, max_length=64, examples=["shea-2015"])],
+    both_sides: Annotated[
+        bool,
+        Query(
+            description="also the borrowers' carbon cost for compliance year as_of.year before "
+            "and after the same moves, per bank beside the pledged collateral (2,000 FHS paths)"
+        ),
+    ] = False,
 ) -> StressPublic:
     """A stress scenario (shipped in ``stress.toml``) applied to the whole book as its stored
     valuation of ``as_of`` holds it (valued and stored first when missing or older than the
     data; :mod:`carbonfin.lending.stored_book`); the run is
     stored (table ``stress_runs``: scenario, as-of, inputs, model versions, results; the same
     scenario and as-of again replaces it) and committed before the answer, which gives its
-    ``run_id``. Storing the result changes no lending data: the regulator stays read-only."""
+    ``run_id``. Storing the result changes no lending data: the regulator stays read-only.
+
+    ``both_sides=true``: a price move works on both sides of each bank's book — a spike raises
+    the value of the allowances pledged to it while it raises what its covered borrowers must
+    pay for allowances — and ``both_sides`` lists, per bank, the collateral and the borrowers'
+    carbon cost before and after (cost = tonnes to buy × forward × (1 + move))."""
     from carbonfin.collateral import stress_record
     from carbonfin.collateral.models import get_model
     from carbonfin.collateral.stress import stress_book
@@ -167,7 +179,15 @@ def stress(
     histories = {
         Instrument.parse(c): data.history(c) for c in sorted(book.pledges["instrument"].unique())
     }
-    r = stress_book(book, scenario, histories, industries=pledgor_industries(session=session))
+    borrowers = None
+    if both_sides:
+        from api.routes.carbon_cost import borrower_carbon_exposure
+
+        borrowers = borrower_carbon_exposure(request, session, as_of)
+    r = stress_book(
+        book, scenario, histories, industries=pledgor_industries(session=session),
+        carbon_exposure=borrowers,
+    )  # fmt: skip
     model = get_model(run.model)
     run_id, replaced = record_stress_run(
         sessions=request.app.state.sessions,
@@ -196,6 +216,7 @@ def stress(
         by_bank=rows(r.by_bank),
         by_instrument=rows(r.by_instrument),
         by_industry=rows(r.by_industry),
+        both_sides=None if r.both_sides is None else rows(r.both_sides.set_index("bank_id")),
         source=r.scenario.source + (" (assumed)" if r.scenario.assumed else ""),
         notes=list(r.notes),
         run_id=run_id,

@@ -243,6 +243,11 @@ class StressPublic(BaseModel):
     by_bank: list[dict[str, Any]]
     by_instrument: list[dict[str, Any]]
     by_industry: list[dict[str, Any]]
+    both_sides: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="with both_sides=true: per bank, the pledged collateral and the borrowers' "
+        "carbon cost (compliance year as_of.year) before and after the moves, in CNY",
+    )
     source: str
     notes: list[str]
     run_id: int = Field(

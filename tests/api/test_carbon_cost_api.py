@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from carbonfin.store.database import session_scope
@@ -76,3 +77,44 @@ def test_bad_input_is_a_422_with_a_problem_body(api: Api) -> None:
         resp = _get(api, "/v1/carbon-cost/borrowers", "bank1", **extra)
         assert resp.status_code == 422, (extra, resp.text)
         assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+def test_regulator_stress_shows_both_sides_per_bank(api: Api) -> None:
+    """A +50% spike on the regulator's stress route with ``both_sides=true``: per bank, the
+    pledged collateral and the borrowers' carbon cost both rise by the move; without the flag
+    the view is absent (not an empty table)."""
+    params = {"as_of": AS_OF.isoformat(), "scenario": "spike-50"}
+    who = api.as_("regulator")
+    plain = api.client.get("/v1/regulator/stress", params=params, headers=who)
+    assert plain.status_code == 200, plain.text
+    assert plain.json()["both_sides"] is None
+    resp = api.client.get(
+        "/v1/regulator/stress", params={**params, "both_sides": "true"}, headers=who
+    )
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    moves = set(body["moves"].values())
+    assert moves == {0.5}
+    rows = {r["bank_id"]: r for r in body["both_sides"]}
+    assert {"BANK-01", "BANK-02"} <= set(rows)
+    # the collateral side is the book's: per bank it adds up to the stress's own totals
+    assert sum(r["collateral_before_cny"] for r in rows.values()) == pytest.approx(
+        body["value_before_cny"], rel=1e-9
+    )
+    assert sum(r["collateral_after_cny"] for r in rows.values()) == pytest.approx(
+        body["value_after_cny"], rel=1e-9
+    )
+    exposed = [r for r in rows.values() if r["borrowers_exposed"] > 0]
+    assert exposed  # some bank lends to covered emitters that must buy allowances
+    for r in rows.values():
+        assert r["collateral_after_cny"] == pytest.approx(1.5 * r["collateral_before_cny"])
+        assert r["carbon_cost_after_cny"] == pytest.approx(1.5 * r["carbon_cost_before_cny"])
+        assert r["carbon_cost_change_cny"] == pytest.approx(
+            r["carbon_cost_after_cny"] - r["carbon_cost_before_cny"]
+        )
+    assert (
+        api.client.get(
+            "/v1/regulator/stress", params={**params, "both_sides": "maybe"}, headers=who
+        ).status_code
+        == 422
+    )
