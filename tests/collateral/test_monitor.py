@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -285,3 +286,25 @@ def test_a_missing_label_is_refused_not_given_another_rows_code() -> None:
                    as_of=AS_OF)  # fmt: skip
     with pytest.raises(InvalidInputError, match=r"loan `bank_id` is missing at row 2"):
         value_book(PLEDGES, LOANS.assign(bank_id=["B1", "B1", None]), HISTORIES, FX, as_of=AS_OF)
+
+
+@pytest.mark.parametrize("kind", ["str", "int", "object-mixed"])
+def test_loan_rows_equal_index_get_indexer(kind: str) -> None:
+    """The one-factorization lookup of each pledge's loan equals ``Index.get_indexer``: loans in
+    any order, pledges of missing loans (-1), a missing pledge loan id, integer ids."""
+    from carbonfin.collateral.monitor import _loan_rows
+
+    rng = np.random.default_rng(3)
+    ids = rng.permutation(500)
+    loan_ids: list[object] = [f"L{i}" for i in ids] if kind != "int" else list(ids)
+    wanted = rng.integers(0, 600, 2_000)  # 500..599: loans not in the book
+    pledge_ids: list[object] = [f"L{i}" for i in wanted] if kind != "int" else list(wanted)
+    if kind == "object-mixed":
+        pledge_ids[7] = None
+        pledge_ids[8] = 42  # an integer never matches a text id
+    loans = pd.DataFrame({"loan_id": loan_ids})
+    pledges = pd.DataFrame({"loan_id": pledge_ids})
+    expected = pd.Index(loans["loan_id"]).get_indexer(pledges["loan_id"])
+    np.testing.assert_array_equal(_loan_rows(pledges, loans), expected)
+    with pytest.raises(InvalidInputError, match=re.escape(f"loan {loan_ids[3]!r} appears twice")):
+        _loan_rows(pledges, pd.concat([loans, loans.iloc[[3]]], ignore_index=True))
