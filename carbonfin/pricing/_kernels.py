@@ -1,8 +1,10 @@
 """Fused numba kernels for Black-76: price and greeks, element by element (implied vol: _lbr).
 
 These are the hot paths behind :mod:`carbonfin.pricing.options`; that module broadcasts, validates
-and documents. Each kernel runs one parallel loop (``prange``) over flat arrays, so a million
-options cost one pass over memory instead of the dozen temporaries plain numpy would allocate.
+and documents. Each kernel runs one loop over flat arrays, so a million options cost one pass
+over memory instead of the dozen temporaries plain numpy would allocate: a ``prange`` loop when
+given more than one worker thread, else a plain loop on the calling thread (no parallel region;
+on a machine whose other cores are busy that is the faster choice, see ``bench_options``).
 
 Accuracy
 --------
@@ -60,9 +62,11 @@ _IN = types.Array(types.float64, 1, "C", readonly=True)
 _FLAGS = types.Array(types.boolean, 1, "C", readonly=True)
 _OUT = types.Array(types.float64, 1, "C")
 _CODES = types.Array(types.int8, 1, "C")
-_PRICE_SIG = types.int64(_IN, _IN, _IN, _IN, _IN, _FLAGS, _OUT)
-_ALL_SIG = types.int64(_IN, _IN, _IN, _IN, _IN, _FLAGS, _OUT, _OUT, _OUT, _OUT, _OUT, _OUT)
-_IV_SIG = types.int64(_IN, _IN, _IN, _IN, _IN, _FLAGS, _OUT, _CODES)
+_PRICE_SIG = types.int64(_IN, _IN, _IN, _IN, _IN, _FLAGS, _OUT, types.int64)
+_ALL_SIG = types.int64(
+    _IN, _IN, _IN, _IN, _IN, _FLAGS, _OUT, _OUT, _OUT, _OUT, _OUT, _OUT, types.int64
+)
+_IV_SIG = types.int64(_IN, _IN, _IN, _IN, _IN, _FLAGS, _OUT, _CODES, types.int64)
 
 _ERFCX = np.array(COEFFICIENTS)  # (INTERVALS, DEGREE + 1), frozen into the compiled kernels
 _ERFCX_DERIV = np.array(DERIV_COEFFICIENTS)  # -erfcx'(z) / y², same layout
@@ -94,12 +98,16 @@ MAX_RATE_TIMES_EXPIRY = 700.0
 
 
 @njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
-def erfcx(z: float) -> float:
-    """exp(z²)·erfc(z) for z >= 0 (inf gives 0) from the piecewise-polynomial table."""
+def _table_poly(t: Any, z: float) -> tuple[float, float]:
+    """(p, y): the piecewise polynomial of table ``t`` at z >= 0, and y = 400/(4 + z).
+
+    The interval is ``j = ⌊y⌋`` (capped at the last), the local variable ``w = 2(y − j) − 1`` in
+    [−1, 1], and ``p`` the degree-10 polynomial ``t[j, 0] + t[j, 1]·w + … + t[j, 10]·w¹⁰`` by
+    Horner's rule (scalar loads ``t[j, i]``, not a row view: keeps the calling loop vectorisable).
+    """
     y = 400.0 / (4.0 + z)
     j = min(int(y), _LAST)
     w = 2.0 * (y - j) - 1.0
-    t = _ERFCX  # scalar loads t[j, i], not a row view: keeps the calling loop vectorisable
     p = t[j, 10]
     p = p * w + t[j, 9]
     p = p * w + t[j, 8]
@@ -111,6 +119,13 @@ def erfcx(z: float) -> float:
     p = p * w + t[j, 2]
     p = p * w + t[j, 1]
     p = p * w + t[j, 0]
+    return p, y
+
+
+@njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
+def erfcx(z: float) -> float:
+    """exp(z²)·erfc(z) for z >= 0 (inf gives 0) from the piecewise-polynomial table."""
+    p, y = _table_poly(_ERFCX, z)
     return float(p * y)
 
 
@@ -120,21 +135,7 @@ def erfcx_slope(z: float) -> float:
 
     Written out as ``2/√π − 2z·erfcx(z)`` it would lose ``2z²`` relative digits to cancellation.
     """
-    y = 400.0 / (4.0 + z)
-    j = min(int(y), _LAST)
-    w = 2.0 * (y - j) - 1.0
-    t = _ERFCX_DERIV
-    p = t[j, 10]
-    p = p * w + t[j, 9]
-    p = p * w + t[j, 8]
-    p = p * w + t[j, 7]
-    p = p * w + t[j, 6]
-    p = p * w + t[j, 5]
-    p = p * w + t[j, 4]
-    p = p * w + t[j, 3]
-    p = p * w + t[j, 2]
-    p = p * w + t[j, 1]
-    p = p * w + t[j, 0]
+    p, y = _table_poly(_ERFCX_DERIV, z)
     return float(p * y * y)
 
 
@@ -162,8 +163,9 @@ def _tail_diff(z: float, delta: float) -> float:
 def _fetch_add(typingctx: Any, counter: Any) -> Any:
     """Atomically add 1 to ``counter[0]`` (an int64 array) and return its previous value.
 
-    The work-sharing counter of the kernels' thread loop (see ``_run_chunks``): threads take the
-    next chunk when they are ready, so a thread whose core is busy with other work takes fewer.
+    The work-sharing counter of the implied-vol kernel's thread loop (``_lbr.implied_vol``):
+    threads take the next chunk when they are ready, so a thread whose core is busy with other
+    work takes fewer.
     """
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
@@ -362,33 +364,42 @@ def _is_bad(f: float, k: float, t: float, v: float, r: float) -> bool:
     )
 
 
-@njit(_PRICE_SIG, cache=True, parallel=True, fastmath={"contract", "arcp"}, error_model="numpy")
-def black76_price(f, k, t, v, r, call, out):  # type: ignore[no-untyped-def]
-    """Discounted Black-76 prices into ``out``; returns the number of invalid input rows.
+@njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
+def _price_row(i, f, k, t, v, r, call, out):  # type: ignore[no-untyped-def]
+    """Fast path for row i (branch-free); True where the row is marked NaN for the slow path.
 
-    Two passes: the first runs the fast path on every row with harmless stand-in values where a
-    row needs the slow path (branch-free, so it vectorises) and marks such rows NaN; the second,
-    only if there are any, redoes them (invalid rows stay NaN). Slow rows: invalid inputs, a zero
-    strike, ``s < 1e-3``, and far out-of-the-money rows whose value the fast path would form with
-    more than ~3 digits of cancellation (see :func:`_tail_diff`).
+    Rows that need the slow path (invalid inputs, a zero strike, ``s < 1e-3``, a far
+    out-of-the-money value the fast path would form with more than ~3 digits of cancellation,
+    see :func:`_tail_diff`) run with harmless stand-in values and are marked NaN (the fast path
+    never gives NaN).
     """
+    fi, ki, ti, ri = f[i], k[i], t[i], r[i]
+    s = v[i] * math.sqrt(ti)
+    bad = _is_bad(fi, ki, ti, v[i], ri) or not s >= _FAST_MIN_S or ki == 0.0
+    fi = 1.0 if bad else fi
+    ki = 1.0 if bad else ki
+    s = 1.0 if bad else s
+    otm, _, _, _, exact = _fast(fi, ki, s)
+    slow = bad | exact
+    value = vexp(-ri * ti) * _from_otm(otm, fi, ki, call[i])
+    out[i] = np.nan if slow else value
+    return slow
+
+
+@njit(cache=True, fastmath={"contract", "arcp"}, error_model="numpy")
+def _price_rows(f, k, t, v, r, call, out):  # type: ignore[no-untyped-def]
+    """The fast pass on the calling thread (a plain loop: it vectorises, no parallel region)."""
     special = 0
-    for i in prange(out.shape[0]):
-        fi, ki, ti, ri = f[i], k[i], t[i], r[i]
-        s = v[i] * math.sqrt(ti)
-        bad = _is_bad(fi, ki, ti, v[i], ri) or not s >= _FAST_MIN_S or ki == 0.0
-        fi = 1.0 if bad else fi
-        ki = 1.0 if bad else ki
-        s = 1.0 if bad else s
-        otm, _, _, _, exact = _fast(fi, ki, s)
-        slow = bad | exact
-        special += slow
-        value = vexp(-ri * ti) * _from_otm(otm, fi, ki, call[i])
-        out[i] = np.nan if slow else value  # the fast path never gives NaN: NaN marks the row
-    if special == 0:
-        return 0
+    for i in range(out.shape[0]):
+        special += _price_row(i, f, k, t, v, r, call, out)
+    return special
+
+
+@njit(cache=True, error_model="numpy")
+def _price_marked(f, k, t, v, r, call, out):  # type: ignore[no-untyped-def]
+    """Second pass: redo the rows marked NaN by the slow path; return the invalid ones (NaN)."""
     n_bad = 0
-    for i in range(out.shape[0]):  # serial: a scan for the few marked rows, no parallel region
+    for i in range(out.shape[0]):
         if out[i] == out[i]:
             continue
         fi, ki, ti, vi, ri = f[i], k[i], t[i], v[i], r[i]
@@ -397,6 +408,27 @@ def black76_price(f, k, t, v, r, call, out):  # type: ignore[no-untyped-def]
         else:
             out[i] = math.exp(-ri * ti) * _undiscounted(fi, ki, vi * math.sqrt(ti), call[i])
     return n_bad
+
+
+@njit(_PRICE_SIG, cache=True, parallel=True, error_model="numpy")
+def black76_price(f, k, t, v, r, call, out, workers):  # type: ignore[no-untyped-def]
+    """Discounted Black-76 prices into ``out``; returns the number of invalid input rows.
+
+    Two passes: the vectorised fast pass (:func:`_price_row`) over every row, then, only if
+    it marked any, the slow path for those rows (:func:`_price_marked`). ``workers`` is the
+    number of threads: 1 runs the fast pass on the calling thread with no parallel region (the
+    fastest choice when the other cores are busy), more a ``prange`` loop.
+    """
+    n = out.shape[0]
+    if workers <= 1 or n <= CHUNK:
+        special = _price_rows(f, k, t, v, r, call, out)
+    else:
+        special = 0
+        for i in prange(n):
+            special += _price_row(i, f, k, t, v, r, call, out)
+    if special == 0:
+        return 0
+    return _price_marked(f, k, t, v, r, call, out)
 
 
 @njit(cache=True)
@@ -427,35 +459,45 @@ def _all_slow(f: float, k: float, t: float, v: float, r: float, call: bool) -> t
     return value, delta, gamma, vega, theta, -t * value
 
 
-@njit(_ALL_SIG, cache=True, parallel=True, fastmath={"contract", "arcp"}, error_model="numpy")
-def black76_all(f, k, t, v, r, call, price, delta, gamma, vega, theta, rho):  # type: ignore[no-untyped-def]
-    """Price and the five greeks; returns the number of invalid rows (two passes, as above)."""
+@njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
+def _all_row(i, f, k, t, v, r, call, price, delta, gamma, vega, theta, rho):  # type: ignore[no-untyped-def]
+    """Price and greeks of row i by the fast path (as :func:`_price_row`); True if marked."""
+    fi, ki, ti, vi, ri = f[i], k[i], t[i], v[i], r[i]
+    ci = call[i]
+    sqrt_t = math.sqrt(ti)
+    s = vi * sqrt_t
+    slow = _is_bad(fi, ki, ti, vi, ri) or not s >= _FAST_MIN_S or ki == 0.0
+    fi = 1.0 if slow else fi
+    ki = 1.0 if slow else ki
+    s = 1.0 if slow else s
+    sqrt_t = 1.0 if slow else sqrt_t
+    df = vexp(-ri * ti)
+    otm, n_d1, n_md1, pdf, exact = _fast(fi, ki, s)
+    slow = slow | exact
+    value = df * _from_otm(otm, fi, ki, ci)
+    price[i] = np.nan if slow else value  # the fast path never gives NaN: NaN marks the row
+    delta[i] = df * n_d1 if ci else -df * n_md1
+    gamma[i] = df * pdf / (fi * s)
+    vega[i] = df * fi * pdf * sqrt_t
+    theta[i] = ri * value - df * fi * pdf * vi / (2.0 * sqrt_t)
+    rho[i] = -ti * value
+    return slow
+
+
+@njit(cache=True, fastmath={"contract", "arcp"}, error_model="numpy")
+def _all_rows(f, k, t, v, r, call, price, delta, gamma, vega, theta, rho):  # type: ignore[no-untyped-def]
+    """The fast pass of :func:`black76_all` on the calling thread (vectorises)."""
     special = 0
-    for i in prange(price.shape[0]):
-        fi, ki, ti, vi, ri = f[i], k[i], t[i], v[i], r[i]
-        ci = call[i]
-        sqrt_t = math.sqrt(ti)
-        s = vi * sqrt_t
-        slow = _is_bad(fi, ki, ti, vi, ri) or not s >= _FAST_MIN_S or ki == 0.0
-        fi = 1.0 if slow else fi
-        ki = 1.0 if slow else ki
-        s = 1.0 if slow else s
-        sqrt_t = 1.0 if slow else sqrt_t
-        df = vexp(-ri * ti)
-        otm, n_d1, n_md1, pdf, exact = _fast(fi, ki, s)
-        slow = slow | exact
-        special += slow
-        value = df * _from_otm(otm, fi, ki, ci)
-        price[i] = np.nan if slow else value  # the fast path never gives NaN: NaN marks the row
-        delta[i] = df * n_d1 if ci else -df * n_md1
-        gamma[i] = df * pdf / (fi * s)
-        vega[i] = df * fi * pdf * sqrt_t
-        theta[i] = ri * value - df * fi * pdf * vi / (2.0 * sqrt_t)
-        rho[i] = -ti * value
-    if special == 0:
-        return 0
+    for i in range(price.shape[0]):
+        special += _all_row(i, f, k, t, v, r, call, price, delta, gamma, vega, theta, rho)
+    return special
+
+
+@njit(cache=True, error_model="numpy")
+def _all_marked(f, k, t, v, r, call, price, delta, gamma, vega, theta, rho):  # type: ignore[no-untyped-def]
+    """Second pass of :func:`black76_all`: the rows marked NaN; returns the invalid ones."""
     n_bad = 0
-    for i in range(price.shape[0]):  # serial: a scan for the few marked rows, no parallel region
+    for i in range(price.shape[0]):
         if price[i] == price[i]:
             continue
         fi, ki, ti, vi, ri = f[i], k[i], t[i], v[i], r[i]
@@ -467,6 +509,21 @@ def black76_all(f, k, t, v, r, call, price, delta, gamma, vega, theta, rho):  # 
                 fi, ki, ti, vi, ri, call[i]
             )
     return n_bad
+
+
+@njit(_ALL_SIG, cache=True, parallel=True, error_model="numpy")
+def black76_all(f, k, t, v, r, call, price, delta, gamma, vega, theta, rho, workers):  # type: ignore[no-untyped-def]
+    """Price and the five greeks; returns the number of invalid rows (two passes, as above)."""
+    n = price.shape[0]
+    if workers <= 1 or n <= CHUNK:
+        special = _all_rows(f, k, t, v, r, call, price, delta, gamma, vega, theta, rho)
+    else:
+        special = 0
+        for i in prange(n):
+            special += _all_row(i, f, k, t, v, r, call, price, delta, gamma, vega, theta, rho)
+    if special == 0:
+        return 0
+    return _all_marked(f, k, t, v, r, call, price, delta, gamma, vega, theta, rho)
 
 
 @njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")

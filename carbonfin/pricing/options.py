@@ -17,6 +17,7 @@ from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
+from numba import get_num_threads
 
 from carbonfin.errors import InvalidInputError
 from carbonfin.pricing import _kernels, _lbr
@@ -183,7 +184,7 @@ def black76(
     named = _market(forward, strike, expiry_years, vol, rate)
     shape, flat, flags = _broadcast(named, call)
     out = np.empty(flags.shape[0])
-    if _price_kernel(*flat, flags, out):
+    if _price_kernel(*flat, flags, out, get_num_threads()):
         _raise_first_invalid(dict(zip(named, flat, strict=True)), shape)
     return out.reshape(shape)
 
@@ -256,7 +257,7 @@ def black76_greeks(
     shape, flat, flags = _broadcast(named, call)
     n = flags.shape[0]
     outs = list(np.empty((6, n)))  # one block: fewer, larger (huge-page backed) allocations
-    if _greeks_kernel(*flat, flags, *outs):
+    if _greeks_kernel(*flat, flags, *outs, get_num_threads()):
         _raise_first_invalid(dict(zip(named, flat, strict=True)), shape)
     price, delta, gamma, vega, theta, rho = (o.reshape(shape) for o in outs)
     return Black76Greeks(price, delta, gamma, vega, theta, rho)
@@ -317,8 +318,9 @@ def solve_implied_vol(
     P. Jäckel, "Let's Be Rational" (Wilmott 2015): the out-of-the-money equivalent price,
     normalised by ``√(F·K)``, is solved for the total standard deviation ``s = σ√T`` from a
     rational-cubic initial guess on one of four branches and two third-order Householder steps,
-    vectorised (see ``_lbr``). Rows whose convergence the fast pass cannot confirm (a total
-    deviation below 1e-3, a cancelling far tail) are solved again by a safeguarded Newton
+    vectorised and shared out over numba's threads (``numba.set_num_threads``; see ``_lbr``).
+    Rows whose convergence the fast pass cannot confirm (a total deviation below 1e-3, a
+    cancelling far tail) are solved again by a safeguarded Newton
     iteration on ``ln(price)`` with the accurate slow-path value. The result reproduces the
     price to 1e-12 relative, or to the price's own sensitivity to one ulp of ``s`` where that
     is larger (far out of the money).
@@ -329,7 +331,7 @@ def solve_implied_vol(
     n = flags.shape[0]
     out = np.empty(n)
     codes = np.empty(n, dtype=np.int8)
-    if _implied_vol_kernel(price_flat, *market, flags, out, codes):
+    if _implied_vol_kernel(price_flat, *market, flags, out, codes, get_num_threads()):
         checks = dict(zip(named, market, strict=True))
         if not (checks["strike"] > 0).all():
             pos = int(np.argmin(checks["strike"] > 0))
