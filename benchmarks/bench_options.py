@@ -13,9 +13,10 @@ Like is compared with like, at equal thread counts as well as at all threads:
 The QuantLib loops and numpy/scipy are single-threaded; the numba kernels run once with
 ``numba.set_num_threads(1)`` (a plain vectorised loop on the calling thread, no parallel region)
 and once with every thread (pricing: a ``prange`` loop; implied vol: chunks of rows handed out
-through an atomic counter, so a thread whose core is busy takes fewer). The QuantLib loops are timed on a
-20,000-option sample and scaled. Each round runs every method once (so a load spike on the shared
-machine hits all of them alike); the table gives the median over 5 rounds, after warm-up calls.
+through an atomic counter, so a thread whose core is busy takes fewer). The QuantLib loops are
+timed on a 20,000-option sample and scaled. Each round runs every method once (so a load spike
+on the shared machine hits all of them alike); the table gives the median over 5 rounds, after
+warm-up calls.
 Each vectorised call allocates its outputs afresh, as a caller would see it.
 
 Before timing, the results are checked: prices against QuantLib and numpy/scipy, implied vols
