@@ -26,9 +26,12 @@ run: $(STAMP)
 	$(BIN)/carbonfin warmup
 	$(BIN)/carbonfin serve --demo
 
-## test: the whole test suite (PostgreSQL tests skip unless CARBONFIN_TEST_POSTGRES_URL is set)
+## test: the whole test suite (PostgreSQL tests skip unless CARBONFIN_TEST_POSTGRES_URL is set);
+## PYTEST_ARGS adds pytest options, e.g. `make test PYTEST_ARGS="-n 2 --dist loadfile"` (two
+## pytest-xdist workers; opt-in until repeated runs show the suite parallel-safe: tests/conftest.py)
+PYTEST_ARGS ?=
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -4,6 +4,11 @@ PostgreSQL tests read ``CARBONFIN_TEST_POSTGRES_URL`` (e.g.
 ``postgresql+psycopg://postgres@127.0.0.1:5432/test``); each test gets its own schema, dropped
 afterwards. Where the URL is unset or the server does not answer they skip with the reason, unless
 ``CARBONFIN_REQUIRE_POSTGRES=1`` (set by ``.ci/run``), where that is a failure.
+
+Parallel runs (pytest-xdist, ``-n 2 --dist loadfile``; opt-in): each PostgreSQL test or fixture
+works in a schema of its own (a random name), SQLite files live in each test's ``tmp_path``,
+real servers take a free port, and the numba kernels are compiled once by the controller before
+the workers start (:func:`pytest_sessionstart`).
 """
 
 from __future__ import annotations
@@ -87,3 +92,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             f"real SHEA quotes are required ({REAL_REQUIRE_ENV}=1) but {REAL_SHEA} is absent; "
             "point CARBONFIN_REAL_DATA at shared/data/real"
         )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under pytest-xdist (``-n 2``), compile the numba kernels once in the controller before
+    the workers start: each worker would otherwise compile them itself into the same cache
+    (about a minute of CPU each with an empty cache, as on CI)."""
+    config = session.config
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        return
+    import subprocess
+    import sys
+
+    code = "from carbonfin.pricing import _jit; _jit.load_kernels()"
+    subprocess.run([sys.executable, "-c", code], check=True)
