@@ -46,7 +46,6 @@ from numba import njit, prange
 
 from carbonfin.pricing import _jit
 from carbonfin.pricing._kernels import (
-    _CANCEL,
     _FAST_MIN_S,
     _INV_SQRT2,
     _INV_SQRT2PI,
@@ -75,6 +74,14 @@ _R_LINEAR = 1e8  # a rational-cubic control parameter beyond this is the straigh
 _R_MIN = -(1.0 - 1.4901161193847656e-08)  # the smallest allowed (Delbourgo & Gregory: r > -1)
 _CONVERGED = 1e-5  # last Householder step relative to s: the error after it is ~K·(1e-5)^4
 _FALLBACK = -1.0  # marks a row for the safeguarded solver
+# The fast b(x, s) loses about (1 + z)/δ ulps where two close erfcx values cancel (δ = s/√2; see
+# _kernels._tail_diff). The pricing kernels accept up to 1000 (≤ ~2e-13 relative); a volatility
+# read off such a b carries that error *and* is repriced by a kernel with its own, which together
+# reached 1.3e-12 in price near the money at s ≈ 0.002 (a loss of ~840 ulps; test_reprices_to_
+# 1e_12_across_the_extreme_grid). The solver therefore vouches only for rows that lose at most
+# 500 ulps (~1e-13) and sends the rest to the safeguarded solver, whose b is the accurate
+# slow-path value: 0.04% of an ordinary book (100 ulps would send 0.7%).
+_IV_CANCEL = 500.0
 
 # Acklam's rational approximation of the inverse normal CDF (relative error < 1.2e-9), used only
 # for the initial guess (the Householder steps take it to machine precision)
@@ -114,7 +121,7 @@ def _black(x: float, s: float) -> tuple[float, float, float, bool]:
     """Normalised OTM call b(x, s) for x <= 0, s > 0: (b, b_max − b, ∂b/∂s, exact needed).
 
     The same two-erfcx form as ``_kernels._fast``; ``exact`` flags the rows where it loses more
-    than ~3 digits (small s near the money, or a cancelling far tail).
+    than ~2.7 digits (small s near the money, or a cancelling far tail: ``_IV_CANCEL``).
     """
     u = x / s + 0.5 * s
     lo = u - s
@@ -129,7 +136,7 @@ def _black(x: float, s: float) -> tuple[float, float, float, bool]:
     b = b_tail if tail else e_half - gap_mid
     gap = e_half - b_tail if tail else gap_mid
     vega = _INV_SQRT2PI * e_half * e_u  # e^{x/2} φ(u)
-    exact = (tail and s * _INV_SQRT2 * _CANCEL < 1.0 + z_u) or s < _FAST_MIN_S
+    exact = (tail and s * _INV_SQRT2 * _IV_CANCEL < 1.0 + z_u) or s < _FAST_MIN_S
     return b, gap, vega, exact
 
 
