@@ -98,7 +98,7 @@ def evaluate(name: str, history: PriceHistory, step: int = HORIZON) -> list[Row]
                 hc[i] = int(cand[5:]) / 100
                 continue
             if cand == "past-quantile":
-                hc[i] = _past_quantile(marks, k)
+                hc[i] = _past_quantile(marks, int(k))
                 continue
             try:
                 with warnings.catch_warnings():

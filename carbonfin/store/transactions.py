@@ -188,5 +188,5 @@ def read_data_version(session: Session, name: str = "lending") -> int:
 
 def read_data_versions(session: Session) -> dict[str, int]:
     """Every domain's data version in one query (0 for a domain never written)."""
-    rows = dict(session.execute(select(DataVersion.name, DataVersion.version)).tuples().all())
+    rows: dict[str, int] = dict(session.execute(select(DataVersion.name, DataVersion.version)))
     return {name: int(rows.get(name) or 0) for name in DOMAINS}
