@@ -32,12 +32,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from carbonfin.collateral.haircut import haircut_components
+from carbonfin.collateral.book_haircut import book_profiles, pledge_haircuts, pledge_marks
 from carbonfin.collateral.market_risk import (
     DEFAULT_MODEL,
     MarketRiskProfile,
     Model,
-    market_risk_profile,
 )
 from carbonfin.collateral.policy import CollateralPolicy, LtvThresholds, collateral_policy
 from carbonfin.collateral.positions import position_tonnes
@@ -220,7 +219,7 @@ def _numbers(frame: pd.DataFrame, col: str, what: str, *, positive: bool) -> np.
     return values
 
 
-def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, aggregate, state
+def value_book(
     pledges: pd.DataFrame,
     loans: pd.DataFrame,
     histories: Mapping[Instrument, PriceHistory],
@@ -337,48 +336,18 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
     mismatch = np.array([currencies[c] != Currency.CNY for c in ccy_raw], dtype=bool)[ccy_code][
         loan_pos
     ]
-    n = len(pledges)
-    price = np.empty(n)
-    mark_date = np.empty(n, dtype=object)
-    comps = {c: np.empty(n) for c in (*_COMPONENT_COLS, "total", *_LIQUIDITY_COLS)}
-    model_name = np.empty(n, dtype=object)
-    profs: dict[Instrument, MarketRiskProfile] = dict(profiles or {})
     # positions: a pledgor's eligible tonnes of an instrument at a bank (every loan)
     pos_code, position, book_share = position_tonnes(bank_code, pledgor_code, inst_code, eligible)
-    groups: dict[Instrument, np.ndarray] = {}
-    by_inst = np.argsort(inst_code, kind="stable")
-    bounds = np.searchsorted(inst_code[by_inst], np.arange(len(inst_list) + 1))
-    for k, inst in enumerate(inst_list):
-        idx = by_inst[bounds[k] : bounds[k + 1]]
-        groups[inst] = idx
-        if progress is not None:
-            progress(f"measuring {inst.value} market risk")
-        if inst not in profs:
-            profs[inst] = market_risk_profile(
-                histories[inst], as_of=as_of, model=model, mark_method=mark_method,
-                data_source=data_source, policy=pol,
-            )  # fmt: skip
-        prof = profs[inst]
-        if prof.as_of != as_of:
-            raise InvalidInputError(
-                f"the {inst.value} profile is for {prof.as_of}, not the book date {as_of}"
-            )
-        p = np.full(len(idx), prof.mark.price_cny_per_t)
-        if price_basis == "lower_of" and "reference_price_cny_per_t" in pledges.columns:
-            ref = pd.to_numeric(pledges["reference_price_cny_per_t"]).to_numpy(dtype=float)[idx]
-            p = np.where(np.isfinite(ref) & (ref > 0), np.minimum(p, ref), p)
-        price[idx] = p
-        mark_date[idx] = prof.mark.last_date
-        model_name[idx] = f"{prof.model}-{prof.measure}-{prof.confidence:g}"
-        qty = np.maximum(eligible[idx], 1e-9)  # a zero eligible quantity is worth nothing anyway
-        arrays = haircut_components(
-            prof, qty, position_t=np.maximum(position[idx], qty),
-            loan_currency_mismatch=mismatch[idx], pledgor_covered=covered[idx],
-            book_share=book_share[idx],
-        )  # fmt: skip
-        for c in comps:
-            comps[c][idx] = getattr(arrays, c)
-        notes += [f"{inst.value}: {m}" for m in prof.notes]
+    prof_list = book_profiles(
+        inst_list, profiles or {}, histories, as_of=as_of, model=model, mark_method=mark_method,
+        data_source=data_source, policy=pol, progress=progress,
+    )  # fmt: skip
+    profs: dict[Instrument, MarketRiskProfile] = dict(profiles or {})
+    profs.update(zip(inst_list, prof_list, strict=True))
+    notes += [f"{i.value}: {m}" for i in inst_list for m in profs[i].notes]
+    price, mark_date, model_name = pledge_marks(prof_list, inst_code, pledges, price_basis)
+    comps = pledge_haircuts(prof_list, inst_code, eligible, position, book_share, mismatch,
+                            covered)  # fmt: skip
     value = eligible * price
     lendable = value * (1.0 - comps["total"])
 
@@ -406,7 +375,7 @@ def value_book(  # noqa: C901 - one linear recipe: validate, price, haircut, agg
         short=short, need=need, lend=lend, loan_pos=loan_pos, value=value, lendable=lendable,
         eligible=eligible, inst_code=inst_code, codes=codes, pos_code=pos_code,
         position=position, book_share=book_share, mismatch=mismatch, covered=covered,
-        profiles=[profs[inst] for inst in inst_list],
+        profiles=prof_list,
     )  # fmt: skip
     # the frames take the arrays as they are (no consolidating copy of a million rows); columns
     # read from the caller's frames are copied first, so the valuation shares nothing with them

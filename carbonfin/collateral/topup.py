@@ -22,22 +22,24 @@ Method
        to one tonne. The tonnes returned always satisfy ``f ≥ 0`` at the bracket's upper end; on a
        non-monotone ``f`` they may exceed the smallest solution by less than the bracket's step,
        never fall short of the target. No bracket up to 10¹² t gives NaN (none found).
+
+Each loan's solve is independent of the others: it runs compiled, loan by loan
+(:func:`carbonfin.collateral._kernels.solve_topups`), the same operations in the same order as
+the numpy solver it replaced (``tests/collateral/reference_topup.py``), bit for bit.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
+from typing import cast
 
 import numpy as np
+from numba import get_num_threads
 
-from carbonfin.collateral.formula import FormulaInputs, total_haircut
+from carbonfin.collateral.formula import FormulaInputs
 from carbonfin.collateral.market_risk import MarketRiskProfile
-from carbonfin.errors import InvalidInputError
 
 __all__ = ["largest_per_group", "loan_topups", "topup_tonnes"]
-
-_MAX_T = 1e12  # beyond this no top-up is "found": more than any registry holds
-_GROWTH = 1.5  # bracket search ratio
 
 
 def loan_topups(
@@ -77,20 +79,17 @@ def loan_topups(
     q_in = np.bincount(loan_pos, weights=eligible * in_pos, minlength=n_loans)
     v_in = np.bincount(loan_pos, weights=value * in_pos, minlength=n_loans)
     l_in = np.bincount(loan_pos, weights=lendable * in_pos, minlength=n_loans)
-    # every short loan of every instrument in one solve: each loan carries its instrument's
-    # numbers (the iteration is loan by loan; batching changes no loan's answer)
+    # every short loan of every instrument in one compiled solve, loan by loan (each loan carries
+    # its instrument's row of the formula table; the order of the loans changes no answer)
     here = np.flatnonzero(short & (main_code >= 0))
-    here = here[np.argsort(main_code[here], kind="stable")]  # instrument by instrument
     if len(here):
         m = main[here]
         bank_t = np.divide(position[m], book_share[m], out=position[m].copy(),
                            where=book_share[m] > 0)  # fmt: skip
         topup_q[here] = _solve(
-            _Problem([FormulaInputs.of(p) for p in profiles], main_code[here], q_in[here],
-                     v_in[here] / np.maximum(q_in[here], 1e-9),
-                     need[here] - (lend[here] - l_in[here]), mismatch[m], covered[m],
-                     position[m], bank_t),
-            iterations=30,
+            [FormulaInputs.of(p) for p in profiles], main_code[here], q_in[here],
+            v_in[here] / np.maximum(q_in[here], 1e-9), need[here] - (lend[here] - l_in[here]),
+            mismatch[m], covered[m], position[m], bank_t, iterations=30,
         )  # fmt: skip
     return topup_q, main_inst
 
@@ -106,62 +105,6 @@ def largest_per_group(group: np.ndarray, value: np.ndarray, n_groups: int) -> np
     np.minimum.at(out, group[at_top], at_top)
     out[out == n] = -1
     return out
-
-
-class _Problem:
-    """``f(x)`` of a set of loans (see the module notes), evaluated on any subset of them.
-
-    ``numbers[k]`` are the formula's inputs of profile ``k`` and ``code`` the profile of each
-    loan, in ascending order (the loans of one instrument are evaluated together).
-    """
-
-    def __init__(
-        self,
-        numbers: list[FormulaInputs],
-        code: np.ndarray,
-        quantity: np.ndarray,
-        price: np.ndarray,
-        need: np.ndarray,
-        mismatch: np.ndarray,
-        covered: np.ndarray,
-        position: np.ndarray,
-        bank_t: np.ndarray,
-    ) -> None:
-        if len(code) and (np.diff(code) < 0).any():
-            raise InvalidInputError("top-up loans must be ordered by their profile code")
-        self.numbers, self.code, self.q, self.price, self.need = (
-            numbers,
-            code,
-            quantity,
-            price,
-            need,
-        )
-        self.mismatch, self.covered = mismatch, covered
-        self.position, self.bank_t = position, bank_t
-
-    def keep(self, i: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Tonnes ``q + x`` and the fraction ``1 − h`` they keep after their position's haircut
-        (``i`` ascending)."""
-        q_new = np.maximum(self.q[i] + x, 1e-9)
-        pos_new = np.maximum(self.position[i] + x, q_new)
-        bank_new = self.bank_t[i] + x
-        share = np.divide(pos_new, bank_new, out=np.ones(len(i)), where=bank_new > 0)
-        share = np.minimum(share, 1.0)
-        mismatch, covered = self.mismatch[i], self.covered[i]
-        total = np.empty(len(i))
-        bounds = np.searchsorted(self.code[i], np.arange(len(self.numbers) + 1))
-        for k, f in enumerate(self.numbers):
-            a, b = bounds[k], bounds[k + 1]
-            if b > a:
-                total[a:b] = total_haircut(f, pos_new[a:b], share[a:b], mismatch[a:b],
-                                           covered[a:b])  # fmt: skip
-        return q_new, 1.0 - total
-
-    def f(self, i: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """Lendable value of ``q + x`` tonnes less the need (``>= 0``: the target is met)."""
-        q_new, keep = self.keep(i, x)
-        gap: np.ndarray = q_new * self.price[i] * np.maximum(keep, 0.0) - self.need[i]
-        return gap
 
 
 def topup_tonnes(
@@ -183,64 +126,35 @@ def topup_tonnes(
     (module notes).
     """
     code = np.zeros(len(quantity), dtype=np.int64)
-    pb = _Problem(
-        [FormulaInputs.of(prof)], code, quantity, price, need, mismatch, covered, position, bank_t
-    )
-    return _solve(pb, iterations=iterations)
+    return _solve([FormulaInputs.of(prof)], code, quantity, price, need, mismatch, covered,
+                  position, bank_t, iterations=iterations)  # fmt: skip
 
 
-def _solve(pb: _Problem, *, iterations: int) -> np.ndarray:
-    """The tonnes of every loan of ``pb`` (module notes: fixed point, then bracket)."""
-    quantity, price, need = pb.q, pb.price, pb.need
-    x = np.zeros_like(quantity)
-    done = np.zeros(len(x), dtype=bool)
-    live = np.ones(len(x), dtype=bool)  # still iterating (finite and not converged)
-    for _ in range(iterations):
-        if not live.any():
-            break
-        i = np.flatnonzero(live)
-        _, keep = pb.keep(i, x[i])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            new = np.where(keep > 0, need[i] / (price[i] * keep) - quantity[i], np.inf)
-        new = np.maximum(new, 0.0)
-        conv = np.isfinite(new) & (np.abs(new - x[i]) <= np.maximum(1.0, 1e-9 * new))
-        runaway = ~np.isfinite(new) | (new > _MAX_T)
-        x[i] = np.where(runaway, np.inf, new)
-        done[i[conv]] = True
-        live[i[conv | runaway]] = False
-    ok = done & np.isfinite(x) & (x < _MAX_T)
-    result = np.where(ok, np.ceil(x - 1e-9), math.nan)
-    # a converged iterate is within a tonne of the solution, possibly below it: check the tonnes
-    i = np.flatnonzero(ok)
-    short = i[pb.f(i, result[i]) < 0]
-    live[short] = True
-    x[short] = result[short]
-    if live.any():
-        i = np.flatnonzero(live)
-        result[i] = _bracket_and_bisect(pb, i, x[i])
-    return result
+def _solve(
+    numbers: list[FormulaInputs],
+    code: np.ndarray,
+    quantity: np.ndarray,
+    price: np.ndarray,
+    need: np.ndarray,
+    mismatch: np.ndarray,
+    covered: np.ndarray,
+    position: np.ndarray,
+    bank_t: np.ndarray,
+    *,
+    iterations: int,
+) -> np.ndarray:
+    """The tonnes of every loan (module notes: fixed point, then bracket), compiled
+    (:func:`carbonfin.collateral._kernels.solve_topups`); ``code`` picks each loan's row of
+    ``numbers``."""
+    from carbonfin.collateral import _kernels
 
-
-def _bracket_and_bisect(pb: _Problem, i: np.ndarray, lo: np.ndarray) -> np.ndarray:
-    """Whole tonnes ``b ≥ lo`` with ``f(b) ≥ 0`` within one tonne of a crossing (NaN if none)."""
-    lo = lo.copy()
-    hi = np.full(len(i), np.nan)
-    step = np.maximum(1.0, 0.01 * lo)
-    open_ = np.ones(len(i), dtype=bool)  # no bracket yet
-    while open_.any():
-        j = np.flatnonzero(open_)
-        trial = lo[j] + step[j]
-        found = pb.f(i[j], trial) >= 0
-        hi[j[found]] = trial[found]
-        lo[j[~found]] = trial[~found]
-        step[j] *= _GROWTH
-        open_[j[found]] = False
-        open_[j[~found & (trial > _MAX_T)]] = False
-    live = np.flatnonzero(np.isfinite(hi) & (hi - lo > 1.0))
-    while len(live):
-        mid = 0.5 * (lo[live] + hi[live])
-        up = pb.f(i[live], mid) >= 0
-        hi[live[up]] = mid[up]
-        lo[live[~up]] = mid[~up]
-        live = live[hi[live] - lo[live] > 1.0]
-    return np.where(np.isfinite(hi), np.ceil(hi - 1e-9), math.nan)
+    out = np.empty(len(code))
+    f64 = [np.ascontiguousarray(a, dtype=float) for a in (quantity, price, need)]
+    flags = [np.ascontiguousarray(a, dtype=bool) for a in (mismatch, covered)]
+    sizes = [np.ascontiguousarray(a, dtype=float) for a in (position, bank_t)]
+    kernel = cast(Callable[..., None], _kernels.solve_topups)
+    kernel(
+        np.ascontiguousarray(code, dtype=np.int64), *f64, *flags, *sizes,
+        _kernels.formula_table(numbers), int(iterations), out, get_num_threads(),
+    )  # fmt: skip
+    return out
