@@ -28,7 +28,15 @@ from carbonfin.pricing import _jit
 
 _jit.configure_cache()  # a writable cache directory for the compiled kernels (see pricing._jit)
 
-__all__ = ["COLUMNS", "MAX_T", "book_haircuts", "formula_table", "solve_topups"]
+__all__ = [
+    "COLUMNS",
+    "MAX_T",
+    "OUTPUTS",
+    "book_haircuts",
+    "book_topups",
+    "formula_table",
+    "solve_topups",
+]
 
 #: the columns of a profile's row in :func:`formula_table` (the fields of FormulaInputs and the
 #: supervisory 10-day FX haircut)
@@ -146,7 +154,7 @@ def _book_rows(code, eligible, position, share, mismatch, covered, t, out, lo, h
         out[12, i] = impact
 
 
-@njit(_BOOK_SIG, cache=True, parallel=True, error_model="numpy")
+@njit(_BOOK_SIG, cache=True, parallel=True, nogil=True, error_model="numpy")
 def book_haircuts(code, eligible, position, share, mismatch, covered, t, out, workers):  # type: ignore[no-untyped-def]
     """The haircut components (rows of ``out``, named in :data:`OUTPUTS`) of each pledge of
     profile ``code`` with eligible tonnes ``eligible`` in a position of ``position`` tonnes."""
@@ -226,7 +234,7 @@ def _topup_rows(code, q, price, need, mismatch, covered, position, bank_t, t, it
                             mismatch[i], covered[i], it)  # fmt: skip
 
 
-@njit(_TOPUP_SIG, cache=True, parallel=True, error_model="numpy")
+@njit(_TOPUP_SIG, cache=True, parallel=True, nogil=True, error_model="numpy")
 def solve_topups(code, q, price, need, mismatch, covered, position, bank_t, t, it, out, workers):  # type: ignore[no-untyped-def]
     """Top-up tonnes of each loan into ``out`` (NaN where none): topup._solve, loan by loan."""
     n = code.shape[0]
@@ -237,3 +245,57 @@ def solve_topups(code, q, price, need, mismatch, covered, position, bank_t, t, i
         lo = c * CHUNK
         _topup_rows(code, q, price, need, mismatch, covered, position, bank_t, t, it, out, lo,
                     min(lo + CHUNK, n))  # fmt: skip
+
+
+_BOOK_TOPUP_SIG = types.void(
+    _I, _F, _F, _F, _I, _I, _F, _F, _B, _B, _B, _F, _F, _TABLE, types.int64,
+    types.Array(types.float64, 1, "C"), types.Array(types.int64, 1, "C"),
+)  # fmt: skip
+
+
+@njit(cache=True, error_model="numpy")
+def _main_pledges(loan_pos, value, main):  # type: ignore[no-untyped-def]
+    """topup.largest_per_group into ``main``: the first pledge of each loan with its largest
+    value (``np.maximum.at``: a NaN value makes the loan's largest NaN), -1 if none."""
+    n = loan_pos.shape[0]
+    top = np.full(main.shape[0], -np.inf)
+    for i in range(n):
+        top[loan_pos[i]] = _max(top[loan_pos[i]], value[i])
+    main[:] = n
+    for i in range(n):
+        j = loan_pos[i]
+        if value[i] == top[j] and i < main[j]:
+            main[j] = i
+    for j in range(main.shape[0]):
+        if main[j] == n:
+            main[j] = -1
+
+
+@njit(_BOOK_TOPUP_SIG, cache=True, nogil=True, error_model="numpy")
+def book_topups(loan_pos, value, lendable, eligible, inst_code, pos_code, position, book_share,  # type: ignore[no-untyped-def]
+                mismatch, covered, short, need, lend, t, it, tonnes, main):  # fmt: skip
+    """topup.loan_topups of a whole book: each loan's main pledge into ``main``, the tonnes of
+    each short secured loan into ``tonnes`` (NaN for the others). Sums over a loan's pledges in
+    pledge order (as ``np.bincount``); releases the GIL."""
+    n, n_loans = loan_pos.shape[0], short.shape[0]
+    _main_pledges(loan_pos, value, main)
+    count = np.zeros(n_loans, dtype=np.int64)
+    q_in, v_in, l_in = np.zeros(n_loans), np.zeros(n_loans), np.zeros(n_loans)
+    for i in range(n):
+        j = loan_pos[i]
+        count[j] += 1
+        m = main[j] if main[j] >= 0 else n + main[j]
+        w = 1.0 if pos_code[i] == pos_code[m] else 0.0
+        q_in[j] += eligible[i] * w
+        v_in[j] += value[i] * w
+        l_in[j] += lendable[i] * w
+    for j in range(n_loans):
+        tonnes[j] = math.nan
+        if count[j] == 0 or not short[j]:
+            continue
+        k = inst_code[max(main[j], 0)]
+        m = main[j] if main[j] >= 0 else n + main[j]
+        bank_t = position[m] / book_share[m] if book_share[m] > 0 else position[m]
+        tonnes[j] = _solve_one(t, k, q_in[j], v_in[j] / _max(q_in[j], 1e-9),
+                               need[j] - (lend[j] - l_in[j]), position[m], bank_t, mismatch[m],
+                               covered[m], it)  # fmt: skip

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
@@ -40,7 +41,7 @@ from carbonfin.collateral.market_risk import (
 )
 from carbonfin.collateral.policy import CollateralPolicy, LtvThresholds, collateral_policy
 from carbonfin.collateral.positions import position_tonnes
-from carbonfin.collateral.topup import loan_topups
+from carbonfin.collateral.topup import book_topup_tonnes, main_instruments
 from carbonfin.errors import InvalidInputError, MissingDataError
 from carbonfin.fx.rates import RateQuote, RateStore
 from carbonfin.instruments import Currency, Instrument
@@ -371,67 +372,64 @@ def value_book(
     need = outstanding_cny / th.target_utilisation  # lendable value the target requires
     short = state_idx > 0
     topup_cash = np.where(short, np.maximum(need - lend, 0.0), np.nan)
-    topup_q, main_inst = loan_topups(
-        short=short, need=need, lend=lend, loan_pos=loan_pos, value=value, lendable=lendable,
-        eligible=eligible, inst_code=inst_code, codes=codes, pos_code=pos_code,
-        position=position, book_share=book_share, mismatch=mismatch, covered=covered,
-        profiles=prof_list,
-    )  # fmt: skip
-    # the frames take the arrays as they are (no consolidating copy of a million rows); columns
-    # read from the caller's frames are copied first, so the valuation shares nothing with them
-    sec = np.flatnonzero(secured)
+    # the top-up solve (compiled, without the GIL) runs in a thread while this one builds the
+    # frames' other columns. The frames take the arrays as they are (no consolidating copy of a
+    # million rows); columns read from the caller's frames are copied first, so the valuation
+    # shares nothing with them
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        solve = pool.submit(
+            book_topup_tonnes, short=short, need=need, lend=lend, loan_pos=loan_pos,
+            value=value, lendable=lendable, eligible=eligible, inst_code=inst_code,
+            pos_code=pos_code, position=position, book_share=book_share, mismatch=mismatch,
+            covered=covered, profiles=prof_list,
+        )  # fmt: skip
+        sec = np.flatnonzero(secured)
+        loan_cols = _loan_columns(loans, sec, ccy_names[ccy_code[sec]], state[sec], {
+            "outstanding": outstanding, "outstanding_cny": outstanding_cny,
+            "collateral_value_cny": coll, "lendable_value_cny": lend, "haircut_frac": eff_h,
+            "ltv": ltv, "utilisation": util,
+        })  # fmt: skip
+        pledges_out = pd.DataFrame(
+            {
+                "pledge_id": _obj(pledges["pledge_id"].to_numpy(dtype=object).copy()),
+                "loan_id": _obj(pledges["loan_id"].to_numpy(dtype=object).copy()),
+                "bank_id": _obj(bank),
+                "instrument": _obj(codes),
+                "quantity_t": quantity.copy(),
+                "eligible_quantity_t": eligible.copy(),
+                "price_cny_per_t": price,
+                "mark_date": _obj(mark_date),
+                "market_value_cny": value,
+                "haircut_frac": comps["total"],
+                "lendable_value_cny": lendable,
+                **{c: comps[c] for c in (*_COMPONENT_COLS, *_LIQUIDITY_COLS)},
+                "position_t": position,
+                "book_share": book_share,
+                "pledgor_uscc": _obj(pledgor_names[pledgor_code]),
+                "pledgor_covered": covered,
+                "loan_currency": _obj(ccy_names[ccy_code[loan_pos]]),
+                "loan_outstanding": outstanding[loan_pos],
+                "loan_outstanding_cny": outstanding_cny[loan_pos],
+                "ltv": ltv[loan_pos],
+                "utilisation": util[loan_pos],
+                "state": _obj(state[loan_pos]),
+                "model": _obj(model_name),
+                **(
+                    {"industry": pledges["industry"].to_numpy(copy=True)}
+                    if "industry" in pledges.columns
+                    else {}
+                ),
+            },
+            copy=False,
+        )
+        topup_q, main = solve.result()
     loans_out = pd.DataFrame(
         {
-            "loan_id": _obj(loans["loan_id"].to_numpy(dtype=object)[sec]),
-            "bank_id": _obj(loans["bank_id"].to_numpy(dtype=object)[sec])
-            if "bank_id" in loans.columns
-            else _obj(np.full(len(sec), "", dtype=object)),
-            "currency": _obj(ccy_names[ccy_code[sec]]),
-            "outstanding": outstanding[sec],
-            "outstanding_cny": outstanding_cny[sec],
-            "collateral_value_cny": coll[sec],
-            "lendable_value_cny": lend[sec],
-            "haircut_frac": eff_h[sec],
-            "ltv": ltv[sec],
-            "utilisation": util[sec],
-            "state": _obj(state[sec]),
+            **loan_cols,
             "target_ltv": target_ltv[sec],
             "topup_cash_cny": topup_cash[sec],
             "topup_quantity_t": topup_q[sec],
-            "instrument": _obj(main_inst[sec]),
-        },
-        copy=False,
-    )
-    pledges_out = pd.DataFrame(
-        {
-            "pledge_id": _obj(pledges["pledge_id"].to_numpy(dtype=object).copy()),
-            "loan_id": _obj(pledges["loan_id"].to_numpy(dtype=object).copy()),
-            "bank_id": _obj(bank),
-            "instrument": _obj(codes),
-            "quantity_t": quantity.copy(),
-            "eligible_quantity_t": eligible.copy(),
-            "price_cny_per_t": price,
-            "mark_date": _obj(mark_date),
-            "market_value_cny": value,
-            "haircut_frac": comps["total"],
-            "lendable_value_cny": lendable,
-            **{c: comps[c] for c in (*_COMPONENT_COLS, *_LIQUIDITY_COLS)},
-            "position_t": position,
-            "book_share": book_share,
-            "pledgor_uscc": _obj(pledgor_names[pledgor_code]),
-            "pledgor_covered": covered,
-            "loan_currency": _obj(ccy_names[ccy_code[loan_pos]]),
-            "loan_outstanding": outstanding[loan_pos],
-            "loan_outstanding_cny": outstanding_cny[loan_pos],
-            "ltv": ltv[loan_pos],
-            "utilisation": util[loan_pos],
-            "state": _obj(state[loan_pos]),
-            "model": _obj(model_name),
-            **(
-                {"industry": pledges["industry"].to_numpy(copy=True)}
-                if "industry" in pledges.columns
-                else {}
-            ),
+            "instrument": _obj(main_instruments(main, codes, secured)[sec]),
         },
         copy=False,
     )
@@ -446,6 +444,29 @@ def value_book(
         policy_version=pol.version,
         thresholds=pol.ltv,
     )
+
+
+def _loan_columns(
+    loans: pd.DataFrame,
+    sec: np.ndarray,
+    currency: np.ndarray,
+    state: np.ndarray,
+    numbers: dict[str, np.ndarray],
+) -> dict[str, pd.Series | np.ndarray]:
+    """The loan frame's columns up to ``utilisation`` and ``state``, rows ``sec`` (the secured
+    loans); columns read from the caller's frame are copies."""
+    bank = (
+        loans["bank_id"].to_numpy(dtype=object)[sec]
+        if "bank_id" in loans.columns
+        else np.full(len(sec), "", dtype=object)
+    )
+    return {
+        "loan_id": _obj(loans["loan_id"].to_numpy(dtype=object)[sec]),
+        "bank_id": _obj(bank),
+        "currency": _obj(currency),
+        **{name: values[sec] for name, values in numbers.items()},
+        "state": _obj(state),
+    }
 
 
 def _loan_rows(pledges: pd.DataFrame, loans: pd.DataFrame) -> np.ndarray:

@@ -67,31 +67,57 @@ def loan_topups(
     a loan not short, or where no quantity restores the target) and the main instrument of each
     secured loan (``None`` for a loan without pledges).
     """
-    n_loans = len(short)
-    secured = np.bincount(loan_pos, minlength=n_loans) > 0
-    main = largest_per_group(loan_pos, value, n_loans)
-    topup_q = np.full(n_loans, np.nan)
-    main_inst = np.full(n_loans, None, dtype=object)
+    topup_q, main = book_topup_tonnes(
+        short=short, need=need, lend=lend, loan_pos=loan_pos, value=value, lendable=lendable,
+        eligible=eligible, inst_code=inst_code, pos_code=pos_code, position=position,
+        book_share=book_share, mismatch=mismatch, covered=covered, profiles=profiles,
+    )  # fmt: skip
+    secured = np.bincount(loan_pos, minlength=len(short)) > 0
+    return topup_q, main_instruments(main, codes, secured)
+
+
+def main_instruments(main: np.ndarray, codes: np.ndarray, secured: np.ndarray) -> np.ndarray:
+    """The instrument (``codes`` of the main pledge) of each secured loan, ``None`` for a loan
+    without pledges."""
+    main_inst = np.full(len(main), None, dtype=object)
     main_inst[secured] = codes[main[secured]]
-    main_code = np.where(secured, inst_code[np.maximum(main, 0)], -1)
-    # each loan's tonnes, value and lendable value in its main pledge's position (one pass)
-    in_pos = pos_code == pos_code[main[loan_pos]]
-    q_in = np.bincount(loan_pos, weights=eligible * in_pos, minlength=n_loans)
-    v_in = np.bincount(loan_pos, weights=value * in_pos, minlength=n_loans)
-    l_in = np.bincount(loan_pos, weights=lendable * in_pos, minlength=n_loans)
-    # every short loan of every instrument in one compiled solve, loan by loan (each loan carries
-    # its instrument's row of the formula table; the order of the loans changes no answer)
-    here = np.flatnonzero(short & (main_code >= 0))
-    if len(here):
-        m = main[here]
-        bank_t = np.divide(position[m], book_share[m], out=position[m].copy(),
-                           where=book_share[m] > 0)  # fmt: skip
-        topup_q[here] = _solve(
-            [FormulaInputs.of(p) for p in profiles], main_code[here], q_in[here],
-            v_in[here] / np.maximum(q_in[here], 1e-9), need[here] - (lend[here] - l_in[here]),
-            mismatch[m], covered[m], position[m], bank_t, iterations=30,
-        )  # fmt: skip
-    return topup_q, main_inst
+    return main_inst
+
+
+def book_topup_tonnes(
+    *,
+    short: np.ndarray,
+    need: np.ndarray,
+    lend: np.ndarray,
+    loan_pos: np.ndarray,
+    value: np.ndarray,
+    lendable: np.ndarray,
+    eligible: np.ndarray,
+    inst_code: np.ndarray,
+    pos_code: np.ndarray,
+    position: np.ndarray,
+    book_share: np.ndarray,
+    mismatch: np.ndarray,
+    covered: np.ndarray,
+    profiles: list[MarketRiskProfile],
+) -> tuple[np.ndarray, np.ndarray]:
+    """(Top-up tonnes, main pledge) of each loan (:func:`loan_topups`): one compiled pass
+    (:func:`carbonfin.collateral._kernels.book_topups`) that releases the GIL, so a caller may
+    run it in a thread beside other work."""
+    from carbonfin.collateral import _kernels
+
+    tonnes, main = np.empty(len(short)), np.empty(len(short), dtype=np.int64)
+    f64 = [np.ascontiguousarray(a, dtype=float) for a in (value, lendable, eligible)]
+    i64 = [np.ascontiguousarray(a, dtype=np.int64) for a in (inst_code, pos_code)]
+    size = [np.ascontiguousarray(a, dtype=float) for a in (position, book_share)]
+    flags = [np.ascontiguousarray(a, dtype=bool) for a in (mismatch, covered, short)]
+    kernel = cast(Callable[..., None], _kernels.book_topups)
+    kernel(
+        np.ascontiguousarray(loan_pos, dtype=np.int64), *f64, *i64, *size, *flags,
+        *(np.ascontiguousarray(a, dtype=float) for a in (need, lend)),
+        _kernels.formula_table([FormulaInputs.of(p) for p in profiles]), 30, tonnes, main,
+    )  # fmt: skip
+    return tonnes, main
 
 
 def largest_per_group(group: np.ndarray, value: np.ndarray, n_groups: int) -> np.ndarray:
