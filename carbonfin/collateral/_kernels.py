@@ -30,9 +30,11 @@ _jit.configure_cache()  # a writable cache directory for the compiled kernels (s
 
 __all__ = [
     "COLUMNS",
+    "LOAN_OUTPUTS",
     "MAX_T",
     "OUTPUTS",
     "book_haircuts",
+    "book_loans",
     "book_topups",
     "formula_table",
     "solve_topups",
@@ -299,3 +301,53 @@ def book_topups(loan_pos, value, lendable, eligible, inst_code, pos_code, positi
         tonnes[j] = _solve_one(t, k, q_in[j], v_in[j] / _max(q_in[j], 1e-9),
                                need[j] - (lend[j] - l_in[j]), position[m], bank_t, mismatch[m],
                                covered[m], it)  # fmt: skip
+
+
+#: the per-loan outputs of :func:`book_loans`, one row each of its (8, n_loans) array
+LOAN_OUTPUTS = (
+    "collateral_value_cny", "lendable_value_cny", "ltv", "utilisation", "haircut_frac",
+    "target_ltv", "need", "topup_cash_cny",
+)  # fmt: skip
+_LOANS_SIG = types.void(
+    _I, _F, _F, _F, _F, _F, types.Array(types.float64, 1, "C"),
+    types.Array(types.float64, 1, "C"), types.Array(types.float64, 2, "C"),
+    types.Array(types.int64, 1, "C"), types.Array(types.int64, 1, "C"),
+)  # fmt: skip
+
+
+@njit(cache=True, error_model="numpy")
+def _ratio(o: float, d: float) -> float:
+    """``o / d`` where ``d > 0``, else infinite (``o > 0``) or 0."""
+    if d > 0:
+        return o / d
+    return math.inf if o > 0 else 0.0
+
+
+@njit(_LOANS_SIG, cache=True, nogil=True, error_model="numpy")
+def book_loans(loan_pos, eligible, price, total, outstanding_cny, th, value, lendable, out,  # type: ignore[no-untyped-def]
+               state, count):  # fmt: skip
+    """Each pledge's value and lendable value, and each loan's sums, LTV, utilisation, state
+    (0-3: thresholds ``th[:3]`` reached), effective haircut, target LTV (``th[3]``: the target
+    utilisation), lendable value needed and cash top-up (NaN when not short): the numpy of
+    ``value_book``, element by element, sums in pledge order (as ``np.bincount``). ``out``
+    (rows named in :data:`LOAN_OUTPUTS`) and ``count`` start at zero; releases the GIL."""
+    for i in range(loan_pos.shape[0]):
+        v = eligible[i] * price[i]
+        lend = v * (1.0 - total[i])
+        value[i], lendable[i] = v, lend
+        j = loan_pos[i]
+        out[0, j] += v
+        out[1, j] += lend
+        count[j] += 1
+    for j in range(outstanding_cny.shape[0]):
+        o, coll, lend = outstanding_cny[j], out[0, j], out[1, j]
+        out[2, j] = _ratio(o, coll)
+        util = _ratio(o, lend)
+        out[3, j] = util
+        state[j] = int(util >= th[0]) + int(util >= th[1]) + int(util >= th[2])
+        eff_h = 1.0 - lend / coll if coll > 0 else 1.0
+        out[4, j] = eff_h
+        out[5, j] = th[3] * (1.0 - eff_h)
+        need = o / th[3]
+        out[6, j] = need
+        out[7, j] = _max(need - lend, 0.0) if state[j] > 0 else math.nan

@@ -95,6 +95,8 @@ def pledge_haircuts(
     book_share: np.ndarray,
     mismatch: np.ndarray,
     covered: np.ndarray,
+    *,
+    workers: int | None = None,
 ) -> dict[str, np.ndarray]:
     """The haircut components of every pledge (gradual sale, no policy floor or cap).
 
@@ -111,6 +113,8 @@ def pledge_haircuts(
         instrument, in [0, 1].
     mismatch, covered
         Whether the loan's currency is not CNY; whether the pledgor is a covered emitter.
+    workers
+        Threads of the pass (default: numba's thread count; 1: on the calling thread).
 
     Returns
     -------
@@ -127,6 +131,7 @@ def pledge_haircuts(
         np.ascontiguousarray(inst_code, dtype=np.int64),
         *(np.ascontiguousarray(a, dtype=float) for a in (eligible, position, book_share)),
         *(np.ascontiguousarray(a, dtype=bool) for a in (mismatch, covered)),
-        _kernels.formula_table([FormulaInputs.of(p) for p in profiles]), out, get_num_threads(),
+        _kernels.formula_table([FormulaInputs.of(p) for p in profiles]), out,
+        get_num_threads() if workers is None else workers,
     )  # fmt: skip
     return {name: out[k] for k, name in enumerate(_kernels.OUTPUTS)}

@@ -33,7 +33,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from carbonfin.collateral.book_haircut import book_profiles, pledge_haircuts, pledge_marks
+from carbonfin.collateral.book_haircut import book_profiles, pledge_marks
+from carbonfin.collateral.loan_values import book_numbers
 from carbonfin.collateral.market_risk import (
     DEFAULT_MODEL,
     MarketRiskProfile,
@@ -41,7 +42,6 @@ from carbonfin.collateral.market_risk import (
 )
 from carbonfin.collateral.policy import CollateralPolicy, LtvThresholds, collateral_policy
 from carbonfin.collateral.positions import position_tonnes
-from carbonfin.collateral.topup import book_topup_tonnes, main_instruments
 from carbonfin.errors import InvalidInputError, MissingDataError
 from carbonfin.fx.rates import RateQuote, RateStore
 from carbonfin.instruments import Currency, Instrument
@@ -185,6 +185,16 @@ class BookValuation:
 
 
 _LIQUIDITY_COLS = ("liquidation_days", "sale_days", "variance_days", "impact")
+#: the loan frame's numeric columns from ``book_numbers`` (``state`` between the 5th and 6th)
+_LOAN_NUMBERS = (
+    "collateral_value_cny",
+    "lendable_value_cny",
+    "haircut_frac",
+    "ltv",
+    "utilisation",
+    "target_ltv",
+    "topup_cash_cny",
+)
 _COMPONENT_COLS = (
     "market",
     "anti_procyclicality",
@@ -347,89 +357,74 @@ def value_book(
     profs.update(zip(inst_list, prof_list, strict=True))
     notes += [f"{i.value}: {m}" for i in inst_list for m in profs[i].notes]
     price, mark_date, model_name = pledge_marks(prof_list, inst_code, pledges, price_basis)
-    comps = pledge_haircuts(prof_list, inst_code, eligible, position, book_share, mismatch,
-                            covered)  # fmt: skip
-    value = eligible * price
-    lendable = value * (1.0 - comps["total"])
-
-    # --- per loan: LTV, state, top-up -------------------------------------------------------------
-    n_loans = len(loans)
-    coll = np.bincount(loan_pos, weights=value, minlength=n_loans)
-    lend = np.bincount(loan_pos, weights=lendable, minlength=n_loans)
-    secured = np.bincount(loan_pos, minlength=n_loans) > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ltv = np.where(coll > 0, outstanding_cny / coll, np.where(outstanding_cny > 0, np.inf, 0))
-        util = np.where(lend > 0, outstanding_cny / lend, np.where(outstanding_cny > 0, np.inf, 0))
-    th = pol.ltv
-    state_idx = (
-        (util >= th.warning_utilisation).astype(int)
-        + (util >= th.margin_call_utilisation)
-        + (util >= th.liquidation_utilisation)
-    )
-    state = np.array(STATES, dtype=object)[state_idx]
-    eff_h = np.where(coll > 0, 1.0 - lend / np.where(coll > 0, coll, 1.0), 1.0)
-    target_ltv = th.target_utilisation * (1.0 - eff_h)
-    need = outstanding_cny / th.target_utilisation  # lendable value the target requires
-    short = state_idx > 0
-    topup_cash = np.where(short, np.maximum(need - lend, 0.0), np.nan)
-    # the top-up solve (compiled, without the GIL) runs in a thread while this one builds the
-    # frames' other columns. The frames take the arrays as they are (no consolidating copy of a
-    # million rows); columns read from the caller's frames are copied first, so the valuation
-    # shares nothing with them
+    # the numbers (compiled, without the GIL) in a thread while this one builds the frames' text
+    # columns. The frames take the arrays as they are (no consolidating copy of a million rows);
+    # columns read from the caller's frames are copied first, so the valuation shares nothing
+    # with them
+    secured = np.bincount(loan_pos, minlength=len(loans)) > 0
+    sec = np.flatnonzero(secured)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        solve = pool.submit(
-            book_topup_tonnes, short=short, need=need, lend=lend, loan_pos=loan_pos,
-            value=value, lendable=lendable, eligible=eligible, inst_code=inst_code,
-            pos_code=pos_code, position=position, book_share=book_share, mismatch=mismatch,
-            covered=covered, profiles=prof_list,
+        numbers = pool.submit(
+            book_numbers, prof_list, inst_code=inst_code, eligible=eligible, price=price,
+            position=position, book_share=book_share, pos_code=pos_code, mismatch=mismatch,
+            covered=covered, loan_pos=loan_pos, outstanding_cny=outstanding_cny,
+            thresholds=pol.ltv,
         )  # fmt: skip
-        sec = np.flatnonzero(secured)
-        loan_cols = _loan_columns(loans, sec, ccy_names[ccy_code[sec]], state[sec], {
-            "outstanding": outstanding, "outstanding_cny": outstanding_cny,
-            "collateral_value_cny": coll, "lendable_value_cny": lend, "haircut_frac": eff_h,
-            "ltv": ltv, "utilisation": util,
-        })  # fmt: skip
-        pledges_out = pd.DataFrame(
-            {
-                "pledge_id": _obj(pledges["pledge_id"].to_numpy(dtype=object).copy()),
-                "loan_id": _obj(pledges["loan_id"].to_numpy(dtype=object).copy()),
-                "bank_id": _obj(bank),
-                "instrument": _obj(codes),
-                "quantity_t": quantity.copy(),
-                "eligible_quantity_t": eligible.copy(),
-                "price_cny_per_t": price,
-                "mark_date": _obj(mark_date),
-                "market_value_cny": value,
-                "haircut_frac": comps["total"],
-                "lendable_value_cny": lendable,
-                **{c: comps[c] for c in (*_COMPONENT_COLS, *_LIQUIDITY_COLS)},
-                "position_t": position,
-                "book_share": book_share,
-                "pledgor_uscc": _obj(pledgor_names[pledgor_code]),
-                "pledgor_covered": covered,
-                "loan_currency": _obj(ccy_names[ccy_code[loan_pos]]),
-                "loan_outstanding": outstanding[loan_pos],
-                "loan_outstanding_cny": outstanding_cny[loan_pos],
-                "ltv": ltv[loan_pos],
-                "utilisation": util[loan_pos],
-                "state": _obj(state[loan_pos]),
-                "model": _obj(model_name),
-                **(
-                    {"industry": pledges["industry"].to_numpy(copy=True)}
-                    if "industry" in pledges.columns
-                    else {}
-                ),
-            },
-            copy=False,
-        )
-        topup_q, main = solve.result()
+        loan_text = _loan_text(loans, sec, ccy_names[ccy_code[sec]])
+        pledge_text = {
+            "pledge_id": _obj(pledges["pledge_id"].to_numpy(dtype=object).copy()),
+            "loan_id": _obj(pledges["loan_id"].to_numpy(dtype=object).copy()),
+            "bank_id": _obj(bank),
+            "instrument": _obj(codes),
+            "mark_date": _obj(mark_date),
+            "pledgor_uscc": _obj(pledgor_names[pledgor_code]),
+            "loan_currency": _obj(ccy_names[ccy_code[loan_pos]]),
+            "model": _obj(model_name),
+        }
+        nb = numbers.result()
+    state = np.array(STATES, dtype=object)[nb.state]
+    comps, per_loan = nb.haircut, nb.loan
+    ltv, util = per_loan["ltv"], per_loan["utilisation"]
     loans_out = pd.DataFrame(
         {
-            **loan_cols,
-            "target_ltv": target_ltv[sec],
-            "topup_cash_cny": topup_cash[sec],
-            "topup_quantity_t": topup_q[sec],
-            "instrument": _obj(main_instruments(main, codes, secured)[sec]),
+            **loan_text,
+            "outstanding": outstanding[sec],
+            "outstanding_cny": outstanding_cny[sec],
+            **{c: per_loan[c][sec] for c in _LOAN_NUMBERS[:5]},
+            "state": _obj(state[sec]),
+            **{c: per_loan[c][sec] for c in _LOAN_NUMBERS[5:]},
+            "topup_quantity_t": nb.topup_t[sec],
+            "instrument": _obj(codes[nb.main[sec]]),
+        },
+        copy=False,
+    )
+    pledges_out = pd.DataFrame(
+        {
+            **{c: pledge_text[c] for c in ("pledge_id", "loan_id", "bank_id", "instrument")},
+            "quantity_t": quantity.copy(),
+            "eligible_quantity_t": eligible.copy(),
+            "price_cny_per_t": price,
+            "mark_date": pledge_text["mark_date"],
+            "market_value_cny": nb.value,
+            "haircut_frac": comps["total"],
+            "lendable_value_cny": nb.lendable,
+            **{c: comps[c] for c in (*_COMPONENT_COLS, *_LIQUIDITY_COLS)},
+            "position_t": position,
+            "book_share": book_share,
+            "pledgor_uscc": pledge_text["pledgor_uscc"],
+            "pledgor_covered": covered,
+            "loan_currency": pledge_text["loan_currency"],
+            "loan_outstanding": outstanding[loan_pos],
+            "loan_outstanding_cny": outstanding_cny[loan_pos],
+            "ltv": ltv[loan_pos],
+            "utilisation": util[loan_pos],
+            "state": _obj(state[loan_pos]),
+            "model": pledge_text["model"],
+            **(
+                {"industry": pledges["industry"].to_numpy(copy=True)}
+                if "industry" in pledges.columns
+                else {}
+            ),
         },
         copy=False,
     )
@@ -446,15 +441,9 @@ def value_book(
     )
 
 
-def _loan_columns(
-    loans: pd.DataFrame,
-    sec: np.ndarray,
-    currency: np.ndarray,
-    state: np.ndarray,
-    numbers: dict[str, np.ndarray],
-) -> dict[str, pd.Series | np.ndarray]:
-    """The loan frame's columns up to ``utilisation`` and ``state``, rows ``sec`` (the secured
-    loans); columns read from the caller's frame are copies."""
+def _loan_text(loans: pd.DataFrame, sec: np.ndarray, currency: np.ndarray) -> dict[str, pd.Series]:
+    """The loan frame's text columns ``loan_id``, ``bank_id``, ``currency`` for rows ``sec``
+    (the secured loans), copied from the caller's frame."""
     bank = (
         loans["bank_id"].to_numpy(dtype=object)[sec]
         if "bank_id" in loans.columns
@@ -464,8 +453,6 @@ def _loan_columns(
         "loan_id": _obj(loans["loan_id"].to_numpy(dtype=object)[sec]),
         "bank_id": _obj(bank),
         "currency": _obj(currency),
-        **{name: values[sec] for name, values in numbers.items()},
-        "state": _obj(state),
     }
 
 
