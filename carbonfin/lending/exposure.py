@@ -202,9 +202,12 @@ class ExposureSummary:
 class HistoryPoint:
     """The book's totals on one stored valuation date (money in CNY).
 
-    ``loan_outstanding_cny`` sums the loans with a CNY amount (``loans_outstanding_unknown``
-    have none); collateral and lendable value sum the valued loans (``loans_not_valued`` are
-    not); ``margin_calls`` counts loans at the margin-call or liquidation level.
+    Read from the run's stored exposure totals (``exposure_totals``), not recomputed:
+    ``loan_outstanding_cny``, ``collateral_value_cny`` and ``lendable_value_cny`` are the
+    whole-book figures of :func:`summary` of the date (outstanding allocated over the loans with
+    a CNY amount — ``loans_outstanding_unknown`` have none —, value of the valued pledges);
+    ``loans`` and the state counts count every loan row of the run; ``margin_calls`` counts
+    loans at the margin-call or liquidation level.
     """
 
     as_of: dt.date

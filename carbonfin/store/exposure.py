@@ -32,6 +32,7 @@ from carbonfin.store.exposure_totals import (
     ADDITIVE,
     COUNTS,
     GROUPINGS,
+    MICRO,
     aggregate_run,
     exposure_groups,
     state_counts,
@@ -257,54 +258,65 @@ def save_run(
 def history_totals(
     *, session: Session, start: dt.date, end: dt.date, bank_id: str | None = None
 ) -> list[dict[str, Any]]:
-    """Per stored run dated ``start`` … ``end``: the book's totals from its loan rows (one SQL
-    ``GROUP BY`` run) — loans, outstanding (CNY, known amounts), collateral and lendable value
-    (valued loans), loans by state and with an unknown CNY amount."""
-    lv, run = LoanValuation, ValuationRun
-
-    def n_state(*states: str) -> Any:
-        return func.sum(case((lv.state.in_(states), 1), else_=0))
-
+    """Per stored run dated ``start`` … ``end``: the book's totals read from the runs' exposure
+    totals (``exposure_totals``, written when each run was stored; one indexed read of a few
+    rows per run, the loan and pledge rows are never touched) — loans (every loan row of the
+    run, by state), outstanding, collateral and lendable value (the whole-book figures of
+    :func:`exposure_groups`, so a point equals the summary of its date to the cent), loans by
+    state and with an unknown CNY amount. A run with no rows in scope has zeros."""
+    t, run = ExposureTotal, ValuationRun
+    on = and_(t.run_id == run.run_id, t.grouping.in_(("", "state")))
+    if bank_id is not None:
+        on = and_(on, t.bank_id == bank_id)
     stmt = (
         select(
             run.run_id,
             run.as_of,
-            func.count(lv.loan_id).label("loans"),
-            func.coalesce(func.sum(lv.outstanding_cny), 0).label("loan_outstanding_cny"),
-            func.coalesce(func.sum(lv.collateral_value_cny), 0).label("collateral_value_cny"),
-            func.coalesce(func.sum(lv.lendable_value_cny), 0).label("lendable_value_cny"),
-            func.coalesce(n_state("warning"), 0).label("warnings"),
-            func.coalesce(n_state("margin_call", "liquidation"), 0).label("margin_calls"),
-            func.coalesce(n_state("liquidation"), 0).label("liquidations"),
-            func.coalesce(n_state("not_valued"), 0).label("loans_not_valued"),
-            func.sum(case((lv.outstanding_cny.is_(None), 1), else_=0)).label("unknown"),
+            t.grouping,
+            t.group_key,
+            func.sum(t.outstanding_micro).label("out"),
+            func.sum(t.collateral_value_micro).label("value"),
+            func.sum(t.lendable_value_micro).label("lendable"),
+            func.sum(t.loans).label("loans"),
+            func.sum(t.loans_outstanding_unknown).label("unknown"),
         )
         .select_from(run)
-        .outerjoin(
-            lv,
-            and_(lv.run_id == run.run_id, *(() if bank_id is None else (lv.bank_id == bank_id,))),
-        )
+        .outerjoin(t, on)
         .where(run.as_of >= start, run.as_of <= end)
-        .group_by(run.run_id, run.as_of)
+        .group_by(run.run_id, run.as_of, t.grouping, t.group_key)
         .order_by(run.as_of)
     )
-    out = []
+    points: dict[int, dict[str, Any]] = {}
+    states: dict[int, dict[str, tuple[int, int]]] = {}
     for r in session.execute(stmt).mappings():
-        out.append(
-            {
-                "run_id": int(r["run_id"]),
-                "as_of": r["as_of"],
-                "loans": int(r["loans"] or 0),
-                "loan_outstanding_cny": float(r["loan_outstanding_cny"] or 0),
-                "collateral_value_cny": float(r["collateral_value_cny"] or 0),
-                "lendable_value_cny": float(r["lendable_value_cny"] or 0),
-                "warnings": int(r["warnings"] or 0),
-                "margin_calls": int(r["margin_calls"] or 0),
-                "liquidations": int(r["liquidations"] or 0),
-                "loans_not_valued": int(r["loans_not_valued"] or 0),
-                "loans_outstanding_unknown": int(r["unknown"] or 0),
-            }
-        )
+        rid = int(r["run_id"])
+        point = points.setdefault(
+            rid, {"run_id": rid, "as_of": r["as_of"], "loan_outstanding_cny": 0.0,
+                  "collateral_value_cny": 0.0, "lendable_value_cny": 0.0},
+        )  # fmt: skip
+        by_state = states.setdefault(rid, {})
+        if r["grouping"] == "":
+            point["loan_outstanding_cny"] = int(r["out"] or 0) / MICRO
+            point["collateral_value_cny"] = int(r["value"] or 0) / MICRO
+            point["lendable_value_cny"] = int(r["lendable"] or 0) / MICRO
+        elif r["grouping"] == "state":
+            by_state[str(r["group_key"])] = (int(r["loans"] or 0), int(r["unknown"] or 0))
+    out = []
+    for rid, point in points.items():
+        by_state = states[rid]
+
+        def n(*names: str, st: dict[str, tuple[int, int]] = by_state) -> int:
+            return sum(st.get(s, (0, 0))[0] for s in names)
+
+        point |= {
+            "loans": sum(v[0] for v in by_state.values()),
+            "warnings": n("warning"),
+            "margin_calls": n("margin_call", "liquidation"),
+            "liquidations": n("liquidation"),
+            "loans_not_valued": n("not_valued"),
+            "loans_outstanding_unknown": sum(v[1] for v in by_state.values()),
+        }
+        out.append(point)
     return out
 
 

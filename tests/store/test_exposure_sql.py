@@ -285,3 +285,30 @@ def test_refuses_unknown_groupings_and_kinds(migrated: Engine) -> None:
                 session=s, as_of=AS_OF, kind="x", lending_version=0, market_version=0,
                 data_source="t", model="hs", pledges=p, loans=ln,
             )  # fmt: skip
+
+
+def test_history_reads_the_stored_totals_and_equals_the_hand_worked_book(migrated: Engine) -> None:
+    """The history series reads ``exposure_totals`` (the run's pledge and loan rows deleted
+    afterwards change nothing) and its point is the fixture book worked by hand
+    (tests/collateral/test_aggregate.py TOTAL and EXPECTED["bank"])."""
+    engine = migrated
+    run_id = _store(engine, PLEDGES, LOANS)
+    with session_scope(engine) as s:
+        s.execute(PledgeValuation.__table__.delete().where(PledgeValuation.run_id == run_id))
+        s.execute(LoanValuation.__table__.delete().where(LoanValuation.run_id == run_id))
+    with session_scope(engine) as s:
+        (whole,) = store.history_totals(session=s, start=AS_OF, end=AS_OF)
+        (bank2,) = store.history_totals(session=s, start=AS_OF, end=AS_OF, bank_id="BANK-02")
+        (none,) = store.history_totals(session=s, start=AS_OF, end=AS_OF, bank_id="BANK-99")
+    assert whole["run_id"] == run_id
+    for col in ("collateral_value_cny", "lendable_value_cny", "loan_outstanding_cny"):
+        assert whole[col] == pytest.approx(TOTAL[col], abs=0.005), col
+    assert (whole["loans"], whole["loans_outstanding_unknown"]) == (4, 1)
+    assert (whole["margin_calls"], whole["warnings"], whole["loans_not_valued"]) == (0, 0, 0)
+    # BANK-02: P5 (CCER 60,000, L3 without a CNY amount) and P6 (L4 300,000, worth 0)
+    assert bank2["collateral_value_cny"] == pytest.approx(60_000.0, abs=0.005)
+    assert bank2["loan_outstanding_cny"] == pytest.approx(300_000.0, abs=0.005)
+    assert (bank2["loans"], bank2["loans_outstanding_unknown"]) == (2, 1)
+    # a bank with nothing in the run: a point of zeros, nothing of the other banks
+    assert none["loans"] == 0
+    assert none["collateral_value_cny"] == none["loan_outstanding_cny"] == 0.0
