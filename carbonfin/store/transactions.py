@@ -188,5 +188,7 @@ def read_data_version(session: Session, name: str = "lending") -> int:
 
 def read_data_versions(session: Session) -> dict[str, int]:
     """Every domain's data version in one query (0 for a domain never written)."""
-    rows: dict[str, int] = dict(session.execute(select(DataVersion.name, DataVersion.version)))
+    # dict() of the Result itself would take it for a mapping (it has keys()): pairs of a list
+    pairs = session.execute(select(DataVersion.name, DataVersion.version)).all()
+    rows: dict[str, int] = {str(name): int(version) for name, version in pairs}
     return {name: int(rows.get(name) or 0) for name in DOMAINS}
