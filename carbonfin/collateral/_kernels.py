@@ -6,12 +6,14 @@ bisection of :mod:`carbonfin.collateral.topup`, operation by operation and in th
 multiply-add), element by element instead of one numpy pass per operation: the results are the
 same to the last bit (``tests/collateral/test_kernels.py`` checks it against the numpy formula
 and the reference solver). Each loan's solve is independent of the others, so the order in which
-they run (threads, chunks) changes no answer.
+they run changes no answer.
 
 A profile's numbers reach the kernels as one row of a float table (:func:`formula_table`, columns
 in the order of :data:`COLUMNS`), so a change of the formula's inputs is a change of this file and
-numba's cache (stamped with this file only) is renewed with it. ``workers`` > 1 shares the rows
-out over numba's threads in chunks; 1 runs them on the calling thread (no parallel region).
+numba's cache (stamped with this file only) is renewed with it. Each kernel runs on the calling
+thread and releases the GIL, so :func:`carbonfin.collateral.loan_values.book_numbers` runs them
+in a thread while ``value_book`` builds its text columns (the second core). Cold compilation
+of the four kernels: about 8 s on two cores (cached afterwards, see :mod:`carbonfin.pricing._jit`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import math
 from dataclasses import fields
 
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, types
 
 from carbonfin.collateral.currency import SUPERVISORY_FX_HAIRCUT_10D
 from carbonfin.collateral.formula import FormulaInputs
@@ -61,16 +63,14 @@ OUTPUTS = (
 )  # fmt: skip
 MAX_T = 1e12  # beyond this no top-up is "found": more than any registry holds
 GROWTH = 1.5  # bracket search ratio
-CHUNK = 16384  # rows per work item of a parallel pass
 
 _TABLE = types.Array(types.float64, 2, "C", readonly=True)
 _F = types.Array(types.float64, 1, "C", readonly=True)
 _B = types.Array(types.boolean, 1, "C", readonly=True)
 _I = types.Array(types.int64, 1, "C", readonly=True)
-_BOOK_SIG = types.void(_I, _F, _F, _F, _B, _B, _TABLE, types.Array(types.float64, 2, "C"),
-                       types.int64)  # fmt: skip
+_BOOK_SIG = types.void(_I, _F, _F, _F, _B, _B, _TABLE, types.Array(types.float64, 2, "C"))
 _TOPUP_SIG = types.void(_I, _F, _F, _F, _B, _B, _F, _F, _TABLE, types.int64,
-                        types.Array(types.float64, 1, "C"), types.int64)  # fmt: skip
+                        types.Array(types.float64, 1, "C"))  # fmt: skip
 
 
 def formula_table(numbers: list[FormulaInputs]) -> np.ndarray:
@@ -156,18 +156,11 @@ def _book_rows(code, eligible, position, share, mismatch, covered, t, out, lo, h
         out[12, i] = impact
 
 
-@njit(_BOOK_SIG, cache=True, parallel=True, nogil=True, error_model="numpy")
-def book_haircuts(code, eligible, position, share, mismatch, covered, t, out, workers):  # type: ignore[no-untyped-def]
+@njit(_BOOK_SIG, cache=True, nogil=True, error_model="numpy")
+def book_haircuts(code, eligible, position, share, mismatch, covered, t, out):  # type: ignore[no-untyped-def]
     """The haircut components (rows of ``out``, named in :data:`OUTPUTS`) of each pledge of
     profile ``code`` with eligible tonnes ``eligible`` in a position of ``position`` tonnes."""
-    n = code.shape[0]
-    if workers <= 1 or n <= CHUNK:
-        _book_rows(code, eligible, position, share, mismatch, covered, t, out, 0, n)
-        return
-    for c in prange((n + CHUNK - 1) // CHUNK):
-        lo = c * CHUNK
-        _book_rows(code, eligible, position, share, mismatch, covered, t, out, lo,
-                   min(lo + CHUNK, n))  # fmt: skip
+    _book_rows(code, eligible, position, share, mismatch, covered, t, out, 0, code.shape[0])
 
 
 @njit(cache=True, error_model="numpy")
@@ -236,17 +229,11 @@ def _topup_rows(code, q, price, need, mismatch, covered, position, bank_t, t, it
                             mismatch[i], covered[i], it)  # fmt: skip
 
 
-@njit(_TOPUP_SIG, cache=True, parallel=True, nogil=True, error_model="numpy")
-def solve_topups(code, q, price, need, mismatch, covered, position, bank_t, t, it, out, workers):  # type: ignore[no-untyped-def]
+@njit(_TOPUP_SIG, cache=True, nogil=True, error_model="numpy")
+def solve_topups(code, q, price, need, mismatch, covered, position, bank_t, t, it, out):  # type: ignore[no-untyped-def]
     """Top-up tonnes of each loan into ``out`` (NaN where none): topup._solve, loan by loan."""
-    n = code.shape[0]
-    if workers <= 1 or n <= CHUNK:
-        _topup_rows(code, q, price, need, mismatch, covered, position, bank_t, t, it, out, 0, n)
-        return
-    for c in prange((n + CHUNK - 1) // CHUNK):
-        lo = c * CHUNK
-        _topup_rows(code, q, price, need, mismatch, covered, position, bank_t, t, it, out, lo,
-                    min(lo + CHUNK, n))  # fmt: skip
+    _topup_rows(code, q, price, need, mismatch, covered, position, bank_t, t, it, out, 0,
+                code.shape[0])  # fmt: skip
 
 
 _BOOK_TOPUP_SIG = types.void(

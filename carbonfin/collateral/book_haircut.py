@@ -17,7 +17,6 @@ from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
-from numba import get_num_threads
 
 from carbonfin.collateral.formula import FormulaInputs
 from carbonfin.collateral.market_risk import MarketRiskProfile, Model, market_risk_profile
@@ -95,8 +94,6 @@ def pledge_haircuts(
     book_share: np.ndarray,
     mismatch: np.ndarray,
     covered: np.ndarray,
-    *,
-    workers: int | None = None,
 ) -> dict[str, np.ndarray]:
     """The haircut components of every pledge (gradual sale, no policy floor or cap).
 
@@ -113,8 +110,6 @@ def pledge_haircuts(
         instrument, in [0, 1].
     mismatch, covered
         Whether the loan's currency is not CNY; whether the pledgor is a covered emitter.
-    workers
-        Threads of the pass (default: numba's thread count; 1: on the calling thread).
 
     Returns
     -------
@@ -132,6 +127,5 @@ def pledge_haircuts(
         *(np.ascontiguousarray(a, dtype=float) for a in (eligible, position, book_share)),
         *(np.ascontiguousarray(a, dtype=bool) for a in (mismatch, covered)),
         _kernels.formula_table([FormulaInputs.of(p) for p in profiles]), out,
-        get_num_threads() if workers is None else workers,
     )  # fmt: skip
     return {name: out[k] for k, name in enumerate(_kernels.OUTPUTS)}

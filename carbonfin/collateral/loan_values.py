@@ -85,9 +85,8 @@ def book_numbers(
     """
     from carbonfin.collateral import _kernels
 
-    haircut = pledge_haircuts(
-        profiles, inst_code, eligible, position, book_share, mismatch, covered, workers=1
-    )
+    haircut = pledge_haircuts(profiles, inst_code, eligible, position, book_share, mismatch,
+                              covered)  # fmt: skip
     n, n_loans = len(loan_pos), len(outstanding_cny)
     value, lendable = np.empty(n), np.empty(n)
     loan = np.zeros((len(_kernels.LOAN_OUTPUTS), n_loans))

@@ -34,7 +34,6 @@ from collections.abc import Callable
 from typing import cast
 
 import numpy as np
-from numba import get_num_threads
 
 from carbonfin.collateral.formula import FormulaInputs
 from carbonfin.collateral.market_risk import MarketRiskProfile
@@ -181,6 +180,6 @@ def _solve(
     kernel = cast(Callable[..., None], _kernels.solve_topups)
     kernel(
         np.ascontiguousarray(code, dtype=np.int64), *f64, *flags, *sizes,
-        _kernels.formula_table(numbers), int(iterations), out, get_num_threads(),
+        _kernels.formula_table(numbers), int(iterations), out,
     )  # fmt: skip
     return out
