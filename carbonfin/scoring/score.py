@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +29,8 @@ from carbonfin.errors import InvalidInputError, MissingDataError
 from carbonfin.scoring import factors
 from carbonfin.scoring.factors import SCORED, STATUS, PanelInputs
 from carbonfin.scoring.ids import unknown_member, validate_uscc
+from carbonfin.scoring.input_hash import HASH_ENCODING
+from carbonfin.scoring.input_hash import row_hash as _row_hash
 from carbonfin.scoring.methodology import (
     DEFAULT_VERSION,
     FACTORS,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from carbonfin.scoring.carbon_card import CarbonCostCard
 
 __all__ = [
+    "HASH_ENCODING",
     "STATUS",
     "FactorScore",
     "Grade",
@@ -115,78 +117,6 @@ def industry_benchmarks(panel: pd.DataFrame, methodology: Methodology) -> pd.Dat
     out["benchmark_firms"] = out["firms"].fillna(0).astype(int)
     out["benchmark_basis"] = np.where(enough, "sector-year", "sector pooled over years")
     return out[["sector", "year", "benchmark_intensity", "benchmark_firms", "benchmark_basis"]]
-
-
-#: Version of the canonical encoding hashed by :func:`_row_hash` (part of the hashed header).
-HASH_ENCODING = "carbonfin-score-input/2"
-
-
-def _as_float(values: pd.Series) -> np.ndarray:
-    """A numeric or boolean column as float64, every kind of missing value as NaN."""
-    try:
-        out = values.to_numpy(dtype=float, na_value=np.nan)
-    except (TypeError, ValueError):
-        raise InvalidInputError(
-            f"the panel column `{values.name}` must be numeric; got dtype {values.dtype}"
-        ) from None
-    return np.asarray(out, dtype=float)
-
-
-def _row_hash(frame: pd.DataFrame, columns: list[str], methodology: Methodology) -> list[str]:
-    """BLAKE2b-256 of each row's inputs in a canonical encoding, as 64 hex characters.
-
-    Notes
-    -----
-    The hashed message is a header — :data:`HASH_ENCODING`, the methodology version and the
-    BLAKE2b-256 hash of its file, the column names, each UTF-8 and NUL-separated — followed by
-    the row: each text input as a 4-byte little-endian length and its UTF-8 bytes (a missing
-    text as the length 0xFFFFFFFF), then every numeric input as an IEEE-754 float64,
-    little-endian (booleans as 0/1; -0.0 written as 0.0; every missing value as the one quiet
-    NaN 0x7FF8000000000000). Nothing is truncated, and any Unicode text hashes. BLAKE2b is
-    RFC 7693; the 32-byte digest is BLAKE2b's own parameter, not a cut-down longer digest.
-    """
-    header = "\0".join(
-        (HASH_ENCODING, methodology.version, methodology.content_hash, *columns)
-    ).encode("utf-8")
-    base = hashlib.blake2b(header, digest_size=32)
-    text_cols = [
-        c for c in columns if frame[c].dtype == object or isinstance(frame[c].dtype, pd.StringDtype)
-    ]
-    num_cols = [c for c in columns if c not in text_cols]
-    n = len(frame)
-    if num_cols:
-        x = np.column_stack([_as_float(frame[c]) for c in num_cols]) + 0.0  # -0.0 -> 0.0
-        x[np.isnan(x)] = np.nan  # one NaN payload
-        raw = np.ascontiguousarray(x.astype("<f8"))
-        rows = raw.view(np.dtype((np.void, 8 * len(num_cols)))).ravel()
-        numeric = cast("list[bytes]", rows.tolist())
-    else:
-        numeric = [b""] * n
-    texts = [_text_column(frame[c]) for c in text_cols]
-    out = []
-    for i in range(n):
-        h = base.copy()
-        for col in texts:
-            h.update(col[i])
-        h.update(numeric[i])
-        out.append(h.hexdigest())
-    return out
-
-
-_MISSING_TEXT = (0xFFFFFFFF).to_bytes(4, "little")
-
-
-def _text_column(series: pd.Series) -> list[bytes]:
-    """Each value as a 4-byte little-endian length and its UTF-8 bytes; missing as 0xFFFFFFFF."""
-    missing = series.isna().to_numpy(dtype=bool)
-    out = []
-    for value, absent in zip(series.to_numpy(dtype=object), missing, strict=True):
-        if absent:
-            out.append(_MISSING_TEXT)
-        else:
-            data = str(value).encode("utf-8")
-            out.append(len(data).to_bytes(4, "little") + data)
-    return out
 
 
 _HASH_COLUMNS = [
