@@ -345,12 +345,16 @@ def hash_rows(
 
 
 @njit(cache=True, nogil=True)
-def place(data: np.ndarray, pos: np.ndarray, blob: np.ndarray, starts: np.ndarray) -> None:
-    """Append piece ``i`` (``blob[starts[i]:starts[i + 1]]``) to message ``i`` of ``data`` at
-    ``pos[i]`` and advance ``pos[i]`` past it (assembling many messages field by field)."""
+def place(
+    data: np.ndarray, pos: np.ndarray, blob: np.ndarray, starts: np.ndarray, index: np.ndarray
+) -> None:
+    """Append piece ``index[i]`` (``blob[starts[j]:starts[j + 1]]`` for ``j = index[i]``) to
+    message ``i`` of ``data`` at ``pos[i]`` and advance ``pos[i]`` past it (assembling many
+    messages field by field; a column of few distinct values is one piece per value)."""
     for i in range(pos.size):
         p = pos[i]
-        for k in range(starts[i], starts[i + 1]):  # short pieces: a loop beats a slice copy
+        j = index[i]
+        for k in range(starts[j], starts[j + 1]):  # short pieces: a loop beats a slice copy
             data[p] = blob[k]
             p += 1
         pos[i] = p

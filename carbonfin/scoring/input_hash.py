@@ -23,6 +23,8 @@ __all__ = ["HASH_ENCODING", "header", "row_hash"]
 HASH_ENCODING = "carbonfin-score-input/2"
 
 _MISSING_TEXT = 0xFFFFFFFF
+#: a text column as pieces: length prefixes, blob, piece starts, piece of each row, row lengths
+_Pieces = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def header(columns: list[str], methodology: Methodology) -> bytes:
@@ -47,29 +49,55 @@ def _is_text(series: pd.Series) -> bool:
     return series.dtype == object or isinstance(series.dtype, pd.StringDtype)
 
 
-def _text_pieces(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A text column's encoding: the 4-byte little-endian lengths (0xFFFFFFFF if missing) as
-    ``(n, 4)`` uint8, and the UTF-8 bytes of all present values concatenated with each row's
-    start (``n + 1`` offsets; a missing value has none)."""
-    missing = series.isna().to_numpy(dtype=bool)
-    values = series.to_numpy(dtype=object)
-    texts = list(map(str, values[~missing] if missing.any() else values))
+def _utf8(texts: list[str]) -> tuple[bytes, np.ndarray]:
+    """The UTF-8 bytes of ``texts`` concatenated, and each text's byte length."""
     joined = "".join(texts)
     if joined.isascii():  # one character, one byte: the lengths are the strings' own
-        payload = joined.encode("ascii")
-        sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        return joined.encode("ascii"), np.fromiter(map(len, texts), np.int64, len(texts))
+    encoded = [t.encode("utf-8") for t in texts]
+    return b"".join(encoded), np.fromiter(map(len, encoded), np.int64, len(encoded))
+
+
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, list[str]] | None:
+    """``(codes, texts)`` of a column of few distinct values, all ``str`` or all ``bool``
+    (missing: code -1), else None. Restricted to one type because factorising compares with
+    ``==``, under which ``True == 1 == 1.0`` though their texts differ."""
+    if len(values) > 1000 and len(pd.unique(values[:1000])) > 500:
+        return None  # mostly distinct (a firm id): one piece per row is cheaper
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "boolean", "empty"):
+        return None
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return codes.astype(np.int64), [str(u) for u in uniques]
+
+
+def _text_pieces(series: pd.Series) -> _Pieces:
+    """A text column's encoding as pieces for :func:`~carbonfin.scoring._blake2b.place`: each
+    row's 4-byte little-endian length (0xFFFFFFFF if missing) as ``(n, 4)`` uint8, and its UTF-8
+    bytes as piece ``index[i]`` of the concatenated ``blob`` with ``starts`` (a missing value's
+    piece is empty), and each row's byte length."""
+    missing = series.isna().to_numpy(dtype=bool)
+    values = series.to_numpy(dtype=object)
+    n = len(series)
+    coded = _distinct(values)
+    if coded is None:
+        present = values[~missing] if missing.any() else values
+        blob, sizes = _utf8(list(map(str, present.tolist())))
+        lengths = np.zeros(n, dtype=np.int64)
+        lengths[~missing] = sizes
+        index = np.arange(n, dtype=np.int64)
     else:
-        encoded = [t.encode("utf-8") for t in texts]
-        payload = b"".join(encoded)
-        sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    if np.any(sizes >= _MISSING_TEXT):
+        codes, texts = coded
+        blob, sizes = _utf8(texts)
+        sizes = np.append(sizes, 0)  # the last piece, empty, for the missing values
+        index = np.where(codes < 0, len(texts), codes)
+        lengths = sizes[index]
+    if np.any(lengths >= _MISSING_TEXT):
         raise InvalidInputError(f"a text in `{series.name}` is 4 GiB or longer: not hashable")
-    lengths = np.zeros(len(series), dtype=np.int64)
-    lengths[~missing] = sizes
     prefix = np.where(missing, _MISSING_TEXT, lengths).astype("<u4").view(np.uint8)
-    starts = np.zeros(len(series) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=starts[1:])
-    return prefix.reshape(-1, 4), np.frombuffer(payload, dtype=np.uint8), starts
+    piece_sizes = lengths if coded is None else sizes
+    starts = np.zeros(len(piece_sizes) + 1, dtype=np.int64)
+    np.cumsum(piece_sizes, out=starts[1:])
+    return prefix.reshape(-1, 4), np.frombuffer(blob, dtype=np.uint8), starts, index, lengths
 
 
 def _numeric_bytes(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
@@ -91,18 +119,17 @@ def _messages(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.n
     texts = [_text_pieces(frame[c]) for c in text_cols]
     numeric = _numeric_bytes(frame, num_cols)
     sizes = np.full(n, 4 * len(texts) + numeric.shape[1], dtype=np.int64)
-    for _, _, starts in texts:
-        sizes += np.diff(starts)
+    for *_, lengths in texts:
+        sizes += lengths
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
     data = np.empty(int(offsets[-1]), dtype=np.uint8)
     pos = offsets[:-1].copy()
-    four = np.arange(n + 1, dtype=np.int64) * 4
-    for prefix, payload, starts in texts:
-        _blake2b.place(data, pos, prefix.ravel(), four)
-        _blake2b.place(data, pos, payload, starts)
-    width = numeric.shape[1]
-    _blake2b.place(data, pos, numeric.ravel(), np.arange(n + 1, dtype=np.int64) * width)
+    rows = np.arange(n + 1, dtype=np.int64)
+    for prefix, blob, starts, index, _ in texts:
+        _blake2b.place(data, pos, prefix.ravel(), rows * 4, rows)
+        _blake2b.place(data, pos, blob, starts, index)
+    _blake2b.place(data, pos, numeric.ravel(), rows * numeric.shape[1], rows)
     return data, offsets
 
 

@@ -170,3 +170,17 @@ def test_sample_market_hashes_match_the_reference_and_the_stored_digest() -> Non
 
 
 STORED_V2_DIGEST = "148dc9eb7066cb2bdf048a893fc6a776aaa5048af05841a334b049fee3e4b981"
+
+
+def test_row_hash_of_mostly_distinct_and_mixed_texts_matches_the_reference() -> None:
+    # > 1000 mostly distinct texts take the per-row path; mixed types (1, True, 1.0, "1") are
+    # never merged by value: each is hashed as its own str()
+    m = load_methodology("v1.1")
+    n = 1500
+    names: list[object] = [f"公司{i}\0{'é' * (i % 7)}" for i in range(n)]
+    names[3], names[5], names[8] = None, "", pd.NA
+    mixed: list[object] = [[1, True, 1.0, "1", None, False, 0][i % 7] for i in range(n)]
+    frame = pd.DataFrame({"name": names, "mixed": mixed, "value": np.arange(n) * -0.5})
+    columns = ["name", "mixed", "value"]
+    got = row_hash(frame, columns, m)
+    assert got == reference_hash(frame, columns, m.version, m.content_hash)
