@@ -9,32 +9,39 @@ on its page is derived from another bank's rows.
 Sources: exposures from :func:`carbonfin.lending.exposure.summary` over the stored valuation
 of the date (valued and stored first when missing or older than the data): the same SQL and the
 same numbers as ``GET /v1/regulator/exposures``;
-concentration as ``GET /v1/regulator/concentration`` (Herfindahl–Hirschman index Σ s² of the
-pledgors' shares of collateral value); utilisation thresholds from the collateral policy
-(``carbonfin/rules/collateral.toml`` ``[ltv]``, via the valuation); stress results as stored by
-``carbonfin stress --save`` (:mod:`carbonfin.store.stress`); marks from the valuation's market-risk
-profiles.
+concentration from the same stored run by :func:`carbonfin.lending.exposure.concentration` (the
+SQL behind ``GET /v1/regulator/concentration``: Herfindahl–Hirschman index Σ s² of the pledgors'
+shares of collateral value); the utilisation and LTV distribution, loans by state and the number
+of open margin calls from the same run (:mod:`carbonfin.lending.ltv`, SQL ``GROUP BY`` over its
+loan rows and its exposure totals); utilisation thresholds from the collateral policy
+(``carbonfin/rules/collateral.toml`` ``[ltv]``); stress results as stored by
+``carbonfin stress --save`` (:mod:`carbonfin.store.stress`).
+
+Valued on request (and said so in the page's notes, :data:`PER_REQUEST_NOTE`): the list of open
+margin calls with their top-up cash and tonnes, and the marks drawn on the price charts, come
+from the book valued in the service's memory (``app.state.book``) — a stored run holds neither
+the top-up tonnes (the engine's solve over the pledgor's positions) nor the market-risk profiles
+behind the marks.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from sqlalchemy.orm import Session
 
 from api.dashboard.charts import Bin, Threshold
+from carbonfin.collateral.policy import collateral_policy
 from carbonfin.errors import CarbonfinError
-from carbonfin.lending import exposure
+from carbonfin.lending import exposure, ltv
 from carbonfin.lending.book import ValuedBook
 from carbonfin.store.stress import load_stress_runs
 
 __all__ = [
     "GROUPINGS",
+    "PER_REQUEST_NOTE",
     "Concentration",
     "Exposures",
     "Utilisation",
@@ -42,7 +49,9 @@ __all__ = [
     "default_as_of",
     "exposures",
     "margin_calls",
+    "open_calls",
     "price_series",
+    "stored_summary",
     "stress_runs",
     "utilisation",
     "valued_book",
@@ -50,6 +59,13 @@ __all__ = [
 
 GROUPINGS = ("bank", "instrument", "vintage", "industry")
 _EDGES = tuple(round(0.1 * i, 1) for i in range(16))  # 0.0 … 1.5, then ≥ 1.5 (as /ltv)
+_STATES = ("ok", "warning", "margin_call", "liquidation")
+PER_REQUEST_NOTE = (
+    "open margin-call list (top-up cash and tonnes) and the price marks: the book valued on "
+    "request in the service's memory for this date, not read from the stored run (a run stores "
+    "neither the top-up tonnes nor the marks' market-risk profiles); every other figure is the "
+    "stored run's, aggregated in SQL"
+)
 
 
 def default_as_of(state: Any) -> dt.date:
@@ -82,21 +98,31 @@ class Exposures:
     total: dict[str, Any]
 
 
-def exposures(
+def stored_summary(
     state: Any, session: Session, as_of: dt.date, bank: str | None
-) -> dict[str, Exposures | None]:
-    """Exposures grouped by bank, instrument, vintage and industry from the stored valuation of
-    ``as_of`` (:func:`carbonfin.lending.exposure.summary`, valued and stored first by
-    :func:`~carbonfin.lending.exposure.refresh` when missing or stale), restricted to ``bank``
-    in SQL; ``None`` per grouping when the book in scope holds no pledge."""
+) -> exposure.ExposureSummary:
+    """The exposure summary of the stored valuation of ``as_of`` for the scope (valued and stored
+    first by :func:`~carbonfin.lending.exposure.refresh` when missing or stale), restricted to
+    ``bank`` in SQL: the run every stored figure of the page comes from, with its freshness."""
     exposure.refresh(state.sessions, as_of, state.data)
-    result = exposure.summary(session, as_of, bank)
+    return exposure.summary(session, as_of, bank)
+
+
+def exposures(result: exposure.ExposureSummary) -> dict[str, Exposures | None]:
+    """Exposures grouped by bank, instrument, vintage and industry from the stored summary
+    (:func:`stored_summary`); ``None`` per grouping when the book in scope holds no pledge."""
     if result.total.pledges == 0:
         return dict.fromkeys(GROUPINGS)
     total = result.total.as_dict()
     return {
         by: Exposures(by, tuple(f.as_dict() for f in result.rows(by)), total) for by in GROUPINGS
     }
+
+
+def open_calls(result: exposure.ExposureSummary) -> int:
+    """Loans at or above the warning level in the stored run (warning, margin call, liquidation:
+    the loans ``GET /v1/margin-calls`` lists)."""
+    return sum(int(result.states.get(s, 0)) for s in _STATES[1:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,38 +136,23 @@ class Concentration:
     by_instrument: dict[str, float]
 
 
-def _hhi(values: pd.Series) -> float:
-    total = float(values.sum())
-    return float(((values / total) ** 2).sum()) if total > 0 else 0.0
-
-
 def concentration(
-    valued: ValuedBook, names: dict[str, str], show: int = 10
+    session: Session, as_of: dt.date, bank: str | None, names: dict[str, str]
 ) -> Concentration | None:
-    """The concentration of the valued pledges in scope (as ``/v1/regulator/concentration``)."""
-    if valued.valuation is None:
+    """The concentration of the valued pledges in scope of the stored run of ``as_of``
+    (:func:`carbonfin.lending.exposure.concentration`: the figures of
+    ``GET /v1/regulator/concentration``), the largest pledgors named; ``None`` when no pledge
+    in scope is valued."""
+    c = exposure.concentration(session, as_of, bank)
+    if c.pledgors == 0:
         return None
-    p = valued.valuation.pledges
-    if "pledgor_uscc" not in p.columns:
-        p = p.join(valued.book.pledges.set_index("pledge_id")["pledgor_uscc"], on="pledge_id")
-    who = p["pledgor_uscc"].astype(str)
-    by = p.groupby(who)["market_value_cny"].sum().sort_values(ascending=False)
-    total = float(by.sum())
-    top = tuple(
-        (str(u), names.get(str(u), str(u)), float(v), float(v) / total if total else 0.0)
-        for u, v in by.head(show).items()
-    )
+    total = c.collateral_value_cny
     return Concentration(
-        pledgors=len(by),
-        top=top,
-        top_shares={
-            f"top_{n}": float(by.head(n).sum() / total) if total else 0.0 for n in (1, 5, 10)
-        },
-        herfindahl=_hhi(by),
-        by_instrument={
-            str(i): _hhi(g.groupby(who.loc[g.index])["market_value_cny"].sum())
-            for i, g in p.groupby("instrument")
-        },
+        pledgors=c.pledgors,
+        top=tuple((u, names.get(u, u), v, v / total if total else 0.0) for u, v in c.top),
+        top_shares=dict(c.top_shares),
+        herfindahl=c.herfindahl,
+        by_instrument=dict(c.by_instrument_herfindahl),
     )
 
 
@@ -159,47 +170,44 @@ class Utilisation:
     policy_source: str
 
 
-def _bins(values: np.ndarray) -> tuple[Bin, ...]:
-    edges = np.append(np.array(_EDGES), np.inf)
-    counts, _ = np.histogram(values[np.isfinite(values)], bins=edges)
-    over = int(np.isinf(values).sum())  # no lendable value at all: beyond every bin
-    return tuple(
-        Bin(float(lo), None if math.isinf(hi) else float(hi), int(n) + (over if i == 15 else 0))
-        for i, (lo, hi, n) in enumerate(zip(edges[:-1], edges[1:], counts, strict=True))
-    )
+def _bins(counts: tuple[int, ...]) -> tuple[Bin, ...]:
+    tops: list[float | None] = [*_EDGES[1:], None]
+    return tuple(Bin(lo, hi, int(n)) for lo, hi, n in zip(_EDGES, tops, counts, strict=True))
 
 
-def utilisation(valued: ValuedBook) -> Utilisation | None:
-    """The utilisation and LTV distributions of the valued loans in scope."""
-    v = valued.valuation
-    if v is None:
+def utilisation(session: Session, as_of: dt.date, bank: str | None) -> Utilisation | None:
+    """The utilisation and LTV distributions of the valued loans in scope of the stored run of
+    ``as_of``, by SQL (:func:`carbonfin.lending.ltv.histograms` and
+    :func:`~carbonfin.lending.ltv.distribution`, the figures of ``GET /v1/regulator/ltv``);
+    ``None`` when no loan in scope is valued. A loan with nothing lendable (or of no value) is
+    counted in the open last bin."""
+    dist = ltv.distribution(session, as_of, bank)
+    if dist.loans == 0:
         return None
-    loans = v.loans
-    th = v.thresholds
-    ltv = loans["ltv"].to_numpy(dtype=float)
-    qs = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
-    finite = ltv[np.isfinite(ltv)]
+    counts = ltv.histograms(session, as_of, _EDGES, bank)
+    th = collateral_policy().ltv
+    states = {s: int(dist.states.get(s, 0)) for s in _STATES}
+    states["not_valued"] = dist.not_valued
     return Utilisation(
-        bins=_bins(loans["utilisation"].to_numpy(dtype=float)),
-        ltv_bins=_bins(ltv),
+        bins=_bins(counts["utilisation"]),
+        ltv_bins=_bins(counts["ltv"]),
         thresholds=(
             Threshold(th.target_utilisation, "target", "target"),
             Threshold(th.warning_utilisation, "warning", "warning"),
             Threshold(th.margin_call_utilisation, "margin call", "margin-call"),
             Threshold(th.liquidation_utilisation, "liquidation", "liquidation"),
         ),
-        ltv_quantiles={f"p{round(q * 100)}": float(np.quantile(finite, q)) for q in qs}
-        if len(finite)
-        else {},
-        states=valued.state_counts(),
-        loans=len(loans),
-        policy_source=f"policy {v.policy_version}: {th.source}",
+        ltv_quantiles=dict(dist.quantiles),
+        states=states,
+        loans=dist.loans,
+        policy_source=f"policy {dist.source.policy_version}: {th.source}",
     )
 
 
 def margin_calls(valued: ValuedBook, show: int = 15) -> tuple[list[dict[str, Any]], int]:
     """The loans at or above the warning level, highest utilisation first (at most ``show``),
-    and how many there are (as ``GET /v1/margin-calls``)."""
+    and how many there are (as ``GET /v1/margin-calls``), from the book valued on request
+    (:data:`PER_REQUEST_NOTE`)."""
     v = valued.valuation
     if v is None:
         return [], 0

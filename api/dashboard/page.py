@@ -61,23 +61,24 @@ def build_page(state: Any, session: Session, as_of: dt.date, bank: str | None) -
     carbonfin.errors.CarbonfinError
         The book cannot be valued on ``as_of`` (no prices yet, a date outside the data).
     """
-    valued = numbers.valued_book(state, session, as_of, bank)
-    tables = numbers.exposures(state, session, as_of, bank)
+    valued = numbers.valued_book(state, session, as_of, bank)  # the call list and marks only
+    stored = numbers.stored_summary(state, session, as_of, bank)
+    tables = numbers.exposures(stored)
     by_bank = tables["bank"]
     total = by_bank.total if by_bank is not None else None
-    conc = numbers.concentration(valued, _names(session))
-    util = numbers.utilisation(valued)
-    calls, n_calls = numbers.margin_calls(valued)
+    conc = numbers.concentration(session, as_of, bank, _names(session))
+    util = numbers.utilisation(session, as_of, bank)
+    calls, _ = numbers.margin_calls(valued)
+    n_calls = numbers.open_calls(stored)
     stress = numbers.stress_runs(session, as_of, bank)
     prices = numbers.price_series(state, valued, as_of)
     hist = history.series(session, as_of, bank)
     return {
         "as_of": as_of,
         "scope": bank,
-        "source": valued.data_source,
-        "notes": list(valued.notes)
-        + (list(valued.valuation.notes) if valued.valuation is not None else []),
-        "policy": valued.valuation.policy_version if valued.valuation is not None else None,
+        "source": stored.source.data_source,
+        "notes": [*stored.source.describe(), numbers.PER_REQUEST_NOTE],
+        "policy": stored.source.policy_version if util is not None else None,
         "total": total,
         "total_columns": _TOTAL_COLUMNS,
         "exposures": [_exposure_block(tables[by], by) for by in numbers.GROUPINGS],

@@ -406,6 +406,15 @@ def read_pledge(
     return pledge_public(row[0], row[1], states[pledge_id])
 
 
+#: Where ``GET /v1/margin-calls`` gets its answer (its first provenance note).
+MARGIN_CALLS_VALUED_ON_REQUEST = (
+    "valued on request: the book that stood on as_of valued in the service's memory "
+    "(cached per date and data version), not read from the stored valuation run of the date: "
+    "a run stores neither the top-up tonnes nor the instrument that restores each loan; the "
+    "loans by state equal the stored run's (GET /v1/regulator/ltv) while it is current"
+)
+
+
 def _f(x: Any) -> float | None:
     v = float(x)
     return v if np.isfinite(v) else None
@@ -434,7 +443,8 @@ def margin_calls(
     loans = book.loans if book is not None else pd.DataFrame(columns=["state", "utilisation"])
     calls = loans[loans["state"] != "ok"].sort_values("utilisation", ascending=False)
     not_valued = valued.not_valued_loans()
-    notes = list(valued.notes) + ([*book.notes, f"policy {book.policy_version}"] if book else [])
+    notes = [MARGIN_CALLS_VALUED_ON_REQUEST, *valued.notes]
+    notes += [*book.notes, f"policy {book.policy_version}"] if book else []
     return MarginCallsPublic(
         as_of=as_of,
         calls=[

@@ -63,6 +63,7 @@ from carbonfin.store.transactions import read_data_versions
 __all__ = [
     "GROUPINGS",
     "SNAPSHOT_CALENDAR",
+    "TOP_PLEDGORS",
     "Concentration",
     "ExposureFigures",
     "ExposureHistory",
@@ -83,6 +84,8 @@ __all__ = [
 
 #: The groupings of the exposures (each adds up to the whole book).
 GROUPINGS = store.GROUPINGS
+#: How many of the largest pledgors :func:`concentration` lists.
+TOP_PLEDGORS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +153,12 @@ class RunSource:
             f"stored valuation run {self.run_id} ({self.kind}) of {self.as_of}, computed "
             f"{self.computed_at.isoformat(timespec='seconds')} from lending data version "
             f"{self.lending_version} and market {self.market_version}: {fresh}",
-            f"policy {self.policy_version}, eligibility rules {self.rules_version}, "
-            f"model {self.model}",
+            (
+                f"policy {self.policy_version}"
+                if self.policy_version is not None
+                else "no haircut policy applied (nothing was valued)"
+            )
+            + f", eligibility rules {self.rules_version}, model {self.model}",
             *self.notes,
         ]
 
@@ -385,6 +392,11 @@ class Concentration:
     herfindahl: float
     by_instrument_herfindahl: MappingProxyType[str, float]
     source: RunSource = field(repr=False)
+    #: the largest pledgors, ``(pledgor USCC, collateral value CNY)``, largest first (ties by
+    #: USCC), at most :data:`TOP_PLEDGORS`
+    top: tuple[tuple[str, float], ...] = ()
+    #: the valued collateral in scope (the denominator of the shares), CNY
+    collateral_value_cny: float = 0.0
 
 
 def _hhi(values: pd.Series) -> float:
@@ -408,7 +420,9 @@ def concentration(session: Session, as_of: dt.date, bank: str | None = None) -> 
         store.pledgor_values(session=session, run_id=run.run_id, bank_id=bank),
         columns=["pledgor", "instrument", "value"],
     )
-    by_pledgor = rows.groupby("pledgor")["value"].sum().sort_values(ascending=False)
+    summed = rows.groupby("pledgor")["value"].sum()
+    order = sorted(summed.items(), key=lambda kv: (-float(kv[1]), str(kv[0])))
+    by_pledgor = pd.Series([v for _, v in order], index=[str(k) for k, _ in order], dtype=float)
     total = float(by_pledgor.sum())
     tops = {f"top_{n}": float(by_pledgor.head(n).sum() / total) if total else 0.0
             for n in (1, 5, 10)}  # fmt: skip
@@ -416,4 +430,6 @@ def concentration(session: Session, as_of: dt.date, bank: str | None = None) -> 
     return Concentration(
         as_of, bank, len(by_pledgor), MappingProxyType(tops), _hhi(by_pledgor),
         MappingProxyType(per_instrument), _source(session, run),
+        tuple((str(u), float(v)) for u, v in by_pledgor.head(TOP_PLEDGORS).items()),
+        total,
     )  # fmt: skip

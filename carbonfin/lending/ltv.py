@@ -27,7 +27,7 @@ from carbonfin.lending.exposure import RunSource, _source
 from carbonfin.lending.valuation_runs import check_date
 from carbonfin.store import exposure as store
 
-__all__ = ["EDGES", "QUANTILES", "LtvDistribution", "distribution"]
+__all__ = ["EDGES", "QUANTILES", "LtvDistribution", "distribution", "histograms"]
 
 #: Bucket edges (LTV as a decimal): 0.0, 0.1, … 1.5 (as ``numpy.arange(0, 1.51, 0.1)``: the
 #: edges the route has always answered with), then 1.5 and above.
@@ -110,3 +110,24 @@ def distribution(session: Session, as_of: dt.date, bank: str | None = None) -> L
         not_valued=all_states.get("not_valued", 0),
         source=_source(session, run),
     )
+
+
+def histograms(
+    session: Session, as_of: dt.date, edges: tuple[float, ...], bank: str | None = None
+) -> dict[str, tuple[int, ...]]:
+    """The valued loans of the stored valuation of ``as_of`` counted by LTV and by utilisation
+    (loan ÷ lendable value) in the bins of ``edges`` (the last one open), by SQL
+    (:func:`carbonfin.store.exposure.loan_histograms`): what the dashboard's utilisation chart
+    draws.
+
+    Raises
+    ------
+    MissingDataError
+        No valuation of ``as_of`` is stored.
+    """
+    as_of = check_date(as_of, "as_of")
+    run = store.find_run(session=session, as_of=as_of)
+    if run is None:
+        raise MissingDataError(f"no stored valuation of the book on {as_of}: value it first")
+    counts = store.loan_histograms(session=session, run_id=run.run_id, edges=edges, bank_id=bank)
+    return {k: tuple(v) for k, v in counts.items()}

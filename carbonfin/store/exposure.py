@@ -59,6 +59,7 @@ __all__ = [
     "history_totals",
     "last_quote_date",
     "load_run_rows",
+    "loan_histograms",
     "pledgor_industries",
     "pledgor_values",
     "runs_between",
@@ -435,6 +436,50 @@ def ltv_order_statistics(
     ranked = select(ltv.c.ltv, func.row_number().over(order_by=ltv.c.ltv).label("rn")).subquery()
     stmt = select(ranked.c.rn, ranked.c.ltv).where(ranked.c.rn.in_(wanted))
     return {int(rn) - 1: float(v) for rn, v in session.execute(stmt)}
+
+
+#: A ratio with a zero denominator and a positive loan (no value, or nothing lendable): beyond
+#: every bin, as ``numpy.histogram`` counts ``inf`` in an open last bin.
+_UNBOUNDED = 1.0e300
+
+
+def loan_histograms(
+    *, session: Session, run_id: int, edges: Sequence[float], bank_id: str | None = None
+) -> dict[str, list[int]]:
+    """Counts of a run's valued loans (state other than ``not_valued``) in the bins of ``edges``
+    (ascending; ``[edges[i], edges[i+1])``, the last bin from ``edges[-1]`` up, unbounded), for
+    ``ltv`` (the stored LTV) and ``utilisation`` (loan ÷ lendable value, from the stored amounts:
+    0 for no loan, beyond every bin for a positive loan with nothing lendable), by one SQL
+    ``GROUP BY``. A loan whose LTV is stored NULL (collateral worth nothing, or an LTV of 1e9 or
+    more) is in the last LTV bin; values below ``edges[0]`` are not counted."""
+    lv = LoanValuation
+    owed, lend = cast(lv.outstanding_cny, Float), cast(lv.lendable_value_cny, Float)
+    ratios = {
+        "ltv": func.coalesce(cast(lv.ltv, Float), _UNBOUNDED),
+        "utilisation": case((lend > 0, owed / lend), (owed > 0, _UNBOUNDED), else_=0.0),
+    }
+    inner = select(*(v.label(k) for k, v in ratios.items())).where(
+        lv.run_id == run_id, lv.state != "not_valued"
+    )
+    if bank_id is not None:
+        inner = inner.where(lv.bank_id == bank_id)
+    sub = inner.subquery()
+
+    def bucket(col: Any) -> Any:
+        return case(
+            (col < float(edges[0]), -1),
+            *((col < float(hi), i) for i, hi in enumerate(edges[1:])),
+            else_=len(edges) - 1,
+        )
+
+    b_ltv, b_util = bucket(sub.c.ltv), bucket(sub.c.utilisation)
+    stmt = select(b_ltv, b_util, func.count()).group_by(b_ltv, b_util)
+    out = {k: [0] * len(edges) for k in ratios}
+    for i, j, n in session.execute(stmt):
+        for key, b in (("ltv", i), ("utilisation", j)):
+            if int(b) >= 0:
+                out[key][int(b)] += int(n)
+    return out
 
 
 def loan_states(

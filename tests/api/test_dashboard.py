@@ -564,3 +564,122 @@ def test_the_page_reads_its_exposures_from_the_regulators_sql(
     monkeypatch.setattr(exposure, "summary", spy)
     _page(_login(_fresh(dash), dash.keys[who]))
     assert calls == [None if who == "regulator" else "BANK-01"]
+
+
+# --- the SQL answers against the book valued in memory (the previous computation) ------------
+
+
+def _in_memory(valued: Any) -> dict[str, Any]:
+    """The page's concentration and distributions as api/dashboard/numbers.py computed them from
+    the book valued in memory before they were read from the stored run (pandas and numpy)."""
+    import numpy as np
+
+    v = valued.valuation
+    p = v.pledges
+    if "pledgor_uscc" not in p.columns:
+        p = p.join(valued.book.pledges.set_index("pledge_id")["pledgor_uscc"], on="pledge_id")
+    who = p["pledgor_uscc"].astype(str)
+    by = p.groupby(who)["market_value_cny"].sum()
+    total = float(by.sum())
+
+    def hhi(values: Any) -> float:
+        return float(((values / values.sum()) ** 2).sum())
+
+    edges = np.append(np.array([round(0.1 * i, 1) for i in range(16)]), np.inf)
+
+    def bins(values: Any) -> list[int]:
+        counts, _ = np.histogram(values[np.isfinite(values)], bins=edges)
+        counts[-1] += int(np.isinf(values).sum())
+        return [int(c) for c in counts]
+
+    ltv = v.loans["ltv"].to_numpy(dtype=float)
+    return {
+        "values": {str(k): float(x) for k, x in by.items()},
+        "shares": {
+            f"top_{n}": float(by.sort_values(ascending=False).head(n).sum() / total)
+            for n in (1, 5, 10)
+        },
+        "herfindahl": hhi(by),
+        "by_instrument": {
+            str(i): hhi(g.groupby(who.loc[g.index])["market_value_cny"].sum())
+            for i, g in p.groupby("instrument")
+        },
+        "bins": bins(v.loans["utilisation"].to_numpy(dtype=float)),
+        "ltv_bins": bins(ltv),
+        "quantiles": {
+            f"p{round(q * 100)}": float(np.quantile(ltv[np.isfinite(ltv)], q))
+            for q in (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
+        },
+        "states": valued.state_counts(),
+        "loans": len(v.loans),
+        "calls": int((v.loans["state"] != "ok").sum()),
+    }
+
+
+@pytest.mark.parametrize("bank", [None, "BANK-01", "BANK-02"], ids=["all", "bank1", "bank2"])
+def test_the_stored_runs_figures_equal_the_book_valued_in_memory(
+    dash: Api, bank: str | None
+) -> None:
+    """Concentration, the utilisation and LTV distributions, the loans by state and the open
+    margin-call count, read from the stored run by SQL, equal what the page computed from the
+    book valued in memory (BookCache) before: values to the cent, counts exactly."""
+    from api.dashboard import numbers
+
+    state = dash.client.app.state
+    with session_scope(dash.engine) as s:
+        stored = numbers.stored_summary(state, s, AS_OF, bank)
+        conc = numbers.concentration(s, AS_OF, bank, {})
+        util = numbers.utilisation(s, AS_OF, bank)
+        ref = _in_memory(state.book.book(s, AS_OF).for_bank(bank))
+    assert stored.source.stale is False
+    assert conc is not None
+    assert util is not None
+    assert conc.pledgors == len(ref["values"])
+    top = sorted(ref["values"].items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    assert [(u, round(v, 2)) for u, _, v, _ in conc.top] == [(u, round(v, 2)) for u, v in top]
+    assert conc.herfindahl == pytest.approx(ref["herfindahl"], rel=1e-9)
+    assert conc.top_shares == pytest.approx(ref["shares"], rel=1e-9)
+    assert conc.by_instrument == pytest.approx(ref["by_instrument"], rel=1e-9)
+    assert [b.count for b in util.bins] == ref["bins"]
+    assert [b.count for b in util.ltv_bins] == ref["ltv_bins"]
+    assert util.ltv_quantiles == pytest.approx(ref["quantiles"], abs=1e-8)  # stored to 8 places
+    assert util.states == ref["states"]
+    assert util.loans == ref["loans"]
+    assert numbers.open_calls(stored) == ref["calls"]
+
+
+@pytest.mark.parametrize("who", ["bank1", "bank2"])
+def test_a_banks_page_shows_its_own_concentration_and_calls(dash: Api, who: str) -> None:
+    """A bank's Herfindahl index, open margin calls and loans by state are its own book's (the
+    stored run restricted to its bank in SQL), not the whole book's nor another bank's."""
+    from carbonfin.lending import exposure, ltv
+
+    mine = "BANK-01" if who == "bank1" else "BANK-02"
+    other = "BANK-02" if who == "bank1" else "BANK-01"
+    page = _page(_login(_fresh(dash), dash.keys[who]))
+    with session_scope(dash.engine) as s:
+        own, theirs, whole = (exposure.concentration(s, AS_OF, b) for b in (mine, other, None))
+        dist = ltv.distribution(s, AS_OF, mine)
+        summary = exposure.summary(s, AS_OF, mine)
+    hhi = re.search(r'data-figure="herfindahl">([0-9.]+)<', page)
+    assert hhi
+    assert float(hhi.group(1)) == pytest.approx(own.herfindahl, abs=5e-5)
+    assert f"{own.herfindahl:.4f}" != f"{whole.herfindahl:.4f}"
+    for uscc, _ in theirs.top:
+        if uscc not in {u for u, _ in own.top}:
+            assert uscc[-6:] not in page  # another bank's pledgor is not named
+    calls = re.search(r'data-figure="calls">(\d+)<', page)
+    assert calls
+    assert int(calls.group(1)) == sum(summary.states[s] for s in ("warning", "margin_call",
+                                                                   "liquidation"))  # fmt: skip
+    shown = dict(re.findall(r'data-state="([a-z_]+)">(\d+)<', page))
+    assert {k: int(v) for k, v in shown.items() if k != "not_valued"} == {
+        s: dist.states.get(s, 0) for s in ("ok", "warning", "margin_call", "liquidation")
+    }
+    assert numbers_note() in page.replace("&#39;", "'")
+
+
+def numbers_note() -> str:
+    from api.dashboard.numbers import PER_REQUEST_NOTE
+
+    return PER_REQUEST_NOTE

@@ -312,3 +312,117 @@ def test_history_reads_the_stored_totals_and_equals_the_hand_worked_book(migrate
     # a bank with nothing in the run: a point of zeros, nothing of the other banks
     assert none["loans"] == 0
     assert none["collateral_value_cny"] == none["loan_outstanding_cny"] == 0.0
+
+
+# --- the dashboard's LTV and utilisation histograms (SQL) --------------------------------------
+
+EDGES = tuple(round(0.1 * i, 1) for i in range(16))  # the dashboard's: 0.0 … 1.5, then ≥ 1.5
+
+
+def _store_loans(engine: Engine, loans: pd.DataFrame) -> int:
+    """A run of loans only (each with one pledge of its value: the run needs a pledge row)."""
+    n = len(loans)
+    pledges = pd.DataFrame(
+        {
+            "pledge_id": [f"P{i}" for i in range(n)], "loan_id": loans["loan_id"],
+            "bank_id": loans["bank_id"], "instrument": "SHEA", "vintage": 2024,
+            "industry": "power", "pledgor_uscc": None, "quantity_t": 1000,
+            "eligible_quantity_t": 1000, "price_cny_per_t": 50.0, "mark_date": AS_OF,
+            "market_value_cny": loans["collateral_value_cny"],
+            "haircut_frac": 0.3, "lendable_value_cny": loans["lendable_value_cny"],
+            "not_valued_reason": None,
+        }
+    )  # fmt: skip
+    full = loans.assign(currency="CNY", outstanding=loans["outstanding_cny"], fx_cny_per_unit=1.0,
+                        not_valued_reason=None)  # fmt: skip
+    with session_scope(engine) as s:
+        run = store.save_run(
+            session=s, as_of=AS_OF, kind="snapshot", lending_version=1, market_version=1,
+            data_source="test loans", model="hs", pledges=pledges[list(store.PLEDGE_ROW_COLUMNS)],
+            loans=full[list(store.LOAN_ROW_COLUMNS)],
+        )  # fmt: skip
+    return run.run_id
+
+
+def _loans(rows: list[tuple[str, float, float, float, str]]) -> pd.DataFrame:
+    """(bank, outstanding, collateral value, lendable value, state) per loan; LTV = loan ÷
+    value (NaN for no value and a positive loan: stored NULL)."""
+    f = pd.DataFrame(rows, columns=["bank_id", "outstanding_cny", "collateral_value_cny",
+                                    "lendable_value_cny", "state"])  # fmt: skip
+    f.insert(0, "loan_id", [f"L{i}" for i in range(len(f))])
+    v, o = f["collateral_value_cny"], f["outstanding_cny"]
+    f["ltv"] = np.where(v > 0, o / v.where(v > 0, 1.0), np.where(o > 0, np.nan, 0.0))
+    return f
+
+
+def test_loan_histograms_of_a_book_worked_by_hand(migrated: Engine) -> None:
+    loans = _loans([
+        # bank, loan, value, lendable, state        LTV     utilisation
+        ("B1", 50.0, 100.0, 70.0, "ok"),          # 0.50    0.714… -> [0.7, 0.8)
+        ("B1", 80.0, 100.0, 70.0, "warning"),     # 0.80    1.142… -> [1.1, 1.2)
+        ("B1", 0.0, 100.0, 70.0, "ok"),           # 0.00    0.0    -> [0.0, 0.1)
+        ("B1", 10.0, 100.0, 0.0, "liquidation"),  # 0.10    ∞ (nothing lendable) -> ≥ 1.5
+        ("B2", 10.0, 0.0, 0.0, "liquidation"),    # ∞ (stored NULL) and ∞ -> ≥ 1.5 both
+        ("B2", 95.0, 100.0, 60.0, "margin_call"), # 0.95    1.583… -> ≥ 1.5
+        ("B2", 30.0, 100.0, 70.0, "not_valued"),  # not valued: in no bin
+    ])  # fmt: skip
+    run_id = _store_loans(migrated, loans)
+    with session_scope(migrated) as s:
+        whole = store.loan_histograms(session=s, run_id=run_id, edges=EDGES)
+        b2 = store.loan_histograms(session=s, run_id=run_id, edges=EDGES, bank_id="B2")
+        none = store.loan_histograms(session=s, run_id=run_id, edges=EDGES, bank_id="B9")
+    ltv, util = [0] * 16, [0] * 16
+    for i in (5, 8, 0, 1, 15, 9):
+        ltv[i] += 1
+    for i in (7, 11, 0, 15, 15, 15):
+        util[i] += 1
+    assert whole == {"ltv": ltv, "utilisation": util}
+    assert b2 == {"ltv": [0] * 9 + [1] + [0] * 5 + [1], "utilisation": [0] * 15 + [2]}
+    assert none == {"ltv": [0] * 16, "utilisation": [0] * 16}
+
+
+def _numpy_bins(values: np.ndarray) -> list[int]:
+    """The previous in-memory computation (api/dashboard/numbers.py before the SQL): numpy's
+    histogram of the finite values with an open last bin, ``inf`` counted in it."""
+    edges = np.append(np.array(EDGES), np.inf)
+    counts, _ = np.histogram(values[np.isfinite(values)], bins=edges)
+    counts[-1] += int(np.isinf(values).sum())
+    return [int(c) for c in counts]
+
+
+money_st = st.integers(0, 10**9).map(lambda c: c / 100)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["B1", "B2"]),
+            money_st,
+            money_st,
+            st.floats(0.0, 1.0),
+            st.sampled_from(["ok", "warning", "not_valued"]),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    bank=st.sampled_from([None, "B1", "B2"]),
+)
+def test_loan_histograms_equal_numpy_on_the_stored_rows(
+    migrated: Engine, rows: list[tuple[str, float, float, float, str]], bank: str | None
+) -> None:
+    book = _loans([(b, o, v, round(v * (1 - h), 2), s) for b, o, v, h, s in rows])
+    run_id = _store_loans(migrated, book)
+    with session_scope(migrated) as s:
+        got = store.loan_histograms(session=s, run_id=run_id, edges=EDGES, bank_id=bank)
+        _, stored = store.load_run_rows(session=s, run_id=run_id, bank_id=bank)
+    valued = stored[stored["state"] != "not_valued"]
+    o = valued["outstanding_cny"].to_numpy(dtype=float)
+    lend = valued["lendable_value_cny"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        util = np.where(lend > 0, o / lend, np.where(o > 0, np.inf, 0.0))
+    ltv = valued["ltv"].to_numpy(dtype=float)
+    ltv = np.where(np.isnan(ltv), np.inf, ltv)  # stored NULL: no finite LTV
+    assert got == {"ltv": _numpy_bins(ltv), "utilisation": _numpy_bins(util)}
