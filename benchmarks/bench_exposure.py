@@ -19,6 +19,11 @@ Then times, best of 3 after one warm-up:
 - **SQL**: :func:`carbonfin.lending.exposure.summary` — the four groupings (bank, instrument,
   vintage, industry), the whole book and the loans by state, read from those totals: what
   ``GET /v1/regulator/exposures`` and the dashboard run;
+- **the dashboard's other stored-run figures**, by SQL at query time over the run's rows:
+  :func:`carbonfin.lending.exposure.concentration` (largest pledgors and Herfindahl; whole book
+  and one bank) against pandas on the loaded rows, and the LTV / utilisation distribution with
+  the loans by state (:func:`carbonfin.lending.ltv.distribution` and ``histograms``); the open
+  margin-call count is part of the summary;
 - **pandas**: loading the run's rows into frames (timed apart), then
   :func:`carbonfin.collateral.aggregate.allocate_outstanding` and ``group_exposures`` four times;
 
@@ -53,7 +58,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import sessionmaker
 
 from carbonfin.collateral.aggregate import allocate_outstanding, group_exposures
-from carbonfin.lending import exposure
+from carbonfin.lending import exposure, ltv
 from carbonfin.store import exposure as store
 from carbonfin.store import exposure_totals
 from carbonfin.store.database import make_engine, upgrade
@@ -287,6 +292,20 @@ def _explain(sessions: sessionmaker[Any], run_id: int, lines: int) -> None:
             print(f"    {line}")
 
 
+DASHBOARD_EDGES = tuple(round(0.1 * i, 1) for i in range(16))
+
+
+def _hhi_pandas(pledges: pd.DataFrame) -> float:
+    """The Herfindahl index of the valued pledges' pledgors, by pandas (the reference)."""
+    valued = pledges[
+        pledges["market_value_cny"].notna()
+        & pledges["lendable_value_cny"].notna()
+        & pledges["not_valued_reason"].isna()
+    ]
+    by = valued.groupby(valued["pledgor_uscc"].fillna("unknown"))["market_value_cny"].sum()
+    return float(((by / by.sum()) ** 2).sum())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loans", type=int, default=1_000_000)
@@ -328,6 +347,13 @@ def main() -> int:
             t = time.perf_counter()
             pledges, loans = store.load_run_rows(session=s, run_id=run_id)
             read_s = time.perf_counter() - t
+            # the dashboard's other stored-run figures, by SQL at query time
+            conc_s, conc = _best(lambda: exposure.concentration(s, AS_OF))
+            dist_s, _ = _best(
+                lambda: (ltv.distribution(s, AS_OF), ltv.histograms(s, AS_OF, DASHBOARD_EDGES))
+            )
+            bank_s, _ = _best(lambda: exposure.concentration(s, AS_OF, BANKS[0]))
+        conc_pandas_s, hhi_pandas = _best(lambda: _hhi_pandas(pledges))
 
         def by_pandas() -> dict[str, Any]:
             allocated = allocate_outstanding(pledges, loans)
@@ -355,6 +381,14 @@ def main() -> int:
     print(f"write-time aggregation + summary against pandas alone: "
           f"{(min(aggregate_s[1:]) + sql_s) / pandas_s:.2f}x the pandas time")  # fmt: skip
     print(f"largest difference SQL vs pandas over every group and total: {worst:.6f}")
+    print(f"concentration (largest pledgors, Herfindahl; GROUP BY pledgor, instrument over the "
+          f"run's pledges), SQL: {conc_s:.3f} s; one bank's: {bank_s:.3f} s; pandas on the "
+          f"loaded rows: {conc_pandas_s:.3f} s; Herfindahl {conc.herfindahl:.10f} SQL, "
+          f"{hhi_pandas:.10f} pandas")  # fmt: skip
+    print(
+        f"LTV and utilisation distribution + loans by state (the dashboard's chart, "
+        f"/v1/regulator/ltv), SQL: {dist_s:.3f} s; open margin-call count: in the summary"
+    )
     print(f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 cores, shared)")
     print(f"total book: {sql.total.loans:,} loans, outstanding "
           f"{sql.total.loan_outstanding_cny:,.2f} CNY, collateral "
