@@ -20,7 +20,8 @@ process, not of the engine; the same work, reported beside the default, never in
 
 Figures (docs/collateral.md, "Speed"), 2026-12-04 on the shared VM (AMD EPYC, 2 cores, AVX2,
 no AVX-512, 8 MiB L3): median 1.001 s wall, 1.159 s CPU at load 0.65 (main before the compiled
-passes: 1.628 s at load 0.8, minutes apart); at load 5-6, CPU median 2.44 s before, 1.80 s after.
+passes: 1.628 s at load 0.8, minutes apart); at load 5-9, CPU median 2.44 and 2.22 s before, 1.80
+and 1.85 s after (two rounds, alternating).
 The 1 s target is not met in the median on this machine (a previous machine with AVX-512: 0.915 s
 before this change).
 """
