@@ -1,4 +1,4 @@
-"""The compiled input hash against hashlib and a per-row reference written from the spec.
+"""The input hash against a per-row reference written from the spec.
 
 The reference (:func:`reference_hash`) follows the encoding as documented in
 ``carbonfin.scoring.input_hash.row_hash`` and docs/scoring-methodology.md, one row at a time
@@ -14,11 +14,9 @@ import struct
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from carbonfin.data import load_table
 from carbonfin.scoring import build_panel, factors, load_methodology, score_panel
-from carbonfin.scoring._blake2b import hash_rows
 from carbonfin.scoring.factors import PanelInputs
 from carbonfin.scoring.input_hash import row_hash
 from carbonfin.scoring.score import _HASH_COLUMNS, _attach_benchmarks
@@ -55,45 +53,6 @@ def reference_hash(frame: pd.DataFrame, columns: list[str], version: str, file_h
                 message += struct.pack("<d", x)
         out.append(hashlib.blake2b(message, digest_size=32).hexdigest())
     return out
-
-
-# --- the compiled BLAKE2b is hashlib's, bit for bit -------------------------------------------
-
-
-@pytest.mark.parametrize("prefix_len", [0, 1, 72, 127, 128, 129, 256, 456, 1000])
-@pytest.mark.parametrize("digest_size", [32, 64, 1])
-def test_blake2b_matches_hashlib_at_every_length(prefix_len: int, digest_size: int) -> None:
-    rng = np.random.default_rng(prefix_len)
-    prefix = rng.integers(0, 256, prefix_len, dtype=np.uint8).tobytes()
-    lengths = np.array([*range(260), 383, 384, 385, 0, 1000], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    data = rng.integers(0, 256, int(offsets[-1]), dtype=np.uint8)
-    got = hash_rows(prefix, data, offsets, digest_size)
-    for i in range(len(lengths)):
-        message = prefix + data[offsets[i] : offsets[i + 1]].tobytes()
-        assert got[i] == hashlib.blake2b(message, digest_size=digest_size).hexdigest()
-
-
-def test_blake2b_many_rows_on_threads_match_hashlib() -> None:
-    # enough rows for the parallel path (chunks over numba's threads)
-    rng = np.random.default_rng(7)
-    lengths = rng.integers(0, 400, 20_000)
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    data = rng.integers(0, 256, int(offsets[-1]), dtype=np.uint8)
-    got = hash_rows(b"header", data, offsets)
-    for i in range(0, len(lengths), 97):
-        message = b"header" + data[offsets[i] : offsets[i + 1]].tobytes()
-        assert got[i] == hashlib.blake2b(message, digest_size=32).hexdigest()
-
-
-def test_blake2b_known_answer() -> None:
-    # RFC 7693 appendix A: BLAKE2b-512("abc")
-    expected = (
-        "ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d1"
-        "7d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923"
-    )
-    got = hash_rows(b"", np.frombuffer(b"abc", dtype=np.uint8), np.array([0, 3]), 64)
-    assert got[0] == expected
 
 
 # --- row_hash follows the documented encoding ---------------------------------------------------
