@@ -13,7 +13,8 @@ in the order of :data:`COLUMNS`), so a change of the formula's inputs is a chang
 numba's cache (stamped with this file only) is renewed with it. Each kernel runs on the calling
 thread and releases the GIL, so :func:`carbonfin.collateral.loan_values.book_numbers` runs them
 in a thread while ``value_book`` builds its text columns (the second core). Cold compilation
-of the four kernels: about 8 s on two cores (cached afterwards, see :mod:`carbonfin.pricing._jit`).
+of the four kernels: about 12.5 CPU-s (19-23 s wall at load 5) on two cores (cached
+afterwards, see :mod:`carbonfin.pricing._jit`).
 """
 
 from __future__ import annotations
