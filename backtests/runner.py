@@ -35,6 +35,7 @@ from backtests.engine import (
     run_job,
     run_var_jobs,
 )
+from backtests.evaluation import TestRow, evaluate
 from carbonfin.collateral.market_risk import business_day_log_marks
 from carbonfin.collateral.policy import collateral_policy
 from carbonfin.errors import InvalidInputError
@@ -87,6 +88,9 @@ class RunResult:
     elapsed_s: float
     parameters: dict[str, Any] = field(default_factory=dict)
     errors: tuple[tuple[str, str], ...] = ()
+    #: the test table (:func:`backtests.evaluation.evaluate` of ``results``) when the run was
+    #: asked to evaluate each result where it was computed (``run(..., evaluate=True)``)
+    rows: tuple[TestRow, ...] | None = None
 
 
 def split_windows(start: dt.date, end: dt.date, n: int) -> list[tuple[dt.date, dt.date]]:
@@ -239,6 +243,29 @@ def _run_unit(
             return [text(exc)]
 
 
+#: a result with its test rows (or the error its evaluation raised), None before evaluation
+Evaluated = tuple[Result | str, list[TestRow] | InvalidInputError | None]
+
+
+def _rows_of(result: Result | str) -> list[TestRow] | InvalidInputError | None:
+    """The test rows of a finished job's result (``evaluate`` of it alone), or the error."""
+    if isinstance(result, str):
+        return None
+    try:
+        return evaluate((result,))
+    except InvalidInputError as exc:
+        return exc
+
+
+def _run_unit_evaluated(
+    history: PriceHistory, specs: Sequence[JobSpec], source: str, part: int = -1
+) -> list[Evaluated]:
+    """:func:`_run_unit` with each result's test rows computed where it ran (a block of a
+    haircut job is evaluated once merged, in the caller)."""
+    results = _run_unit(history, specs, source, part)
+    return [(r, _rows_of(r) if part < 0 else None) for r in results]
+
+
 def default_workers() -> int:
     """One local process per core this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -253,13 +280,16 @@ def run(
     progress: bool = False,
     on_done: Callable[[JobSpec], None] | None = None,
     parameters: dict[str, Any] | None = None,
+    with_rows: bool = False,
 ) -> RunResult:
     """Run ``jobs`` over ``datasets`` (matched by ``JobSpec.instrument`` = ``Dataset.name``)
     on ``workers`` local processes (1, the default: in this process; the CLI uses
     :func:`default_workers`), or
     on the Dask cluster at ``scheduler``; a Rich progress bar on stderr if asked. Results come
     in job order whatever ran where. A job that fails with the engine's error is reported in
-    ``errors`` (and its result left out), never silently."""
+    ``errors`` (and its result left out), never silently. ``with_rows``: each result is also
+    evaluated where it ran, in parallel with the other units (``RunResult.rows``, equal to
+    :func:`backtests.evaluation.evaluate` of the results; the Z2 simulations are its cost)."""
     by_name = {ds.name: ds for ds in datasets}
     missing = sorted({j.instrument for j in jobs} - set(by_name))
     if missing:
@@ -270,34 +300,54 @@ def run(
     bar = _Bar(len(jobs), progress)
     plan = _plan(jobs)
     outcomes: list[Result | str | None] = [None] * len(jobs)
+    row_of: list[list[TestRow] | InvalidInputError | None] = [None] * len(jobs)
     blocks: dict[int, dict[int, Result | str]] = {}
 
-    def done(unit: list[int], part: int, results: list[Result | str]) -> None:
+    def done(unit: list[int], part: int, results: list[Any]) -> None:
+        pairs: list[Evaluated] = results if with_rows else [(o, None) for o in results]
         if part >= 0:  # a block of a haircut job's dates: merged when all are in
             got = blocks.setdefault(unit[0], {})
-            got[part] = results[0]
+            got[part] = pairs[0][0]
             if len(got) < HAIRCUT_PARTS:
                 return
             pieces = [got[p] for p in range(HAIRCUT_PARTS)]
             errors = [p for p in pieces if isinstance(p, str)]
-            results = [errors[0] if errors else merge_haircut(pieces)]  # type: ignore[arg-type]
-        for i, o in zip(unit, results, strict=True):
-            outcomes[i] = o
+            whole = errors[0] if errors else merge_haircut(pieces)  # type: ignore[arg-type]
+            pairs = [(whole, _rows_of(whole) if with_rows else None)]
+        for i, (o, rows) in zip(unit, pairs, strict=True):
+            outcomes[i], row_of[i] = o, rows
             bar.advance(jobs[i], on_done)
 
+    task = _run_unit_evaluated if with_rows else _run_unit
     with bar:
         if scheduler is not None:
-            mode = _run_dask(by_name, jobs, plan, scheduler, done)
+            mode = _run_dask(by_name, jobs, plan, scheduler, done, task)
         else:
             n = max(1, min(workers, len(plan)))
-            mode = _run_local(by_name, jobs, plan, n, done)
+            mode = _run_local(by_name, jobs, plan, n, done, task)
     final = [o for o in outcomes if o is not None]
     results = tuple(o for o in final if not isinstance(o, str))
     errors = tuple((j.key, o) for j, o in zip(jobs, final, strict=True) if isinstance(o, str))
     ok = tuple(j for j, o in zip(jobs, final, strict=True) if not isinstance(o, str))
     return RunResult(
-        ok, results, tuple(datasets), mode, time.perf_counter() - t0, dict(parameters or {}), errors
-    )
+        ok, results, tuple(datasets), mode, time.perf_counter() - t0, dict(parameters or {}),
+        errors, _table(row_of, final) if with_rows else None,
+    )  # fmt: skip
+
+
+def _table(
+    row_of: Sequence[list[TestRow] | InvalidInputError | None], final: Sequence[Result | str]
+) -> tuple[TestRow, ...]:
+    """The rows of every result in job order, as ``evaluate(results)`` gives them (and its
+    first error, in job order, raised as it raises it)."""
+    rows: list[TestRow] = []
+    for outcome, got in zip(final, row_of, strict=True):
+        if isinstance(outcome, str):
+            continue
+        if isinstance(got, InvalidInputError):
+            raise InvalidInputError(str(got)) from None
+        rows += got or []
+    return tuple(rows)
 
 
 def _run_local(
@@ -305,7 +355,8 @@ def _run_local(
     jobs: Sequence[JobSpec],
     plan: list[tuple[list[int], int]],
     n: int,
-    done: Callable[[list[int], int, list[Result | str]], None],
+    done: Callable[[list[int], int, list[Any]], None],
+    task: Callable[..., list[Any]] = _run_unit,
 ) -> str:
     def args(unit: list[int], part: int) -> tuple[PriceHistory, list[JobSpec], str, int]:
         ds = by_name[jobs[unit[0]].instrument]
@@ -313,14 +364,14 @@ def _run_local(
 
     if n == 1:
         for unit, part in plan:
-            done(unit, part, _run_unit(*args(unit, part)))
+            done(unit, part, task(*args(unit, part)))
         return "local (this process)"
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     # spawn, not fork: the parent may hold threads (the progress bar, BLAS pools)
     with ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn")) as pool:
-        pending = {pool.submit(_run_unit, *args(*u)): u for u in plan}  # LPT: in this order
+        pending = {pool.submit(task, *args(*u)): u for u in plan}  # LPT: in this order
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
@@ -333,7 +384,8 @@ def _run_dask(
     jobs: Sequence[JobSpec],
     plan: list[tuple[list[int], int]],
     scheduler: str,
-    done: Callable[[list[int], int, list[Result | str]], None],
+    done: Callable[[list[int], int, list[Any]], None],
+    task: Callable[..., list[Any]] = _run_unit,
 ) -> str:
     from dask.distributed import Client, as_completed
 
@@ -352,7 +404,7 @@ def _run_dask(
         for rank, (unit, part) in enumerate(plan):  # most expensive first: highest priority
             first = jobs[unit[0]]
             future = client.submit(
-                _run_unit,
+                task,
                 remote[first.instrument],
                 [jobs[i] for i in unit],
                 by_name[first.instrument].source,

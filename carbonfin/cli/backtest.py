@@ -254,8 +254,8 @@ def register(app: typer.Typer) -> None:
             **({"lookback_days": lookback} if lookback else {}),
         )
         result = run(datasets, jobs, scheduler=scheduler, workers=workers or default_workers(),
-                     progress=True, parameters=params)  # fmt: skip
-        rows = evaluate(result.results)
+                     progress=True, parameters=params, with_rows=True)  # fmt: skip
+        rows = list(result.rows) if result.rows is not None else evaluate(result.results)
         path = write_report(
             result, out, title=f"carbonfin backtest ({', '.join(d.name for d in datasets)})",
             rows=rows,

@@ -81,11 +81,33 @@ def test_dask_cluster_gives_the_local_results(datasets: list[Dataset], local: Ru
     # GARCH fits by 1e-6 against a local run (the runner now pins one thread per job)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:  # fmt: skip
-        remote = run(datasets, _jobs(datasets), scheduler=cluster.scheduler_address)
+        remote = run(datasets, _jobs(datasets), scheduler=cluster.scheduler_address,
+                     with_rows=True)  # fmt: skip
     assert "2 workers" in remote.mode
     assert len(remote.results) == len(local.results)
     for a, b in zip(local.results, remote.results, strict=True):
         _same(a, b)
+    assert _rows(remote) == _rows(local)  # evaluated on the workers: the same table
+
+
+def _rows(result: RunResult) -> list[str]:
+    """The run's test table (computed by the run if it was asked to, else evaluated here), as
+    text: NaN statistics compare equal."""
+    from backtests.evaluation import evaluate
+
+    rows = result.rows if result.rows is not None else evaluate(result.results)
+    return [repr(r) for r in rows]
+
+
+def test_rows_evaluated_by_the_run_are_evaluate_of_its_results(
+    datasets: list[Dataset], local: RunResult
+) -> None:
+    # in this process: the haircut's blocks merged first, then evaluated; job order kept
+    mine = run(datasets, _jobs(datasets), with_rows=True)
+    assert local.rows is None
+    assert mine.rows is not None
+    assert _rows(mine) == _rows(local)
+    assert any("kind='haircut'" in r for r in _rows(mine))  # merged blocks evaluated too
 
 
 def test_unreachable_scheduler_is_a_clear_error(datasets: list[Dataset]) -> None:
@@ -181,11 +203,12 @@ def test_two_local_processes_give_the_in_process_results(
 ) -> None:
     # units (fits shared across horizons) run on two spawned processes, most expensive first:
     # the same results in job order
-    two = run(datasets, _jobs(datasets), workers=2)
+    two = run(datasets, _jobs(datasets), workers=2, with_rows=True)
     assert two.mode == "local (2 processes)"
     assert [j.key for j in two.jobs] == [j.key for j in local.jobs]
     for a, b in zip(local.results, two.results, strict=True):
         _same(a, b)
+    assert _rows(two) == _rows(local)
 
 
 def test_jobs_sharing_fits_form_one_unit_most_expensive_first() -> None:
