@@ -48,11 +48,10 @@ from carbonfin.collateral.liquidity import excluded_prints
 from carbonfin.collateral.market_risk import (
     business_day_log_marks,
     fit_student_t,
-    hs_log_loss,
     t_log_loss,
 )
 from carbonfin.collateral.markets import market_params
-from carbonfin.collateral.models import ModelInputs, fhs_log_losses, get_model
+from carbonfin.collateral.models import ModelInputs, fhs_log_losses, get_model, hs_losses
 from carbonfin.collateral.policy import collateral_policy
 from carbonfin.errors import CarbonfinError, CarbonfinWarning, MissingDataError
 from carbonfin.pricing.history import PriceHistory
@@ -161,9 +160,10 @@ def _empty(n: int, levels: tuple[float, ...]) -> tuple[dict[float, np.ndarray], 
 def _hs_at(data: _Data, k: int, h: int, levels: tuple[float, ...], es_level: float,
            var: dict[float, np.ndarray], es: np.ndarray, i: int) -> None:  # fmt: skip
     window = data.marks[k - data.lookback : k + 1]
-    for c in levels:
-        var[c][i] = hs_log_loss(window, h, c, "var")
-    es[i] = hs_log_loss(window, h, es_level, "es")
+    losses = hs_losses(window, h, [*((c, "var") for c in levels), (es_level, "es")])
+    for c, loss in zip(levels, losses, strict=False):
+        var[c][i] = loss
+    es[i] = losses[-1]
 
 
 def _forecast_ewma(history: PriceHistory, data: _Data, spec: JobSpec, levels: _Levels) -> _Out:
