@@ -131,19 +131,17 @@ def losses_of(x: np.ndarray, levels: Sequence[tuple[float, str]]) -> list[float]
 
 def hs_loss(log_marks: np.ndarray, days: int, confidence: float, measure: str) -> float:
     """Historical-simulation VaR/ES of the ``days`` log return from consecutive log marks."""
-    marks = np.asarray(log_marks, dtype=float)
-    marks = marks[np.isfinite(marks)]
-    if len(marks) <= days + 20:
-        raise MissingDataError(
-            f"historical simulation needs more than {days + 20} business days of marks; "
-            f"got {len(marks)}"
-        )
-    return loss_of(marks[days:] - marks[:-days], confidence, measure)
+    return loss_of(_hs_changes(log_marks, days), confidence, measure)
 
 
 def hs_losses(log_marks: np.ndarray, days: int, levels: Sequence[tuple[float, str]]) -> list[float]:
     """:func:`hs_loss` at several ``(confidence, measure)`` levels: the ``days`` changes made
     once, the quantiles from one call (:func:`losses_of`); the same numbers bit for bit."""
+    return losses_of(_hs_changes(log_marks, days), levels)
+
+
+def _hs_changes(log_marks: np.ndarray, days: int) -> np.ndarray:
+    """The overlapping ``days`` log changes of the finite marks (more than ``days + 20`` needed)."""
     marks = np.asarray(log_marks, dtype=float)
     marks = marks[np.isfinite(marks)]
     if len(marks) <= days + 20:
@@ -151,7 +149,7 @@ def hs_losses(log_marks: np.ndarray, days: int, levels: Sequence[tuple[float, st
             f"historical simulation needs more than {days + 20} business days of marks; "
             f"got {len(marks)}"
         )
-    return losses_of(marks[days:] - marks[:-days], levels)
+    return np.asarray(marks[days:] - marks[:-days])
 
 
 def _t_nll(x: np.ndarray, r: np.ndarray) -> float:
