@@ -36,6 +36,7 @@ from backtests.jobs import (
     job_seed,
 )
 from carbonfin.collateral import haircut_components, market_risk_profile
+from carbonfin.collateral.measurement import ReplayCache
 from carbonfin.collateral.models import get_model
 from carbonfin.collateral.policy import collateral_policy
 from carbonfin.errors import CarbonfinError, CarbonfinWarning, InvalidInputError, MissingDataError
@@ -168,13 +169,14 @@ def run_haircut_job(
     last = len(data.days) - 1
     hold = collateral_policy().holding_days
     level = np.r_[0.0, np.cumsum(np.exp(np.nan_to_num(data.marks, nan=-np.inf)))]
+    cache = ReplayCache(history)  # the same profiles, prepared arrays and past measures reused
     for i, k in enumerate(idx):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", CarbonfinWarning)
                 profile = market_risk_profile(history, as_of=data.days[k], model=spec.model,
                                               seed=spec.seed, data_source=data_source,
-                                              adv_t=spec.adv_t)  # fmt: skip
+                                              adv_t=spec.adv_t, cache=cache)  # fmt: skip
         except (MissingDataError, InvalidInputError) as exc:
             reason = str(exc).split(":")[0] if "last traded" not in str(exc) else "stale mark"
             skipped[reason] = skipped.get(reason, 0) + 1

@@ -22,14 +22,15 @@ from carbonfin.collateral.apc_buffer import buffer_path
 from carbonfin.collateral.measurement import (
     MeasureSpec,
     PreparedSeries,
+    ReplayCache,
+    business_grid,
     loss_frac,
-    measure_at,
+    measured_loss_frac,
     model_inputs,
     series_business_days,
 )
 from carbonfin.collateral.models import ModelResult, get_model
 from carbonfin.collateral.policy import CollateralPolicy
-from carbonfin.errors import InvalidInputError, MissingDataError
 
 __all__ = ["APC_METHODS", "APC_REGISTRY", "ApcContext", "stressed_window"]
 
@@ -58,6 +59,7 @@ class ApcContext:
     fitted: ModelResult
     policy: CollateralPolicy
     notes: list[str]
+    cache: ReplayCache | None = None
 
 
 def _apc_none(c: ApcContext) -> tuple[float, dict[str, Any]]:
@@ -68,19 +70,16 @@ def _apc_buffer(c: ApcContext) -> tuple[float, dict[str, Any]]:
     """Art. 28(1)(a): the buffer state machine of :mod:`~carbonfin.collateral.apc_buffer` run over
     the base haircuts of the last ``buffer_history_days`` business days."""
     ap = c.policy.anti_procyclicality
-    days = series_business_days(c.s.history, c.s.history.dates[0], c.as_of)[
-        -(ap.buffer_history_days + 1) :
-    ]
+    h = c.s.history
+    days = business_grid(h, h.days[0].item(), c.as_of)[-(ap.buffer_history_days + 1) :]
     # the path is measured every quarter holding period (5 business days at 20): enough to see
     # a rise within one holding period, at a fifth of the cost of a daily path
     step = max(1, c.spec.holding_days // 4)
-    path_days = [*days[:-1][::-1][step - 1 :: step][::-1], c.as_of] if step > 1 else days
-    path: list[float] = []
-    for d in path_days[:-1]:
-        try:
-            path.append(loss_frac(measure_at(c.s, c.spec, d, c.policy.min_returns)[0].log_loss))
-        except (MissingDataError, InvalidInputError):
-            continue  # too early in the history for a measure: the path starts later
+    path_days = days[:-1][::-1][step - 1 :: step][::-1] if step > 1 else days[:-1]
+    measure = c.cache.loss_frac if c.cache is not None else measured_loss_frac
+    path = [x for d in path_days
+            if (x := measure(c.s, c.spec, d.item(), c.policy.min_returns)) is not None]  # fmt: skip
+    # (a date too early in the history for a measure is left out: the path starts later)
     path.append(c.base)
     bp = buffer_path(path, buffer_frac=ap.buffer_frac, rise_frac=ap.buffer_rise_frac,
                      rise_window=max(1, ap.buffer_rise_window_days // step))  # fmt: skip

@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from types import MappingProxyType
@@ -207,16 +207,18 @@ class DailyVolume:
 
 
 def _window_volumes(
-    history: PriceHistory, grid: list[dt.date]
+    history: PriceHistory, grid: np.ndarray | Sequence[dt.date]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(volume per grid day with NaN where unknown, traded per day, unknown per day)."""
     q = history.quotes
     dates = history.days
-    days = np.array(grid, dtype="datetime64[D]")
-    inside = (dates >= days[0]) & (dates <= days[-1])
+    days = np.asarray(grid, dtype="datetime64[D]")
+    # the rows inside [first, last grid day]: a slice of the sorted dates
+    inside = slice(np.searchsorted(dates, days[0]), np.searchsorted(dates, days[-1], "right"))
     pos = np.searchsorted(days, dates[inside], side="right") - 1
     vol = q["volume_t"].to_numpy(dtype=float)[inside]
-    priced = (q["close"].notna() | q["vwap"].notna()).to_numpy()[inside]
+    priced = ~(np.isnan(q["close"].to_numpy(dtype=float)[inside])
+               & np.isnan(q["vwap"].to_numpy(dtype=float)[inside]))  # fmt: skip
     unknown_row = np.isnan(vol) & priced
     n = len(days)
     total = np.bincount(pos, weights=np.nan_to_num(vol), minlength=n)
@@ -227,7 +229,7 @@ def _window_volumes(
 
 def daily_volume(
     history: PriceHistory,
-    grid: list[dt.date],
+    grid: np.ndarray | Sequence[dt.date],
     *,
     rules: LiquidityRules | None = None,
     adv_t: float | None = None,
@@ -239,7 +241,7 @@ def daily_volume(
     history
         Daily quotes (only those inside the grid are used).
     grid
-        The window's business days, ascending.
+        The window's business days, ascending (``datetime64[D]`` or ``dt.date``).
     rules
         Liquidity rules (default: the shipped ones).
     adv_t
@@ -281,9 +283,9 @@ def daily_volume(
     if n_trading and n_unknown > lr.max_unknown_frac * n_trading:
         raise MissingDataError(
             f"{name}: volume unknown on {n_unknown} of {n_trading} trading days in the "
-            f"{len(grid)} business days to {grid[-1].isoformat()}: the liquidation horizon needs "
-            "a daily volume; supply quotes with volume_t, or state the daily volume with `adv_t` "
-            "(tonnes a day, taken as an assumption)"
+            f"{len(grid)} business days to {np.datetime64(grid[-1], 'D')}: the liquidation "
+            "horizon needs a daily volume; supply quotes with volume_t, or state the daily "
+            "volume with `adv_t` (tonnes a day, taken as an assumption)"
         )
     value = robust_volume(known, lr.statistic, trim_frac=lr.trim_frac)
     trimmed = int(lr.trim_frac * len(known)) if lr.statistic == "trimmed_mean" else 0
@@ -332,7 +334,7 @@ def require_volume(history: PriceHistory, *, adv_t: float | None) -> None:
         )
 
 
-def largest_day_volume(history: PriceHistory, grid: list[dt.date]) -> float:
+def largest_day_volume(history: PriceHistory, grid: np.ndarray | Sequence[dt.date]) -> float:
     """The largest known volume (t) of one business day of ``grid`` (0 if none)."""
     vol, _, _ = _window_volumes(history, grid)
     known = vol[np.isfinite(vol)]
@@ -383,8 +385,7 @@ def impact_frac(
 
 def _closes_after_exclusion(history: PriceHistory, as_of: dt.date, exclude: tuple[str, ...]):  # type: ignore[no-untyped-def]
     q = history.quotes
-    dates = np.array(history.dates, dtype=object)
-    ok = (dates <= as_of) & q["close"].notna().to_numpy()
+    ok = (history.days <= np.datetime64(as_of, "D")) & q["close"].notna().to_numpy()
     if exclude:
         ok &= ~history.flags[list(exclude)].to_numpy().any(axis=1)
     return np.flatnonzero(ok), q

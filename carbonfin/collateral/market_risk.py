@@ -73,6 +73,7 @@ from carbonfin.collateral.liquidity import (
 from carbonfin.collateral.markets import MarketParams, SeriesRules, market_params
 from carbonfin.collateral.measurement import (
     MeasureSpec,
+    ReplayCache,
     day_grid,
     loss_frac,
     measure_at,
@@ -223,11 +224,13 @@ def _liquidity(
     """The robust daily volume (or the caller's), the largest day of the block lookback and
     the trade days of the volume window."""
     adv_grid = day_grid(history, as_of, mp.adv_window_days - 1, notes)
-    dates = np.array(history.dates, dtype=object)
-    window = history.quotes[(dates >= adv_grid[0]) & (dates <= as_of)]
+    days = history.days
+    last = np.datetime64(as_of, "D")
+    rows = slice(np.searchsorted(days, adv_grid[0]), np.searchsorted(days, last, "right"))
     volume = daily_volume(history, adv_grid, rules=lr, adv_t=adv_t)
     max_day = largest_day_volume(history, day_grid(history, as_of, lr.block_lookback_days, notes))
-    trade_days = int(window["close" if basis == "close" else "vwap"].notna().sum())
+    prices = history.quotes["close" if basis == "close" else "vwap"].to_numpy(dtype=float)
+    trade_days = int((~np.isnan(prices[rows])).sum())
     notes += list(volume.notes)
     if volume.stated:
         notes.append(f"daily volume stated by the caller: {volume.adv_t:,.0f} t (an assumption)")
@@ -256,6 +259,7 @@ def market_risk_profile(
     series: str | None = None,
     adv_t: float | None = None,
     liquidity: LiquidityRules | None = None,
+    cache: ReplayCache | None = None,
 ) -> MarketRiskProfile:
     """Measure the pledge-independent part of the haircut of any validated series.
 
@@ -284,6 +288,10 @@ def market_risk_profile(
         without volume; reported as an assumption).
     liquidity
         The liquidity rules (default ``carbonfin/rules/liquidity.toml``).
+    cache
+        For a caller measuring one history on many dates (a backtest): a
+        :class:`~carbonfin.collateral.measurement.ReplayCache` of that history, reused from
+        date to date; the profile is the same, bit for bit, with or without it.
 
     Returns
     -------
@@ -326,10 +334,16 @@ def market_risk_profile(
     mark = valuation_mark(history, as_of, method=basis, max_age_days=dq.max_mark_age_days,
                           rules=lr)  # fmt: skip
     notes: list[str] = [*mp.notes, *mark.notes]
-    s = prepare_series(history, as_of, basis, lr)
+    if cache is not None:
+        cache.check(history, lr)
+    s = (
+        cache.series(as_of, basis)
+        if cache is not None
+        else prepare_series(history, as_of, basis, lr)
+    )
     n_all = int((history.quotes[basis].notna().to_numpy()
-                 & (np.array(history.dates, dtype=object) <= as_of)).sum())  # fmt: skip
-    n_excluded = n_all - len(s.price_dates)
+                 & (history.days <= np.datetime64(as_of, "D"))).sum())  # fmt: skip
+    n_excluded = n_all - len(s.price_days)
     if n_excluded:
         notes.append(
             f"{n_excluded} print(s) left out of the returns and marks (flagged "
@@ -341,12 +355,12 @@ def market_risk_profile(
     fitted, x, grid = measure_at(s, spec, as_of, pol.min_returns, notes)
     notes += fitted.notes
     inputs: dict[str, Any] = {
-        "lookback_days": lookback, "lookback_start": grid[0], "n_returns": len(x.returns),
+        "lookback_days": lookback, "lookback_start": grid[0].item(), "n_returns": len(x.returns),
         "horizon_days": holding_days, "price_basis": basis, **fitted.inputs,
         "log_loss": fitted.log_loss, "model_version": model_obj.version,
     }  # fmt: skip
     base = loss_frac(fitted.log_loss)
-    ctx = ApcContext(s, spec, as_of, base, fitted, pol, notes)
+    ctx = ApcContext(s, spec, as_of, base, fitted, pol, notes, cache)
     apc_frac, apc_extra = APC_REGISTRY[apc](ctx)
     apc_inputs = {"method": apc, **apc_extra}
 

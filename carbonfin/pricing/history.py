@@ -316,10 +316,15 @@ class PriceHistory:
 
     def session_days(self, start: dt.date, end: dt.date) -> list[dt.date]:
         """The series' business days in ``[start, end]`` (its own dates with ``calendar=None``)."""
-        if self.calendar is None:
-            return [d for d in self.dates if start <= d <= end]
-        days: list[dt.date] = Sessions(self.calendar).grid(start, end).tolist()  # dt.date each
+        days: list[dt.date] = self.session_grid(start, end).tolist()  # dt.date each
         return days
+
+    def session_grid(self, start: dt.date, end: dt.date) -> np.ndarray:
+        """:meth:`session_days` as sorted ``datetime64[D]`` (no ``dt.date`` objects made)."""
+        if self.calendar is None:
+            lo = np.searchsorted(self._days, np.datetime64(start, "D"))
+            return self._days[lo : np.searchsorted(self._days, np.datetime64(end, "D"), "right")]
+        return Sessions(self.calendar).grid(start, end)
 
     # --- views ------------------------------------------------------------------------------
 

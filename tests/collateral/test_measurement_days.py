@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import warnings
 from functools import cache
 from pathlib import Path
@@ -25,7 +26,9 @@ import pandas as pd
 import pytest
 
 from carbonfin.collateral import market_risk_profile
+from carbonfin.collateral.measurement import ReplayCache
 from carbonfin.data import load_table
+from carbonfin.errors import InvalidInputError, MissingDataError
 from carbonfin.pricing.history import PriceHistory
 from tests.collateral.synthetic import history_from_returns
 
@@ -92,9 +95,15 @@ def _text(value: Any) -> str:
 
 def profile_digest(case: str) -> str:
     series, as_of, model, apc = CASES[case]
+    return _digest(_history(series), as_of, model, apc)
+
+
+def _digest(
+    history: PriceHistory, as_of: dt.date, model: str, apc: str, cache: ReplayCache | None = None
+) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        p = market_risk_profile(_history(series), as_of=as_of, model=model,
+        p = market_risk_profile(history, as_of=as_of, model=model, cache=cache,
                                 anti_procyclicality=apc)  # type: ignore[arg-type]  # fmt: skip
     fields = {
         "base": p.base_frac, "apc": p.apc_frac, "apc_inputs": dict(p.apc_inputs),
@@ -115,3 +124,41 @@ PINNED: dict[str, str] = json.loads(
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
 def test_profile_is_the_date_path_bit_for_bit(case: str) -> None:
     assert profile_digest(case) == PINNED[case]
+
+
+@pytest.mark.parametrize(
+    ("series", "model", "first", "last"),
+    [
+        ("SHEA", "hs", dt.date(2016, 12, 1), dt.date(2017, 2, 20)),  # the path starts later
+        ("SHEA", "hs", dt.date(2026, 7, 1), dt.date(2026, 9, 30)),
+        ("CEA", "t", dt.date(2025, 9, 1), dt.date(2025, 10, 15)),
+        ("china-gaps", "hs", dt.date(2016, 6, 1), dt.date(2016, 8, 31)),
+        ("own-rows", "hs", dt.date(2018, 9, 3), dt.date(2018, 11, 30)),
+    ],
+    ids=["SHEA-early", "SHEA-2026", "CEA-t", "china-gaps", "own-rows"],
+)
+def test_replay_cache_gives_the_same_profiles(
+    series: str, model: str, first: dt.date, last: dt.date
+) -> None:
+    """A replay date by date with one ReplayCache (prices prepared once, the buffer path's past
+    measures reused) gives every profile of the replay without it, bit for bit, refusals
+    included; every calendar day of the span, holidays and weekends too."""
+    history, cache = _history(series), ReplayCache(_history(series))
+    day, n = first, 0
+    while day <= last:
+        try:
+            want = _digest(history, day, model, "buffer")
+        except MissingDataError as exc:
+            with pytest.raises(MissingDataError, match=re.escape(str(exc))):
+                _digest(history, day, model, "buffer", cache)
+        else:
+            assert _digest(history, day, model, "buffer", cache) == want, day
+            n += 1
+        day += dt.timedelta(days=1)
+    assert n > 20
+
+
+def test_replay_cache_refuses_another_history() -> None:
+    cache = ReplayCache(_history("SHEA"))
+    with pytest.raises(InvalidInputError, match="`cache` was made for another history"):
+        _digest(_history("CEA"), dt.date(2025, 11, 3), "hs", "buffer", cache)
