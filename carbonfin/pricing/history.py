@@ -485,8 +485,8 @@ class PriceHistory:
             else check_age(max_age_days, "max_age_days")
         )
         excluded = _check_flags(exclude)
-        dates = np.array(self.dates, dtype=object)
-        usable = dates <= as_of
+        days = self._days
+        usable = days <= np.datetime64(as_of, "D")
         if not usable.any():
             raise MissingDataError(f"no {self.name} quotes on or before {as_of.isoformat()}")
         usable &= ~self._flags[list(excluded)].to_numpy().any(axis=1)
@@ -505,7 +505,7 @@ class PriceHistory:
         else:
             start = self._window_start(as_of, window_days, notes)
             traded = (quotes["volume_t"] > 0).to_numpy() & (quotes["amount_cny"] > 0).to_numpy()
-            rows = np.flatnonzero(usable & traded & (dates >= start))
+            rows = np.flatnonzero(usable & traded & (days >= np.datetime64(start, "D")))
             if len(rows) == 0:
                 raise MissingDataError(
                     f"no {self.name} trades with volume and amount in the "
@@ -513,7 +513,7 @@ class PriceHistory:
                 )
             volume = float(quotes["volume_t"].iloc[rows].sum())
             price = float(quotes["amount_cny"].iloc[rows].sum()) / volume
-        first, last = dates[rows[0]], dates[rows[-1]]
+        first, last = days[rows[0]].item(), days[rows[-1]].item()
         age = self._age(last, as_of, notes)
         provisional = self._provisional(first, as_of)
         if age > limit:
