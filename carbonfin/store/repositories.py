@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select, func, insert, inspect, select
+from sqlalchemy import Insert, Select, func, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -272,6 +272,16 @@ def _python_value(value: object, kind: str) -> object:
             return value
 
 
+def _insert_all(model: type[Base]) -> Insert:
+    """A bulk INSERT of ``model`` that sends a row's ``None`` as NULL instead of leaving the
+    column out, so that every row has the same columns and a chunk goes to the database as one
+    batched statement. (The ORM's default groups consecutive rows by which columns are non-null:
+    the sample's nullable columns split its 67,000 rows into 7,368 statements, 8.7 s of a seed
+    on PostgreSQL.) The seeded models have no column defaults, so NULL is what leaving a column
+    out would store."""
+    return insert(model).execution_options(render_nulls=True)
+
+
 def _records(frame: pd.DataFrame, table: Table) -> list[dict[str, object]]:
     kinds = [(c.name, c.kind) for c in table.columns]
     return [
@@ -314,7 +324,7 @@ def seed(
         new = [r for r in records if tuple(r[k] for k in table.key) not in existing]
         for start in range(0, len(new), _CHUNK):
             try:
-                session.execute(insert(model), new[start : start + _CHUNK])
+                session.execute(_insert_all(model), new[start : start + _CHUNK])
             except IntegrityError as exc:
                 raise DataIntegrityError(
                     f"{table.filename} violates a database constraint (the transaction is rolled "
@@ -359,7 +369,7 @@ def _seed_ledger(session: Session, new_loans: list[dict[str, object]], prices: p
     as_known = max(prices["date"]) if not prices.empty else dt.date.today()
     rows = seed_entries(new_loans, as_known=as_known, recorded_at=dt.datetime.now(dt.UTC))
     for start in range(0, len(rows), _CHUNK):
-        session.execute(insert(LoanLedgerEntry), rows[start : start + _CHUNK])
+        session.execute(_insert_all(LoanLedgerEntry), rows[start : start + _CHUNK])
     return len(rows)
 
 
@@ -387,7 +397,7 @@ def _seed_releases(session: Session, pledges: list[dict[str, object]]) -> None:
         and (p["release_date"] is not None or p["registration_date"] is not None)
     ]
     for start in range(0, len(rows), _CHUNK):
-        session.execute(insert(PledgeRelease), rows[start : start + _CHUNK])
+        session.execute(_insert_all(PledgeRelease), rows[start : start + _CHUNK])
 
 
 def _seed_registrations(session: Session, pledges: list[dict[str, object]]) -> None:
@@ -405,7 +415,7 @@ def _seed_registrations(session: Session, pledges: list[dict[str, object]]) -> N
     ).all()
     regs = [{"bank_id": b, "registration_no": n, "pledge_id": i} for i, b, n in rows]
     for start in range(0, len(regs), _CHUNK):
-        session.execute(insert(RegistrationNumber), regs[start : start + _CHUNK])
+        session.execute(_insert_all(RegistrationNumber), regs[start : start + _CHUNK])
 
 
 # --- scores and audit ------------------------------------------------------------------------
