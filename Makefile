@@ -26,10 +26,11 @@ run: $(STAMP)
 	$(BIN)/carbonfin warmup
 	$(BIN)/carbonfin serve --demo
 
-## test: the whole test suite (PostgreSQL tests skip unless CARBONFIN_TEST_POSTGRES_URL is set);
-## PYTEST_ARGS adds pytest options, e.g. `make test PYTEST_ARGS="-n 2 --dist loadfile"` (two
-## pytest-xdist workers; opt-in until repeated runs show the suite parallel-safe: tests/conftest.py)
-PYTEST_ARGS ?=
+## test: the whole test suite (PostgreSQL tests skip unless CARBONFIN_TEST_POSTGRES_URL is set) on
+## two pytest-xdist workers, a test file per worker at a time (tests/conftest.py says what keeps
+## them apart); `make test PYTEST_ARGS=` runs it in one process, PYTEST_ARGS="-n 2 --dist
+## loadfile -x" stops at the first failure
+PYTEST_ARGS ?= -n 2 --dist loadfile
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
