@@ -20,15 +20,21 @@ from typing import Any
 __all__ = ["KERNELS", "cache_dir", "configure_cache", "kernels_cached", "load_kernels"]
 
 #: The kernels compiled eagerly (one explicit signature each) when their module is imported:
-#: (module file, kernel name). numba stamps each cache entry with its own module's source only,
-#: so ``_lbr`` (which inlines helpers from ``_kernels``) is recompiled when ``_kernels`` changes
-#: only if its own stamp changes too; ``load_kernels`` imports both.
+#: (module file under the ``carbonfin`` package, kernel name). numba stamps each cache entry with
+#: its own module's source only, so ``_lbr`` (which inlines helpers from ``_kernels``) is
+#: recompiled when ``_kernels`` changes only if its own stamp changes too; ``load_kernels``
+#: imports both. The collateral kernels (:mod:`carbonfin.collateral._kernels`) value a book.
 KERNELS = (
-    ("_kernels.py", "black76_price"),
-    ("_kernels.py", "black76_all"),
-    ("_lbr.py", "implied_vol"),
+    ("pricing/_kernels.py", "black76_price"),
+    ("pricing/_kernels.py", "black76_all"),
+    ("pricing/_lbr.py", "implied_vol"),
+    ("collateral/_kernels.py", "book_haircuts"),
+    ("collateral/_kernels.py", "solve_topups"),
+    ("collateral/_kernels.py", "book_topups"),
+    ("collateral/_kernels.py", "book_loans"),
 )
 _SOURCE = Path(__file__).with_name("_kernels.py")
+_PACKAGE = Path(__file__).resolve().parent.parent
 
 
 def _writable(folder: Path) -> bool:
@@ -82,13 +88,14 @@ def configure_cache() -> None:
             return
 
 
-def cache_dir() -> Path:
-    """The folder holding (or about to hold) the kernels' cache files."""
+def cache_dir(source: Path = _SOURCE) -> Path:
+    """The folder holding (or about to hold) the cache files of the kernels in ``source``
+    (default: the pricing kernels)."""
     configure_cache()
     explicit = os.environ.get("NUMBA_CACHE_DIR", "").strip()
     if explicit:
-        return Path(explicit) / _subpath(_SOURCE)
-    return _SOURCE.parent / "__pycache__"
+        return Path(explicit) / _subpath(source)
+    return source.parent / "__pycache__"
 
 
 def kernels_cached() -> bool:
@@ -102,13 +109,13 @@ def kernels_cached() -> bool:
     import hashlib
     import pickle
 
-    folder = cache_dir()
     try:
         version = metadata.version("numba")
     except metadata.PackageNotFoundError:
         return False
     for filename, name in KERNELS:
-        source = _SOURCE.with_name(filename)
+        source = _PACKAGE / filename
+        folder = cache_dir(source)
         try:
             stat = source.stat()
             digest = hashlib.sha256(source.read_bytes()).digest()
@@ -137,4 +144,5 @@ def _fresh(index: Path, version: str, stamps: tuple[object, ...], pickle: Any) -
 def load_kernels() -> None:
     """Import the kernels: compile and cache them, or load them from the cache."""
     configure_cache()
+    from carbonfin.collateral import _kernels as _collateral  # noqa: F401
     from carbonfin.pricing import _kernels, _lbr  # noqa: F401
