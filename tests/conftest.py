@@ -5,10 +5,10 @@ PostgreSQL tests read ``CARBONFIN_TEST_POSTGRES_URL`` (e.g.
 afterwards. Where the URL is unset or the server does not answer they skip with the reason, unless
 ``CARBONFIN_REQUIRE_POSTGRES=1`` (set by ``.ci/run``), where that is a failure.
 
-Parallel runs (pytest-xdist, ``-n 2 --dist loadfile``: ``make test``'s default): each PostgreSQL test or fixture
-works in a schema of its own (a random name), SQLite files live in each test's ``tmp_path``,
-real servers take a free port, and the numba kernels are compiled once by the controller before
-the workers start (:func:`pytest_sessionstart`).
+Parallel runs (pytest-xdist, ``-n 2 --dist loadfile``: ``make test``'s default): each
+PostgreSQL test or fixture works in a schema of its own (a random name), SQLite files live in
+each test's ``tmp_path``, real servers take a free port, and the numba kernels are compiled once
+by the controller before the workers start (:func:`pytest_sessionstart`).
 """
 
 from __future__ import annotations
