@@ -8,6 +8,7 @@ for the volatility, QuantLib's ``blackFormulaImpliedStdDev`` a second one, and B
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import py_lets_be_rational as plbr
@@ -154,11 +155,14 @@ def test_the_vectorised_pass_solves_an_ordinary_book_without_the_fallback() -> N
     # for ordinary options. The convergence check used to ask the *second* step itself to be
     # below 1e-7·s, which the roughest (lowest-branch) guesses, ~5% off, miss by a little although
     # the error after that step is ~1e-20: 4% of this grid went to the slow solver.
+    # _solve_rows has one explicit signature, compiled and cached with the kernel (it used to be
+    # called here with a second one, a cold compile of the inlined solver: 140 s in CI)
     f, k, t, v, r, call = _market_grid(50_000, seed=3)
     price = black76(f, k, t, v, r, call)
     out = np.empty(f.size)
     codes = np.empty(f.size, dtype=np.int8)
-    fallback = _lbr._solve_rows(price, f, k, t, r, call, out, codes, 0, f.size)
+    assert len(_lbr._solve_rows.signatures) == 1
+    fallback = _lbr._solve_rows(price, f, k, t, r, call, out, codes)
     # what is left for the fallback: rows whose fast value loses more than 500 ulps to
     # cancellation (_lbr._IV_CANCEL: 18 of these 50,000); it was ~2,000 rows here before
     assert fallback < 0.001 * f.size
@@ -180,3 +184,33 @@ def test_threads_share_the_work_with_the_same_answers() -> None:
     for out, codes in runs[1:]:
         np.testing.assert_array_equal(codes, runs[0][1])
         np.testing.assert_allclose(out, runs[0][0], rtol=1e-10, atol=0)
+
+
+@pytest.mark.slow
+def test_the_vectorised_pass_streams_over_a_large_book() -> None:
+    # One call over 1M rows costs per row what calls over L2-sized slices cost. Indexed with a
+    # signed loop counter from an unknown start, numba's negative-index wraparound survived into
+    # the vectorised loop: every input was read by a gather and every output written by a
+    # scatter, fine while the rows sat in L2 but ~4x slower streaming from memory (617 ms vs
+    # 153 ms for 1M rows at load 7).
+    f, k, t, v, r, call = _market_grid(1_000_000, seed=4)
+    price = black76(f, k, t, v, r, call)
+    out = np.empty(f.size)
+    codes = np.empty(f.size, dtype=np.int8)
+    arrays = (price, f, k, t, r, call, out, codes)
+
+    def whole() -> None:
+        _lbr._solve_rows(*arrays)
+
+    def sliced() -> None:
+        for lo in range(0, f.size, 8192):
+            _lbr._solve_rows(*(a[lo : lo + 8192] for a in arrays))
+
+    ratios = []
+    for _ in range(3):  # back to back, so a load change moves both
+        t0 = time.perf_counter()
+        whole()
+        t1 = time.perf_counter()
+        sliced()
+        ratios.append((t1 - t0) / (time.perf_counter() - t1))
+    assert sorted(ratios)[1] < 2.0, ratios
