@@ -16,6 +16,7 @@ import pytest
 import QuantLib as ql
 
 from carbonfin.pricing import _lbr, black76, black76_greeks, implied_vol, solve_implied_vol
+from carbonfin.pricing._erfcx_table import COEFFICIENTS
 
 
 def _extreme_grid(n: int, seed: int) -> tuple[np.ndarray, ...]:
@@ -214,3 +215,11 @@ def test_the_vectorised_pass_streams_over_a_large_book() -> None:
         sliced()
         ratios.append((t1 - t0) / (time.perf_counter() - t1))
     assert sorted(ratios)[1] < 2.0, ratios
+
+
+def test_the_guess_erfcx_drops_only_terms_below_1e_13() -> None:
+    # _lbr._erfcx_guess evaluates the erfcx table only to w^5 (|w| <= 1): what it drops is at most
+    # the sum of the w^6..w^10 coefficients, relative to the leading one, on every interval
+    table = np.abs(np.array(COEFFICIENTS))
+    dropped = table[:, 6:].sum(axis=1) / table[:, 0]
+    assert dropped.max() < 1.2e-13
