@@ -21,11 +21,17 @@ precision from that guess.
 Speed: every step is written with selects, ``vexp``/``vlog`` and the ``erfcx`` table of
 ``_kernels`` (no libm calls, no branches), and every helper is inlined (``inline="always"``) into
 one plain loop over a chunk of rows (:func:`_solve_rows`), so LLVM vectorises it like the pricing
-kernels: the work is a fixed ~4 normalised-Black evaluations per option, 8 options per AVX-512
-instruction. (The helpers used to be separate functions called from the ``prange`` loop: those
-calls kept the loop scalar, at ~0.9 µs an option. Inlining them into the *parallel* loop instead
-makes numba's parfor passes take minutes and gigabytes; into a plain loop, seconds.) With more
-than one thread the chunks are shared out through an atomic counter, so a thread whose core is
+kernels, 8 options per AVX-512 instruction. Per option: the branch is picked first, so the guess
+fits one rational cubic on that branch's data and inverts one map; ``b`` at the inflection
+(where ``u = 0``) takes one erfcx, ``b`` at ``s_l`` or ``s_u`` two and the outer map one, all
+from the table cut after w⁵ (:func:`_erfcx_guess`); each Householder step takes one exponential,
+two full erfcx and one logarithm. The loop counter is unsigned: with a signed one numba's
+negative-index wraparound reached the vectorised loop as a per-lane select, and every load
+became a gather and every store a scatter (~4x slower streaming from memory). (The helpers used
+to be separate functions called from the ``prange`` loop: those calls kept the loop scalar, at
+~0.9 µs an option. Inlining them into the *parallel* loop instead makes numba's parfor passes
+take minutes and gigabytes; into a plain loop, seconds.) With more than one thread the chunks
+(slices of ``CHUNK`` rows) are shared out through an atomic counter, so a thread whose core is
 busy with other work takes fewer of them instead of holding up the call.
 
 Rows the vectorised pass cannot vouch for are solved again by the safeguarded Newton solver of
