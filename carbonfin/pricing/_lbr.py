@@ -25,9 +25,10 @@ kernels, 8 options per AVX-512 instruction. Per option: the branch is picked fir
 fits one rational cubic on that branch's data and inverts one map; ``b`` at the inflection
 (where ``u = 0``) takes one erfcx, ``b`` at ``s_l`` or ``s_u`` two and the outer map one, all
 from the table cut after w⁵ (:func:`_erfcx_guess`); each Householder step takes one exponential,
-two full erfcx and one logarithm. The loop counter is unsigned: with a signed one numba's
-negative-index wraparound reached the vectorised loop as a per-lane select, and every load
-became a gather and every store a scatter (~4x slower streaming from memory). (The helpers used
+two erfcx (the cut table in the first step, the full one in the second) and one logarithm. The
+loop counter is unsigned: with a signed one numba's negative-index wraparound reached the
+vectorised loop as a per-lane select, and every load became a gather and every store a scatter
+(~4x slower streaming from memory). (The helpers used
 to be separate functions called from the ``prange`` loop: those calls kept the loop scalar, at
 ~0.9 µs an option. Inlining them into the *parallel* loop instead makes numba's parfor passes
 take minutes and gigabytes; into a plain loop, seconds.) With more than one thread the chunks
@@ -285,14 +286,18 @@ def _guess(beta: float, x: float, e_half: float) -> tuple[float, int]:
 
 @njit(cache=True, inline="always", fastmath=_FM, error_model="numpy")
 def _householder(
-    beta: float, x: float, s: float, branch: int, e_half: float, ln_target: float
+    beta: float, x: float, s: float, branch: int, e_half: float, ln_target: float, rough: bool
 ) -> tuple[float, float, bool]:
     """One third-order Householder step on the branch's objective: (new s, step, exact).
+
+    ``rough`` (the first of the two steps) evaluates b with :func:`_erfcx_guess`: its ~1e-13
+    relative error moves that step's s by about as much, and the second step, on the full erfcx,
+    takes s from there to machine precision (the error after it is ~0.04·δ⁴ for a start δ off).
 
     ``ln_target`` is ``ln β`` on the lowest branch and ``ln(b_max − β)`` on the highest (formed
     once per row); a row is on one branch, so one logarithm, of ``b`` or of ``b_max − b``, serves.
     """
-    b, gap, vega, exact = _black(x, s, e_half, False)
+    b, gap, vega, exact = _black(x, s, e_half, rough)
     h2 = x * x / (s * s * s) - 0.25 * s  # b''/b'
     h3 = h2 * h2 - 3.0 * x * x / (s * s * s * s) - 0.25  # b'''/b'
     lowest = branch == 0
@@ -325,8 +330,8 @@ def _lbr(beta: float, x: float) -> float:
     e_half = vexp(0.5 * x)  # b_max, once per row
     s, branch = _guess(beta, x, e_half)
     ln_target = vlog(beta if branch == 0 else e_half - beta)  # read on the outer branches only
-    s, _, _ = _householder(beta, x, s, branch, e_half, ln_target)
-    s, step, exact = _householder(beta, x, s, branch, e_half, ln_target)
+    s, _, _ = _householder(beta, x, s, branch, e_half, ln_target, True)
+    s, step, exact = _householder(beta, x, s, branch, e_half, ln_target, False)
     ok = abs(step) <= _CONVERGED * s and not exact and math.isfinite(s)
     return s if ok else _FALLBACK
 
