@@ -46,8 +46,22 @@ OVERLAP = (
 ZONE_COLOURS = {"green": "#c8e6c9", "yellow": "#fff59d", "red": "#ef9a9a"}
 
 
+def _margins(fig: Any, *, top: float, bottom: float, left: float = 0.85, right: float = 0.2,
+             hspace: float = 0.12, suptitle: str | None = None) -> None:  # fmt: skip
+    """A fixed layout: margins in inches (titles, tick labels), set once before the one draw;
+    a figure title 0.15 in below the top edge."""
+    w, h = fig.get_size_inches()
+    if suptitle is not None:
+        fig.suptitle(suptitle, y=1 - 0.15 / h)
+    fig.subplots_adjust(left=left / w, right=1 - right / w, top=1 - top / h, bottom=bottom / h,
+                        hspace=hspace)  # fmt: skip
+
+
 def _png(fig: Any, path: Path) -> str:
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    """Save at the figure's own size with its fixed margins (:func:`_margins`): one draw.
+    ``bbox_inches="tight"`` (and a layout engine alike) drew each figure twice, a layout pass
+    to measure the ink and then the rendering (0.70 CPU-s a save against 0.45 s, issue 21)."""
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return base64.b64encode(path.read_bytes()).decode("ascii")
 
@@ -72,7 +86,7 @@ def _var_plot(series: list[ForecastSeries], conf: float, path: Path, title: str)
         ax.set_ylabel(s.spec.model)
         ax.legend(loc="lower left", fontsize=7, ncol=3)
         ax.grid(alpha=0.3)
-    fig.suptitle(title)
+    _margins(fig, top=0.5, bottom=0.4, suptitle=title)
     return _png(fig, path)
 
 
@@ -102,7 +116,7 @@ def _haircut_plot(s: HaircutSeries, path: Path, title: str) -> str:
         ax.set_ylabel(f"{s.quantities_t[j]:,.0f} t")
         ax.legend(loc="best", fontsize=7, ncol=3)
         ax.grid(alpha=0.3)
-    fig.suptitle(title)
+    _margins(fig, top=0.5, bottom=0.4, left=1.0, suptitle=title)
     return _png(fig, path)
 
 
@@ -129,6 +143,7 @@ def _by_year_plot(series: list[ForecastSeries], conf: float, path: Path, title: 
     ax.set_ylabel("exceptions")
     ax.legend(fontsize=7, ncol=6)
     ax.set_title(title)
+    _margins(fig, top=0.4, bottom=0.4, left=0.7)
     return _png(fig, path)
 
 
@@ -155,6 +170,7 @@ def _comparison_plot(rows: list[TestRow], path: Path) -> str:
     ax.set_ylabel("exceptions / expected")
     ax.set_title("Model comparison: observed over expected exceptions (1 = exact coverage)")
     ax.legend(fontsize=7, ncol=len(models))
+    _margins(fig, top=0.4, bottom=0.9, left=0.7)
     return _png(fig, path)
 
 
