@@ -36,6 +36,7 @@ bounds its variance at the largest the sample has seen.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -51,7 +52,15 @@ from carbonfin.collateral.market_risk import (
     t_log_loss,
 )
 from carbonfin.collateral.markets import market_params
-from carbonfin.collateral.models import ModelInputs, fhs_log_losses, get_model, hs_losses
+from carbonfin.collateral.models import (
+    EWMA_LAMBDA,
+    ModelInputs,
+    VolatilityWeightedHS,
+    fhs_log_losses,
+    get_model,
+    hs_losses,
+    losses_of,
+)
 from carbonfin.collateral.policy import collateral_policy
 from carbonfin.errors import CarbonfinError, CarbonfinWarning, MissingDataError
 from carbonfin.pricing.history import PriceHistory
@@ -288,10 +297,44 @@ def _forecast_registry(history: PriceHistory, data: _Data, spec: JobSpec, levels
     return var, es, np.full(len(es), np.nan), FitLog(), [f"{model.name}: the core model each date"]
 
 
+def _forecast_hs_vw(history: PriceHistory, data: _Data, spec: JobSpec, levels: _Levels) -> _Out:
+    """``hs-vw`` at every date: :class:`VolatilityWeightedHS` with its EWMA variances computed
+    once for all returns instead of once per date and level. ``ewma`` of a prefix of the
+    returns is that prefix of ``ewma`` of them all (a causal recursion, ``lfilter``, run in
+    order; the standardised returns are elementwise), so each date's numbers are those of
+    ``measure`` on that date's inputs, bit for bit (tested against :func:`_forecast_registry`);
+    the levels share one quantile call (:func:`losses_of`)."""
+    r, w, h, lam = data.r, VolatilityWeightedHS.burn_in, spec.horizon_days, EWMA_LAMBDA
+    if len(r) <= w or not np.isfinite(r).all():  # the core refuses these: let it say why
+        return _forecast_registry(history, data, spec, levels)
+    variance = ewma(r, lam, w).variance
+    z_all = r[w:] / np.sqrt(variance[w:])
+    want = [*((c, "var") for c in levels), (spec.es_level, "es")]
+    var, es = _empty(len(data.test_idx), levels)
+    for i, k in enumerate(data.test_idx):
+        hs = hs_losses(data.marks[k - data.lookback : k + 1], h, want)
+        hi = int(np.searchsorted(data.r_dates, data.days[k], side="right"))
+        if hi <= w + h:
+            raise MissingDataError(
+                f"volatility-weighted HS needs more than {w + h} returns; got {hi}"
+            )
+        next_vol = math.sqrt(float(lam * variance[hi - 1] + (1.0 - lam) * (r[hi - 1] * r[hi - 1])))
+        z, n = z_all[: hi - w], len(_window_returns(data, k))
+        z = z[-n:] if n < len(z) else z
+        c = np.r_[0.0, np.cumsum(z)]
+        vw = [next_vol * loss for loss in losses_of(c[h:] - c[:-h], want)]
+        for c_, a, b in zip(levels, hs, vw, strict=False):
+            var[c_][i] = max(a, b)
+        es[i] = max(hs[-1], vw[-1])
+    notes = [f"{get_model(spec.model).name}: the core model each date"]  # as the registry says
+    return var, es, np.full(len(es), np.nan), FitLog(), notes
+
+
 #: fast paths by registered model; others use the core model on each date
 _FORECASTS = {
     "ewma": _forecast_ewma,
     "hs": _forecast_hs,
+    "hs-vw": _forecast_hs_vw,
 }
 #: models whose fits are shared by the jobs of one group (see :func:`group_key`)
 _GROUP_FORECASTS = {
