@@ -21,6 +21,7 @@ a model adds a class and a line here; ``market_risk_profile``, ``carbonfin hairc
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -184,12 +185,25 @@ def t_loss(nu: float, scale: float, days: int, confidence: float, measure: str) 
     ES = ``s(ν + z²)/(ν − 1)·f_ν(z)/(1 − q)`` (McNeil, Frey, Embrechts 2015, 2.2.3).
     """
     s = scale * math.sqrt(days)
-    z = float(stats.t.ppf(confidence, nu))
+    z = _t_ppf(confidence, nu)
     if measure == "var":
         return s * z
     if nu <= 1.0:
         raise InvalidInputError(f"expected shortfall needs a t fit with nu > 1; got nu={nu:.3f}")
-    return s * (nu + z * z) / (nu - 1.0) * float(stats.t.pdf(z, nu)) / (1.0 - confidence)
+    return s * (nu + z * z) / (nu - 1.0) * _t_pdf(z, nu) / (1.0 - confidence)
+
+
+@functools.lru_cache(maxsize=256)
+def _t_ppf(confidence: float, nu: float) -> float:
+    """``stats.t.ppf`` kept for the next call with the same arguments: a backtest date asks for
+    the same ν at every horizon and level (scipy's argument handling cost ~0.2 ms a call)."""
+    return float(stats.t.ppf(confidence, nu))
+
+
+@functools.lru_cache(maxsize=256)
+def _t_pdf(z: float, nu: float) -> float:
+    """``stats.t.pdf``, kept as :func:`_t_ppf` is."""
+    return float(stats.t.pdf(z, nu))
 
 
 def fhs_log_loss(
