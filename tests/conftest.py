@@ -94,6 +94,36 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         )
 
 
+def _run_lock_path() -> Path | None:
+    """The file the xdist workers of this run lock (None outside a parallel run)."""
+    uid = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not uid:
+        return None
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / f"carbonfin-pytest-{uid}.lock"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Under pytest-xdist, a test marked ``serial`` (it measures time or load: a server under a
+    flood, timing side channels, a soak) runs while no other test runs: it holds an exclusive
+    lock on the run's lock file for its call, every other test a shared one. Setup and teardown
+    (seeding, starting servers) still overlap."""
+    path = _run_lock_path()
+    if path is None:
+        return (yield)
+    import fcntl
+
+    with path.open("a") as handle:
+        exclusive = item.get_closest_marker("serial") is not None
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            return (yield)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Under pytest-xdist (``-n 2``), compile the numba kernels once in the controller before

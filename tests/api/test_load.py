@@ -23,6 +23,9 @@ from carbonfin.store.models import AuditEntry, Loan
 from tests.api._server import uvicorn_server
 from tests.api.conftest import _keys, _seed
 
+#: it measures /health under a flood: under pytest-xdist it runs alone (tests/conftest.py)
+pytestmark = pytest.mark.serial
+
 FIRM = "91310105GN93T2369N"
 
 

@@ -41,7 +41,7 @@ from sqlalchemy.engine import make_url
 from carbonfin.store import credentials, repositories
 from carbonfin.store.database import make_engine, session_scope, upgrade
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.serial]
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = "2026-10-30"

@@ -8,7 +8,6 @@ for the volatility, QuantLib's ``blackFormulaImpliedStdDev`` a second one, and B
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import py_lets_be_rational as plbr
@@ -185,36 +184,6 @@ def test_threads_share_the_work_with_the_same_answers() -> None:
     for out, codes in runs[1:]:
         np.testing.assert_array_equal(codes, runs[0][1])
         np.testing.assert_allclose(out, runs[0][0], rtol=1e-10, atol=0)
-
-
-@pytest.mark.slow
-def test_the_vectorised_pass_streams_over_a_large_book() -> None:
-    # One call over 1M rows costs per row what calls over L2-sized slices cost. Indexed with a
-    # signed loop counter from an unknown start, numba's negative-index wraparound survived into
-    # the vectorised loop: every input was read by a gather and every output written by a
-    # scatter, fine while the rows sat in L2 but ~4x slower streaming from memory (617 ms vs
-    # 153 ms for 1M rows at load 7).
-    f, k, t, v, r, call = _market_grid(1_000_000, seed=4)
-    price = black76(f, k, t, v, r, call)
-    out = np.empty(f.size)
-    codes = np.empty(f.size, dtype=np.int8)
-    arrays = (price, f, k, t, r, call, out, codes)
-
-    def whole() -> None:
-        _lbr._solve_rows(*arrays)
-
-    def sliced() -> None:
-        for lo in range(0, f.size, 8192):
-            _lbr._solve_rows(*(a[lo : lo + 8192] for a in arrays))
-
-    ratios = []
-    for _ in range(3):  # back to back, so a load change moves both
-        t0 = time.perf_counter()
-        whole()
-        t1 = time.perf_counter()
-        sliced()
-        ratios.append((t1 - t0) / (time.perf_counter() - t1))
-    assert sorted(ratios)[1] < 2.0, ratios
 
 
 def test_the_guess_erfcx_drops_only_terms_below_1e_13() -> None:

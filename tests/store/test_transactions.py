@@ -49,6 +49,7 @@ def test_write_is_rolled_back_on_error(sessions: sessionmaker) -> None:  # type:
         assert s.scalar(select(DataVersion.version)) == 0
 
 
+@pytest.mark.serial  # a time limit: under pytest-xdist it runs alone
 def test_a_held_write_lock_gives_busy_error_within_the_timeout(sessions: sessionmaker) -> None:  # type: ignore[type-arg]
     held = threading.Event()
     release = threading.Event()
