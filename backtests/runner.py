@@ -10,12 +10,13 @@ horizons; ``fhs`` and its alias ``gjr-t``) form one *unit* and share their fits
 results are those it gives alone. Units run most expensive first (longest-processing-time
 order) in this process, on ``workers`` local processes (the CLI: one per core), or,
 given a scheduler address (``tcp://host:8786``), on that cluster with the price histories
-scattered to every worker once.
+scattered to every worker once and the units fed in the same order, one per worker thread.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -387,7 +388,7 @@ def _run_dask(
     done: Callable[[list[int], int, list[Any]], None],
     task: Callable[..., list[Any]] = _run_unit,
 ) -> str:
-    from dask.distributed import Client, as_completed
+    from dask.distributed import Client
 
     try:
         client = Client(scheduler, timeout="5s")  # type: ignore[no-untyped-call]
@@ -400,10 +401,11 @@ def _run_dask(
             [by_name[n].history for n in names], broadcast=True
         )
         remote = dict(zip(names, scattered, strict=True))
-        futures = {}
-        for rank, (unit, part) in enumerate(plan):  # most expensive first: highest priority
+
+        def submit(rank: int) -> Any:
+            unit, part = plan[rank]
             first = jobs[unit[0]]
-            future = client.submit(
+            return client.submit(
                 task,
                 remote[first.instrument],
                 [jobs[i] for i in unit],
@@ -413,12 +415,40 @@ def _run_dask(
                 pure=False,
                 priority=len(plan) - rank,
             )
-            futures[future] = (unit, part)
-        for future in as_completed(futures):  # type: ignore[no-untyped-call]
-            done(*futures[future], future.result())
+
+        _feed(client, plan, submit, done)
     finally:
         client.close()  # type: ignore[no-untyped-call]
     return f"Dask cluster {scheduler} ({workers} workers)"
+
+
+def _feed(
+    client: Any,
+    plan: list[tuple[list[int], int]],
+    submit: Callable[[int], Any],
+    done: Callable[[list[int], int, list[Any]], None],
+) -> None:
+    """Submit the units in ``plan`` order, never more at a time than the cluster has threads,
+    the next one as soon as one finishes (as a local process pool takes them from its queue).
+
+    Submitted all at once, the units were each placed on a worker when submitted (they depend
+    on the scattered histories, so the scheduler does not hold them back): the split between
+    workers was fixed before any duration was known, and a worker could sit behind a long
+    unit with the next-longest queued on it while the other worker ran short ones."""
+    from dask.distributed import as_completed
+
+    def slots() -> int:  # re-read: workers may join or leave during the run
+        return max(1, int(sum(client.nthreads().values())))
+
+    ranks = iter(range(len(plan)))
+    futures = {submit(r): plan[r] for r in itertools.islice(ranks, slots())}
+    pending = as_completed(futures)  # type: ignore[no-untyped-call]
+    for future in pending:
+        done(*futures.pop(future), future.result())
+        for r in itertools.islice(ranks, max(0, slots() - len(futures))):
+            nxt = submit(r)
+            futures[nxt] = plan[r]
+            pending.add(nxt)  # type: ignore[no-untyped-call]
 
 
 class _Bar:

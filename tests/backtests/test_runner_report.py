@@ -251,3 +251,46 @@ def test_report_lists_haircut_exceptions_and_writes_per_date_haircuts(tmp_path: 
     assert first["covered"] == "NO"
     last = next(r for r in hc if r["date"] == "2020-03-04" and r["pledge_t"] == "100000.0")
     assert (last["haircut_frac"], last["loss_frac"], last["covered"]) == ("", "", "")
+
+
+def _slow_unit(history: object, specs: list[JobSpec], source: str, part: int = -1) -> list[str]:
+    import time
+
+    time.sleep(0.02)
+    return [s.key for s in specs]
+
+
+def test_dask_units_are_fed_in_plan_order_one_per_worker_thread(
+    datasets: list[Dataset], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Submitted all at once, every unit was placed on a worker when submitted (they depend on
+    # the scattered histories): a long unit could wait behind another on one worker while the
+    # other worker was idle. Now at most one unit per worker thread is out at a time, the next
+    # in the longest-first order as soon as one finishes, like the local process pool.
+    distributed = pytest.importorskip("dask.distributed")
+    from backtests.runner import _plan, _run_dask
+
+    jobs = _jobs(datasets)
+    plan = _plan(jobs)
+    submitted: list[str] = []
+    out: list[object] = []
+    in_flight: list[int] = []
+    real_submit = distributed.Client.submit
+
+    def submit(self: object, *args: object, **kwargs: object) -> object:
+        in_flight.append(sum(not f.done() for f in out))  # type: ignore[attr-defined]
+        submitted.append(str(kwargs["key"]))
+        future = real_submit(self, *args, **kwargs)  # type: ignore[arg-type]
+        out.append(future)
+        return future
+
+    monkeypatch.setattr(distributed.Client, "submit", submit)
+    got: list[tuple[list[int], int]] = []
+    by_name = {d.name: d for d in datasets}
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:  # fmt: skip
+        _run_dask(by_name, jobs, plan, cluster.scheduler_address,
+                  lambda unit, part, results: got.append((unit, part)), _slow_unit)  # fmt: skip
+    assert submitted == [f"backtest-{u[0]}-{p}-{jobs[u[0]].key}" for u, p in plan]
+    assert max(in_flight) <= 1  # the 2 threads: one out when the next is submitted at most
+    assert sorted(map(repr, got)) == sorted(map(repr, plan))
