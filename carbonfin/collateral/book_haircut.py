@@ -71,7 +71,9 @@ def pledge_marks(
     pledges: pd.DataFrame,
     price_basis: Literal["market", "lower_of"],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each pledge's price (CNY/t), mark date and model name.
+    """Each pledge's price (CNY/t), and each instrument's mark date and model name (index them
+    with ``inst_code`` for the pledges': left to the caller, which builds its object columns
+    beside the compiled passes).
 
     The price is the mark of the pledge's instrument, or with ``"lower_of"`` the lower of the
     mark and the pledge's positive ``reference_price_cny_per_t`` (where the column has one).
@@ -83,7 +85,7 @@ def pledge_marks(
     dates = np.empty(len(profiles), dtype=object)
     dates[:] = [p.mark.last_date for p in profiles]
     models = np.array([f"{p.model}-{p.measure}-{p.confidence:g}" for p in profiles], dtype=object)
-    return price, dates[inst_code], models[inst_code]
+    return price, dates, models
 
 
 def pledge_haircuts(

@@ -305,7 +305,6 @@ def value_book(
     parsed = [Instrument.parse(c) for c in inst_raw]
     inst_list = list(dict.fromkeys(parsed))  # one code per instrument, however it was spelled
     inst_code = np.array([inst_list.index(p) for p in parsed], dtype=np.int64)[inst_raw_code]
-    codes = np.array([i.value for i in inst_list], dtype=object)[inst_code]
     for inst in inst_list:
         if inst not in histories:
             raise MissingDataError(f"no price history for {inst.value}, which the book pledges")
@@ -340,10 +339,10 @@ def value_book(
     if "bank_id" in loans.columns:
         bank_loan, bank_names = _factorize_str(loans["bank_id"], "loan")
         bank_code = bank_loan[loan_pos]
-        bank = np.asarray(bank_names, dtype=object)[bank_code]
+        bank_name = np.asarray(bank_names, dtype=object)
     else:
         bank_code = np.zeros(len(pledges), dtype=np.int64)
-        bank = np.full(len(pledges), "", dtype=object)
+        bank_name = np.array([""], dtype=object)
     mismatch = np.array([currencies[c] != Currency.CNY for c in ccy_raw], dtype=bool)[ccy_code][
         loan_pos
     ]
@@ -356,13 +355,11 @@ def value_book(
     profs: dict[Instrument, MarketRiskProfile] = dict(profiles or {})
     profs.update(zip(inst_list, prof_list, strict=True))
     notes += [f"{i.value}: {m}" for i in inst_list for m in profs[i].notes]
-    price, mark_date, model_name = pledge_marks(prof_list, inst_code, pledges, price_basis)
+    price, mark_dates, model_names = pledge_marks(prof_list, inst_code, pledges, price_basis)
     # the numbers (compiled, without the GIL) in a thread while this one builds the frames' text
-    # columns. The frames take the arrays as they are (no consolidating copy of a million rows);
-    # columns read from the caller's frames are copied first, so the valuation shares nothing
-    # with them
-    secured = np.bincount(loan_pos, minlength=len(loans)) > 0
-    sec = np.flatnonzero(secured)
+    # columns and the columns that need no number. The frames take the arrays as they are (no
+    # consolidating copy of a million rows); columns read from the caller's frames are copied
+    # first, so the valuation shares nothing with them
     with ThreadPoolExecutor(max_workers=1) as pool:
         numbers = pool.submit(
             book_numbers, prof_list, inst_code=inst_code, eligible=eligible, price=price,
@@ -370,16 +367,25 @@ def value_book(
             covered=covered, loan_pos=loan_pos, outstanding_cny=outstanding_cny,
             thresholds=pol.ltv,
         )  # fmt: skip
+        sec = np.flatnonzero(np.bincount(loan_pos, minlength=len(loans)))  # the secured loans
         loan_text = _loan_text(loans, sec, ccy_names[ccy_code[sec]])
+        codes = np.array([i.value for i in inst_list], dtype=object)[inst_code]
         pledge_text = {
             "pledge_id": _obj(pledges["pledge_id"].to_numpy(dtype=object).copy()),
             "loan_id": _obj(pledges["loan_id"].to_numpy(dtype=object).copy()),
-            "bank_id": _obj(bank),
+            "bank_id": _obj(bank_name[bank_code]),
             "instrument": _obj(codes),
-            "mark_date": _obj(mark_date),
+            "mark_date": _obj(mark_dates[inst_code]),
             "pledgor_uscc": _obj(pledgor_names[pledgor_code]),
             "loan_currency": _obj(ccy_names[ccy_code[loan_pos]]),
-            "model": _obj(model_name),
+            "model": _obj(model_names[inst_code]),
+        }
+        loan_amounts = {"outstanding": outstanding[sec], "outstanding_cny": outstanding_cny[sec]}
+        pledge_amounts = {
+            "quantity_t": quantity.copy(),
+            "eligible_quantity_t": eligible.copy(),
+            "loan_outstanding": outstanding[loan_pos],
+            "loan_outstanding_cny": outstanding_cny[loan_pos],
         }
         nb = numbers.result()
     state = np.array(STATES, dtype=object)[nb.state]
@@ -388,8 +394,7 @@ def value_book(
     loans_out = pd.DataFrame(
         {
             **loan_text,
-            "outstanding": outstanding[sec],
-            "outstanding_cny": outstanding_cny[sec],
+            **loan_amounts,
             **{c: per_loan[c][sec] for c in _LOAN_NUMBERS[:5]},
             "state": _obj(state[sec]),
             **{c: per_loan[c][sec] for c in _LOAN_NUMBERS[5:]},
@@ -401,8 +406,8 @@ def value_book(
     pledges_out = pd.DataFrame(
         {
             **{c: pledge_text[c] for c in ("pledge_id", "loan_id", "bank_id", "instrument")},
-            "quantity_t": quantity.copy(),
-            "eligible_quantity_t": eligible.copy(),
+            "quantity_t": pledge_amounts["quantity_t"],
+            "eligible_quantity_t": pledge_amounts["eligible_quantity_t"],
             "price_cny_per_t": price,
             "mark_date": pledge_text["mark_date"],
             "market_value_cny": nb.value,
@@ -414,8 +419,8 @@ def value_book(
             "pledgor_uscc": pledge_text["pledgor_uscc"],
             "pledgor_covered": covered,
             "loan_currency": pledge_text["loan_currency"],
-            "loan_outstanding": outstanding[loan_pos],
-            "loan_outstanding_cny": outstanding_cny[loan_pos],
+            "loan_outstanding": pledge_amounts["loan_outstanding"],
+            "loan_outstanding_cny": pledge_amounts["loan_outstanding_cny"],
             "ltv": ltv[loan_pos],
             "utilisation": util[loan_pos],
             "state": _obj(state[loan_pos]),
