@@ -416,32 +416,10 @@ def _run_dask(
                 priority=len(plan) - rank,
             )
 
-        paused = client.run(_profiler, on=False)
-        try:
-            _feed(client, plan, submit, done)
-        finally:  # only the workers whose profiler ran, and that are still there
-            back = [w for w, was in paused.items() if was]
-            if back:
-                client.run(_profiler, on=True, workers=back, on_error="ignore")
+        _feed(client, plan, submit, done)
     finally:
         client.close()  # type: ignore[no-untyped-call]
     return f"Dask cluster {scheduler} ({workers} workers)"
-
-
-def _profiler(dask_worker: Any, on: bool) -> bool:
-    """Start or stop a Dask worker's statistical profiler (``distributed.worker.profile``: a
-    stack sample of every thread every 10 ms); whether it was running before.
-
-    It cost ~8% of a backtest unit's CPU (the CEA ``fhs`` unit: 5.78 and 6.00 CPU-s with it,
-    5.50 and 5.32 without, 5.36 in a plain process; docs/backtests.md, Sixth round), so a run
-    pauses it on the workers it uses and starts it again after."""
-    was = False
-    for name in ("profile", "profile-cycle"):
-        callback = dask_worker.periodic_callbacks.get(name)
-        if callback is not None:
-            was = was or bool(callback.is_running())
-            callback.start() if on else callback.stop()
-    return was
 
 
 def _feed(

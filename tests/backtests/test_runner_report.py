@@ -294,31 +294,3 @@ def test_dask_units_are_fed_in_plan_order_one_per_worker_thread(
     assert submitted == [f"backtest-{u[0]}-{p}-{jobs[u[0]].key}" for u, p in plan]
     assert max(in_flight) <= 1  # the 2 threads: one out when the next is submitted at most
     assert sorted(map(repr, got)) == sorted(map(repr, plan))
-
-
-def _profiler_running(history: object, specs: list[JobSpec], source: str,
-                      part: int = -1) -> list[bool]:  # fmt: skip
-    from dask.distributed import get_worker
-
-    running = get_worker().periodic_callbacks["profile"].is_running()
-    return [bool(running)] * len(specs)
-
-
-def test_dask_run_pauses_the_workers_profiler_and_restarts_it(datasets: list[Dataset]) -> None:
-    # the workers' statistical profiler cost ~8% of a unit's CPU (docs/backtests.md, Sixth round)
-    distributed = pytest.importorskip("dask.distributed")
-    from backtests.runner import _plan, _run_dask
-
-    jobs = _jobs(datasets)[:6]
-    seen: list[bool] = []
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster:  # fmt: skip
-        _run_dask({d.name: d for d in datasets}, jobs, _plan(jobs), cluster.scheduler_address,
-                  lambda unit, part, results: seen.extend(results), _profiler_running)  # fmt: skip
-        with distributed.Client(cluster.scheduler_address) as client:
-            after = client.run(lambda dask_worker: dask_worker.periodic_callbacks[
-                "profile"].is_running())  # fmt: skip
-    assert seen
-    assert not any(seen)
-    assert len(after) == 2
-    assert all(after.values())
