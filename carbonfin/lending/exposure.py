@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from carbonfin.errors import InvalidInputError, MissingDataError
+from carbonfin.errors import InvalidInputError
 from carbonfin.lending.valuation_runs import (
     SNAPSHOT_CALENDAR,
     MarketSource,
@@ -54,6 +54,7 @@ from carbonfin.lending.valuation_runs import (
     refresh,
     snapshot,
     snapshot_dates,
+    stored_run,
     valuation_frames,
 )
 from carbonfin.lending.valuation_runs import check_date as _check_date
@@ -295,12 +296,7 @@ def summary(
         A bad date or grouping.
     """
     as_of = _check_date(as_of, "as_of")
-    run = store.find_run(session=session, as_of=as_of)
-    if run is None:
-        raise MissingDataError(
-            f"no stored valuation of the book on {as_of}: value it first "
-            f"(`carbonfin book snapshot --as-of {as_of}`, or refresh())"
-        )
+    run = stored_run(session, as_of, f" (`carbonfin book snapshot --as-of {as_of}`, or refresh())")
     raw = store.exposure_groups(session=session, run_id=run.run_id, groupings=by, bank_id=bank)
     groups = {
         g: tuple(
@@ -413,9 +409,7 @@ def concentration(session: Session, as_of: dt.date, bank: str | None = None) -> 
         No valuation of ``as_of`` is stored.
     """
     as_of = _check_date(as_of, "as_of")
-    run = store.find_run(session=session, as_of=as_of)
-    if run is None:
-        raise MissingDataError(f"no stored valuation of the book on {as_of}: value it first")
+    run = stored_run(session, as_of)
     rows = pd.DataFrame(
         store.pledgor_values(session=session, run_id=run.run_id, bank_id=bank),
         columns=["pledgor", "instrument", "value"],

@@ -22,9 +22,8 @@ from types import MappingProxyType
 import numpy as np
 from sqlalchemy.orm import Session
 
-from carbonfin.errors import MissingDataError
 from carbonfin.lending.exposure import RunSource, _source
-from carbonfin.lending.valuation_runs import check_date
+from carbonfin.lending.valuation_runs import check_date, stored_run
 from carbonfin.store import exposure as store
 
 __all__ = ["EDGES", "QUANTILES", "LtvDistribution", "distribution", "histograms"]
@@ -83,9 +82,7 @@ def distribution(session: Session, as_of: dt.date, bank: str | None = None) -> L
         No valuation of ``as_of`` is stored.
     """
     as_of = check_date(as_of, "as_of")
-    run = store.find_run(session=session, as_of=as_of)
-    if run is None:
-        raise MissingDataError(f"no stored valuation of the book on {as_of}: value it first")
+    run = stored_run(session, as_of)
     counts = store.ltv_histogram(session=session, run_id=run.run_id, edges=EDGES, bank_id=bank)
     n = sum(counts)
     quantiles: dict[str, float] = {}
@@ -126,8 +123,6 @@ def histograms(
         No valuation of ``as_of`` is stored.
     """
     as_of = check_date(as_of, "as_of")
-    run = store.find_run(session=session, as_of=as_of)
-    if run is None:
-        raise MissingDataError(f"no stored valuation of the book on {as_of}: value it first")
+    run = stored_run(session, as_of)
     counts = store.loan_histograms(session=session, run_id=run.run_id, edges=edges, bank_id=bank)
     return {k: tuple(v) for k, v in counts.items()}

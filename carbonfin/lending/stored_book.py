@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from carbonfin.collateral import BookValuation
 from carbonfin.collateral.policy import collateral_policy
 from carbonfin.errors import DataIntegrityError, MissingDataError
+from carbonfin.lending.valuation_runs import stored_run
 from carbonfin.store import exposure as store
 
 __all__ = ["stored_valuation"]
@@ -58,9 +59,7 @@ def stored_valuation(session: Session, as_of: dt.date) -> tuple[BookValuation, s
         The run was valued under another haircut policy than the shipped one (its thresholds
         are not known here).
     """
-    run = store.find_run(session=session, as_of=as_of)
-    if run is None:
-        raise MissingDataError(f"no stored valuation of the book on {as_of}: value it first")
+    run = stored_run(session, as_of)
     pledges, loans = _valued_rows(session, run)
     if loans.empty:
         raise MissingDataError(

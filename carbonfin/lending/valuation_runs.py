@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from carbonfin.collateral import DEFAULT_MODEL
-from carbonfin.errors import InvalidInputError
+from carbonfin.errors import InvalidInputError, MissingDataError
 from carbonfin.lending.book import ValuedBook, value_book_as_of
 from carbonfin.store import exposure as store
 from carbonfin.store.transactions import read_data_versions, read_transaction, write_transaction
@@ -37,6 +37,7 @@ __all__ = [
     "refresh",
     "snapshot",
     "snapshot_dates",
+    "stored_run",
     "valuation_frames",
 ]
 
@@ -49,6 +50,15 @@ def check_date(value: object, name: str) -> dt.date:
     if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
         raise InvalidInputError(f"`{name}` must be a date; got {value!r}")
     return value
+
+
+def stored_run(session: Session, as_of: dt.date, hint: str = "") -> store.RunInfo:
+    """The stored valuation run of ``as_of``; :class:`MissingDataError` ("value it first",
+    followed by ``hint`` if given) where there is none."""
+    run = store.find_run(session=session, as_of=as_of)
+    if run is None:
+        raise MissingDataError(f"no stored valuation of the book on {as_of}: value it first{hint}")
+    return run
 
 
 class MarketSource(Protocol):
