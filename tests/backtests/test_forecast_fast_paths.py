@@ -7,16 +7,13 @@ import pytest
 
 from backtests.engine import JobSpec, _levels
 from backtests.forecasts import _FORECASTS, _forecast_hs_vw, _forecast_registry, _prepare
-from tests.collateral.synthetic import history_from_returns
+from tests.collateral.synthetic import garch_t_returns, history_from_returns
 
 
 def _returns(n: int, seed: int) -> np.ndarray:
     """GARCH-like t returns with runs of no change (thin trading: zero returns)."""
     rng = np.random.default_rng(seed)
-    out, h = np.empty(n), 4e-4
-    for t in range(n):
-        out[t] = np.sqrt(h) * rng.standard_t(4) * np.sqrt(0.5)
-        h = 2e-5 + 0.1 * out[t] ** 2 + 0.85 * h
+    out = garch_t_returns(rng, n, omega=2e-5, alpha=0.1, beta=0.85)
     out[rng.random(n) < 0.2] = 0.0
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,18 @@ from carbonfin._quantlib import advance, business_days
 from carbonfin.pricing import PriceHistory
 
 START = dt.date(2013, 1, 4)
+
+
+def garch_t_returns(
+    rng: np.random.Generator, n: int, omega: float, alpha: float, beta: float
+) -> np.ndarray:
+    """``n`` decimal returns of a GARCH(1,1) with unit-variance Student-t(4) shocks (fat tails,
+    volatility clustering), drawn from ``rng``, variance starting at 4e-4."""
+    out, h = np.empty(n), 4e-4
+    for t in range(n):
+        out[t] = math.sqrt(h) * rng.standard_t(4) * math.sqrt(0.5)
+        h = omega + alpha * out[t] ** 2 + beta * h
+    return out
 
 
 def trading_days(n: int, start: dt.date = START) -> list[dt.date]:

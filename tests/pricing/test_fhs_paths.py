@@ -12,6 +12,7 @@ import pytest
 from carbonfin.errors import CarbonfinWarning
 from carbonfin.pricing.scenarios import filtered_historical
 from carbonfin.pricing.volatility import VolFit, fit_garch
+from tests.collateral.synthetic import garch_t_returns
 
 
 def _numpy_paths(fit: VolFit, horizon: int, n_paths: int, seed: int,
@@ -40,12 +41,7 @@ def _numpy_paths(fit: VolFit, horizon: int, n_paths: int, seed: int,
 
 def _returns(n: int, seed: int) -> np.ndarray:
     # fat-tailed, volatility-clustered decimal returns (GARCH(1,1)-t(4), near-integrated)
-    rng = np.random.default_rng(seed)
-    out, h = np.empty(n), 4e-4
-    for t in range(n):
-        out[t] = math.sqrt(h) * rng.standard_t(4) * math.sqrt(0.5)
-        h = 1e-6 + 0.15 * out[t] ** 2 + 0.849 * h
-    return out
+    return garch_t_returns(np.random.default_rng(seed), n, omega=1e-6, alpha=0.15, beta=0.849)
 
 
 @pytest.mark.parametrize(
