@@ -464,6 +464,36 @@ def _loan_text(loans: pd.DataFrame, sec: np.ndarray, currency: np.ndarray) -> di
 def _loan_rows(pledges: pd.DataFrame, loans: pd.DataFrame) -> np.ndarray:
     """Each pledge's row in ``loans`` (-1 where its loan is not there); a loan id twice refused.
 
+    A book ordered by loan id (loans strictly increasing, pledges non-decreasing: the order
+    :func:`carbonfin.store.collateral.pledges_in_force` gives) is joined by a merge of the two
+    sorted columns (``Index.join``: one comparison per row, in order), about a tenth of the time of
+    hashing 1.8M text ids on a million pledges; any other order by one factorization of the loan
+    ids of both frames (:func:`_hash_rows`). All paths give ``Index(loan ids).get_indexer(pledge
+    loan ids)`` after an ``is_unique`` check.
+    """
+    lo = pd.Index(loans["loan_id"].to_numpy(dtype=object), dtype=object)
+    pl = pd.Index(pledges["loan_id"].to_numpy(dtype=object), dtype=object)
+    if _sorted_text(lo, strict=True) and _sorted_text(pl, strict=False):
+        _, _, rows = pl.join(lo, how="left", return_indexers=True)
+        if rows is None:  # pandas returns no indexer when the two are equal
+            return np.arange(len(pl), dtype=np.int64)
+        return np.asarray(rows, dtype=np.int64)
+    return _hash_rows(pledges, loans)
+
+
+def _sorted_text(index: pd.Index, *, strict: bool) -> bool:
+    """Whether an object index holds only ``str``, in increasing order (strictly: no repeat).
+
+    Text only: Python orders ``str`` by code point, the order a merge needs; a mixed or missing
+    id (``None``, a number) takes the hashing path, which treats it exactly."""
+    if not index.is_monotonic_increasing or (strict and not index.is_unique):
+        return False
+    return len(index) == 0 or (isinstance(index[0], str) and index.inferred_type == "string")
+
+
+def _hash_rows(pledges: pd.DataFrame, loans: pd.DataFrame) -> np.ndarray:
+    """:func:`_loan_rows` for a book in any order.
+
     One factorization of the loan ids of both frames, its table sized once, answers both
     questions: the loans are unique exactly when they take the codes 0..n-1 in order, and a
     pledge's code is its loan's row. The same answer as ``pd.Index(loan ids).get_indexer(pledge

@@ -8,6 +8,9 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import numpy as np
+import pandas as pd
+import pytest
 from sqlalchemy import delete
 
 from carbonfin.lending import china_today
@@ -165,3 +168,24 @@ def test_a_banks_valuation_does_not_depend_on_other_banks_positions(api: Api) ->
     b = alone.valuation.loans[cols].sort_values("loan_id").reset_index(drop=True)
     assert len(a) > 0
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_the_book_of_a_date_comes_in_loan_order_and_joins_without_hashing(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store hands the valuation its book ordered by loan id (pledges by loan id, then
+    pledge id; loans by loan id), so the valuation joins pledges to loans by a merge and never
+    hashes the loan ids of the whole book."""
+    from carbonfin.collateral import monitor
+    from carbonfin.lending.book import book_as_of
+
+    with session_scope(api.engine) as s:
+        book = book_as_of(s, AS_OF)
+    pairs = list(zip(book.pledges["loan_id"], book.pledges["pledge_id"], strict=True))
+    assert len(pairs) > 100
+    assert pairs == sorted(pairs)
+    assert list(book.loans["loan_id"]) == sorted(book.loans["loan_id"])
+    monkeypatch.setattr(monitor, "_hash_rows", lambda *a: pytest.fail("hashed the loan ids"))
+    rows = monitor._loan_rows(book.pledges, book.loans)
+    expected = pd.Index(book.loans["loan_id"]).get_indexer(book.pledges["loan_id"])
+    np.testing.assert_array_equal(rows, expected)

@@ -11,6 +11,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from carbonfin.collateral import collateral_policy, haircut, market_risk_profile, value_book
 from carbonfin.errors import InvalidInputError, MissingDataError, UnknownInstrumentError
@@ -308,3 +310,65 @@ def test_loan_rows_equal_index_get_indexer(kind: str) -> None:
     np.testing.assert_array_equal(_loan_rows(pledges, loans), expected)
     with pytest.raises(InvalidInputError, match=re.escape(f"loan {loan_ids[3]!r} appears twice")):
         _loan_rows(pledges, pd.concat([loans, loans.iloc[[3]]], ignore_index=True))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    loan_nums=st.lists(st.integers(0, 60), max_size=40),
+    pledge_nums=st.lists(st.integers(0, 70), max_size=80),
+    sort_loans=st.booleans(),
+    sort_pledges=st.booleans(),
+    hole=st.sampled_from([None, "none", "int", "dup"]),
+)
+def test_loan_rows_of_a_book_in_any_order_equal_get_indexer(
+    loan_nums: list[int], pledge_nums: list[int], sort_loans: bool, sort_pledges: bool,
+    hole: str | None,
+) -> None:  # fmt: skip
+    """The merge join of a book ordered by loan id and the hashing join of any other order give
+    ``Index.get_indexer`` (-1 for a pledge of a loan not in the book, 61..70 never are); a
+    missing or non-text id, or a loan twice, never takes the merge (its order is not text
+    order), and a loan twice is refused on either path."""
+    from carbonfin.collateral.monitor import _loan_rows
+
+    loan_ids: list[object] = [f"L{i:03d}" for i in dict.fromkeys(loan_nums)]
+    pledge_ids: list[object] = [f"L{i:03d}" for i in pledge_nums]
+    if sort_loans:
+        loan_ids.sort(key=str)
+    if sort_pledges:
+        pledge_ids.sort(key=str)
+    if hole == "none" and pledge_ids:
+        pledge_ids[-1] = None
+    elif hole == "int" and pledge_ids:
+        pledge_ids[0] = 7
+    loans = pd.DataFrame({"loan_id": pd.Series(loan_ids, dtype=object)})
+    pledges = pd.DataFrame({"loan_id": pd.Series(pledge_ids, dtype=object)})
+    if hole == "dup" and loan_ids:
+        twice = pd.concat([loans, loans.iloc[[0]]], ignore_index=True)
+        if sort_loans:
+            twice = twice.sort_values("loan_id", ignore_index=True)
+        with pytest.raises(InvalidInputError, match="appears twice in the book"):
+            _loan_rows(pledges, twice)
+        return
+    expected = pd.Index(loans["loan_id"], dtype=object).get_indexer(pledges["loan_id"])
+    np.testing.assert_array_equal(_loan_rows(pledges, loans), expected)
+
+
+def test_a_book_ordered_by_loan_is_joined_by_merge_not_by_hashing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A book in loan-id order (as the store hands it over) never hashes its loan ids, and is
+    valued exactly as the same book in another order."""
+    from carbonfin.collateral import monitor
+
+    pledges = PLEDGES.sort_values(["loan_id", "pledge_id"], ignore_index=True)
+    loans = LOANS.sort_values("loan_id", ignore_index=True)
+    calls: list[int] = []
+    real = monitor._hash_rows
+    monkeypatch.setattr(monitor, "_hash_rows", lambda p, lo: calls.append(1) or real(p, lo))
+    in_order = value_book(pledges, loans, HISTORIES, FX, as_of=AS_OF)
+    assert calls == []
+    shuffled = value_book(pledges.iloc[::-1], loans.iloc[::-1], HISTORIES, FX, as_of=AS_OF)
+    assert calls == [1]
+    a = in_order.pledges.set_index("pledge_id").sort_index()
+    b = shuffled.pledges.set_index("pledge_id").sort_index()
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
