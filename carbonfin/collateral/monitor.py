@@ -34,7 +34,15 @@ import numpy as np
 import pandas as pd
 
 from carbonfin.collateral.book_haircut import book_profiles, pledge_marks
-from carbonfin.collateral.loan_values import book_numbers
+from carbonfin.collateral.book_labels import (
+    check_frame,
+    checked_numbers,
+    factorize_str,
+    loan_rows,
+    obj_column,
+    pledgor_codes,
+)
+from carbonfin.collateral.loan_values import BookNumbers, book_numbers
 from carbonfin.collateral.market_risk import (
     DEFAULT_MODEL,
     MarketRiskProfile,
@@ -207,27 +215,32 @@ _COMPONENT_COLS = (
 )
 
 
-def _check_frame(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
-    if not isinstance(frame, pd.DataFrame):
-        raise InvalidInputError(f"`{name}` must be a DataFrame; got {type(frame).__name__}")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InvalidInputError(f"`{name}` lacks the columns {missing}")
+@dataclass(frozen=True, slots=True, eq=False)
+class _CodedBook:
+    """A book checked and coded (:func:`_coded_book`): per pledge its loan row, quantities,
+    instrument, pledgor, bank, currency mismatch, covered flag and position; per loan the
+    amounts and currency; the FX quotes and the notes met so far."""
 
-
-def _numbers(frame: pd.DataFrame, col: str, what: str, *, positive: bool) -> np.ndarray:
-    try:
-        values = pd.to_numeric(frame[col], errors="raise").to_numpy(dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{what} `{col}` must be numeric: {exc}") from None
-    bad = ~np.isfinite(values) | ((values <= 0) if positive else (values < 0))
-    if bad.any():
-        i = int(np.argmax(bad))
-        bound = "> 0" if positive else ">= 0"
-        raise InvalidInputError(
-            f"{what} `{col}` must be finite and {bound}; got {float(values[i])!r} at row {i}"
-        )
-    return values
+    loan_pos: np.ndarray
+    quantity: np.ndarray
+    eligible: np.ndarray
+    outstanding: np.ndarray
+    outstanding_cny: np.ndarray
+    instruments: list[Instrument]
+    inst_code: np.ndarray
+    ccy_code: np.ndarray
+    ccy_names: np.ndarray
+    rates: dict[Currency, RateQuote]
+    pledgor_code: np.ndarray
+    pledgor_names: np.ndarray
+    covered: np.ndarray
+    bank_code: np.ndarray
+    bank_name: np.ndarray
+    mismatch: np.ndarray
+    pos_code: np.ndarray
+    position: np.ndarray
+    book_share: np.ndarray
+    notes: list[str]
 
 
 def value_book(
@@ -255,7 +268,8 @@ def value_book(
         One row per pledge in force: ``pledge_id``, ``loan_id``, ``instrument``, ``quantity_t``;
         optional ``eligible_quantity_t`` (from the eligibility decision; defaults to the
         quantity), ``pledgor_uscc`` (defaults to the loan's borrower), ``vintage`` and
-        ``reference_price_cny_per_t`` (auction or acquisition price, for ``"lower_of"``).
+        ``reference_price_cny_per_t`` (auction or acquisition price, for ``"lower_of"``). A
+        book in loan-id order (as the store gives it) is joined to its loans fastest.
     loans
         One row per loan: ``loan_id``, ``currency``, ``outstanding`` (in the loan currency);
         optional ``bank_id`` and ``borrower_uscc``. Every pledge's loan must be there.
@@ -276,8 +290,60 @@ def value_book(
         unknown loan, an instrument without history, or a loan currency without FX fixings.
     """
     pol = policy or collateral_policy()
-    _check_frame(pledges, "pledges", _PLEDGE_COLUMNS)
-    _check_frame(loans, "loans", _LOAN_COLUMNS)
+    book = _coded_book(
+        pledges, loans, histories, fx, as_of=as_of, price_basis=price_basis,
+        covered_usccs=covered_usccs, fx_max_age_days=fx_max_age_days,
+    )  # fmt: skip
+    insts = book.instruments
+    prof_list = book_profiles(
+        insts, profiles or {}, histories, as_of=as_of, model=model, mark_method=mark_method,
+        data_source=data_source, policy=pol, progress=progress,
+    )  # fmt: skip
+    profs: dict[Instrument, MarketRiskProfile] = dict(profiles or {})
+    profs.update(zip(insts, prof_list, strict=True))
+    notes = book.notes + [f"{i.value}: {m}" for i in insts for m in profs[i].notes]
+    price, mark_dates, model_names = pledge_marks(prof_list, book.inst_code, pledges, price_basis)
+    # the numbers (compiled, without the GIL) in a thread while this one builds the frames' text
+    # columns and the columns that need no number
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        numbers = pool.submit(
+            book_numbers, prof_list, inst_code=book.inst_code, eligible=book.eligible,
+            price=price, position=book.position, book_share=book.book_share,
+            pos_code=book.pos_code, mismatch=book.mismatch, covered=book.covered,
+            loan_pos=book.loan_pos, outstanding_cny=book.outstanding_cny, thresholds=pol.ltv,
+        )  # fmt: skip
+        sec = np.flatnonzero(np.bincount(book.loan_pos, minlength=len(loans)))  # secured loans
+        text = _text_columns(pledges, loans, book, sec, mark_dates[book.inst_code],
+                             model_names[book.inst_code])  # fmt: skip
+        nb = numbers.result()
+    return BookValuation(
+        as_of=as_of,
+        pledge_frame=_pledge_frame(pledges, book, text, nb, price),
+        loan_frame=_loan_frame(book, text, nb, sec),
+        profiles=MappingProxyType(profs),
+        fx=MappingProxyType(dict(book.rates)),
+        notes=tuple(dict.fromkeys(notes)),
+        data_source=data_source,
+        policy_version=pol.version,
+        thresholds=pol.ltv,
+    )
+
+
+def _coded_book(
+    pledges: pd.DataFrame,
+    loans: pd.DataFrame,
+    histories: Mapping[Instrument, PriceHistory],
+    fx: RateStore,
+    *,
+    as_of: dt.date,
+    price_basis: str,
+    covered_usccs: Collection[str],
+    fx_max_age_days: int,
+) -> _CodedBook:
+    """The book checked (every refusal before any number) and coded (:mod:`.book_labels`),
+    with the FX rates of its loan currencies and each pledge's position."""
+    check_frame(pledges, "pledges", _PLEDGE_COLUMNS)
+    check_frame(loans, "loans", _LOAN_COLUMNS)
     if not isinstance(as_of, dt.date):
         raise InvalidInputError(f"`as_of` must be a date; got {as_of!r}")
     if price_basis not in ("market", "lower_of"):
@@ -289,41 +355,31 @@ def value_book(
     if not pd.Index(pledges["pledge_id"]).is_unique:
         dup = pledges.loc[pledges["pledge_id"].duplicated(), "pledge_id"].iloc[0]
         raise InvalidInputError(f"pledge {dup!r} appears twice in the book")
-    loan_pos = _loan_rows(pledges, loans)  # loans checked unique; -1: not in `loans`
-    quantity = _numbers(pledges, "quantity_t", "pledge", positive=True)
+    loan_pos = loan_rows(pledges, loans)  # loans checked unique; -1: not in `loans`
+    quantity = checked_numbers(pledges, "quantity_t", "pledge", positive=True)
     eligible = (
-        _numbers(pledges.fillna({"eligible_quantity_t": 0}), "eligible_quantity_t", "pledge",
-                 positive=False)
+        checked_numbers(pledges.fillna({"eligible_quantity_t": 0}), "eligible_quantity_t",
+                        "pledge", positive=False)
         if "eligible_quantity_t" in pledges.columns
         else quantity
     )  # fmt: skip
     if (eligible > quantity).any():
         raise InvalidInputError("pledge `eligible_quantity_t` exceeds its `quantity_t`")
-    outstanding = _numbers(loans, "outstanding", "loan", positive=False)
-    # instruments as integer codes (string operations only on the few distinct values)
-    inst_raw_code, inst_raw = _factorize_str(pledges["instrument"], "pledge")
-    parsed = [Instrument.parse(c) for c in inst_raw]
-    inst_list = list(dict.fromkeys(parsed))  # one code per instrument, however it was spelled
-    inst_code = np.array([inst_list.index(p) for p in parsed], dtype=np.int64)[inst_raw_code]
-    for inst in inst_list:
-        if inst not in histories:
-            raise MissingDataError(f"no price history for {inst.value}, which the book pledges")
+    outstanding = checked_numbers(loans, "outstanding", "loan", positive=False)
+    instruments, inst_code = _instrument_codes(pledges, histories)
     if (loan_pos < 0).any():
+        i = int(np.argmax(loan_pos < 0))
         raise InvalidInputError(
-            f"pledge {pledges['pledge_id'].iloc[int(np.argmax(loan_pos < 0))]!r} secures loan "
-            f"{pledges['loan_id'].iloc[int(np.argmax(loan_pos < 0))]!r}, which is not in `loans`"
+            f"pledge {pledges['pledge_id'].iloc[i]!r} secures loan "
+            f"{pledges['loan_id'].iloc[i]!r}, which is not in `loans`"
         )
-    ccy_code, ccy_raw = _factorize_str(loans["currency"], "loan")
-    ccy_names = np.asarray(ccy_raw, dtype=object)
+    ccy_code, ccy_raw = factorize_str(loans["currency"], "loan")
     currencies = {c: Currency.parse(c) for c in ccy_raw}
     rates = {ccy: fx.rate(ccy, Currency.CNY, as_of, max_age_days=fx_max_age_days)
              for ccy in currencies.values()}  # fmt: skip
     notes = [f"FX {q.base.code}/CNY: {q.reason}" for q in rates.values() if q.substituted]
     loan_rate = np.array([float(rates[currencies[c]].rate) for c in ccy_raw])[ccy_code]
-    outstanding_cny = np.round(outstanding * loan_rate, 2)
-
-    # --- per pledge: price, haircut -------------------------------------------------------------
-    pledgor_code, pledgor_names, n_unknown = _pledgor_codes(pledges, loans, loan_pos)
+    pledgor_code, pledgor_names, n_unknown = pledgor_codes(pledges, loans, loan_pos)
     if n_unknown:
         notes.append(
             f"{n_unknown} pledge(s) without a known pledgor: each loan taken as its own pledgor "
@@ -335,96 +391,136 @@ def value_book(
         dtype=bool,
         count=len(pledgor_names),
     )
-    covered = covered_name[pledgor_code]
-    if "bank_id" in loans.columns:
-        bank_loan, bank_names = _factorize_str(loans["bank_id"], "loan")
-        bank_code = bank_loan[loan_pos]
-        bank_name = np.asarray(bank_names, dtype=object)
-    else:
-        bank_code = np.zeros(len(pledges), dtype=np.int64)
-        bank_name = np.array([""], dtype=object)
-    mismatch = np.array([currencies[c] != Currency.CNY for c in ccy_raw], dtype=bool)[ccy_code][
-        loan_pos
-    ]
+    bank_code, bank_name = _bank_codes(loans, loan_pos)
+    mismatch = np.array([currencies[c] != Currency.CNY for c in ccy_raw], dtype=bool)
     # positions: a pledgor's eligible tonnes of an instrument at a bank (every loan)
     pos_code, position, book_share = position_tonnes(bank_code, pledgor_code, inst_code, eligible)
-    prof_list = book_profiles(
-        inst_list, profiles or {}, histories, as_of=as_of, model=model, mark_method=mark_method,
-        data_source=data_source, policy=pol, progress=progress,
+    return _CodedBook(
+        loan_pos=loan_pos, quantity=quantity, eligible=eligible, outstanding=outstanding,
+        outstanding_cny=np.round(outstanding * loan_rate, 2), instruments=instruments,
+        inst_code=inst_code, ccy_code=ccy_code, ccy_names=np.asarray(ccy_raw, dtype=object),
+        rates=rates, pledgor_code=pledgor_code, pledgor_names=pledgor_names,
+        covered=covered_name[pledgor_code], bank_code=bank_code, bank_name=bank_name,
+        mismatch=mismatch[ccy_code][loan_pos], pos_code=pos_code, position=position,
+        book_share=book_share, notes=notes,
     )  # fmt: skip
-    profs: dict[Instrument, MarketRiskProfile] = dict(profiles or {})
-    profs.update(zip(inst_list, prof_list, strict=True))
-    notes += [f"{i.value}: {m}" for i in inst_list for m in profs[i].notes]
-    price, mark_dates, model_names = pledge_marks(prof_list, inst_code, pledges, price_basis)
-    # the numbers (compiled, without the GIL) in a thread while this one builds the frames' text
-    # columns and the columns that need no number. The frames take the arrays as they are (no
-    # consolidating copy of a million rows); columns read from the caller's frames are copied
-    # first, so the valuation shares nothing with them
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        numbers = pool.submit(
-            book_numbers, prof_list, inst_code=inst_code, eligible=eligible, price=price,
-            position=position, book_share=book_share, pos_code=pos_code, mismatch=mismatch,
-            covered=covered, loan_pos=loan_pos, outstanding_cny=outstanding_cny,
-            thresholds=pol.ltv,
-        )  # fmt: skip
-        sec = np.flatnonzero(np.bincount(loan_pos, minlength=len(loans)))  # the secured loans
-        loan_text = _loan_text(loans, sec, ccy_names[ccy_code[sec]])
-        codes = np.array([i.value for i in inst_list], dtype=object)[inst_code]
-        pledge_text = {
-            "pledge_id": _obj(pledges["pledge_id"].to_numpy(dtype=object).copy()),
-            "loan_id": _obj(pledges["loan_id"].to_numpy(dtype=object).copy()),
-            "bank_id": _obj(bank_name[bank_code]),
-            "instrument": _obj(codes),
-            "mark_date": _obj(mark_dates[inst_code]),
-            "pledgor_uscc": _obj(pledgor_names[pledgor_code]),
-            "loan_currency": _obj(ccy_names[ccy_code[loan_pos]]),
-            "model": _obj(model_names[inst_code]),
-        }
-        loan_amounts = {"outstanding": outstanding[sec], "outstanding_cny": outstanding_cny[sec]}
-        pledge_amounts = {
-            "quantity_t": quantity.copy(),
-            "eligible_quantity_t": eligible.copy(),
-            "loan_outstanding": outstanding[loan_pos],
-            "loan_outstanding_cny": outstanding_cny[loan_pos],
-        }
-        nb = numbers.result()
+
+
+def _instrument_codes(
+    pledges: pd.DataFrame, histories: Mapping[Instrument, PriceHistory]
+) -> tuple[list[Instrument], np.ndarray]:
+    """The instruments pledged (one each, however spelled) and each pledge's index into them;
+    an unknown instrument or one without a history refused. String work only on the few
+    distinct values."""
+    inst_raw_code, inst_raw = factorize_str(pledges["instrument"], "pledge")
+    parsed = [Instrument.parse(c) for c in inst_raw]
+    instruments = list(dict.fromkeys(parsed))
+    inst_code = np.array([instruments.index(p) for p in parsed], dtype=np.int64)[inst_raw_code]
+    for inst in instruments:
+        if inst not in histories:
+            raise MissingDataError(f"no price history for {inst.value}, which the book pledges")
+    return instruments, inst_code
+
+
+def _bank_codes(loans: pd.DataFrame, loan_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each pledge's bank code (through its loan) and the bank names; one unnamed bank when the
+    loans carry no ``bank_id``."""
+    if "bank_id" not in loans.columns:
+        return np.zeros(len(loan_pos), dtype=np.int64), np.array([""], dtype=object)
+    bank_loan, bank_names = factorize_str(loans["bank_id"], "loan")
+    return bank_loan[loan_pos], np.asarray(bank_names, dtype=object)
+
+
+def _text_columns(
+    pledges: pd.DataFrame,
+    loans: pd.DataFrame,
+    book: _CodedBook,
+    sec: np.ndarray,
+    mark_dates: np.ndarray,
+    model_names: np.ndarray,
+) -> dict[str, pd.Series]:
+    """The frames' text columns, pledge columns by name and loan columns prefixed ``loan:``.
+
+    The frames take the arrays as they are (no consolidating copy of a million rows); columns
+    read from the caller's frames are copied first, so the valuation shares nothing with them.
+    """
+    codes = np.array([i.value for i in book.instruments], dtype=object)
+    ccy = book.ccy_names[book.ccy_code]
+    loan_bank = (
+        loans["bank_id"].to_numpy(dtype=object)[sec]
+        if "bank_id" in loans.columns
+        else np.full(len(sec), "", dtype=object)
+    )
+    return {
+        "pledge_id": obj_column(pledges["pledge_id"].to_numpy(dtype=object).copy()),
+        "loan_id": obj_column(pledges["loan_id"].to_numpy(dtype=object).copy()),
+        "bank_id": obj_column(book.bank_name[book.bank_code]),
+        "instrument": obj_column(codes[book.inst_code]),
+        "mark_date": obj_column(mark_dates),
+        "pledgor_uscc": obj_column(book.pledgor_names[book.pledgor_code]),
+        "loan_currency": obj_column(ccy[book.loan_pos]),
+        "model": obj_column(model_names),
+        "loan:loan_id": obj_column(loans["loan_id"].to_numpy(dtype=object)[sec]),
+        "loan:bank_id": obj_column(loan_bank),
+        "loan:currency": obj_column(ccy[sec]),
+    }
+
+
+def _loan_frame(
+    book: _CodedBook, text: dict[str, pd.Series], nb: BookNumbers, sec: np.ndarray
+) -> pd.DataFrame:
+    """One row per secured loan (rows ``sec`` of the loans)."""
     state = np.array(STATES, dtype=object)[nb.state]
-    comps, per_loan = nb.haircut, nb.loan
-    ltv, util = per_loan["ltv"], per_loan["utilisation"]
-    loans_out = pd.DataFrame(
+    codes = np.array([i.value for i in book.instruments], dtype=object)
+    per_loan = nb.loan
+    return pd.DataFrame(
         {
-            **loan_text,
-            **loan_amounts,
+            "loan_id": text["loan:loan_id"],
+            "bank_id": text["loan:bank_id"],
+            "currency": text["loan:currency"],
+            "outstanding": book.outstanding[sec],
+            "outstanding_cny": book.outstanding_cny[sec],
             **{c: per_loan[c][sec] for c in _LOAN_NUMBERS[:5]},
-            "state": _obj(state[sec]),
+            "state": obj_column(state[sec]),
             **{c: per_loan[c][sec] for c in _LOAN_NUMBERS[5:]},
             "topup_quantity_t": nb.topup_t[sec],
-            "instrument": _obj(codes[nb.main[sec]]),
+            "instrument": obj_column(codes[book.inst_code[nb.main[sec]]]),
         },
         copy=False,
     )
-    pledges_out = pd.DataFrame(
+
+
+def _pledge_frame(
+    pledges: pd.DataFrame,
+    book: _CodedBook,
+    text: dict[str, pd.Series],
+    nb: BookNumbers,
+    price: np.ndarray,
+) -> pd.DataFrame:
+    """One row per pledge, in the caller's order."""
+    comps, pos = nb.haircut, book.loan_pos
+    return pd.DataFrame(
         {
-            **{c: pledge_text[c] for c in ("pledge_id", "loan_id", "bank_id", "instrument")},
-            "quantity_t": pledge_amounts["quantity_t"],
-            "eligible_quantity_t": pledge_amounts["eligible_quantity_t"],
+            **{c: text[c] for c in ("pledge_id", "loan_id", "bank_id", "instrument")},
+            "quantity_t": book.quantity.copy(),
+            "eligible_quantity_t": book.eligible.copy(),
             "price_cny_per_t": price,
-            "mark_date": pledge_text["mark_date"],
+            "mark_date": text["mark_date"],
             "market_value_cny": nb.value,
             "haircut_frac": comps["total"],
             "lendable_value_cny": nb.lendable,
             **{c: comps[c] for c in (*_COMPONENT_COLS, *_LIQUIDITY_COLS)},
-            "position_t": position,
-            "book_share": book_share,
-            "pledgor_uscc": pledge_text["pledgor_uscc"],
-            "pledgor_covered": covered,
-            "loan_currency": pledge_text["loan_currency"],
-            "loan_outstanding": pledge_amounts["loan_outstanding"],
-            "loan_outstanding_cny": pledge_amounts["loan_outstanding_cny"],
-            "ltv": ltv[loan_pos],
-            "utilisation": util[loan_pos],
-            "state": _obj(state[loan_pos]),
-            "model": pledge_text["model"],
+            "position_t": book.position,
+            "book_share": book.book_share,
+            "pledgor_uscc": text["pledgor_uscc"],
+            "pledgor_covered": book.covered,
+            "loan_currency": text["loan_currency"],
+            "loan_outstanding": book.outstanding[pos],
+            "loan_outstanding_cny": book.outstanding_cny[pos],
+            "ltv": nb.loan["ltv"][pos],
+            "utilisation": nb.loan["utilisation"][pos],
+            "state": obj_column(np.array(STATES, dtype=object)[nb.state][pos]),
+            "model": text["model"],
             **(
                 {"industry": pledges["industry"].to_numpy(copy=True)}
                 if "industry" in pledges.columns
@@ -433,148 +529,3 @@ def value_book(
         },
         copy=False,
     )
-    return BookValuation(
-        as_of=as_of,
-        pledge_frame=pledges_out,
-        loan_frame=loans_out,
-        profiles=MappingProxyType(profs),
-        fx=MappingProxyType({ccy: rates[ccy] for ccy in rates}),
-        notes=tuple(dict.fromkeys(notes)),
-        data_source=data_source,
-        policy_version=pol.version,
-        thresholds=pol.ltv,
-    )
-
-
-def _loan_text(loans: pd.DataFrame, sec: np.ndarray, currency: np.ndarray) -> dict[str, pd.Series]:
-    """The loan frame's text columns ``loan_id``, ``bank_id``, ``currency`` for rows ``sec``
-    (the secured loans), copied from the caller's frame."""
-    bank = (
-        loans["bank_id"].to_numpy(dtype=object)[sec]
-        if "bank_id" in loans.columns
-        else np.full(len(sec), "", dtype=object)
-    )
-    return {
-        "loan_id": _obj(loans["loan_id"].to_numpy(dtype=object)[sec]),
-        "bank_id": _obj(bank),
-        "currency": _obj(currency),
-    }
-
-
-def _loan_rows(pledges: pd.DataFrame, loans: pd.DataFrame) -> np.ndarray:
-    """Each pledge's row in ``loans`` (-1 where its loan is not there); a loan id twice refused.
-
-    A book ordered by loan id (loans strictly increasing, pledges non-decreasing: the order
-    :func:`carbonfin.store.collateral.pledges_in_force` gives) is joined by a merge of the two
-    sorted columns (``Index.join``: one comparison per row, in order), about a tenth of the time of
-    hashing 1.8M text ids on a million pledges; any other order by one factorization of the loan
-    ids of both frames (:func:`_hash_rows`). All paths give ``Index(loan ids).get_indexer(pledge
-    loan ids)`` after an ``is_unique`` check.
-    """
-    lo = pd.Index(loans["loan_id"].to_numpy(dtype=object), dtype=object)
-    pl = pd.Index(pledges["loan_id"].to_numpy(dtype=object), dtype=object)
-    if _sorted_text(lo, strict=True) and _sorted_text(pl, strict=False):
-        _, _, rows = pl.join(lo, how="left", return_indexers=True)
-        if rows is None:  # pandas returns no indexer when the two are equal
-            return np.arange(len(pl), dtype=np.int64)
-        return np.asarray(rows, dtype=np.int64)
-    return _hash_rows(pledges, loans)
-
-
-def _sorted_text(index: pd.Index, *, strict: bool) -> bool:
-    """Whether an object index holds only ``str``, in increasing order (strictly: no repeat).
-
-    Text only: Python orders ``str`` by code point, the order a merge needs; a mixed or missing
-    id (``None``, a number) takes the hashing path, which treats it exactly."""
-    if not index.is_monotonic_increasing or (strict and not index.is_unique):
-        return False
-    return len(index) == 0 or (isinstance(index[0], str) and index.inferred_type == "string")
-
-
-def _hash_rows(pledges: pd.DataFrame, loans: pd.DataFrame) -> np.ndarray:
-    """:func:`_loan_rows` for a book in any order.
-
-    One factorization of the loan ids of both frames, its table sized once, answers both
-    questions: the loans are unique exactly when they take the codes 0..n-1 in order, and a
-    pledge's code is its loan's row. The same answer as ``pd.Index(loan ids).get_indexer(pledge
-    loan ids)`` after an ``is_unique`` check, about a quarter less CPU on a million pledges; any
-    other case (a duplicate or missing loan id) takes that path.
-    """
-    lo = loans["loan_id"].to_numpy(dtype=object)
-    n_loans = len(lo)
-    both = np.concatenate([lo, pledges["loan_id"].to_numpy(dtype=object)])
-    codes, _ = pd.factorize(both, size_hint=len(both))
-    if not np.array_equal(codes[:n_loans], np.arange(n_loans)):
-        index = pd.Index(loans["loan_id"])
-        if not index.is_unique:
-            dup = loans.loc[loans["loan_id"].duplicated(), "loan_id"].iloc[0]
-            raise InvalidInputError(f"loan {dup!r} appears twice in the book")
-        return np.asarray(index.get_indexer(pledges["loan_id"]), dtype=np.int64)
-    rows = np.asarray(codes[n_loans:], dtype=np.int64).copy()
-    rows[rows >= n_loans] = -1
-    return rows
-
-
-def _factorize_str(values: pd.Series, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes and names of a label column, ``str`` applied to the distinct values only.
-
-    Values whose ``str`` coincide (``"SHEA"`` and an enum printing as ``SHEA``) share one code.
-    A missing label is refused (it would otherwise take another row's code).
-    """
-    code, uniques = pd.factorize(_labels(values), use_na_sentinel=True)
-    if (code < 0).any():
-        i = int(np.argmax(code < 0))
-        raise InvalidInputError(f"{what} `{values.name}` is missing at row {i}")
-    names = np.array([str(u) for u in uniques], dtype=object)
-    merged, merged_names = pd.factorize(names)
-    return np.asarray(merged, dtype=np.int64)[code], np.asarray(merged_names, dtype=object)
-
-
-def _labels(values: pd.Series) -> pd.Series | np.ndarray:
-    """A label column ready to factorize: text as an object array (pandas hashes it with its
-    string table, skipping the string dtype's own factorize, about half the time), any other
-    dtype (categorical, integer) as it is."""
-    if isinstance(values.dtype, pd.StringDtype) or values.dtype == object:
-        return values.to_numpy(dtype=object)
-    return values
-
-
-def _obj(values: np.ndarray) -> pd.Series:
-    """An object column without pandas' string inference (a large book's frame is built fast)."""
-    return pd.Series(values, dtype=object, copy=False)
-
-
-def _pledgor_codes(
-    pledges: pd.DataFrame, loans: pd.DataFrame, loan_pos: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Integer code of each pledge's pledgor, the names, and how many were unknown.
-
-    The pledgor is the pledge's ``pledgor_uscc``, else its loan's ``borrower_uscc``, else (not
-    known) the loan itself, so that an unknown pledgor never merges two firms' positions.
-    """
-    n = len(pledges)
-    own = (
-        pd.factorize(_labels(pledges["pledgor_uscc"]), use_na_sentinel=True)
-        if "pledgor_uscc" in pledges.columns
-        else (np.full(n, -1, dtype=np.int64), pd.Index([]))
-    )
-    code = np.asarray(own[0], dtype=np.int64)
-    names = np.asarray(own[1], dtype=object)
-    missing = code < 0
-    if missing.any() and "borrower_uscc" in loans.columns:
-        b_code, b_names = pd.factorize(loans["borrower_uscc"], use_na_sentinel=True)
-        b = np.asarray(b_code, dtype=np.int64)[loan_pos]
-        use = missing & (b >= 0)
-        extra, extra_names = pd.factorize(np.asarray(b_names, dtype=object)[b[use]])
-        remap = np.asarray(pd.Index(names).get_indexer(extra_names), dtype=np.int64)
-        new = remap < 0
-        remap[new] = len(names) + np.arange(int(new.sum()))
-        names = np.r_[names, np.asarray(extra_names, dtype=object)[new]]
-        code[use] = remap[extra]
-        missing = code < 0
-    n_unknown = int(missing.sum())
-    if n_unknown:
-        loan_names = pd.factorize(pledges["loan_id"].to_numpy()[missing])
-        code[missing] = len(names) + loan_names[0]
-        names = np.r_[names, np.array([f"loan:{x}" for x in loan_names[1]], dtype=object)]
-    return code, names, n_unknown

@@ -176,7 +176,7 @@ def test_the_book_of_a_date_comes_in_loan_order_and_joins_without_hashing(
     """The store hands the valuation its book ordered by loan id (pledges by loan id, then
     pledge id; loans by loan id), so the valuation joins pledges to loans by a merge and never
     hashes the loan ids of the whole book."""
-    from carbonfin.collateral import monitor
+    from carbonfin.collateral import book_labels
     from carbonfin.lending.book import book_as_of
 
     with session_scope(api.engine) as s:
@@ -185,7 +185,7 @@ def test_the_book_of_a_date_comes_in_loan_order_and_joins_without_hashing(
     assert len(pairs) > 100
     assert pairs == sorted(pairs)
     assert list(book.loans["loan_id"]) == sorted(book.loans["loan_id"])
-    monkeypatch.setattr(monitor, "_hash_rows", lambda *a: pytest.fail("hashed the loan ids"))
-    rows = monitor._loan_rows(book.pledges, book.loans)
+    monkeypatch.setattr(book_labels, "hash_rows", lambda *a: pytest.fail("hashed the loan ids"))
+    rows = book_labels.loan_rows(book.pledges, book.loans)
     expected = pd.Index(book.loans["loan_id"]).get_indexer(book.pledges["loan_id"])
     np.testing.assert_array_equal(rows, expected)

@@ -294,7 +294,7 @@ def test_a_missing_label_is_refused_not_given_another_rows_code() -> None:
 def test_loan_rows_equal_index_get_indexer(kind: str) -> None:
     """The one-factorization lookup of each pledge's loan equals ``Index.get_indexer``: loans in
     any order, pledges of missing loans (-1), a missing pledge loan id, integer ids."""
-    from carbonfin.collateral.monitor import _loan_rows
+    from carbonfin.collateral.book_labels import loan_rows as _loan_rows
 
     rng = np.random.default_rng(3)
     ids = rng.permutation(500)
@@ -328,7 +328,7 @@ def test_loan_rows_of_a_book_in_any_order_equal_get_indexer(
     ``Index.get_indexer`` (-1 for a pledge of a loan not in the book, 61..70 never are); a
     missing or non-text id, or a loan twice, never takes the merge (its order is not text
     order), and a loan twice is refused on either path."""
-    from carbonfin.collateral.monitor import _loan_rows
+    from carbonfin.collateral.book_labels import loan_rows as _loan_rows
 
     loan_ids: list[object] = [f"L{i:03d}" for i in dict.fromkeys(loan_nums)]
     pledge_ids: list[object] = [f"L{i:03d}" for i in pledge_nums]
@@ -358,13 +358,13 @@ def test_a_book_ordered_by_loan_is_joined_by_merge_not_by_hashing(
 ) -> None:
     """A book in loan-id order (as the store hands it over) never hashes its loan ids, and is
     valued exactly as the same book in another order."""
-    from carbonfin.collateral import monitor
+    from carbonfin.collateral import book_labels
 
     pledges = PLEDGES.sort_values(["loan_id", "pledge_id"], ignore_index=True)
     loans = LOANS.sort_values("loan_id", ignore_index=True)
     calls: list[int] = []
-    real = monitor._hash_rows
-    monkeypatch.setattr(monitor, "_hash_rows", lambda p, lo: calls.append(1) or real(p, lo))
+    real = book_labels.hash_rows
+    monkeypatch.setattr(book_labels, "hash_rows", lambda p, lo: calls.append(1) or real(p, lo))
     in_order = value_book(pledges, loans, HISTORIES, FX, as_of=AS_OF)
     assert calls == []
     shuffled = value_book(pledges.iloc[::-1], loans.iloc[::-1], HISTORIES, FX, as_of=AS_OF)
