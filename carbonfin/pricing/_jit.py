@@ -25,6 +25,8 @@ __all__ = ["KERNELS", "cache_dir", "configure_cache", "kernels_cached", "load_ke
 #: recompiled when ``_kernels`` changes only if its own stamp changes too; ``load_kernels``
 #: imports both. The collateral kernels (:mod:`carbonfin.collateral._kernels`) value a book.
 KERNELS = (
+    ("pricing/_kernels.py", "_price_rows"),
+    ("pricing/_kernels.py", "_all_rows"),
     ("pricing/_kernels.py", "black76_price"),
     ("pricing/_kernels.py", "black76_all"),
     ("pricing/_lbr.py", "implied_vol"),

@@ -2,9 +2,11 @@
 
 These are the hot paths behind :mod:`carbonfin.pricing.options`; that module broadcasts, validates
 and documents. Each kernel runs one loop over flat arrays, so a million options cost one pass
-over memory instead of the dozen temporaries plain numpy would allocate: a ``prange`` loop when
-given more than one worker thread, else a plain loop on the calling thread (no parallel region;
-on a machine whose other cores are busy that is the faster choice, see ``bench_options``).
+over memory instead of the dozen temporaries plain numpy would allocate. The loop is compiled
+once per quantity (``_price_rows``, ``_all_rows``) and vectorised; with one worker thread it runs
+over all rows on the calling thread (no parallel region; on a machine whose other cores are busy
+that is the faster choice, see ``bench_options``), with more the threads run it over chunks of
+``CHUNK`` rows handed out through an atomic counter.
 
 Accuracy
 --------
@@ -67,13 +69,15 @@ _ALL_SIG = types.int64(
     _IN, _IN, _IN, _IN, _IN, _FLAGS, _OUT, _OUT, _OUT, _OUT, _OUT, _OUT, types.int64
 )
 _IV_SIG = types.int64(_IN, _IN, _IN, _IN, _IN, _FLAGS, _OUT, _CODES, types.int64)
+_PRICE_ROWS_SIG = types.int64(_IN, _IN, _IN, _IN, _IN, _FLAGS, _OUT)
+_ALL_ROWS_SIG = types.int64(_IN, _IN, _IN, _IN, _IN, _FLAGS, _OUT, _OUT, _OUT, _OUT, _OUT, _OUT)
 
 _ERFCX = np.array(COEFFICIENTS)  # (INTERVALS, DEGREE + 1), frozen into the compiled kernels
 _ERFCX_DERIV = np.array(DERIV_COEFFICIENTS)  # -erfcx'(z) / y², same layout
 _LAST = INTERVALS - 1
 _FAST_MIN_S = 1e-3
-#: options per work chunk: a chunk's inputs and outputs (~89 B an option) stay in L2 (1-2 MB),
-#: so the rare rows that need the slow path are redone while still in cache
+#: options per work chunk of the threaded loops: a chunk's inputs and outputs (~89 B an option)
+#: fit in L2 (1-2 MB), and 1M options make ~120 chunks, so a thread on a busy core takes fewer
 CHUNK = 8192
 #: erfcx(z) − erfcx(z + δ) is formed as an integral when δ < (1 + z) / _CANCEL: the plain
 #: difference would lose about (1 + z)/δ relative digits (see _tail_diff)
@@ -102,16 +106,17 @@ def _table_poly(t: Any, z: float) -> tuple[float, float]:
     """(p, y): the piecewise polynomial of table ``t`` at z >= 0, and y = 400/(4 + z).
 
     The interval is ``j = ⌊y⌋`` (capped at the last), the local variable ``w = 2(y − j) − 1`` in
-    [−1, 1], and ``p`` the degree-10 polynomial ``t[j, 0] + t[j, 1]·w + … + t[j, 10]·w¹⁰`` by
-    Horner's rule (scalar loads ``t[j, i]``, not a row view: keeps the calling loop vectorisable).
+    [−1, 1], and ``p = t[j, 0] + t[j, 1]·w + … + t[j, 7]·w⁷`` by Horner's rule (scalar loads
+    ``t[j, i]``, not a row view: keeps the calling loop vectorisable). The tables hold degree 10;
+    the terms in w⁸..w¹⁰ are at most 5.7e-19 (erfcx) and 3.4e-18 (its slope) of the leading
+    coefficient on every interval (|w| <= 1; ``test_erfcx_table_terms_left_out_are_negligible``),
+    below 0.03 ulp, so they are not evaluated: in a vectorised loop each coefficient is a gather,
+    the dearest instruction of the pricing kernels (2 erfcx an option).
     """
     y = 400.0 / (4.0 + z)
     j = min(int(y), _LAST)
     w = 2.0 * (y - j) - 1.0
-    p = t[j, 10]
-    p = p * w + t[j, 9]
-    p = p * w + t[j, 8]
-    p = p * w + t[j, 7]
+    p = t[j, 7]
     p = p * w + t[j, 6]
     p = p * w + t[j, 5]
     p = p * w + t[j, 4]
@@ -163,9 +168,9 @@ def _tail_diff(z: float, delta: float) -> float:
 def _fetch_add(typingctx: Any, counter: Any) -> Any:
     """Atomically add 1 to ``counter[0]`` (an int64 array) and return its previous value.
 
-    The work-sharing counter of the implied-vol kernel's thread loop (``_lbr.implied_vol``):
-    threads take the next chunk when they are ready, so a thread whose core is busy with other
-    work takes fewer.
+    The work-sharing counter of the kernels' thread loops (``black76_price``, ``black76_all``,
+    ``_lbr.implied_vol``): threads take the next chunk when they are ready, so a thread whose
+    core is busy with other work takes fewer.
     """
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
@@ -365,33 +370,41 @@ def _is_bad(f: float, k: float, t: float, v: float, r: float) -> bool:
 
 
 @njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
-def _price_row(i, f, k, t, v, r, call, out):  # type: ignore[no-untyped-def]
-    """Fast path for row i (branch-free); True where the row is marked NaN for the slow path.
+def _price_fast(
+    fi: float, ki: float, ti: float, vi: float, ri: float, ci: bool
+) -> tuple[bool, float]:
+    """(slow, discounted price) of one option by the fast path, branch-free.
 
     Rows that need the slow path (invalid inputs, a zero strike, ``s < 1e-3``, a far
     out-of-the-money value the fast path would form with more than ~3 digits of cancellation,
-    see :func:`_tail_diff`) run with harmless stand-in values and are marked NaN (the fast path
-    never gives NaN).
+    see :func:`_tail_diff`) run with harmless stand-in values; their price is NaN and ``slow``
+    is True (the fast path never gives NaN, so NaN marks the row for the second pass).
     """
-    fi, ki, ti, ri = f[i], k[i], t[i], r[i]
-    s = v[i] * math.sqrt(ti)
-    bad = _is_bad(fi, ki, ti, v[i], ri) or not s >= _FAST_MIN_S or ki == 0.0
-    fi = 1.0 if bad else fi
-    ki = 1.0 if bad else ki
-    s = 1.0 if bad else s
+    s = vi * math.sqrt(ti)
+    slow = _is_bad(fi, ki, ti, vi, ri) or not s >= _FAST_MIN_S or ki == 0.0
+    fi = 1.0 if slow else fi
+    ki = 1.0 if slow else ki
+    s = 1.0 if slow else s
     otm, _, _, _, exact = _fast(fi, ki, s)
-    slow = bad | exact
-    value = vexp(-ri * ti) * _from_otm(otm, fi, ki, call[i])
-    out[i] = np.nan if slow else value
-    return slow
+    slow = slow | exact
+    value = vexp(-ri * ti) * _from_otm(otm, fi, ki, ci)
+    return slow, (np.nan if slow else value)
 
 
-@njit(cache=True, fastmath={"contract", "arcp"}, error_model="numpy")
+@njit(_PRICE_ROWS_SIG, cache=True, fastmath={"contract", "arcp"}, error_model="numpy")
 def _price_rows(f, k, t, v, r, call, out):  # type: ignore[no-untyped-def]
-    """The fast pass on the calling thread (a plain loop: it vectorises, no parallel region)."""
+    """The fast pass over a slice of rows (vectorised); returns how many rows it marked NaN.
+
+    The one compiled loop behind both the single-thread path and the threads' chunks (so they
+    give the same bits). Loads and stores stay in the loop body with an unsigned index from 0
+    (the row function takes and returns scalars): so LLVM vectorises it, 8 options per AVX-512
+    instruction. When the row function indexed the arrays itself, the loop compiled scalar.
+    """
     special = 0
-    for i in range(out.shape[0]):
-        special += _price_row(i, f, k, t, v, r, call, out)
+    for i in range(np.uint64(out.shape[0])):  # unsigned: no negative-index wraparound
+        slow, value = _price_fast(f[i], k[i], t[i], v[i], r[i], call[i])
+        out[i] = value
+        special += slow
     return special
 
 
@@ -414,18 +427,31 @@ def _price_marked(f, k, t, v, r, call, out):  # type: ignore[no-untyped-def]
 def black76_price(f, k, t, v, r, call, out, workers):  # type: ignore[no-untyped-def]
     """Discounted Black-76 prices into ``out``; returns the number of invalid input rows.
 
-    Two passes: the vectorised fast pass (:func:`_price_row`) over every row, then, only if
+    Two passes: the vectorised fast pass (:func:`_price_rows`) over every row, then, only if
     it marked any, the slow path for those rows (:func:`_price_marked`). ``workers`` is the
     number of threads: 1 runs the fast pass on the calling thread with no parallel region (the
-    fastest choice when the other cores are busy), more a ``prange`` loop.
+    fastest choice when the other cores are busy); more share it out in chunks of ``CHUNK`` rows
+    through an atomic counter, so a thread whose core is busy takes fewer chunks instead of
+    holding up the call (a static split waits for its slowest thread).
     """
     n = out.shape[0]
     if workers <= 1 or n <= CHUNK:
         special = _price_rows(f, k, t, v, r, call, out)
     else:
+        chunks = (n + CHUNK - 1) // CHUNK
+        counter = np.zeros(1, dtype=np.int64)
         special = 0
-        for i in prange(n):
-            special += _price_row(i, f, k, t, v, r, call, out)
+        for _ in prange(workers):
+            mine = 0
+            c: int = _fetch_add(counter)  # type: ignore[call-arg]
+            while c < chunks:
+                lo = c * CHUNK
+                hi = min(lo + CHUNK, n)
+                mine += _price_rows(
+                    f[lo:hi], k[lo:hi], t[lo:hi], v[lo:hi], r[lo:hi], call[lo:hi], out[lo:hi]
+                )
+                c = _fetch_add(counter)
+            special += mine
     if special == 0:
         return 0
     return _price_marked(f, k, t, v, r, call, out)
@@ -460,10 +486,14 @@ def _all_slow(f: float, k: float, t: float, v: float, r: float, call: bool) -> t
 
 
 @njit(cache=True, inline="always", fastmath={"contract", "arcp"}, error_model="numpy")
-def _all_row(i, f, k, t, v, r, call, price, delta, gamma, vega, theta, rho):  # type: ignore[no-untyped-def]
-    """Price and greeks of row i by the fast path (as :func:`_price_row`); True if marked."""
-    fi, ki, ti, vi, ri = f[i], k[i], t[i], v[i], r[i]
-    ci = call[i]
+def _all_fast(
+    fi: float, ki: float, ti: float, vi: float, ri: float, ci: bool
+) -> tuple[bool, float, float, float, float, float, float]:
+    """(slow, price, delta, gamma, vega, theta, rho) of one option by the fast path.
+
+    As :func:`_price_fast`: a row the fast path cannot vouch for gives ``slow`` True and a NaN
+    price (its greeks are stand-ins, overwritten by the second pass).
+    """
     sqrt_t = math.sqrt(ti)
     s = vi * sqrt_t
     slow = _is_bad(fi, ki, ti, vi, ri) or not s >= _FAST_MIN_S or ki == 0.0
@@ -475,21 +505,30 @@ def _all_row(i, f, k, t, v, r, call, price, delta, gamma, vega, theta, rho):  # 
     otm, n_d1, n_md1, pdf, exact = _fast(fi, ki, s)
     slow = slow | exact
     value = df * _from_otm(otm, fi, ki, ci)
-    price[i] = np.nan if slow else value  # the fast path never gives NaN: NaN marks the row
-    delta[i] = df * n_d1 if ci else -df * n_md1
-    gamma[i] = df * pdf / (fi * s)
-    vega[i] = df * fi * pdf * sqrt_t
-    theta[i] = ri * value - df * fi * pdf * vi / (2.0 * sqrt_t)
-    rho[i] = -ti * value
-    return slow
+    return (
+        slow,
+        np.nan if slow else value,
+        df * n_d1 if ci else -df * n_md1,
+        df * pdf / (fi * s),
+        df * fi * pdf * sqrt_t,
+        ri * value - df * fi * pdf * vi / (2.0 * sqrt_t),
+        -ti * value,
+    )
 
 
-@njit(cache=True, fastmath={"contract", "arcp"}, error_model="numpy")
+@njit(_ALL_ROWS_SIG, cache=True, fastmath={"contract", "arcp"}, error_model="numpy")
 def _all_rows(f, k, t, v, r, call, price, delta, gamma, vega, theta, rho):  # type: ignore[no-untyped-def]
-    """The fast pass of :func:`black76_all` on the calling thread (vectorises)."""
+    """The fast pass of :func:`black76_all` over a slice of rows (vectorised, as _price_rows)."""
     special = 0
-    for i in range(price.shape[0]):
-        special += _all_row(i, f, k, t, v, r, call, price, delta, gamma, vega, theta, rho)
+    for i in range(np.uint64(price.shape[0])):  # unsigned: no negative-index wraparound
+        slow, p, d, g, ve, th, rh = _all_fast(f[i], k[i], t[i], v[i], r[i], call[i])
+        price[i] = p
+        delta[i] = d
+        gamma[i] = g
+        vega[i] = ve
+        theta[i] = th
+        rho[i] = rh
+        special += slow
     return special
 
 
@@ -513,14 +552,37 @@ def _all_marked(f, k, t, v, r, call, price, delta, gamma, vega, theta, rho):  # 
 
 @njit(_ALL_SIG, cache=True, parallel=True, error_model="numpy")
 def black76_all(f, k, t, v, r, call, price, delta, gamma, vega, theta, rho, workers):  # type: ignore[no-untyped-def]
-    """Price and the five greeks; returns the number of invalid rows (two passes, as above)."""
+    """Price and the five greeks; returns the number of invalid rows (two passes and the
+    threads' chunks as in :func:`black76_price`)."""
     n = price.shape[0]
     if workers <= 1 or n <= CHUNK:
         special = _all_rows(f, k, t, v, r, call, price, delta, gamma, vega, theta, rho)
     else:
+        chunks = (n + CHUNK - 1) // CHUNK
+        counter = np.zeros(1, dtype=np.int64)
         special = 0
-        for i in prange(n):
-            special += _all_row(i, f, k, t, v, r, call, price, delta, gamma, vega, theta, rho)
+        for _ in prange(workers):
+            mine = 0
+            c: int = _fetch_add(counter)  # type: ignore[call-arg]
+            while c < chunks:
+                lo = c * CHUNK
+                hi = min(lo + CHUNK, n)
+                mine += _all_rows(
+                    f[lo:hi],
+                    k[lo:hi],
+                    t[lo:hi],
+                    v[lo:hi],
+                    r[lo:hi],
+                    call[lo:hi],
+                    price[lo:hi],
+                    delta[lo:hi],
+                    gamma[lo:hi],
+                    vega[lo:hi],
+                    theta[lo:hi],
+                    rho[lo:hi],
+                )
+                c = _fetch_add(counter)
+            special += mine
     if special == 0:
         return 0
     return _all_marked(f, k, t, v, r, call, price, delta, gamma, vega, theta, rho)

@@ -134,7 +134,7 @@ def _erfcx_guess(z: float) -> float:
     """erfcx(z), z >= 0, for the initial guess only: ``_kernels.erfcx``'s table cut after w⁵.
 
     The dropped coefficients of w⁶..w¹⁰ are at most 1.1e-13 of the leading one on every interval
-    (|w| <= 1), so this is erfcx to ~1.2e-13 relative with 6 table reads instead of 11. The guess
+    (|w| <= 1), so this is erfcx to ~1.2e-13 relative with 6 table reads instead of 8. The guess
     is itself only ~1e-2..1e-6 accurate and the Householder steps use the full ``erfcx``.
     """
     t = _ERFCX
