@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +93,22 @@ def test_kernels_cached_after_loading() -> None:
 
     _jit.load_kernels()
     assert _jit.kernels_cached()
+
+
+@pytest.mark.parametrize(("preset", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_kernels_set_a_passive_openmp_wait_policy_unless_the_user_chose(
+    preset: str | None, expected: str
+) -> None:
+    # numba's OpenMP layer reads OMP_WAIT_POLICY when it starts (at the first parallel call):
+    # importing the pricing kernels sets the passive default first, and keeps the user's choice
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset is not None:
+        env["OMP_WAIT_POLICY"] = preset
+    code = (
+        "import os, numba; from carbonfin.pricing import black76; numba.get_num_threads(); "
+        "print(os.environ['OMP_WAIT_POLICY'])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == expected

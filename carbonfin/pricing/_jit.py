@@ -17,7 +17,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["KERNELS", "cache_dir", "configure_cache", "kernels_cached", "load_kernels"]
+__all__ = [
+    "KERNELS",
+    "cache_dir",
+    "configure_cache",
+    "configure_threads",
+    "kernels_cached",
+    "load_kernels",
+]
 
 #: The kernels compiled eagerly (one explicit signature each) when their module is imported:
 #: (module file under the ``carbonfin`` package, kernel name). numba stamps each cache entry with
@@ -88,6 +95,22 @@ def configure_cache() -> None:
 
                 config.CACHE_DIR = str(root)  # type: ignore[attr-defined]
             return
+
+
+def configure_threads() -> None:
+    """Let the OpenMP worker threads of the parallel kernels sleep between calls, not spin.
+
+    Sets ``OMP_WAIT_POLICY=PASSIVE`` unless the user set it; it takes effect if numba's OpenMP
+    threading layer has not started yet (it starts at the first parallel call or
+    ``numba.get_num_threads()``; the kernel modules call this at import, before). With the
+    default (active for a while) policy, a worker that has finished spins at the barrier and
+    after the call, and on a machine whose other cores are busy the two-thread kernels ran
+    slower than one thread: 32 ms against 17 ms per 1M options for ``black76_all`` at load 2.4
+    on 2 cores, 17 ms with the passive policy (``bench_options`` and ``docs/pricing.md``). A free
+    core's wake-up costs microseconds, against calls of milliseconds. (scikit-learn sets its
+    OpenMP defaults in the environment the same way.)
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def cache_dir(source: Path = _SOURCE) -> Path:

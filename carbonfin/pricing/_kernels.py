@@ -53,6 +53,7 @@ from carbonfin.pricing import _jit
 from carbonfin.pricing._erfcx_table import COEFFICIENTS, DERIV_COEFFICIENTS, INTERVALS
 
 _jit.configure_cache()  # a writable cache directory for the compiled kernels (see _jit)
+_jit.configure_threads()  # OpenMP workers sleep, not spin, between parallel calls (see _jit)
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
