@@ -17,7 +17,9 @@ through an atomic counter, so a thread whose core is busy takes fewer). The Quan
 timed on a 20,000-option sample and scaled. Each round runs every method once (so a load spike
 on the shared machine hits all of them alike); the table gives the median over 5 rounds, after
 warm-up calls.
-Each vectorised call allocates its outputs afresh, as a caller would see it.
+Each vectorised call allocates its outputs afresh, as a caller would see it; one extra row,
+labelled ``out=``, times ``black76_greeks`` writing into a block the caller reuses (no page
+faults on fresh memory), beside the default row, never instead of it.
 
 Before timing, the results are checked: prices against QuantLib and numpy/scipy, implied vols
 against QuantLib's where the price carries the volatility (time value >= 1e-8·F). A disagreement
@@ -36,6 +38,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numba
 import numpy as np
@@ -235,6 +238,42 @@ def streaming_ratio(iv_in: Arrays) -> list[float]:
     return ratios
 
 
+Row = tuple[str, str, int, Callable[..., object], tuple[object, ...], int]
+
+
+def timed_rows(
+    big: Arrays,
+    ql_small: tuple[object, ...],
+    iv_in: Arrays,
+    ql_iv_small: tuple[object, ...],
+    all_threads: int,
+) -> list[Row]:
+    """The methods timed, in order: (section, label, threads, function, args, options per call)."""
+    rows: list[Row] = [
+        ("price", "QuantLib blackFormula loop", 1, ql_price_loop, ql_small, LOOP_SAMPLE),
+        ("price", "numpy/scipy Black-76 (norm.cdf)", 1, scipy_black76, big, N),
+        ("price", "numpy/scipy Black-76 + 5 greeks", 1, scipy_black76_greeks, big, N),
+    ]
+    for threads in sorted({1, all_threads}):
+        rows.append(("price", "carbonfin black76", threads, with_threads(black76, threads), big, N))
+    for threads in sorted({1, all_threads}):
+        label = "carbonfin black76_greeks (+5 greeks)"
+        rows.append(("price", label, threads, with_threads(black76_greeks, threads), big, N))
+    block = np.empty((6, N))  # reused by every call of the out= row
+    for threads in sorted({1, all_threads}):
+        label = "  same, out= a reused block (opt-in)"
+        fn = with_threads(partial(black76_greeks, out=block), threads)
+        rows.append(("price", label, threads, fn, big, N))
+    rows.append(
+        ("iv", "QuantLib blackFormulaImpliedStdDev loop", 1, ql_iv_loop, ql_iv_small, LOOP_SAMPLE)
+    )
+    for threads in sorted({1, all_threads}):
+        fn = with_threads(implied_vol, threads)
+        rows.append(("iv", "carbonfin implied_vol", threads, fn, iv_in, N_IV))
+
+    return rows
+
+
 def main() -> None:
     start = time.perf_counter()
     load_start = os.getloadavg()[0]
@@ -249,23 +288,7 @@ def main() -> None:
 
     checks = check_agreement(big, small, iv_in)
 
-    # (section, label, threads, function, args, options per call)
-    rows: list[tuple[str, str, int, Callable[..., object], tuple[object, ...], int]] = [
-        ("price", "QuantLib blackFormula loop", 1, ql_price_loop, ql_small, LOOP_SAMPLE),
-        ("price", "numpy/scipy Black-76 (norm.cdf)", 1, scipy_black76, big, N),
-        ("price", "numpy/scipy Black-76 + 5 greeks", 1, scipy_black76_greeks, big, N),
-    ]
-    for threads in sorted({1, all_threads}):
-        rows.append(("price", "carbonfin black76", threads, with_threads(black76, threads), big, N))
-    for threads in sorted({1, all_threads}):
-        label = "carbonfin black76_greeks (+5 greeks)"
-        rows.append(("price", label, threads, with_threads(black76_greeks, threads), big, N))
-    rows.append(
-        ("iv", "QuantLib blackFormulaImpliedStdDev loop", 1, ql_iv_loop, ql_iv_small, LOOP_SAMPLE)
-    )
-    for threads in sorted({1, all_threads}):
-        fn = with_threads(implied_vol, threads)
-        rows.append(("iv", "carbonfin implied_vol", threads, fn, iv_in, N_IV))
+    rows = timed_rows(big, ql_small, iv_in, ql_iv_small, all_threads)
 
     for _, _, _, fn, args, _ in rows:
         for _ in range(WARMUP):

@@ -443,3 +443,52 @@ def test_one_thread_and_shared_out_kernels_give_the_same_bits() -> None:
     for result in results[1:]:
         for a, b in zip(result, results[0], strict=True):
             np.testing.assert_array_equal(a.view(np.int64), b.view(np.int64))
+
+
+def test_greeks_into_a_reused_buffer_are_the_same_bits() -> None:
+    # out= writes the same kernel results into the caller's block; the result views it read-only
+    rng = np.random.default_rng(5)
+    shape = (3, 1000)
+    f = rng.uniform(40.0, 120.0, shape)
+    k = f * np.exp(rng.uniform(-2.0, 2.0, shape))
+    t = rng.uniform(0.0, 3.0, shape)
+    v = rng.uniform(0.0, 1.0, shape)
+    call = rng.random(shape) < 0.5
+    fresh = black76_greeks(f, k, t, v, 0.02, call)
+    out = np.full((6, *shape), np.nan)
+    for _ in range(2):  # the second call overwrites the first one's results in place
+        reused = black76_greeks(f, k, t, v, 0.02, call, out=out)
+    names = ("price", "delta", "gamma", "vega", "theta", "rho")
+    for i, name in enumerate(names):
+        a, b = getattr(fresh, name), getattr(reused, name)
+        np.testing.assert_array_equal(a.view(np.int64), b.view(np.int64))
+        assert np.shares_memory(b, out[i])
+        assert not b.flags.writeable
+    assert out.flags.writeable
+
+
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [
+        (np.empty((6, 4), dtype=np.float32), "`out` must be a float64 ndarray; got float32"),
+        ([[0.0] * 4] * 6, "`out` must be a float64 ndarray; got list"),
+        (np.empty((6, 5)), r"`out` must have shape \(6, 4\); got \(6, 5\)"),
+        (np.empty((4, 6)).T, "`out` must be C-contiguous and writable"),
+    ],
+    ids=["float32", "list", "shape", "not-contiguous"],
+)
+def test_greeks_out_is_checked(out: object, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        black76_greeks(np.full(4, 60.0), 65.0, 0.5, 0.4, 0.02, out=out)  # type: ignore[arg-type]
+
+
+def test_greeks_out_read_only_or_overlapping_is_refused() -> None:
+    forward = np.full(4, 60.0)
+    frozen = np.empty((6, 4))
+    frozen.flags.writeable = False
+    with pytest.raises(InvalidInputError, match="C-contiguous and writable"):
+        black76_greeks(forward, 65.0, 0.5, 0.4, 0.02, out=frozen)
+    block = np.empty((7, 4))
+    block[6] = 60.0
+    with pytest.raises(InvalidInputError, match="must not overlap the inputs"):
+        black76_greeks(block[6], 65.0, 0.5, 0.4, 0.02, out=block[1:])
