@@ -171,7 +171,8 @@ def _database_summary() -> tuple[dict[str, Any], list[Any]]:
 
 @command()
 def warmup() -> Report:
-    """Compile the numerical kernels (pricing, implied volatility, book valuation) once and cache
+    """Compile the numerical kernels (pricing, implied volatility, book valuation, the scores' input
+    hash) once and cache
     them (``make run`` does this), so the first pricing or valuation command starts in seconds."""
     from carbonfin.pricing import _jit
 

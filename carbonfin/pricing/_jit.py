@@ -30,7 +30,8 @@ __all__ = [
 #: (module file under the ``carbonfin`` package, kernel name). numba stamps each cache entry with
 #: its own module's source only, so ``_lbr`` (which inlines helpers from ``_kernels``) is
 #: recompiled when ``_kernels`` changes only if its own stamp changes too; ``load_kernels``
-#: imports both. The collateral kernels (:mod:`carbonfin.collateral._kernels`) value a book.
+#: imports both. The collateral kernels (:mod:`carbonfin.collateral._kernels`) value a book; the
+#: BLAKE2b kernel (:mod:`carbonfin.scoring._blake2b`) computes the scores' input hashes.
 KERNELS = (
     ("pricing/_kernels.py", "_price_rows"),
     ("pricing/_kernels.py", "_all_rows"),
@@ -41,6 +42,7 @@ KERNELS = (
     ("collateral/_kernels.py", "solve_topups"),
     ("collateral/_kernels.py", "book_topups"),
     ("collateral/_kernels.py", "book_loans"),
+    ("scoring/_blake2b.py", "hash_pieces"),
 )
 _SOURCE = Path(__file__).with_name("_kernels.py")
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -171,3 +173,4 @@ def load_kernels() -> None:
     configure_cache()
     from carbonfin.collateral import _kernels as _collateral  # noqa: F401
     from carbonfin.pricing import _kernels, _lbr  # noqa: F401
+    from carbonfin.scoring import _blake2b  # noqa: F401

@@ -154,6 +154,11 @@ def as_bool(series: pd.Series, where: str) -> pd.Series:
 def as_days(series: pd.Series, where: str) -> np.ndarray:
     """``series`` as ``datetime64[D]`` (NaT where missing), vectorised where the types allow."""
     kind = pd.api.types.infer_dtype(series, skipna=True)
+    if kind == "date" and series.dtype == object:  # few distinct dates: convert each once
+        codes, uniques = pd.factorize(series.to_numpy(dtype=object), use_na_sentinel=True)
+        if all(type(d) is dt.date for d in uniques):  # a datetime (a date too) takes the long way
+            days = [np.datetime64(d, "D") for d in uniques]
+            return np.array([*days, np.datetime64("NaT")], dtype="datetime64[D]")[codes]
     if kind in ("date", "datetime", "datetime64", "empty") or pd.api.types.is_datetime64_any_dtype(
         series.dtype
     ):

@@ -30,7 +30,7 @@ from carbonfin.scoring import factors
 from carbonfin.scoring.factors import SCORED, STATUS, PanelInputs
 from carbonfin.scoring.ids import unknown_member, validate_uscc
 from carbonfin.scoring.input_hash import HASH_ENCODING
-from carbonfin.scoring.input_hash import row_hash as _row_hash
+from carbonfin.scoring.input_hash import start_row_hash as _start_row_hash
 from carbonfin.scoring.methodology import (
     DEFAULT_VERSION,
     FACTORS,
@@ -147,6 +147,15 @@ _HASH_COLUMNS = [
 ]
 
 
+#: the colour grades' texts by code (0 dark green … 3 red), an object array: a frame takes them
+#: without converting each row's text
+_GRADE_TEXTS = np.array(
+    [Grade.DARK_GREEN.value, Grade.LIGHT_GREEN.value, Grade.YELLOW.value, Grade.RED.value],
+    dtype=object,
+)
+_GRADE_TEXTS.flags.writeable = False
+
+
 def _methodology(version: str | Methodology) -> Methodology:
     return version if isinstance(version, Methodology) else load_methodology(version)
 
@@ -183,6 +192,8 @@ def score_panel(
     x = PanelInputs.from_frame(df)
     eff, intensity, k, grade = factors.efficiency(x, m)
     state = factors.compliance_state(x, m, as_of)
+    df["compliance_state"] = state
+    hashes = _start_row_hash(df, _HASH_COLUMNS, m)  # hashed on a worker thread meanwhile
     results = {
         "efficiency": eff,
         **factors.changes(x, m, intensity),
@@ -191,7 +202,9 @@ def score_panel(
         "disclosure": factors.disclosure(x, m),
         "green_power": factors.green_power(x, m),
     }
-    counted = {f: np.isin(results[f].status, factors.COUNTED) for f in FACTORS}
+    counted = {
+        f: np.logical_or.reduce([results[f].status == s for s in factors.COUNTED]) for f in FACTORS
+    }
     applicable_max = sum(np.where(counted[f], m.max_points[f], 0.0) for f in FACTORS)
     scored_max = sum(np.where(results[f].status == SCORED, m.max_points[f], 0.0) for f in FACTORS)
     cols: dict[str, Any] = {
@@ -213,11 +226,10 @@ def score_panel(
     score = np.round(total, 4)
     dark, light, yellow = m.colour_bounds
     cols["score"] = score
-    cols["colour_grade"] = np.select(
-        [score >= dark - _EPS, score >= light - _EPS, score >= yellow - _EPS],
-        [Grade.DARK_GREEN.value, Grade.LIGHT_GREEN.value, Grade.YELLOW.value],
-        Grade.RED.value,
+    grade_code = np.select(
+        [score >= dark - _EPS, score >= light - _EPS, score >= yellow - _EPS], [0, 1, 2], 3
     )
+    cols["colour_grade"] = _GRADE_TEXTS[grade_code]  # one str object per grade, shared
     graded = np.isfinite(k)
     cols["efficiency_grade"] = pd.arrays.IntegerArray(
         np.where(graded, grade, 0).astype("int64"), ~graded
@@ -237,8 +249,7 @@ def score_panel(
     cols["loan_adjustment_bp"] = np.round(adjustment, 4) + 0.0
     cols["compliance_deadline"] = df["surrender_deadline"].to_numpy()
     cols["as_of"] = np.full(len(df), as_of, dtype=object)
-    df["compliance_state"] = state
-    cols["input_hash"] = _row_hash(df, _HASH_COLUMNS, m)
+    cols["input_hash"] = hashes()
     cols["methodology_version"] = m.version
     cols["methodology_hash"] = m.content_hash
     out = pd.DataFrame(cols)
@@ -269,13 +280,37 @@ def _attach_benchmarks(
             )
         table = benchmarks
     table = table.assign(benchmark_basis=table.get("benchmark_basis", "supplied"))
-    cols = ["sector", "year", "benchmark_intensity", "benchmark_basis"]
-    out = panel.drop(columns=["benchmark_intensity", "benchmark_basis"], errors="ignore").merge(
-        table[cols], on=["sector", "year"], how="left", validate="m:1"
-    )
+    out = panel.drop(columns=["benchmark_intensity", "benchmark_basis"], errors="ignore")
+    out = out.reset_index(drop=True)
+    row = _table_rows(out, table)
+    for c in ("benchmark_intensity", "benchmark_basis"):
+        out[c] = pd.api.extensions.take(table[c].to_numpy(), row, allow_fill=True)
     available = np.isfinite(out["benchmark_intensity"].to_numpy(dtype=float, na_value=np.nan))
     out["benchmark_basis"] = np.where(available, out["benchmark_basis"], "unavailable")
     return out
+
+
+def _table_rows(panel: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
+    """For each panel row, the row of ``table`` with its sector and year (-1 if none): a left
+    many-to-one join, keys equal by value (NaN matching NaN, as in ``DataFrame.merge``)."""
+    keys = []
+    for c in ("sector", "year"):
+        left, right = panel[c], table[c]
+        numeric = all(pd.api.types.is_numeric_dtype(k) for k in (left.dtype, right.dtype))
+        if numeric:  # numbers equal by value (2020 == 2020.0), every missing value as NaN
+            both = np.concatenate([k.to_numpy(float, na_value=np.nan) for k in (left, right)])
+        else:
+            both = np.concatenate([left.to_numpy(object), right.to_numpy(object)])
+        keys.append(pd.factorize(both, use_na_sentinel=False)[0])
+    key = keys[0] * (int(keys[1].max(initial=0)) + 1) + keys[1]
+    ours, theirs = key[: len(panel)], key[len(panel) :]
+    if len(np.unique(theirs)) < len(theirs):
+        raise pd.errors.MergeError(
+            "Merge keys are not unique in right dataset; not a many-to-one merge"
+        )
+    row = np.full(int(key.max(initial=0)) + 1, -1, dtype=np.int64)
+    row[theirs] = np.arange(len(theirs))
+    return np.asarray(row[ours])
 
 
 @dataclass(frozen=True, slots=True)
