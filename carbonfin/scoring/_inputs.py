@@ -123,6 +123,12 @@ def as_bool(series: pd.Series, where: str) -> pd.Series:
     if isinstance(series.dtype, pd.BooleanDtype) or series.dtype == bool:
         return series.astype("boolean")
     kind = pd.api.types.infer_dtype(series, skipna=True)
+    if kind == "boolean" and series.dtype == object:  # bools and missing: convert each once
+        codes, uniques = pd.factorize(series.to_numpy(dtype=object), use_na_sentinel=True)
+        flags = np.array([bool(u) for u in uniques] + [False])
+        return pd.Series(
+            pd.arrays.BooleanArray(flags[codes], codes < 0), index=series.index, name=series.name
+        )
     if kind in ("boolean", "empty"):
         return series.astype(object).astype("boolean")
     if pd.api.types.is_numeric_dtype(series.dtype):

@@ -147,9 +147,11 @@ def _numeric_bytes(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     0.0, every NaN as the quiet NaN 0x7FF8000000000000."""
     x = np.empty((len(frame), len(columns)), dtype="<f8")
     for j, c in enumerate(columns):
-        x[:, j] = _as_float(frame[c])
-    x += 0.0  # -0.0 -> 0.0
-    x[np.isnan(x)] = np.nan  # one NaN payload
+        column = _as_float(frame[c]) + 0.0  # -0.0 -> 0.0
+        nan = np.isnan(column)
+        if nan.any():
+            column[nan] = np.nan  # one NaN payload
+        x[:, j] = column
     return x.view(np.uint8)
 
 

@@ -3,7 +3,8 @@
 The digests below were computed with main at c16ce6d (per-row ``hashlib`` input hash, benchmarks
 attached by ``DataFrame.merge``, dates parsed by ``pd.to_datetime`` on every row): BLAKE2b-256 of
 the frame's dtypes followed by its CSV (floats written with ``repr``, so every bit counts). The
-benchmark join and the date parsing are also checked against the pandas calls they replace.
+benchmark join, the date parsing and the boolean parsing are also checked against the pandas
+calls they replace.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 
 from carbonfin.data import load_table
 from carbonfin.scoring import build_panel, score_panel
-from carbonfin.scoring._inputs import as_days
+from carbonfin.scoring._inputs import as_bool, as_days
 from carbonfin.scoring.score import _table_rows
 
 AS_OF = dt.date(2026, 11, 26)
@@ -85,3 +86,12 @@ def test_dates_parsed_once_per_distinct_value_as_on_every_row() -> None:
     # a datetime among the dates (infer_dtype still says "date") takes the row-by-row path
     mixed = pd.Series([day, dt.datetime(2024, 6, 30, 23, 59)], dtype=object)
     np.testing.assert_array_equal(as_days(mixed, "x"), expected[[0, 0]])
+
+
+def test_booleans_converted_once_per_distinct_value_as_on_every_row() -> None:
+    flags = pd.Series([True, None, False, np.nan, np.True_, pd.NA, np.False_, True], dtype=object)
+    expected = pd.Series(
+        pd.array([True, None, False, None, True, None, False, True], dtype="boolean")
+    )
+    pd.testing.assert_series_equal(as_bool(flags, "x"), expected)
+    pd.testing.assert_series_equal(as_bool(flags, "x"), flags.astype(object).astype("boolean"))
