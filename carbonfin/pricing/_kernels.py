@@ -80,6 +80,7 @@ _FAST_MIN_S = 1e-3
 #: options per work chunk of the threaded loops: a chunk's inputs and outputs (~89 B an option)
 #: fit in L2 (1-2 MB), and 1M options make ~120 chunks, so a thread on a busy core takes fewer
 CHUNK = 8192
+_PAD = 8  # int64 counters a cache line apart (one per thread's part of the chunks)
 #: erfcx(z) − erfcx(z + δ) is formed as an integral when δ < (1 + z) / _CANCEL: the plain
 #: difference would lose about (1 + z)/δ relative digits (see _tail_diff)
 _CANCEL = 1000.0
@@ -431,27 +432,35 @@ def black76_price(f, k, t, v, r, call, out, workers):  # type: ignore[no-untyped
     Two passes: the vectorised fast pass (:func:`_price_rows`) over every row, then, only if
     it marked any, the slow path for those rows (:func:`_price_marked`). ``workers`` is the
     number of threads: 1 runs the fast pass on the calling thread with no parallel region (the
-    fastest choice when the other cores are busy); more share it out in chunks of ``CHUNK`` rows
-    through an atomic counter, so a thread whose core is busy takes fewer chunks instead of
-    holding up the call (a static split waits for its slowest thread).
+    fastest choice when the other cores are busy); more share it out in chunks of ``CHUNK`` rows.
+    Each thread owns a contiguous part of the chunks and takes them in order through its part's
+    atomic counter, then takes what is left of the other parts the same way: a thread whose core
+    is busy takes fewer chunks instead of holding up the call (a static split waits for its
+    slowest thread), and while all run, each writes its own stretch of the outputs, so fresh
+    output pages are faulted in (and zeroed, 2 MB huge pages) by one thread each, not both:
+    black76_all into a fresh block, 2 threads, 12.2 ms per 1M with chunks taken in turn from one
+    counter against 10.7 ms so (8.9 ms into reused outputs; load 1.2, alternated).
     """
     n = out.shape[0]
     if workers <= 1 or n <= CHUNK:
         special = _price_rows(f, k, t, v, r, call, out)
     else:
         chunks = (n + CHUNK - 1) // CHUNK
-        counter = np.zeros(1, dtype=np.int64)
+        per = (chunks + workers - 1) // workers  # chunks in each thread's own part
+        counters = np.zeros(workers * _PAD, dtype=np.int64)  # one cache line per part
         special = 0
-        for _ in prange(workers):
+        for me in prange(workers):
             mine = 0
-            c: int = _fetch_add(counter)  # type: ignore[call-arg]
-            while c < chunks:
-                lo = c * CHUNK
-                hi = min(lo + CHUNK, n)
-                mine += _price_rows(
-                    f[lo:hi], k[lo:hi], t[lo:hi], v[lo:hi], r[lo:hi], call[lo:hi], out[lo:hi]
-                )
-                c = _fetch_add(counter)
+            for j in range(workers):  # its own part first, then what is left of the others'
+                part = (me + j) % workers
+                c: int = _fetch_add(counters[part * _PAD :])  # type: ignore[call-arg]
+                while c < per and part * per + c < chunks:
+                    lo = (part * per + c) * CHUNK
+                    hi = min(lo + CHUNK, n)
+                    mine += _price_rows(
+                        f[lo:hi], k[lo:hi], t[lo:hi], v[lo:hi], r[lo:hi], call[lo:hi], out[lo:hi]
+                    )
+                    c = _fetch_add(counters[part * _PAD :])
             special += mine
     if special == 0:
         return 0
@@ -560,29 +569,32 @@ def black76_all(f, k, t, v, r, call, price, delta, gamma, vega, theta, rho, work
         special = _all_rows(f, k, t, v, r, call, price, delta, gamma, vega, theta, rho)
     else:
         chunks = (n + CHUNK - 1) // CHUNK
-        counter = np.zeros(1, dtype=np.int64)
+        per = (chunks + workers - 1) // workers
+        counters = np.zeros(workers * _PAD, dtype=np.int64)
         special = 0
-        for _ in prange(workers):
+        for me in prange(workers):
             mine = 0
-            c: int = _fetch_add(counter)  # type: ignore[call-arg]
-            while c < chunks:
-                lo = c * CHUNK
-                hi = min(lo + CHUNK, n)
-                mine += _all_rows(
-                    f[lo:hi],
-                    k[lo:hi],
-                    t[lo:hi],
-                    v[lo:hi],
-                    r[lo:hi],
-                    call[lo:hi],
-                    price[lo:hi],
-                    delta[lo:hi],
-                    gamma[lo:hi],
-                    vega[lo:hi],
-                    theta[lo:hi],
-                    rho[lo:hi],
-                )
-                c = _fetch_add(counter)
+            for j in range(workers):
+                part = (me + j) % workers
+                c: int = _fetch_add(counters[part * _PAD :])  # type: ignore[call-arg]
+                while c < per and part * per + c < chunks:
+                    lo = (part * per + c) * CHUNK
+                    hi = min(lo + CHUNK, n)
+                    mine += _all_rows(
+                        f[lo:hi],
+                        k[lo:hi],
+                        t[lo:hi],
+                        v[lo:hi],
+                        r[lo:hi],
+                        call[lo:hi],
+                        price[lo:hi],
+                        delta[lo:hi],
+                        gamma[lo:hi],
+                        vega[lo:hi],
+                        theta[lo:hi],
+                        rho[lo:hi],
+                    )
+                    c = _fetch_add(counters[part * _PAD :])
             special += mine
     if special == 0:
         return 0
