@@ -12,11 +12,13 @@ Like is compared with like, at equal thread counts as well as at all threads:
 
 The QuantLib loops and numpy/scipy are single-threaded; the numba kernels run once with
 ``numba.set_num_threads(1)`` (a plain vectorised loop on the calling thread, no parallel region)
-and once with every thread (pricing: a ``prange`` loop; implied vol: chunks of rows handed out
-through an atomic counter, so a thread whose core is busy takes fewer). The QuantLib loops are
-timed on a 20,000-option sample and scaled. Each round runs every method once (so a load spike
-on the shared machine hits all of them alike); the table gives the median over 5 rounds, after
-warm-up calls.
+and once with every thread (chunks of 8,192 rows handed out through atomic counters, so a thread
+whose core is busy takes fewer; for pricing each thread starts on its own contiguous part). The
+OpenMP workers wait passively between calls (``OMP_WAIT_POLICY=PASSIVE``, set by carbonfin unless
+the environment sets it): spinning workers slowed this script's QuantLib loop. The QuantLib
+loops are timed on a 20,000-option sample and scaled. Each round runs every method once (so a
+load spike on the shared machine hits all of them alike); the table gives the median over 5
+rounds, after warm-up calls.
 Each vectorised call allocates its outputs afresh, as a caller would see it; one extra row,
 labelled ``out=``, times ``black76_greeks`` writing into a block the caller reuses (no page
 faults on fresh memory), beside the default row, never instead of it.
