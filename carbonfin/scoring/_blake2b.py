@@ -6,7 +6,10 @@ call overhead (a ``copy()`` of the header's state, an ``update`` and a ``hexdige
 holding the GIL). :func:`hash_pieces` computes the *same* standard BLAKE2b, bit for bit, for all
 rows in one compiled loop: the header's full blocks are compressed once, then each row's message
 is assembled in a block buffer from pieces of one byte blob (text fields) and a fixed-width tail
-(the numeric fields), compressed, and written out as lower-case hex. Nothing about the hash
+(the numeric fields), compressed, and written out as lower-case hex. Messages with the same
+number of blocks are compressed eight at a time, one per 64-bit lane of a vector register
+(:func:`_compress_lanes`, F written as LLVM vector instructions: numba does not vectorise a
+scalar loop of it); a last group of fewer fills its spare lanes with repeats. Nothing about the hash
 changes: same algorithm, parameters (unkeyed, no salt or personalisation, fanout 1, depth 1),
 message and digest; ``tests/scoring/test_blake2b.py`` checks it against ``hashlib.blake2b`` (the
 independent reference) at every length around the block boundaries, with multi-block headers,
@@ -29,15 +32,19 @@ import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from carbonfin.pricing import _jit
 
 _jit.configure_cache()  # a writable cache directory for the compiled kernel (see pricing._jit)
 
-__all__ = ["BLOCK", "CHUNK", "hash_pieces", "hex_digests", "start_hex_digests"]
+__all__ = ["BLOCK", "CHUNK", "LANES", "hash_pieces", "hex_digests", "start_hex_digests"]
 
 if sys.byteorder != "little":  # pragma: no cover
     raise ImportError("carbonfin.scoring._blake2b reads message words as little-endian uint64")
@@ -59,12 +66,28 @@ _IV = np.array(
     ],
     dtype=np.uint64,
 )
-_ALL_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
+_ALL_ONES, _ZERO = np.uint64(0xFFFFFFFFFFFFFFFF), np.uint64(0)
 _PARAMETERS = 0x01010000  # fanout 1, depth 1, key length 0 (the digest length is or-ed in)
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8).astype(np.uint32)
-# shift counts as uint64, so numba keeps every operation in uint64 (a signed count would not)
-_R32, _R24, _R16, _R63 = np.uint64(32), np.uint64(24), np.uint64(16), np.uint64(63)
-_L32, _L40, _L48, _L1 = np.uint64(32), np.uint64(40), np.uint64(48), np.uint64(1)
+#: messages compressed side by side, one per lane of a vector register (8 x 64 bits: AVX-512;
+#: LLVM splits the vectors on narrower machines, the same arithmetic)
+LANES = 8
+#: RFC 7693 section 2.7, the message schedule (rounds 10 and 11 use rows 0 and 1)
+_SIGMA = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+    (14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3),
+    (11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4),
+    (7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8),
+    (9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13),
+    (2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9),
+    (12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11),
+    (13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10),
+    (6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5),
+    (10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0),
+)
+#: G's four applications per half round: the columns, then the diagonals of the 4 x 4 state
+_STEPS = ((0, 4, 8, 12), (1, 5, 9, 13), (2, 6, 10, 14), (3, 7, 11, 15),
+          (0, 5, 10, 15), (1, 6, 11, 12), (2, 7, 8, 13), (3, 4, 9, 14))  # fmt: skip
 
 _BYTES = types.Array(types.uint8, 1, "C", readonly=True)
 _SIG = types.void(
@@ -79,74 +102,68 @@ _SIG = types.void(
 )
 
 
-@njit(cache=True)
-def _g(a, b, c, d, x, y):  # type: ignore[no-untyped-def]
-    """RFC 7693 section 3.1, the mixing function G (rotations to the right)."""
-    a = a + b + x
-    d = d ^ a
-    d = (d >> _R32) | (d << _L32)
-    c = c + d
-    b = b ^ c
-    b = (b >> _R24) | (b << _L40)
-    a = a + b + y
-    d = d ^ a
-    d = (d >> _R16) | (d << _L48)
-    c = c + d
-    b = b ^ c
-    b = (b >> _R63) | (b << _L1)
-    return a, b, c, d
+@intrinsic
+def _compress_lanes(typingctx: Any, h: Any, w: Any, t: Any, flag: Any) -> Any:
+    """F (RFC 7693 section 3.2) on :data:`LANES` messages at once, one per vector lane: ``h``
+    (8, LANES) states, ``w`` (16, LANES) block words, ``t`` (LANES,) byte counts, ``flag``
+    (LANES,) the final-block word (all ones or 0). The same operations as :func:`_compress`,
+    written as LLVM vector instructions (numba does not vectorise the scalar form)."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        vec = ir.VectorType(ir.IntType(64), LANES)
+        rows = [
+            builder.bitcast(context.make_array(ty)(context, builder, arg).data, vec.as_pointer())
+            for ty, arg in zip(signature.args, args, strict=True)
+        ]
+
+        def row(k: int, at: int) -> Any:
+            return builder.gep(rows[k], [ir.Constant(ir.IntType(64), at)])
+
+        def splat(x: int) -> Any:
+            return ir.Constant(vec, [x] * LANES)
+
+        def rotr(x: Any, n: int) -> Any:
+            return builder.or_(builder.lshr(x, splat(n)), builder.shl(x, splat(64 - n)))
+
+        h = [builder.load(row(0, k), align=8) for k in range(8)]
+        m = [builder.load(row(1, k), align=8) for k in range(16)]
+        v = h + [splat(int(x.view(np.int64))) for x in _IV]  # LLVM's i64 constants are signed
+        v[12] = builder.xor(v[12], builder.load(row(2, 0), align=8))
+        v[14] = builder.xor(v[14], builder.load(row(3, 0), align=8))
+        for r in range(12):
+            s = _SIGMA[r % 10]
+            for step, (a, b, c, d) in enumerate(_STEPS):
+                x, y = m[s[2 * step]], m[s[2 * step + 1]]
+                v[a] = builder.add(builder.add(v[a], v[b]), x)
+                v[d] = rotr(builder.xor(v[d], v[a]), 32)
+                v[c] = builder.add(v[c], v[d])
+                v[b] = rotr(builder.xor(v[b], v[c]), 24)
+                v[a] = builder.add(builder.add(v[a], v[b]), y)
+                v[d] = rotr(builder.xor(v[d], v[a]), 16)
+                v[c] = builder.add(v[c], v[d])
+                v[b] = rotr(builder.xor(v[b], v[c]), 63)
+        for k in range(8):
+            builder.store(builder.xor(h[k], builder.xor(v[k], v[k + 8])), row(0, k), align=8)
+        return context.get_dummy_value()
+
+    return types.void(h, w, t, flag), codegen
 
 
-@njit(cache=True)
-def _round(v, s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15):  # type: ignore[no-untyped-def]
-    """One round of F: G on the four columns, then on the four diagonals; ``s0 … s15`` are the
-    message words in the order of this round's row of SIGMA."""
-    v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15 = v
-    v0, v4, v8, v12 = _g(v0, v4, v8, v12, s0, s1)
-    v1, v5, v9, v13 = _g(v1, v5, v9, v13, s2, s3)
-    v2, v6, v10, v14 = _g(v2, v6, v10, v14, s4, s5)
-    v3, v7, v11, v15 = _g(v3, v7, v11, v15, s6, s7)
-    v0, v5, v10, v15 = _g(v0, v5, v10, v15, s8, s9)
-    v1, v6, v11, v12 = _g(v1, v6, v11, v12, s10, s11)
-    v2, v7, v8, v13 = _g(v2, v7, v8, v13, s12, s13)
-    v3, v4, v9, v14 = _g(v3, v4, v9, v14, s14, s15)
-    return (v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15)
+@intrinsic
+def _copy(typingctx: Any, dst: Any, at: Any, src: Any, start: Any, stop: Any) -> Any:
+    """``dst[at:at + stop - start] = src[start:stop]`` (1-d contiguous uint8 arrays, bounds
+    the caller's) as one ``memcpy``: numba's slice assignment copies byte by byte."""
 
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        target = context.make_array(signature.args[0])(context, builder, args[0])
+        source = context.make_array(signature.args[2])(context, builder, args[2])
+        to = builder.gep(target.data, [args[1]])
+        first = builder.gep(source.data, [args[3]])
+        size = builder.sub(args[4], args[3])
+        cgutils.raw_memcpy(builder, to, first, size, 1)  # type: ignore[no-untyped-call]
+        return context.get_dummy_value()
 
-@njit(cache=True)
-def _compress(h, w, o, t, last):  # type: ignore[no-untyped-def]
-    """RFC 7693 section 3.2, F: fold the block ``w[o:o + 16]`` into the state ``h``; ``t`` is
-    the message's byte count up to and including this block, ``last`` the final-block flag. The
-    twelve calls to :func:`_round` spell out SIGMA's rows 0-9, 0, 1 (section 2.7)."""
-    m0, m1, m2, m3 = w[o], w[o + 1], w[o + 2], w[o + 3]
-    m4, m5, m6, m7 = w[o + 4], w[o + 5], w[o + 6], w[o + 7]
-    m8, m9, m10, m11 = w[o + 8], w[o + 9], w[o + 10], w[o + 11]
-    m12, m13, m14, m15 = w[o + 12], w[o + 13], w[o + 14], w[o + 15]
-    v12 = _IV[4] ^ np.uint64(t)  # the counter's high word stays 0: messages under 2**64 bytes
-    v14 = (_IV[6] ^ _ALL_ONES) if last else _IV[6]
-    v = (h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7],
-         _IV[0], _IV[1], _IV[2], _IV[3], v12, _IV[5], v14, _IV[7])  # fmt: skip
-    v = _round(v, m0, m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12, m13, m14, m15)
-    v = _round(v, m14, m10, m4, m8, m9, m15, m13, m6, m1, m12, m0, m2, m11, m7, m5, m3)
-    v = _round(v, m11, m8, m12, m0, m5, m2, m15, m13, m10, m14, m3, m6, m7, m1, m9, m4)
-    v = _round(v, m7, m9, m3, m1, m13, m12, m11, m14, m2, m6, m5, m10, m4, m0, m15, m8)
-    v = _round(v, m9, m0, m5, m7, m2, m4, m10, m15, m14, m1, m11, m12, m6, m8, m3, m13)
-    v = _round(v, m2, m12, m6, m10, m0, m11, m8, m3, m4, m13, m7, m5, m15, m14, m1, m9)
-    v = _round(v, m12, m5, m1, m15, m14, m13, m4, m10, m0, m7, m6, m3, m9, m2, m8, m11)
-    v = _round(v, m13, m11, m7, m14, m12, m1, m3, m9, m5, m0, m15, m4, m8, m6, m2, m10)
-    v = _round(v, m6, m15, m14, m9, m11, m3, m0, m8, m12, m2, m13, m7, m1, m4, m10, m5)
-    v = _round(v, m10, m2, m8, m4, m7, m6, m1, m5, m15, m11, m9, m14, m3, m12, m13, m0)
-    v = _round(v, m0, m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12, m13, m14, m15)
-    v = _round(v, m14, m10, m4, m8, m9, m15, m13, m6, m1, m12, m0, m2, m11, m7, m5, m3)
-    v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15 = v
-    h[0] ^= v0 ^ v8
-    h[1] ^= v1 ^ v9
-    h[2] ^= v2 ^ v10
-    h[3] ^= v3 ^ v11
-    h[4] ^= v4 ^ v12
-    h[5] ^= v5 ^ v13
-    h[6] ^= v6 ^ v14
-    h[7] ^= v7 ^ v15
+    return types.void(dst, types.int64, src, types.int64, types.int64), codegen
 
 
 @njit(cache=True)
@@ -160,19 +177,90 @@ def _row_length(starts, pieces, i, width):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _header_state(header, digest_size, buf64):  # type: ignore[no-untyped-def]
+def _header_state(header, digest_size, buf64, scratch):  # type: ignore[no-untyped-def]
     """The state after the header's blocks that are surely not the message's last, the bytes
     they hold, and the header's remaining bytes copied to the start of ``buf64``."""
-    state = _IV.copy()
-    state[0] ^= np.uint64(_PARAMETERS | digest_size)
+    _, h, w, t, flag = scratch
+    for k in range(8):
+        h[k, :] = _IV[k]
+    for lane in range(LANES):
+        h[0, lane] ^= np.uint64(_PARAMETERS | digest_size)
+    flag[:] = _ZERO
     full = max(0, (header.size - 1) // BLOCK)
     buf = buf64.view(np.uint8)
-    for b in range(full):
-        buf[:BLOCK] = header[b * BLOCK : (b + 1) * BLOCK]
-        _compress(state, buf64, 0, BLOCK * (b + 1), False)
-    rest = header.size - full * BLOCK
-    buf[:rest] = header[full * BLOCK :]
-    return state, full * BLOCK, rest
+    for b in range(full):  # the same block in every lane
+        _copy(buf, 0, header, b * BLOCK, (b + 1) * BLOCK)  # type: ignore[call-arg]
+        for k in range(16):
+            w[k, :] = buf64[k]
+        t[:] = np.uint64(BLOCK * (b + 1))
+        _compress_lanes(h, w, t, flag)
+    _copy(buf, 0, header, full * BLOCK, header.size)  # type: ignore[call-arg]
+    return h[:, 0].copy(), full * BLOCK, header.size - full * BLOCK
+
+
+@njit(cache=True)
+def _assemble(buf, rest, blob, starts, pieces, tail, i):  # type: ignore[no-untyped-def]
+    """Message ``i`` after the header's remaining ``rest`` bytes (already at the start of
+    ``buf``), zero-padded to whole blocks; returns its length from ``rest`` on."""
+    p = rest
+    for f in range(pieces.shape[1]):
+        j = pieces[i, f]
+        if j >= 0:
+            a, b = starts[j], starts[j + 1]
+            _copy(buf, p, blob, a, b)  # type: ignore[call-arg]
+            p += b - a
+    width = tail.shape[1]
+    _copy(buf, p, tail.reshape(tail.size), i * width, (i + 1) * width)  # type: ignore[call-arg]
+    p += width
+    for k in range(p, max(1, (p + BLOCK - 1) // BLOCK) * BLOCK):
+        buf[k] = 0
+    return p
+
+
+@njit(cache=True)
+def _hex(word, k, out, i):  # type: ignore[no-untyped-def]
+    """Byte ``k`` of the digest (little-endian in the state word ``word``) as two hex digits."""
+    byte = (word >> np.uint64(8 * (k % 8))) & np.uint64(255)
+    out[i, 2 * k] = _HEX[byte >> np.uint64(4)]
+    out[i, 2 * k + 1] = _HEX[byte & np.uint64(15)]
+
+
+@njit(cache=True)
+def _hash_lanes(rows, count, blocks, ctx, blob, starts, pieces, tail, out):  # type: ignore[no-untyped-def]
+    """Messages ``rows[:count]`` (up to :data:`LANES`, each ``blocks`` blocks long) side by side;
+    a lane without a message of its own repeats the first (its digest is not written)."""
+    state, t0, rest, bufs, (length, h, w, t, flag) = ctx
+    for lane in range(LANES):
+        row = rows[min(lane, count - 1)]
+        length[lane] = _assemble(bufs[lane].view(np.uint8), rest, blob, starts, pieces, tail, row)
+        for k in range(8):
+            h[k, lane] = state[k]
+    for b in range(blocks):
+        last = b == blocks - 1
+        for lane in range(LANES):
+            for k in range(16):
+                w[k, lane] = bufs[lane, 16 * b + k]
+            t[lane] = t0 + length[lane] if last else t0 + BLOCK * (b + 1)
+            flag[lane] = _ALL_ONES if last else _ZERO
+        _compress_lanes(h, w, t, flag)  # type: ignore[call-arg]
+    for lane in range(count):
+        for k in range(out.shape[1] // 2):
+            _hex(h[k // 8, lane], k, out, rows[lane])
+
+
+@njit(cache=True)
+def _by_blocks(blocks):  # type: ignore[no-untyped-def]
+    """The rows ordered by their block count (a counting sort), and the counts' first rows."""
+    first = np.zeros(blocks.max() + 2, dtype=np.int64)
+    for c in blocks:
+        first[c + 1] += 1
+    first = np.cumsum(first)
+    order = np.empty(blocks.size, dtype=np.int64)
+    at = first.copy()
+    for i in range(blocks.size):
+        order[at[blocks[i]]] = i
+        at[blocks[i]] += 1
+    return order, first
 
 
 @njit(_SIG, cache=True, nogil=True)
@@ -181,37 +269,33 @@ def hash_pieces(header, blob, starts, pieces, tail, lo, hi, out):  # type: ignor
 
     Message ``i`` is ``header`` followed by the pieces ``pieces[i, 0], pieces[i, 1], …`` (piece
     ``j`` is ``blob[starts[j]:starts[j + 1]]``; a negative id adds nothing) and then the row
-    ``tail[i]``. The digest length is ``out.shape[1] // 2`` bytes (1 … 64). Runs without the GIL:
-    disjoint row ranges may run on several threads at once.
+    ``tail[i]``. The digest length is ``out.shape[1] // 2`` bytes (1 … 64). Messages of the same
+    block count are hashed :data:`LANES` at a time (the last few of a count with repeats in the
+    spare lanes). Runs without the GIL: disjoint row ranges may run on several threads at once.
     """
-    digest_size = out.shape[1] // 2
-    longest = 0
+    if hi <= lo:
+        return
+    lengths = np.empty(hi - lo, dtype=np.int64)
     for i in range(lo, hi):
-        longest = max(longest, _row_length(starts, pieces, i, tail.shape[1]))
-    buf64 = np.zeros((BLOCK + longest) // 8 + 2 * BLOCK // 8, dtype=np.uint64)
-    buf = buf64.view(np.uint8)
-    state, t0, rest = _header_state(header, digest_size, buf64)
-    h = np.empty(8, dtype=np.uint64)
-    digest = h.view(np.uint8)
-    for i in range(lo, hi):
-        p = rest
-        for f in range(pieces.shape[1]):
-            j = pieces[i, f]
-            if j >= 0:
-                a, b = starts[j], starts[j + 1]
-                buf[p : p + b - a] = blob[a:b]
-                p += b - a
-        buf[p : p + tail.shape[1]] = tail[i]
-        p += tail.shape[1]
-        blocks = max(1, (p + BLOCK - 1) // BLOCK)
-        buf[p : blocks * BLOCK] = 0
-        h[:] = state
-        for b in range(blocks):  # one call site: the compression is compiled (inlined) once
-            last = b == blocks - 1
-            _compress(h, buf64, 16 * b, t0 + p if last else t0 + BLOCK * (b + 1), last)
-        for k in range(digest_size):
-            out[i, 2 * k] = _HEX[digest[k] >> 4]
-            out[i, 2 * k + 1] = _HEX[digest[k] & 15]
+        lengths[i - lo] = _row_length(starts, pieces, i, tail.shape[1])
+    bufs = np.zeros((LANES, (BLOCK + lengths.max()) // 8 + 2 * BLOCK // 8), dtype=np.uint64)
+    scratch = (
+        np.empty(LANES, dtype=np.int64),  # message lengths
+        np.empty((8, LANES), dtype=np.uint64),  # states
+        np.empty((16, LANES), dtype=np.uint64),  # block words
+        np.empty(LANES, dtype=np.uint64),  # byte counts
+        np.empty(LANES, dtype=np.uint64),  # final-block words
+    )
+    state, t0, rest = _header_state(header, out.shape[1] // 2, bufs[0], scratch)
+    for lane in range(1, LANES):
+        bufs[lane, :] = bufs[0, :]  # the header's remaining bytes start every lane's buffer
+    ctx = (state, t0, rest, bufs, scratch)
+    order, first = _by_blocks(np.maximum(1, (rest + lengths + BLOCK - 1) // BLOCK))
+    for c in range(first.size - 1):
+        for k in range(first[c], first[c + 1], LANES):
+            count = min(LANES, first[c + 1] - k)
+            rows = order[k : k + count] + lo
+            _hash_lanes(rows, count, c, ctx, blob, starts, pieces, tail, out)
 
 
 _Inputs = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]

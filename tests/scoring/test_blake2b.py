@@ -3,7 +3,8 @@
 ``hashlib`` (CPython's own BLAKE2 implementation) is the independent reference: every digest of
 :mod:`carbonfin.scoring._blake2b` must equal it bit for bit, at every message length around the
 128-byte block boundaries, after headers of one, several and a whole number of blocks, for
-messages cut into pieces in any way, on one thread or several.
+messages cut into pieces in any way, one at a time or eight side by side (vector lanes), on one
+thread or several.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def test_every_length_around_the_blocks_matches_hashlib(header_length: int) -> N
 def test_every_digest_length_matches_hashlib(digest_size: int) -> None:
     rng = np.random.default_rng(digest_size)
     header = b"carbonfin-score-input/2\0" * 7  # 168 bytes: a full block and a part
-    messages = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in (0, 1, 87, 88, 89)]
+    sizes = [0, 1, 87, 88, 89] * 4  # 8 or more of one block count: side by side, the rest alone
+    messages = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in sizes]
     got = hex_digests(header, *_pieces(messages, rng, tail=0), digest_size=digest_size)
     expected = [hashlib.blake2b(header + m, digest_size=digest_size).hexdigest() for m in messages]
     assert got.tolist() == expected
@@ -70,9 +72,11 @@ def test_rfc_7693_appendix_a_abc() -> None:
         "D4 00 99 23"
     )
     empty = np.empty(0, dtype=np.uint8)
-    got = hex_digests(b"", empty, np.zeros(1, np.int64), np.empty((1, 0), np.int64),
-                      np.frombuffer(b"abc", np.uint8).reshape(1, 3), digest_size=64)  # fmt: skip
-    assert got[0] == rfc.replace(" ", "").lower()
+    for n in (1, 9):  # alone, and eight side by side (vector lanes) plus one alone
+        abc = np.tile(np.frombuffer(b"abc", np.uint8), (n, 1))
+        got = hex_digests(b"", empty, np.zeros(1, np.int64), np.empty((n, 0), np.int64), abc,
+                          digest_size=64)  # fmt: skip
+        assert got.tolist() == [rfc.replace(" ", "").lower()] * n
 
 
 def test_fixed_width_tails_match_hashlib() -> None:
