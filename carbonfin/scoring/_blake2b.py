@@ -366,9 +366,14 @@ def start_hex_digests(
 ) -> Callable[[], np.ndarray]:
     """:func:`hex_digests` on one worker thread, started now; the calling thread goes on (the
     kernel holds no GIL). Returns a function that waits for the digests and returns them (or
-    raises what the worker raised)."""
+    raises what the worker raised). Fewer than :data:`CHUNK` messages (a score card, a small
+    batch) are hashed at once on the calling thread: a thread would cost more than it saves."""
     args = _checked(header, blob, starts, pieces, tail, digest_size)
     n = len(args[-1])
+    if n < CHUNK:
+        hash_pieces(*args[:-1], 0, n, args[-1])
+        done = args[-1].view(f"<U{2 * digest_size}").ravel()
+        return lambda: done
     pool = ThreadPoolExecutor(1)
     future = pool.submit(hash_pieces, *args[:-1], 0, n, args[-1])
     pool.shutdown(wait=False)  # the thread ends when its one job is done
