@@ -20,12 +20,11 @@ A second measurement runs the same book in a child process with glibc's malloc t
 (``MALLOC_MMAP_THRESHOLD_=1 GiB, MALLOC_TRIM_THRESHOLD_=4 GiB``: a deployment setting of the
 process, not of the engine; the same work, reported beside the default, never instead of it).
 
-Figures (docs/collateral.md, "Speed"), 2026-12-04 on the shared VM (AMD EPYC, 2 cores, AVX2,
-no AVX-512, 8 MiB L3): median 1.001 s wall, 1.159 s CPU at load 0.65 (main before the compiled
-passes: 1.628 s at load 0.8, minutes apart); at load 5-9, CPU median 2.44 and 2.22 s before, 1.80
-and 1.85 s after (two rounds, alternating).
-The 1 s target is not met in the median on this machine (a previous machine with AVX-512: 0.915 s
-before this change).
+Figures (docs/collateral.md, "Speed"), 2026-12-04 18:54-18:57 UTC on the shared VM (AMD EPYC
+Zen 4, AVX-512, 2 cores, nothing else running, load ~1.0 from the benchmark itself): medians of 7
+runs 0.540, 0.889, 0.820, 0.790 and 0.702 s wall in five back-to-back runs (best 0.48-0.59 s);
+the same book shuffled out of loan order 1.33-1.63 s. Before the merge join (main at c16ce6d,
+quiet, earlier that day) 0.73-1.06 s.
 """
 
 from __future__ import annotations
