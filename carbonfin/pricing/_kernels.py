@@ -183,6 +183,21 @@ def _fetch_add(typingctx: Any, counter: Any) -> Any:
     return types.int64(types.Array(types.int64, 1, "C")), codegen
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _next_chunk(counters, me, workers, per, chunks, j):  # type: ignore[no-untyped-def]
+    """``(chunk, j)``: the next chunk for thread ``me`` of the threaded loops, ``-1`` when none is
+    left. Thread ``me`` takes from its own part of the chunks first (``per`` chunks, counter
+    ``counters[part * _PAD]``), then from what is left of the others' parts in turn; ``j`` is the
+    number of parts it has emptied (start at 0, pass back the ``j`` returned)."""
+    while j < workers:
+        part = (me + j) % workers
+        c: int = _fetch_add(counters[part * _PAD :])  # type: ignore[call-arg]
+        if c < per and part * per + c < chunks:
+            return part * per + c, j
+        j += 1
+    return -1, j
+
+
 @intrinsic
 def _bits_to_float(typingctx: Any, bits: Any) -> Any:
     """Reinterpret an int64 as the float64 with the same bits (an LLVM bitcast)."""
@@ -451,16 +466,14 @@ def black76_price(f, k, t, v, r, call, out, workers):  # type: ignore[no-untyped
         special = 0
         for me in prange(workers):
             mine = 0
-            for j in range(workers):  # its own part first, then what is left of the others'
-                part = (me + j) % workers
-                c: int = _fetch_add(counters[part * _PAD :])  # type: ignore[call-arg]
-                while c < per and part * per + c < chunks:
-                    lo = (part * per + c) * CHUNK
-                    hi = min(lo + CHUNK, n)
-                    mine += _price_rows(
-                        f[lo:hi], k[lo:hi], t[lo:hi], v[lo:hi], r[lo:hi], call[lo:hi], out[lo:hi]
-                    )
-                    c = _fetch_add(counters[part * _PAD :])
+            chunk, j = _next_chunk(counters, me, workers, per, chunks, 0)
+            while chunk >= 0:
+                lo = chunk * CHUNK
+                hi = min(lo + CHUNK, n)
+                mine += _price_rows(
+                    f[lo:hi], k[lo:hi], t[lo:hi], v[lo:hi], r[lo:hi], call[lo:hi], out[lo:hi]
+                )
+                chunk, j = _next_chunk(counters, me, workers, per, chunks, j)
             special += mine
     if special == 0:
         return 0
@@ -574,27 +587,16 @@ def black76_all(f, k, t, v, r, call, price, delta, gamma, vega, theta, rho, work
         special = 0
         for me in prange(workers):
             mine = 0
-            for j in range(workers):
-                part = (me + j) % workers
-                c: int = _fetch_add(counters[part * _PAD :])  # type: ignore[call-arg]
-                while c < per and part * per + c < chunks:
-                    lo = (part * per + c) * CHUNK
-                    hi = min(lo + CHUNK, n)
-                    mine += _all_rows(
-                        f[lo:hi],
-                        k[lo:hi],
-                        t[lo:hi],
-                        v[lo:hi],
-                        r[lo:hi],
-                        call[lo:hi],
-                        price[lo:hi],
-                        delta[lo:hi],
-                        gamma[lo:hi],
-                        vega[lo:hi],
-                        theta[lo:hi],
-                        rho[lo:hi],
-                    )
-                    c = _fetch_add(counters[part * _PAD :])
+            chunk, j = _next_chunk(counters, me, workers, per, chunks, 0)
+            while chunk >= 0:
+                lo = chunk * CHUNK
+                hi = min(lo + CHUNK, n)
+                mine += _all_rows(
+                    f[lo:hi], k[lo:hi], t[lo:hi], v[lo:hi], r[lo:hi], call[lo:hi],
+                    price[lo:hi], delta[lo:hi], gamma[lo:hi], vega[lo:hi], theta[lo:hi],
+                    rho[lo:hi],
+                )  # fmt: skip
+                chunk, j = _next_chunk(counters, me, workers, per, chunks, j)
             special += mine
     if special == 0:
         return 0
