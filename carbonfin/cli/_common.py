@@ -134,7 +134,26 @@ _exceptions: Any = importlib.import_module(f"{_CLICK}.exceptions")
 _globals: Any = importlib.import_module(f"{_CLICK}.globals")
 _EXITS: tuple[type[BaseException], ...] = (typer.Exit, getattr(_exceptions, "Exit", typer.Exit))
 
-console = Console(highlight=False)
+
+def _closed_pipe() -> NoReturn:
+    """End the command whose output pipe was closed (``carbonfin ... | head``) as a Unix tool
+    killed by SIGPIPE ends: status 141, nothing more written (stdout pointed at /dev/null, so
+    the interpreter's last flush cannot fail), instead of rich's default exit 1, which the exit
+    codes keep for a bug."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise SystemExit(ExitCode.BROKEN_PIPE)
+
+
+class _Console(Console):
+    """Rich's console with :func:`_closed_pipe` for a closed output pipe."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        _closed_pipe()
+
+
+console = _Console(highlight=False)
 err_console = Console(stderr=True, soft_wrap=True, highlight=False)  # one line, copy-pasteable
 
 DEBUG_ENV = "CARBONFIN_DEBUG"
@@ -375,7 +394,11 @@ def _emit(report: Report, *, name: str, as_json: bool, sources: list[DataSource]
             payload["source"] = [s.to_json() for s in sources]
         payload.update(report.data)
         payload["warnings"] = list(warnings_)
-        sys.stdout.write(json.dumps(to_jsonable(payload), indent=2, ensure_ascii=False) + "\n")
+        try:  # flushed here: a closed pipe is met in the command, not at the interpreter's exit
+            sys.stdout.write(json.dumps(to_jsonable(payload), indent=2, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:  # (click would end it as exit 1)
+            _closed_pipe()
         return
     for source in sources:
         console.print(Text(f"source: {source.describe()}", style="dim"), soft_wrap=True)

@@ -32,6 +32,7 @@ class ExitCode(enum.IntEnum):
     INELIGIBLE = 4  # evaluated: the participant/asset is not eligible
     MARGIN_CALL = 5  # evaluated: a margin call is due
     NO_ANSWER = 6  # a fit or solver did not converge; no implied volatility
+    BROKEN_PIPE = 141  # the output pipe closed early (`| head`): 128 + SIGPIPE, as a Unix tool
 
 
 @dataclass(frozen=True)

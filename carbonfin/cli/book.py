@@ -117,8 +117,10 @@ def _valued_book(
     same :func:`carbonfin.lending.book.value_book_as_of` as the API; sample files: the files'
     pledges in force, valued whole)."""
     from carbonfin.collateral import value_book
+    from carbonfin.collateral.models import get_model
     from carbonfin.fx import RateStore
 
+    get_model(model)  # an unknown --model is bad input, before any loan is read or valued
     if not use_sample():
         return _lending_book(bank, when, model, say)
     pledges, loans, histories, when, note = _book_frames(bank, when, say)

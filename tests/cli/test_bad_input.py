@@ -218,3 +218,31 @@ def test_an_unexpected_error_is_one_line_and_code_1(
     result = invoke(["price", "history", "SHEA", "--sample"])
     assert_one_line_error(result, ExitCode.INTERNAL, "internal error (RuntimeError: year 1205")
     assert "CARBONFIN_DEBUG=1" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["book", "value", "--bank", "BANK-01", "--sample"],  # rich tables and text
+        ["fx", "convert", "1000", "usd", "cny", "--on", "2026-10-01", "--json", "--sample"],
+    ],
+    ids=["table", "json"],
+)
+def test_a_closed_output_pipe_ends_as_sigpipe_not_as_a_bug(args: list[str]) -> None:
+    """``carbonfin ... | head`` whose reader has gone: status 141 (128 + SIGPIPE, as a Unix
+    tool), nothing on stderr. It was rich's exit 1, which the exit codes keep for a bug."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line is written
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "carbonfin.cli", *args],
+            stdout=write_end, stderr=subprocess.PIPE, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr.decode()
+    assert done.stderr.decode().strip() == ""  # (the progress line may leave its newline)

@@ -62,6 +62,8 @@ def test_haircut_on_the_real_shea_file() -> None:
         (["stress", "--scenario", "doom"], 2, "unknown stress scenario 'doom'"),
         (["book", "value", "--bank", "BANK-99"], 3, "unknown bank 'BANK-99'"),
         (["book", "value", "--bank", "BANK-01", "--top", "0"], 2, "'--top'"),
+        # it was exit 3, "no pledge ... could be valued", each loan failing on the model name
+        (["book", "value", "--bank", "BANK-01", "--model", "bogus"], 2, "`--model` must be one"),
     ],
     ids=[
         "instrument",
@@ -74,6 +76,7 @@ def test_haircut_on_the_real_shea_file() -> None:
         "scenario",
         "bank",
         "top",
+        "book-model",
     ],
 )
 def test_bad_input_is_one_clear_line(args: list[str], code: int, message: str) -> None:
