@@ -276,6 +276,13 @@ def daily_volume(
             isinstance(adv_t, int | float) and math.isfinite(adv_t) and adv_t > 0
         ):
             raise InvalidInputError(f"`adv_t` must be a number of tonnes > 0; got {adv_t!r}")
+        if len(known) and n_unknown <= lr.max_unknown_frac * n_trading:  # it replaces a measure
+            own = robust_volume(known, lr.statistic, trim_frac=lr.trim_frac)
+            common["notes"] = (
+                f"the quotes' own daily volume is {own:,.0f} t ({lr.statistic} of "
+                f"{len(known)} days); the stated {float(adv_t):,.0f} t replaces it"
+                + (f" ({float(adv_t) / own:.1f}x it)" if own > 0 else ""),
+            )
         return DailyVolume(
             float(adv_t), "stated", stated=True,
             source="stated by the caller (assumption, not measured)", **common,

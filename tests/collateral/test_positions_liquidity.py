@@ -249,6 +249,21 @@ def test_volume_unknown_is_refused_or_taken_as_stated() -> None:
         haircut(hist, as_of=as_of, quantity_t=1.0, adv_t=0.0)
 
 
+def test_a_stated_volume_that_replaces_a_measured_one_says_what_it_replaced() -> None:
+    """``adv_t`` over quotes that have their volume: the breakdown names the measured figure it
+    replaces and the ratio (a user check found only "given by the user"); a close-only file has
+    no measured figure to name."""
+    b = haircut(SHEA, as_of=AS_OF, quantity_t=10_000.0, adv_t=5_000.0)
+    # every day of the synthetic SHEA trades 20,000 t: any robust statistic of them is 20,000
+    assert any(
+        "own daily volume is 20,000 t" in n and "the stated 5,000 t replaces it (0.2x it)" in n
+        for n in b.notes
+    ), b.notes
+    hist = PriceHistory.from_frame(_close_only(), "SHEA", limit_frac=0.5)
+    c = haircut(hist, as_of=hist.dates[-1], quantity_t=10_000.0, adv_t=5_000.0)
+    assert not any("own daily volume" in n for n in c.notes)
+
+
 @pytest.mark.realdata
 @pytest.mark.skipif(not REAL_SHEA.exists(), reason=f"no real SHEA file at {REAL_SHEA}")
 def test_real_shea_volume_is_not_the_block_inflated_mean() -> None:
