@@ -24,6 +24,7 @@ from api.schemas.collateral import (
 from api.schemas.common import Day, Provenance
 from api.schemas.exposure import ExposureHistoryPublic
 from carbonfin.errors import MissingDataError
+from carbonfin.store.models import Institution
 
 router = APIRouter(prefix="/v1/regulator", tags=["regulator"])
 _ERRORS = problem_responses(401, 403, 404, 422)
@@ -73,8 +74,20 @@ def exposure_history(
     ``/v1/exposure/history``, for the supervisor."""
     from carbonfin.lending import exposure
 
-    bank = bank_id.upper() if bank_id else None
+    bank = _bank(session, bank_id)
     return history_public(exposure.history(session, start, end, bank), bank)
+
+
+def _bank(session: Any, bank_id: str | None) -> str | None:
+    """The bank ``bank_id`` names (any case), ``None`` for every bank's book. An id that names
+    no bank is a 404, not a series of zeros: unknown is not zero."""
+    if bank_id is None:
+        return None
+    bank = bank_id.upper()
+    row = session.get(Institution, bank)
+    if row is None or row.kind != "bank":
+        raise MissingDataError(f"unknown bank {bank!r}")
+    return bank
 
 
 @router.get("/concentration", response_model=ConcentrationPublic, responses=_ERRORS)
@@ -119,7 +132,7 @@ def ltv_distribution(
     from carbonfin.lending import exposure, ltv
 
     exposure.refresh(request.app.state.sessions, as_of, request.app.state.data)
-    result = ltv.distribution(session, as_of, bank_id.upper() if bank_id else None)
+    result = ltv.distribution(session, as_of, _bank(session, bank_id))
     whole = result if bank_id is None else ltv.distribution(session, as_of)
     if whole.loans == 0:
         raise MissingDataError(
@@ -239,6 +252,6 @@ def stress_runs(
 
     rows = stress_results_by_bank(
         session=session, scenario=scenario, as_of=as_of,
-        bank_id=None if bank_id is None else bank_id.upper(), limit=limit,
+        bank_id=_bank(session, bank_id), limit=limit,
     )  # fmt: skip
     return stress_runs_public(rows, scenario, as_of)  # type: ignore[no-any-return]

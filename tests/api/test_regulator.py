@@ -186,3 +186,29 @@ def test_ltv_and_stress_answer_from_the_stored_valuation_as_the_book_in_memory_d
         assert row["uncovered_cny"] == pytest.approx(
             ref_banks.loc[row["bank_id"], "uncovered_cny"], abs=0.01
         )
+
+
+@pytest.mark.parametrize(
+    ("route", "params"),
+    [
+        ("/v1/regulator/exposure-history", {"start": "2026-10-01", "end": "2026-10-30"}),
+        ("/v1/regulator/ltv", {"as_of": "2026-10-30"}),
+        ("/v1/regulator/stress-runs", {}),
+    ],
+    ids=["exposure-history", "ltv", "stress-runs"],
+)
+def test_a_bank_id_that_names_no_bank_is_a_404_not_zeros(
+    api: Api, route: str, params: dict[str, str]
+) -> None:
+    """The supervisor's bank filter: an unknown id (or the central bank's own) answers 404
+    naming it; exposure-history used to answer zero-filled points (fresh-clone user check)."""
+    for bad in ("BANK-99", "pboc-sh"):
+        resp = api.client.get(
+            route, params={**params, "bank_id": bad}, headers=api.as_("regulator")
+        )
+        assert resp.status_code == 404, resp.text
+        assert f"unknown bank {bad.upper()!r}" in resp.json()["detail"]
+    ok = api.client.get(
+        route, params={**params, "bank_id": "bank-01"}, headers=api.as_("regulator")
+    )
+    assert ok.status_code == 200, ok.text
