@@ -10,6 +10,7 @@ with a generic 500 body that reveals nothing; the fuzz test makes sure no client
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -115,11 +116,17 @@ def status_for(exc: CarbonfinError) -> int:
 def _clean_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
+        value = err.get("input")
+        not_finite = isinstance(value, float) and not math.isfinite(value)
         out.append(
             {
                 "loc": [str(p) for p in err.get("loc", ())],
-                "msg": str(err.get("msg", "")),
-                "type": str(err.get("type", "")),
+                # NaN fails every bound, and pydantic names the bound ("less than or equal to
+                # 1"): the caller's mistake is the number itself
+                "msg": f"must be a finite number; got {value}"
+                if not_finite
+                else str(err.get("msg", "")),
+                "type": "finite_number" if not_finite else str(err.get("type", "")),
             }
         )
     return out

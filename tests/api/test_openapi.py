@@ -4,6 +4,7 @@ complete ``Allow`` on 405, and schema constraints equal to the server's checks."
 
 from __future__ import annotations
 
+import json
 import re
 import typing
 
@@ -166,3 +167,22 @@ def test_money_constraints_are_in_the_schema_and_an_oversized_cursor_is_a_422(ap
     # schemathesis found it: a cursor beyond 64 bits was a 500 on SQLite
     resp = api.client.get("/v1/audit", params={"cursor": 2**70}, headers=api.as_("regulator"))
     _problem(resp, 422)
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("field", ["book_share", "quantity_t"])
+def test_a_non_finite_number_is_named_as_such_not_as_a_bound(
+    api: Api, token: str, field: str
+) -> None:
+    """``"book_share": NaN`` answered "Input should be less than or equal to 1" (NaN fails every
+    bound); the caller's mistake is the number (fresh-clone user check)."""
+    body = {"instrument": "SHEA", "quantity_t": 1000, "as_of": "2026-10-30", "book_share": 0.1}
+    text = json.dumps(body).replace(f'"{field}": {body[field]}', f'"{field}": {token}')
+    resp = api.client.post(
+        "/v1/haircuts",
+        content=text,
+        headers={**api.as_("bank1"), "content-type": "application/json"},
+    )
+    problem = _problem(resp, 422)
+    assert "must be a finite number" in problem["detail"], problem
+    assert field in problem["detail"]
