@@ -353,7 +353,7 @@ def hex_digests(
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(lambda lo, hi: hash_pieces(*args[:-1], lo, hi, args[-1]),
                           bounds[:-1], bounds[1:]))  # fmt: skip
-    return args[-1].view(f"<U{2 * digest_size}").ravel()
+    return _as_strings(args[-1], digest_size)
 
 
 def start_hex_digests(
@@ -372,7 +372,7 @@ def start_hex_digests(
     n = len(args[-1])
     if n < CHUNK:
         hash_pieces(*args[:-1], 0, n, args[-1])
-        done = args[-1].view(f"<U{2 * digest_size}").ravel()
+        done = _as_strings(args[-1], digest_size)
         return lambda: done
     pool = ThreadPoolExecutor(1)
     future = pool.submit(hash_pieces, *args[:-1], 0, n, args[-1])
@@ -380,9 +380,14 @@ def start_hex_digests(
 
     def result() -> np.ndarray:
         future.result()
-        return args[-1].view(f"<U{2 * digest_size}").ravel()
+        return _as_strings(args[-1], digest_size)
 
     return result
+
+
+def _as_strings(out: np.ndarray, digest_size: int) -> np.ndarray:
+    """The kernel's ``(n, 2 * digest_size)`` output of hex characters as ``n`` strings (a view)."""
+    return out.view(f"<U{2 * digest_size}").ravel()
 
 
 def _checked(
