@@ -24,7 +24,7 @@ from api.schemas.collateral import (
 from api.schemas.common import Day, Provenance
 from api.schemas.exposure import ExposureHistoryPublic
 from carbonfin.errors import MissingDataError
-from carbonfin.store.models import Institution
+from carbonfin.store.repositories import require_bank
 
 router = APIRouter(prefix="/v1/regulator", tags=["regulator"])
 _ERRORS = problem_responses(401, 403, 404, 422)
@@ -84,9 +84,7 @@ def _bank(session: Any, bank_id: str | None) -> str | None:
     if bank_id is None:
         return None
     bank = bank_id.upper()
-    row = session.get(Institution, bank)
-    if row is None or row.kind != "bank":
-        raise MissingDataError(f"unknown bank {bank!r}")
+    require_bank(session, bank)
     return bank
 
 

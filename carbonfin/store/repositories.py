@@ -52,6 +52,7 @@ __all__ = [
     "prices",
     "read_table",
     "record_audit",
+    "require_bank",
     "save_score_records",
     "seed",
 ]
@@ -203,6 +204,14 @@ def pledges(*, session: Session, bank_id: str | None = None) -> pd.DataFrame:
 def _require_institution(session: Session, institution_id: str) -> None:
     if session.get(Institution, institution_id) is None:
         raise MissingDataError(f"unknown institution {institution_id!r}")
+
+
+def require_bank(session: Session, bank_id: str) -> None:
+    """Refuse an id that names no bank (an unknown one, or the central bank's or operator's):
+    a filter by it would answer an empty book, and unknown is not zero."""
+    row = session.get(Institution, bank_id)
+    if row is None or row.kind != "bank":
+        raise MissingDataError(f"unknown bank {bank_id!r}")
 
 
 def institutions(*, session: Session) -> list[InstitutionInfo]:
