@@ -194,8 +194,10 @@ def test_ltv_and_stress_answer_from_the_stored_valuation_as_the_book_in_memory_d
         ("/v1/regulator/exposure-history", {"start": "2026-10-01", "end": "2026-10-30"}),
         ("/v1/regulator/ltv", {"as_of": "2026-10-30"}),
         ("/v1/regulator/stress-runs", {}),
+        ("/v1/exposure/summary", {"as_of": "2026-10-30"}),
+        ("/v1/exposure/history", {"start": "2026-10-01", "end": "2026-10-30"}),
     ],
-    ids=["exposure-history", "ltv", "stress-runs"],
+    ids=["exposure-history", "ltv", "stress-runs", "exposure-summary", "bank-exposure-history"],
 )
 def test_a_bank_id_that_names_no_bank_is_a_404_not_zeros(
     api: Api, route: str, params: dict[str, str]

@@ -40,8 +40,14 @@ def test_head_where_no_get_exists_is_still_refused(api: Api) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/v1/loans", f"/v1/margin-calls?as_of={AS_OF}", "/v1/pledges"],
-    ids=["loans", "margin-calls", "pledges"],
+    [
+        "/v1/loans",
+        f"/v1/margin-calls?as_of={AS_OF}",
+        "/v1/pledges",
+        f"/v1/exposure/summary?as_of={AS_OF}",
+        f"/v1/exposure/history?start={AS_OF}&end={AS_OF}",
+    ],
+    ids=["loans", "margin-calls", "pledges", "exposure-summary", "exposure-history"],
 )
 def test_a_bank_key_filtering_on_another_bank_is_refused_alike(api: Api, path: str) -> None:
     # It was silently ignored (the bank's own rows came back, as if filtered). Another bank and
