@@ -19,12 +19,14 @@ from carbonfin.cli._common import (
     Report,
     command,
     err_console,
+    fail,
     money,
     parse_date,
     record_source,
     sources_text,
     table,
     upper,
+    warn,
 )
 from carbonfin.cli._data import load_prices
 from carbonfin.errors import InvalidInputError
@@ -113,7 +115,9 @@ def _series_history(
                          limit_frac=lim, rules=table)  # fmt: skip
     h = loaded.history
     record_source(DataSource("file", str(csv), f"{h.name} prices", h.dates[-1]))
-    return h, f"file {csv}", [loaded.applied, *loaded.warnings], table
+    for text in loaded.warnings:  # rows off the calendar: stderr and the JSON's warnings
+        warn(text)
+    return h, f"file {csv}", [loaded.applied], table
 
 
 @command(data=True, flags=FLAGS)
@@ -174,6 +178,11 @@ def haircut_cmd(
     """The haircut of a pledge, with each component, its inputs and its source."""
     from carbonfin.collateral import haircut
 
+    if csv is not None and prices_csv is not None:
+        raise fail(
+            "--prices-csv and --csv both name a price file: give one (--prices-csv: quotes of "
+            "SHEA, CEA or CCER; --csv: any series, with --name)"
+        )
     applied: list[str] = []
     rules_table: Any = None
     with progress() as say:
@@ -227,7 +236,8 @@ def haircut_cmd(
         f"(mark {b.mark_price_per_t:.2f} {ccy}/t of {b.mark_date}; lendable "
         f"{b.lendable_value:,.0f} {ccy} of {b.market_value:,.0f} {ccy})",
         f"model {b.model} {b.measure.upper()} {b.confidence:.1%}, holding {b.holding_days} "
-        f"business days, liquidation {b.liquidation_days}; loan {b.loan_currency.code}",
+        f"business days, last slice sold on business day {b.liquidation_days}; loan "
+        f"{b.loan_currency.code}",
         table(
             shown,
             [

@@ -20,6 +20,7 @@ from carbonfin.cli._common import (
     parse_date,
     table,
     upper,
+    warn,
 )
 from carbonfin.cli._data import load_prices
 from carbonfin.errors import InvalidInputError
@@ -335,17 +336,19 @@ def fit_cmd(
         raise InvalidInputError(f"`per` must be business_day or trade; got {per!r}")
     returns = _history(instrument, start, end).returns()
     with warnings.catch_warnings(record=True):
-        warnings.simplefilter("ignore", CarbonfinWarning)  # kept on the fit, printed below
+        warnings.simplefilter("ignore", CarbonfinWarning)  # kept on the fit, reported below
         fit = fit_garch(
             returns,
             model.strip().lower(),  # type: ignore[arg-type]
             dist.strip().lower(),  # type: ignore[arg-type]
             time_unit=per,  # type: ignore[arg-type]
         )
+    for text in fit.warnings:  # stderr and the JSON's warnings, not the result on stdout
+        warn(text)
     data = _fit_json(fit)
     data["next_vol"] = fit.next_vol()
     data["annualised_vol"] = fit.annualised_vol()
-    return Report(data, [fit.summary()])
+    return Report(data, [fit.summary(with_warnings=False)])
 
 
 @vol_app.command("select")
@@ -364,8 +367,11 @@ def select_cmd(
 
     returns = _history(instrument, start, end).returns()
     with warnings.catch_warnings(record=True):
-        warnings.simplefilter("ignore", CarbonfinWarning)  # the summary states them
+        warnings.simplefilter("ignore", CarbonfinWarning)  # kept on each fit, reported below
         selection = select_model(returns, criterion=criterion.strip().lower())  # type: ignore[arg-type]
+    for fit in selection.fits:  # stderr and the JSON's warnings, not the ranking on stdout
+        for text in fit.warnings:
+            warn(f"{fit.model}-{fit.dist}: {text}")
     return Report(
         {
             "criterion": selection.criterion,
@@ -377,7 +383,7 @@ def select_cmd(
                 {"model": m, "dist": d, "reason": why} for m, d, why in selection.failures
             ],
         },
-        [selection.summary()],
+        [selection.summary(with_warnings=False)],
     )
 
 

@@ -324,7 +324,8 @@ class HaircutBreakdown:
             f"{self.mark_date})",
             f"  model {self.model} {self.measure.upper()} {self.confidence:.1%}, holding "
             f"{self.holding_days} business days, remargin every {self.remargin_days}, "
-            f"liquidation {self.liquidation_days} days; loan {self.loan_currency.code}",
+            f"last slice sold on business day {self.liquidation_days}; loan "
+            f"{self.loan_currency.code}",
             f"  lendable value {self.lendable_value:,.0f} {ccy} of {self.market_value:,.0f} {ccy}",
         ]
         for c in self.components:

@@ -215,7 +215,9 @@ class VolFit:
             var = self.next_vol() ** 2
         return math.sqrt(var * self.steps_per_year)
 
-    def summary(self) -> str:
+    def summary(self, *, with_warnings: bool = True) -> str:
+        """The fit in words; ``with_warnings=False`` leaves out the warning lines (a caller that
+        reports them on its own channel, as the command line does on stderr)."""
         unit = "business day" if self.time_unit == "business_day" else "trade"
         long_run = self.unconditional_variance
         lines = [
@@ -242,7 +244,8 @@ class VolFit:
         lines.append("  parameter        estimate     std. error")
         for name, value in self.params.items():
             lines.append(f"  {name:12s} {value:14.6g} {self.std_errors.get(name, math.nan):14.4g}")
-        lines += [f"  warning: {w}" for w in self.warnings]
+        if with_warnings:
+            lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
     def __str__(self) -> str:

@@ -51,7 +51,9 @@ class ModelSelection:
     def best_is_stationary(self) -> bool:
         return self.best.is_stationary
 
-    def summary(self) -> str:
+    def summary(self, *, with_warnings: bool = True) -> str:
+        """The ranking in words; ``with_warnings=False`` leaves out each fit's warning lines (a
+        caller that reports them on its own channel, as the command line does on stderr)."""
         lines = [
             f"model selection by {self.criterion.upper()} (lower is better)",
             "  rank model    dist     log-lik        AIC        BIC  persistence  stationary",
@@ -65,7 +67,7 @@ class ModelSelection:
             )
         if self.note:
             lines.append(f"  note: {self.note}")
-        for fit in self.fits:
+        for fit in self.fits if with_warnings else ():
             lines += [f"  {fit.model}-{fit.dist}: warning: {w}" for w in fit.warnings]
         lines += [f"  {m}-{d}: failed ({why})" for m, d, why in self.failures]
         return "\n".join(lines)

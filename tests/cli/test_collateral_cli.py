@@ -296,3 +296,62 @@ def test_a_stale_mark_names_no_flag_the_command_does_not_have() -> None:
     result = invoke(["haircut", "SHEA", "--quantity", "1000", "--as-of", "2030-01-02", "--sample"])
     assert_one_line_error(result, 3, "refused")
     assert "max_age_days" not in result.stderr
+
+
+# --- the fresh-clone user check: haircut's header, its warnings and its two price-file flags ---
+
+
+def test_haircut_header_states_the_unit_of_the_liquidation_horizon() -> None:
+    # it said "liquidation 150": 150 is T_M + T_L - 1, the business day the last slice of the
+    # position is sold (20-day holding period + 131 days of sale - 1)
+    result = runner.invoke(app, ["haircut", "SHEA", "--quantity", "200000", "--sample"])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.stdout.split())
+    assert "holding 20 business days, last slice sold on business day 150;" in out
+    assert "liquidation 150" not in out
+
+
+@pytest.fixture
+def off_calendar(tmp_path: Path) -> Path:
+    """The sample's SHEA quotes with three of them moved to Saturdays (off China.SSE)."""
+    from carbonfin.data import load_table
+
+    prices = load_table("prices")
+    shea = prices[prices["instrument"] == "SHEA"].drop(columns="instrument").copy()
+    for saturday in ("2026-09-05", "2026-09-12", "2026-09-19"):
+        row = shea[shea["date"] == shea["date"].max()].copy()
+        row["date"] = dt.date.fromisoformat(saturday)
+        shea = pd.concat([shea, row])
+    shea = shea.sort_values("date")
+    path = tmp_path / "weekends.csv"
+    shea.to_csv(path, index=False)
+    return path
+
+
+def test_haircut_of_a_file_warns_on_stderr_and_keeps_stdout_for_the_result(
+    off_calendar: Path,
+) -> None:
+    # "3 rows of SHEA fall on days that are not business days" was printed on stdout, mixed with
+    # the table a user pipes
+    base = ["haircut", "--quantity", "1000", "--csv", str(off_calendar), "--name", "SHEA"]
+    result = runner.invoke(app, base)
+    assert result.exit_code == 0, result.output
+    assert "not business days" not in result.stdout
+    assert "warning: 3 rows of SHEA fall on days that are not business days" in " ".join(
+        result.stderr.split()
+    )
+    data = json.loads(runner.invoke(app, [*base, "--json"]).stdout)
+    assert any("3 rows of SHEA fall on days" in w for w in data["warnings"])
+    assert not any("not business days" in a for a in data["applied"])
+
+
+def test_haircut_refuses_both_price_file_flags(off_calendar: Path) -> None:
+    # --prices-csv was silently ignored when --csv was given too
+    from tests.cli.conftest import assert_one_line_error
+
+    result = runner.invoke(
+        app,
+        ["haircut", "SHEA", "--quantity", "1000", "--csv", str(off_calendar), "--name", "SHEA",
+         "--prices-csv", str(off_calendar)],
+    )  # fmt: skip
+    assert_one_line_error(result, 2, "--prices-csv and --csv both name a price file: give one")

@@ -61,6 +61,24 @@ def test_vol_fit_says_when_the_long_run_is_not_meaningful() -> None:
     assert annualised < 200
 
 
+def test_vol_fit_and_select_warn_on_stderr_not_in_the_result() -> None:
+    # the fresh-clone user check: warnings printed with the result on stdout mix with what a
+    # script reads; `vol fit --json` lost the fit's warnings (the command's empty list replaced
+    # them)
+    import json
+
+    fit = runner.invoke(app, ["vol", "fit", "SHEA", "--sample"])
+    assert fit.exit_code == 0, fit.output
+    assert "warning" not in fit.stdout
+    assert "warning: garch-t fit is not stationary" in " ".join(fit.stderr.split())
+    data = json.loads(runner.invoke(app, ["vol", "fit", "SHEA", "--sample", "--json"]).stdout)
+    assert any("garch-t fit is not stationary" in w for w in data["warnings"])
+    chosen = runner.invoke(app, ["vol", "select", "SHEA", "--sample"])
+    assert chosen.exit_code == 0, chosen.output
+    assert "warning" not in chosen.stdout
+    assert "garch-t: garch-t fit is not stationary" in " ".join(chosen.stderr.split())
+
+
 def test_vol_select_marks_non_stationary_fits() -> None:
     result = runner.invoke(app, ["vol", "select", "SHEA", "--sample"])
     assert result.exit_code == 0, result.output
