@@ -40,6 +40,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,10 +94,15 @@ class _Lease:
 
 
 class _Cache:
+    """The cache. Blocks come back through ``returned``, a deque the finalizers append to
+    without taking the lock: a finalizer may run inside a locked section (a garbage collection
+    started by an allocation there), and with a lock it would wait for itself."""
+
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.lock = threading.Lock()
         self.free: dict[int, list[npt.NDArray[np.float64]]] = {}  # by size, most recent last
+        self.returned: deque[tuple[npt.NDArray[np.float64], int]] = deque()
         self.held = 0
         self.in_use = 0
         self.hits = 0
@@ -108,6 +114,7 @@ class _Cache:
         if nbytes < MIN_BYTES or nbytes > self.limit:
             return np.empty(size)
         with self.lock:
+            self._take_back()
             blocks = self.free.get(size)
             if blocks:
                 block = blocks.pop()
@@ -121,35 +128,39 @@ class _Cache:
             self.in_use += nbytes
             generation = self.generation
         lease = _Lease(block)
-        weakref.finalize(lease, self._give_back, block, generation)
+        weakref.finalize(lease, self.returned.append, (block, generation))
         out: npt.NDArray[np.float64] = np.asarray(lease)
         return out
 
-    def _make_room(self, nbytes: int) -> bool:
-        """Drop free blocks (other sizes' first, oldest first) until ``nbytes`` fit; under lock."""
-        while self.held + nbytes > self.limit:
-            victims = [s for s, blocks in self.free.items() if blocks]
-            if not victims:
-                return False
-            size = victims[0]  # dicts keep insertion order: the least recently added size
-            self.free[size].pop(0)
-            self.held -= size * 8
-            if not self.free[size]:
-                del self.free[size]
-        return True
-
-    def _give_back(self, block: npt.NDArray[np.float64], generation: int) -> None:
-        with self.lock:
+    def _take_back(self) -> None:
+        """File the blocks whose results are gone as free (under the lock)."""
+        while self.returned:
+            block, generation = self.returned.popleft()
             self.in_use -= block.nbytes
             if generation != self.generation:  # taken before a clear(): not cached again
                 self.held -= block.nbytes
-                return
+                continue
             blocks = self.free.pop(block.size, [])  # re-insert: the size is now the newest
             blocks.append(block)
             self.free[block.size] = blocks
 
+    def _make_room(self, nbytes: int) -> bool:
+        """Drop free blocks, least recently returned size first, until ``nbytes`` fit (under
+        the lock; the requested size has no free block, or it would have been a hit)."""
+        while self.held + nbytes > self.limit:
+            if not self.free:
+                return False
+            size = next(iter(self.free))  # dicts keep insertion order: the oldest size
+            blocks = self.free[size]
+            blocks.pop(0)
+            self.held -= size * 8
+            if not blocks:
+                del self.free[size]
+        return True
+
     def clear(self) -> None:
         with self.lock:
+            self._take_back()
             self.free.clear()
             self.generation += 1
             self.held = self.in_use  # in use are still counted until they come back
@@ -157,6 +168,7 @@ class _Cache:
 
     def stats(self) -> CacheStats:
         with self.lock:
+            self._take_back()
             return CacheStats(self.limit, self.held, self.in_use, self.hits, self.misses)
 
 

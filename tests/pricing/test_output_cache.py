@@ -189,3 +189,25 @@ def test_a_zero_limit_turns_the_cache_off(monkeypatch: pytest.MonkeyPatch) -> No
     again = black76_greeks(*_book(1))
     np.testing.assert_array_equal(again.vega, first)
     assert off.stats() == _output_cache.CacheStats(0, 0, 0, 0, 0)
+
+
+def test_a_result_collected_while_the_cache_is_busy_comes_back_without_deadlock(
+    cache: _output_cache._Cache,
+) -> None:
+    """A garbage collection can start inside the cache's locked section (any allocation there
+    may trigger one) and run the finalizer of a result held in a reference cycle."""
+    cycle: list[object] = [black76_greeks(*_book(1))]
+    cycle.append(cycle)
+    del cycle
+    finished = threading.Event()
+
+    def collect_under_the_lock() -> None:
+        with cache.lock:
+            gc.collect()  # runs the cyclic result's finalizer in this thread
+        finished.set()
+
+    worker = threading.Thread(target=collect_under_the_lock, daemon=True)
+    worker.start()
+    assert finished.wait(timeout=10), "the finalizer waited for the lock its own thread holds"
+    assert cache.stats().in_use_bytes == 0
+    assert cache.stats().held_bytes == 6 * N * 8
