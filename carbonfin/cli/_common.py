@@ -55,6 +55,8 @@ problem (it goes to stderr and into the JSON's ``warnings``).
 from __future__ import annotations
 
 import contextvars
+import dataclasses
+import datetime as dt
 import functools
 import importlib
 import inspect
@@ -118,6 +120,7 @@ __all__ = [
     "parse_decimal",
     "record_source",
     "report_error",
+    "restate_source",
     "sources_text",
     "table",
     "to_jsonable",
@@ -352,6 +355,19 @@ def record_source(source: DataSource) -> None:
     found = _sources.get()
     if found is not None and source not in found:
         found.append(source)
+
+
+def restate_source(what: str, as_of: dt.date, note: str) -> None:
+    """Restate the running command's source ``what`` (e.g. ``"SHEA prices"``) as of the data it
+    used (``as_of``: the mark of a valuation date), saying so in ``note``; the loaders record
+    the end of the data they read, before the command knows its date. A source already as of
+    that date is left as it is."""
+    found = _sources.get()
+    if found is None:
+        return
+    for i, source in enumerate(found):
+        if source.what == what and source.as_of != as_of:
+            found[i] = dataclasses.replace(source, as_of=as_of, note=note)
 
 
 def sources_text() -> str:

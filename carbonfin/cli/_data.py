@@ -108,14 +108,18 @@ def _require_rows(engine: Engine, table: str, what: str) -> None:
         raise DatabaseNotReadyError(f"database {name} holds no {what}: {_SEED}")
 
 
-def _database_source(engine: Engine, what: str, as_of: dt.date | int | None) -> DataSource:
-    return DataSource("database", engine.url.render_as_string(hide_password=True), what, as_of)
+def _database_source(
+    engine: Engine, what: str, as_of: dt.date | None, year: int | None = None
+) -> DataSource:
+    return DataSource(
+        "database", engine.url.render_as_string(hide_password=True), what, as_of, year
+    )
 
 
-def _sample_source(what: str, as_of: dt.date | int | None) -> DataSource:
+def _sample_source(what: str, as_of: dt.date | None, year: int | None = None) -> DataSource:
     from carbonfin.data import sample_dir
 
-    return DataSource("sample", str(sample_dir()), what, as_of)
+    return DataSource("sample", str(sample_dir()), what, as_of, year)
 
 
 def _last_date(frame: pd.DataFrame) -> dt.date | None:
@@ -162,9 +166,14 @@ def load_fx_fixings() -> pd.DataFrame:
     return frame
 
 
-def _last_year(frames: dict[str, pd.DataFrame]) -> int | None:
+def _last_year(frames: dict[str, pd.DataFrame]) -> tuple[dt.date | None, int | None]:
+    """The account's last reporting year and, as its as-of date, that year's last day (the
+    account is annual: one row per firm and year)."""
     years = frames["firm_years"]["year"]
-    return None if years.empty else int(years.max())
+    if years.empty:
+        return None, None
+    year = int(years.max())
+    return dt.date(year, 12, 31), year
 
 
 def load_account_frames() -> dict[str, pd.DataFrame]:
@@ -173,7 +182,7 @@ def load_account_frames() -> dict[str, pd.DataFrame]:
         from carbonfin.data import load_table
 
         frames = {name: load_table(name) for name in _ACCOUNT}
-        record_source(_sample_source("carbon account", _last_year(frames)))
+        record_source(_sample_source("carbon account", *_last_year(frames)))
         return frames
     from carbonfin.store import repositories
     from carbonfin.store.database import session_scope
@@ -183,7 +192,7 @@ def load_account_frames() -> dict[str, pd.DataFrame]:
     _require_rows(engine, "firm_years", "carbon-account data (firm years)")
     with session_scope(engine) as session:
         frames = repositories.account_frames(session=session)
-    record_source(_database_source(engine, "carbon account", _last_year(frames)))
+    record_source(_database_source(engine, "carbon account", *_last_year(frames)))
     return frames
 
 

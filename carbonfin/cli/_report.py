@@ -134,23 +134,35 @@ class DataSource:
     kind: str  # "database", "sample" or "file"
     location: str  # the URL without password, or the sample folder
     what: str  # "SHEA prices", "FX fixings", "carbon account", "loans"
-    as_of: dt.date | int | None  # last date (or year) of the data read
+    as_of: dt.date | None  # last date of the data read, or of the data used (restate_source)
+    #: an annual source (the carbon account): its last reporting year; ``as_of`` is that year's
+    #: last day
+    reporting_year: int | None = None
+    note: str | None = None  # what the as-of date is, where it is not the end of the data read
 
     def describe(self) -> str:
         where = {
             "database": f"database {self.location}",
             "sample": "shipped sample market (--sample)",
         }.get(self.kind, f"{self.kind} {self.location}")
-        when = f" to {self.as_of}" if self.as_of is not None else ""
-        return f"{where}: {self.what}{when}"
+        if self.reporting_year is not None:
+            when = f" to reporting year {self.reporting_year}"
+        else:
+            when = f" to {self.as_of}" if self.as_of is not None else ""
+        return f"{where}: {self.what}{when}" + (f" ({self.note})" if self.note else "")
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "kind": self.kind,
             "location": self.location,
             "what": self.what,
             "as_of": self.as_of,
         }
+        if self.reporting_year is not None:
+            out["reporting_year"] = self.reporting_year
+        if self.note is not None:
+            out["note"] = self.note
+        return out
 
 
 def to_jsonable(value: Any) -> Any:

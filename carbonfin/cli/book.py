@@ -21,6 +21,7 @@ from carbonfin.cli._common import (
     command,
     money,
     parse_date,
+    restate_source,
     sources_text,
     table,
     upper,
@@ -122,14 +123,48 @@ def _valued_book(
 
     get_model(model)  # an unknown --model is bad input, before any loan is read or valued
     if not use_sample():
-        return _lending_book(bank, when, model, say)
+        book, histories, not_valued = _lending_book(bank, when, model, say)
+        return _as_of_the_marks(book, histories), histories, not_valued
     pledges, loans, histories, when, note = _book_frames(bank, when, say)
     book = value_book(
         pledges, loans, histories, RateStore(load_fx_fixings()), as_of=when,
         model=model, covered_usccs=_covered_usccs(),
         data_source=f"{sources_text()}; {note}", progress=say,
     )  # fmt: skip
-    return book, histories, None
+    return _as_of_the_marks(book, histories), histories, None
+
+
+def _as_of_the_marks(
+    book: BookValuation, histories: dict[Instrument, PriceHistory]
+) -> BookValuation:
+    """The valuation with its price and FX sources restated as of what it used: each
+    instrument's mark (the last price at or before the valuation date that the mark rules
+    take), the newest FX fixing used; the loaders had recorded the end of the data read (a
+    2026-10-05 valuation said "prices to 2026-10-30")."""
+    import bisect
+    import dataclasses
+
+    before = sources_text()
+    for inst, history in histories.items():
+        dates = history.dates
+        held = f"quotes held to {dates[-1]}" if dates else "no quotes"
+        profile = book.profiles.get(inst)
+        if profile is not None:
+            restate_source(f"{inst.value} prices", profile.mark.last_date,
+                           f"the mark used for {book.as_of}; {held}")  # fmt: skip
+            continue
+        i = bisect.bisect_right(dates, book.as_of)
+        if i:  # no pledge of it in the book: its last quote at or before the valuation date
+            restate_source(f"{inst.value} prices", dates[i - 1],
+                           f"last quote at or before {book.as_of}, not used: no pledge of "
+                           f"{inst.value} in the book; {held}")  # fmt: skip
+    fixings = [d for q in book.fx.values() for d in q.fixing_dates]
+    if fixings:
+        restate_source("FX fixings", max(fixings), f"the newest fixing used for {book.as_of}")
+    after = sources_text()
+    if after == before or before not in book.data_source:
+        return book
+    return dataclasses.replace(book, data_source=book.data_source.replace(before, after, 1))
 
 
 def _lending_book(

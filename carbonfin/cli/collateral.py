@@ -23,6 +23,7 @@ from carbonfin.cli._common import (
     money,
     parse_date,
     record_source,
+    restate_source,
     sources_text,
     table,
     upper,
@@ -211,6 +212,10 @@ def haircut_cmd(
             mark_method=None if mark is None else mark.strip().lower(),  # type: ignore[arg-type]
             rules=rules_table,
         )  # fmt: skip
+    before = sources_text()
+    restate_source(f"{history.name} prices", b.mark_date,
+                   f"the mark used for {b.as_of}; quotes held to {history.dates[-1]}")  # fmt: skip
+    data_source = b.data_source.replace(before, sources_text(), 1)
     sources: list[str] = []
     rows: list[dict[str, Any]] = []
     for c in b.components:
@@ -250,7 +255,7 @@ def haircut_cmd(
         f"rule: {b.rule}",
         *(f"[{i}] {source}" for i, source in enumerate(sources, start=1)),
         *(f"note: {note}" for note in b.notes),
-        f"data: {b.data_source}; policy {b.policy_version}",
+        f"data: {data_source}; policy {b.policy_version}",
     ]
     return Report(
         {
@@ -281,7 +286,7 @@ def haircut_cmd(
             "components": [{k: v for k, v in r.items() if k != "ref"} for r in rows],
             "rule": b.rule,
             "notes": list(b.notes),
-            "data_source": b.data_source,
+            "data_source": data_source,
             "policy_version": b.policy_version,
         },
         human,

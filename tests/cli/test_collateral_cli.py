@@ -355,3 +355,24 @@ def test_haircut_refuses_both_price_file_flags(off_calendar: Path) -> None:
          "--prices-csv", str(off_calendar)],
     )  # fmt: skip
     assert_one_line_error(result, 2, "--prices-csv and --csv both name a price file: give one")
+
+
+def test_book_value_sources_are_as_of_the_marks_used_not_the_end_of_the_file() -> None:
+    # a 2026-10-05 valuation said "SHEA prices to 2026-10-30" (the loaders recorded the end of
+    # the file before the command knew its date); 2026-10-01..07 is the National Day holiday
+    args = ["book", "value", "--bank", "BANK-01", "--as-of", "2026-10-05", "--sample"]
+    result = runner.invoke(app, args)
+    assert result.exit_code in (0, 5), result.output
+    out = " ".join(result.stdout.split())
+    assert "prices to 2026-10-30" not in out
+    data = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    prices = {s["what"]: s for s in data["source"] if s["what"].endswith(" prices")}
+    for inst in ("SHEA", "CEA"):  # BANK-01's pledged instruments: the summary names each mark
+        as_of = prices[f"{inst} prices"]["as_of"]
+        assert as_of <= "2026-10-05"
+        assert f"{inst}: mark " in out
+        assert f"CNY/t of {as_of}," in out.split(f"{inst}: mark ", 1)[1][:40]
+        assert f"SHEA prices to {prices['SHEA prices']['as_of']} (the mark used" in out
+    assert "quotes held to 2026-10-30" in prices["CCER prices"]["note"]
+    fx = next(s for s in data["source"] if s["what"] == "FX fixings")
+    assert fx["as_of"] == "2026-09-30"  # the last fixing before the holiday

@@ -113,6 +113,11 @@ def test_score_card_factors() -> None:
     data, text = both(["score", uscc, "--year", "2024", "--as-of", "2026-11-26", "--sample"])
     assert f"score {data['score']:.1f}/100" in text
     assert data["source"][0]["what"] == "carbon account"
+    # it was the integer 2025: an as-of is an ISO date everywhere in the JSON; the account is
+    # annual, so its last reporting year is named as such beside it
+    assert data["source"][0]["as_of"] == "2025-12-31"
+    assert data["source"][0]["reporting_year"] == 2025
+    assert "carbon account to reporting year 2025" in text
     for f in data["factors"]:
         assert isinstance(f["points"], float)
         assert f"{f['factor']}" in text
