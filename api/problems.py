@@ -10,7 +10,6 @@ with a generic 500 body that reveals nothing; the fuzz test makes sure no client
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.wording import plain_error
 from carbonfin.errors import (
     CarbonfinError,
     ConfigurationError,
@@ -114,22 +114,8 @@ def status_for(exc: CarbonfinError) -> int:
 
 
 def _clean_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    out = []
-    for err in exc.errors():
-        value = err.get("input")
-        not_finite = isinstance(value, float) and not math.isfinite(value)
-        out.append(
-            {
-                "loc": [str(p) for p in err.get("loc", ())],
-                # NaN fails every bound, and pydantic names the bound ("less than or equal to
-                # 1"): the caller's mistake is the number itself
-                "msg": f"must be a finite number; got {value}"
-                if not_finite
-                else str(err.get("msg", "")),
-                "type": "finite_number" if not_finite else str(err.get("type", "")),
-            }
-        )
-    return out
+    """Each error as ``loc``, ``msg`` and ``type``, the message in words (:mod:`api.wording`)."""
+    return [plain_error(err) for err in exc.errors()]
 
 
 def _parameter_names(request: Request) -> dict[str, str]:
@@ -170,9 +156,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _clean_validation_errors(exc)
-        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
-        where = ".".join(first["loc"])
-        return problem_response(422, f"{where}: {first['msg']}", request, errors=errors)
+        detail = errors[0]["msg"] if errors else "invalid request"
+        if len(errors) > 1:
+            detail += f" (and {len(errors) - 1} more in `errors`)"
+        return problem_response(422, detail, request, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

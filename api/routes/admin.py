@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import AdminClient, AuditReaderClient, PageLimit, SessionDep
 from api.problems import problem_responses
+from api.schemas import patterns
 from api.schemas.admin import AuditPublic, ClientCreate, ClientCreated, ClientPublic
 from api.schemas.common import Instant, Page
 from carbonfin.store import credentials
@@ -84,7 +85,7 @@ def list_clients(_admin: AdminClient, session: SessionDep) -> list[ClientPublic]
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def revoke_client(
-    client_id: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{2,63}$")],
+    client_id: Annotated[str, Path(pattern=patterns.CLIENT_ID)],
     admin: AdminClient,
     request: Request,
 ) -> ClientPublic:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from api.deps import PageLimit, ReaderClient, SessionDep
 from api.problems import ApiProblemError, problem_responses
+from api.schemas import patterns
 from api.schemas.common import USCC, Day, Page, Provenance
 from api.schemas.firms import (
     BatchScoreRequest,
@@ -48,7 +49,7 @@ def list_firms(
     _client: ReaderClient,
     limit: PageLimit,
     sector: str | None = None,
-    cursor: Annotated[str | None, Query(pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$")] = None,
+    cursor: Annotated[str | None, Query(pattern=patterns.FIRM_CURSOR)] = None,
 ) -> Page[FirmPublic]:
     """Firms of the carbon account (public registry data), ordered by USCC."""
     stmt = select(Firm).order_by(Firm.uscc).limit(limit + 1)

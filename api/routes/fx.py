@@ -10,12 +10,11 @@ from fastapi import APIRouter, Query, Request
 
 from api.deps import ReaderClient
 from api.problems import problem_responses
+from api.schemas import patterns
 from api.schemas.common import Currency, Day
 from api.schemas.fx import ConvertPublic, EligibilityPublic, EligibilityRequest
 
 router = APIRouter(prefix="/v1", tags=["fx"])
-#: An amount to convert: a decimal string, 0 to 1e15, at most 6 decimals (no exponent, no sign).
-AMOUNT_PATTERN = r"^(?:(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,6})?|1000000000000000(?:\.0{1,6})?)$"
 
 
 @router.get(
@@ -27,7 +26,7 @@ def convert(
     amount: Annotated[
         str,
         Query(
-            pattern=AMOUNT_PATTERN,
+            pattern=patterns.AMOUNT,
             examples=["1000000.00"],
             description="a decimal string from 0 to 1,000,000,000,000,000, at most 6 decimals",
         ),

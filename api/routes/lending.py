@@ -24,6 +24,7 @@ from api.deps import (
     own_institution,
 )
 from api.problems import ApiProblemError, problem_responses
+from api.schemas import patterns
 from api.schemas.common import Day, Page
 from api.schemas.lending import (
     LedgerEntryPublic,
@@ -40,7 +41,7 @@ from carbonfin.store.credentials import ClientIdentity
 from carbonfin.store.models import Loan
 
 router = APIRouter(prefix="/v1", tags=["lending"])
-LoanId = Annotated[str, Path(pattern=r"^LN-[0-9A-Z]{7,16}$", examples=["LN-0000003"])]
+LoanId = Annotated[str, Path(pattern=patterns.LOAN_ID, examples=["LN-0000003"])]
 AsOf = Annotated[
     Day | None,
     Query(description="the date the balance and status are as of (default: today in China)"),
@@ -130,11 +131,11 @@ def list_loans(
     session: SessionDep,
     identity: ReaderClient,
     limit: PageLimit,
-    status: Annotated[str | None, Query(pattern=r"^(active|repaid|defaulted)$")] = None,
-    currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
+    status: Annotated[str | None, Query(pattern=patterns.LOAN_STATUS)] = None,
+    currency: Annotated[str | None, Query(pattern=patterns.CURRENCY_FILTER)] = None,
     borrower_uscc: Annotated[str | None, Query(max_length=18)] = None,
     bank_id: Annotated[str | None, Query(max_length=32)] = None,
-    cursor: Annotated[str | None, Query(pattern=r"^LN-[0-9A-Z]{7,16}$")] = None,
+    cursor: Annotated[str | None, Query(pattern=patterns.LOAN_ID)] = None,
 ) -> Page[LoanPublic]:
     """Loans visible to the caller (a bank: its own), ordered by id; ``bank_id`` filters for
     the regulator; a bank may give only its own (:func:`api.deps.bank_scope`)."""

@@ -27,6 +27,7 @@ from api.deps import (
     own_institution,
 )
 from api.problems import ApiProblemError, problem_responses
+from api.schemas import patterns
 from api.schemas.collateral import (
     EligibilityPublic,
     MarginCallPublic,
@@ -51,8 +52,8 @@ from carbonfin.store.credentials import ClientIdentity
 from carbonfin.store.models import Loan, Pledge
 
 router = APIRouter(prefix="/v1", tags=["collateral"])
-PledgeId = Annotated[str, Path(pattern=r"^PL-[0-9A-Z]{7,16}$", examples=["PL-0000001"])]
-LoanId = Annotated[str, Path(pattern=r"^LN-[0-9A-Z]{7,16}$", examples=["LN-0000003"])]
+PledgeId = Annotated[str, Path(pattern=patterns.PLEDGE_ID, examples=["PL-0000001"])]
+LoanId = Annotated[str, Path(pattern=patterns.LOAN_ID, examples=["LN-0000003"])]
 
 
 def _actor(identity: ClientIdentity) -> Actor:
@@ -347,12 +348,10 @@ def list_pledges(
     identity: ReaderClient,
     limit: PageLimit,
     loan_id: Annotated[str | None, Query(max_length=32)] = None,
-    instrument: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2,8}$")] = None,
-    status: Annotated[
-        str | None, Query(pattern=r"^(active|partially_released|released|enforced)$")
-    ] = None,
+    instrument: Annotated[str | None, Query(pattern=patterns.INSTRUMENT_FILTER)] = None,
+    status: Annotated[str | None, Query(pattern=patterns.PLEDGE_STATUS)] = None,
     bank_id: Annotated[str | None, Query(max_length=32)] = None,
-    cursor: Annotated[str | None, Query(pattern=r"^PL-[0-9A-Z]{7,16}$")] = None,
+    cursor: Annotated[str | None, Query(pattern=patterns.PLEDGE_ID)] = None,
 ) -> Page[PledgePublic]:
     """Pledges visible to the caller (a bank: those securing its loans), ordered by id, each
     with its state today (``status`` filters on the state after every recorded release);

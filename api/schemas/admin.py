@@ -6,11 +6,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from api.schemas import patterns
 from api.schemas.common import StrictModel, UtcDateTime
 
 
 class ClientCreate(StrictModel):
-    institution_id: str = Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$", examples=["BANK-01"])
+    institution_id: str = Field(pattern=patterns.INSTITUTION_ID, examples=["BANK-01"])
     role: Literal["bank", "regulator", "admin"] | None = Field(
         default=None,
         description="follows the institution: `bank` for a bank, `regulator` for the central "

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from api.schemas import patterns
 from api.schemas.common import (
     USCC,
     Currency,
@@ -77,7 +78,7 @@ class HaircutPublic(BaseModel):
 
 
 class PledgeCreate(StrictModel):
-    loan_id: str = Field(pattern=r"^LN-[0-9A-Z]{7,16}$", examples=["LN-0000003"])
+    loan_id: str = Field(pattern=patterns.LOAN_ID, examples=["LN-0000003"])
     instrument: InstrumentCode = Field(examples=["SHEA"])
     vintage: int | None = Field(default=None, ge=2013, le=2100, examples=[2025])
     quantity_t: int = Field(gt=0, le=1_000_000_000, examples=[150_000])
@@ -85,7 +86,10 @@ class PledgeCreate(StrictModel):
         default=None, description="the firm whose holding is pledged (default: the borrower)"
     )
     registration_no: str = Field(
-        min_length=4, max_length=40, pattern=r"^[A-Za-z0-9-]+$", examples=["SHEA-ZY-2026-009001"]
+        min_length=4,
+        max_length=40,
+        pattern=patterns.REGISTRATION_NO,
+        examples=["SHEA-ZY-2026-009001"],
     )
     registration_date: RegistryDay = Field(
         examples=["2026-10-30"], description="the registry's date; not after today"

@@ -29,6 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from api.schemas import patterns
+
 __all__ = [
     "FIRST_DAY",
     "IDEMPOTENCY_KEY_PATTERN",
@@ -59,7 +61,11 @@ R = TypeVar("R")
 #: the organisation code, 18 the check character; the alphabet is 0-9 and A-Z without I, O, S, V,
 #: Z. The check character (position 18, ISO 7064 MOD 31-3 as GB 32100-2015 defines it) cannot be
 #: written as a pattern: the server checks it and answers 422 naming the expected character.
-USCC_PATTERN = r"^[1-9ANY][0-9A-HJ-NPQRTUWXY][0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$"
+USCC_PATTERN = patterns.described(
+    r"^[1-9ANY][0-9A-HJ-NPQRTUWXY][0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$",
+    "a unified social credit code (GB 32100-2015): 18 digits or capital letters other than I, "
+    "O, S, V and Z, with a valid check character",
+)
 USCC = Annotated[
     str,
     StringConstraints(pattern=USCC_PATTERN),
@@ -80,7 +86,7 @@ Currency = Literal[
 LOAN_CURRENCIES = ("CNY", "CNH", "USD", "EUR", "HKD", "JPY")
 LoanCurrency = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Z]{3}$"),
+    StringConstraints(pattern=patterns.LOAN_CURRENCY),
     Field(json_schema_extra={"enum": list(LOAN_CURRENCIES)}),
 ]
 InstrumentCode = Literal["SHEA", "CEA", "CCER"]
@@ -142,8 +148,10 @@ def day_schema(first: dt.date, last: dt.date = LAST_DAY, *, why: str = "") -> Wi
     """The OpenAPI schema of a date from ``first`` to ``last``: JSON Schema has no date bounds,
     so they are stated as a pattern (and in words)."""
     text = f"from {first} to {last}" + (f" ({why})" if why else "")
+    words = f"a date YYYY-MM-DD from {first} to {last}"
+    pattern = patterns.described(date_pattern(first, last), words)
     return WithJsonSchema(
-        {"type": "string", "format": "date", "pattern": date_pattern(first, last),
+        {"type": "string", "format": "date", "pattern": pattern,
          "description": f"a date YYYY-MM-DD {text}"}
     )  # fmt: skip
 
@@ -211,13 +219,15 @@ Instant = Annotated[
 ]
 
 #: ``Idempotency-Key``: 1 to 255 visible ASCII characters (no spaces at either end).
-IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]{0,253}[!-~])?$"
+IDEMPOTENCY_KEY_PATTERN = patterns.IDEMPOTENCY_KEY
 
 
 #: A money amount written as a decimal string: greater than 0, at most 10,000,000,000,000, at most
 #: two decimals, no leading zeros, no exponent, no sign.
-MONEY_PATTERN = (
-    r"^(?:[1-9][0-9]{0,12}(?:\.[0-9]{1,2})?|0\.(?:0[1-9]|[1-9][0-9]?)|10000000000000(?:\.0{1,2})?)$"
+MONEY_PATTERN = patterns.described(
+    r"^(?:[1-9][0-9]{0,12}(?:\.[0-9]{1,2})?|0\.(?:0[1-9]|[1-9][0-9]?)|10000000000000(?:\.0{1,2})?)$",
+    "an amount greater than 0 and at most 10,000,000,000,000 written with digits and at most 2 "
+    "decimals (no sign, exponent or leading zero), e.g. 1234.50",
 )
 MONEY_MAX = Decimal("1e13")
 

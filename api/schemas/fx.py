@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator
 
+from api.schemas import patterns
 from api.schemas.common import LAST_DAY, Currency, Day, StrictModel, date_between, day_schema
 from carbonfin.fx.eligibility import eligibility_rules, iso3166_alpha2
 
@@ -39,7 +40,7 @@ class ParticipantIn(BaseModel):
     institution_type: str = Field(min_length=1, max_length=200, examples=["fund_manager"])
     jurisdiction: str = Field(
         json_schema_extra={"enum": JURISDICTIONS},
-        pattern="^[A-Z]{2}$",
+        pattern=patterns.JURISDICTION,
         examples=["SG"],
         description="ISO 3166-1 alpha-2, upper case, officially assigned",
     )

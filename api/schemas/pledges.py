@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.schemas import patterns
 from api.schemas.collateral import PledgeCreated, PledgePublic
 from api.schemas.common import USCC, Day, InstrumentCode, RegistryDay, StrictModel, UtcDateTime
 
@@ -67,7 +68,7 @@ class Replacement(StrictModel):
     vintage: int | None = Field(default=None, ge=2013, le=2100)
     quantity_t: int = Field(gt=0, le=1_000_000_000)
     pledgor_uscc: USCC | None = None
-    registration_no: str = Field(min_length=4, max_length=40, pattern=r"^[A-Za-z0-9-]+$")
+    registration_no: str = Field(min_length=4, max_length=40, pattern=patterns.REGISTRATION_NO)
     registration_date: RegistryDay = Field(description="the registry's date; not after today")
 
 
@@ -88,7 +89,7 @@ class GuarantorCreate(StrictModel):
     consent_ref: str = Field(
         min_length=1,
         max_length=64,
-        pattern=r"^[\x21-\x7e][\x20-\x7e]*$",
+        pattern=patterns.CONSENT_REF,
         description="reference of the guarantor's documented consent (a document id)",
         examples=["CONSENT-2026-0042"],
     )
