@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from rich.table import Table
-
+from carbonfin.cli._table import FitColumn, FitTable
 from carbonfin.errors import InvalidInputError
 
 __all__ = ["Column", "DataSource", "ExitCode", "Money", "Report", "money", "table", "to_jsonable"]
@@ -70,12 +69,18 @@ def money(amount: float | Decimal | int, currency: object) -> Money:
 
 @dataclass(frozen=True)
 class Column:
-    """A column of a :func:`table`: the row key, its header and how to format its values."""
+    """A column of a :func:`table`: the row key, its header and how to format its values.
+
+    ``keep``: a row's identifier or state, never folded, cut or left out on a narrow terminal
+    (default: the table's first column); ``optional``: among the first left out when the table
+    cannot fit (:mod:`carbonfin.cli._table`)."""
 
     key: str
     header: str | None = None
     fmt: str | Callable[[Any], str] | None = None  # a format spec ("{:,.0f}") or a function
     numeric: bool | None = None  # right-justified; default: guessed from the first value
+    keep: bool | None = None
+    optional: bool = False
 
     def text(self, value: Any) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -92,24 +97,29 @@ def table(
     columns: Sequence[Column | str] | None = None,
     *,
     title: str | None = None,
-) -> Table:
-    """A Rich table of ``rows`` whose text columns fold (never cut) on a narrow terminal."""
+) -> FitTable:
+    """A table of ``rows`` laid out for the width it is printed at: identifiers, states and
+    numbers never cut, text folded, and any column left out named in its caption
+    (:class:`carbonfin.cli._table.FitTable`)."""
     cols = [c if isinstance(c, Column) else Column(c) for c in (columns or list(rows[0]))]
-    out = Table(title=title)
-    for c in cols:
+    fitted: list[FitColumn] = []
+    for i, c in enumerate(cols):
         first = next((r[c.key] for r in rows if r.get(c.key) is not None), None)
         numeric = c.numeric
         if numeric is None:
             numeric = isinstance(first, int | float | Decimal | Money) and not isinstance(
                 first, bool
             )
-        if numeric:
-            out.add_column(c.header or c.key, justify="right", no_wrap=True)
-        else:
-            out.add_column(c.header or c.key, overflow="fold")
-    for r in rows:
-        out.add_row(*(c.text(r.get(c.key)) for c in cols))
-    return out
+        fitted.append(
+            FitColumn(
+                header=c.header or c.key,
+                cells=tuple(c.text(r.get(c.key)) for r in rows),
+                numeric=bool(numeric),
+                keep=(i == 0) if c.keep is None else c.keep,
+                optional=c.optional,
+            )
+        )
+    return FitTable(fitted, title=title)
 
 
 @dataclass

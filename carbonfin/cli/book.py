@@ -267,12 +267,12 @@ def book_value_cmd(
             table(
                 rows,
                 [
-                    Column("loan_id", "loan"),
-                    Column("state"),
+                    Column("loan_id", "loan", keep=True),
+                    Column("state", keep=True),
                     Column("ltv", "LTV", fmt="{:.1%}"),
                     Column("utilisation", fmt="{:.2f}"),
                     Column("outstanding", "loan CNY", fmt=_whole),
-                    Column("collateral_value", "collateral CNY", fmt=_whole),
+                    Column("collateral_value", "collateral CNY", fmt=_whole, optional=True),
                     Column("topup_cash", "top-up cash CNY", fmt=_whole),
                     Column("topup_quantity_t", "or tonnes", fmt="{:,.0f}"),
                     Column("instrument"),

@@ -127,7 +127,11 @@ def stress_cmd(
         records = [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
         data[key] = records
         columns = [
-            Column(str(c), fmt="{:,.0f}" if pd.api.types.is_numeric_dtype(frame[c]) else None)
+            Column(
+                str(c),
+                _header(str(c)),
+                fmt="{:,.0f}" if pd.api.types.is_numeric_dtype(frame[c]) else None,
+            )
             for c in frame.columns
         ]
         human.append(table(records, columns, title=title))
@@ -161,3 +165,9 @@ def _save_stress(
     with session_scope(seeded_engine()) as session:
         run_id, replaced = save_stress_run(session=session, record=record)
     return {"id": run_id, "scope": record["scope"], "replaced": replaced}
+
+
+def _header(key: str) -> str:
+    """A result column's header in words, so a narrow terminal can wrap it: ``value_before_cny``
+    -> ``value before CNY`` (the JSON keeps the key)."""
+    return " ".join("CNY" if w == "cny" else w for w in key.split("_"))

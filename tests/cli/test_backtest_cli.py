@@ -29,7 +29,14 @@ def _csv_args(path: Path, out: Path) -> list[str]:
             "--workers", "1", "--out", str(out)]  # fmt: skip
 
 
-def test_summary_table_comes_before_the_report_path(quotes_csv: Path, tmp_path: Path) -> None:
+def test_summary_table_comes_before_the_report_path(
+    quotes_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from carbonfin.cli import _common
+
+    # 120 columns: each header on one line (at 80 "Kupiec p" wraps at its space; the layout at
+    # narrow widths is tests/cli/test_table_layout.py's)
+    monkeypatch.setattr(_common.console, "_width", 120)
     r = invoke([*_csv_args(quotes_csv, tmp_path / "rep"), "--models", "hs",
                 "--horizons", "1", "--haircut-step", "20"])  # fmt: skip
     assert r.exit_code == 0, r.output
