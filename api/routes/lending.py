@@ -25,7 +25,7 @@ from api.deps import (
 )
 from api.problems import ApiProblemError, problem_responses
 from api.schemas import patterns
-from api.schemas.common import Day, Page
+from api.schemas.common import USCC, Day, Page
 from api.schemas.lending import (
     LedgerEntryPublic,
     LoanCreate,
@@ -133,7 +133,7 @@ def list_loans(
     limit: PageLimit,
     status: Annotated[str | None, Query(pattern=patterns.LOAN_STATUS)] = None,
     currency: Annotated[str | None, Query(pattern=patterns.CURRENCY_FILTER)] = None,
-    borrower_uscc: Annotated[str | None, Query(max_length=18)] = None,
+    borrower_uscc: Annotated[USCC | None, Query()] = None,
     bank_id: Annotated[str | None, Query(max_length=32)] = None,
     cursor: Annotated[str | None, Query(pattern=patterns.LOAN_ID)] = None,
 ) -> Page[LoanPublic]:
@@ -148,7 +148,7 @@ def list_loans(
     if currency:
         stmt = stmt.where(Loan.currency == currency.upper())
     if borrower_uscc:
-        stmt = stmt.where(Loan.borrower_uscc == borrower_uscc.upper())
+        stmt = stmt.where(Loan.borrower_uscc == borrower_uscc)
     if cursor:
         stmt = stmt.where(Loan.loan_id > cursor)
     rows = list(session.scalars(stmt))

@@ -28,8 +28,10 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from api.schemas import patterns
+from carbonfin.scoring.ids import uscc_problems
 
 __all__ = [
     "FIRST_DAY",
@@ -60,19 +62,34 @@ R = TypeVar("R")
 #: (1-9, A, N, Y), position 2 the category, 3-8 the administrative-division code (digits), 9-17
 #: the organisation code, 18 the check character; the alphabet is 0-9 and A-Z without I, O, S, V,
 #: Z. The check character (position 18, ISO 7064 MOD 31-3 as GB 32100-2015 defines it) cannot be
-#: written as a pattern: the server checks it and answers 422 naming the expected character.
+#: written as a pattern: the document states the pattern, the server checks the whole code.
 USCC_PATTERN = patterns.described(
     r"^[1-9ANY][0-9A-HJ-NPQRTUWXY][0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$",
     "a unified social credit code (GB 32100-2015): 18 digits or capital letters other than I, "
     "O, S, V and Z, with a valid check character",
 )
+
+
+def _valid_uscc(value: str) -> str:
+    """The one check of a USCC at the API boundary, for every route and field that takes one:
+    :func:`carbonfin.scoring.ids.uscc_problems` (the pattern's structure and the check
+    character), refused as a 422 of type ``uscc`` that names each problem, the expected check
+    character among them (:mod:`api.wording`)."""
+    problems = uscc_problems(value)
+    if problems:
+        raise PydanticCustomError("uscc", "{problems}", {"problems": "; ".join(problems)})
+    return value
+
+
+#: A USCC in a path, a query or a body, checked whole (check character included) before any
+#: route runs: a malformed code is the same 422 everywhere, whatever the data hold.
 USCC = Annotated[
     str,
-    StringConstraints(pattern=USCC_PATTERN),
+    AfterValidator(_valid_uscc),
     Field(
         description="unified social credit code (GB 32100-2015), upper case, 18 characters; "
         "position 18 is a check character (ISO 7064 MOD 31-3) that the server verifies",
-        json_schema_extra={"format": "uscc"},
+        json_schema_extra={"format": "uscc", "pattern": USCC_PATTERN},
     ),
 ]
 #: Every currency the engine knows (carbonfin.conventions.Currency).

@@ -61,7 +61,7 @@ def uscc_problems(code: object) -> list[str]:
     if not isinstance(code, str):
         return [f"a USCC must be a string; got {type(code).__name__}"]
     if len(code) != 18:
-        return [f"a USCC has 18 characters; {code!r} has {len(code)}"]
+        return [f"a USCC has 18 characters; this one has {len(code):,}"]
     problems = [
         f"position {pos} has {ch!r}, which is not in the GB 32100-2015 character set"
         for pos, ch in enumerate(code, start=1)

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
+from carbonfin.scoring.ids import uscc_check_character
 from carbonfin.store.collateral import active_pledges, holdings
 from carbonfin.store.database import session_scope
 from carbonfin.store.models import AuditEntry, Pledge, PledgeRelease
@@ -87,8 +88,14 @@ def test_a_bank_cannot_pledge_another_banks_borrowers_holding(api: Api) -> None:
     )
     assert _numbers(resp.text) & {free} == set()
     # an unknown firm gets the very same answer (no oracle on firms or on other banks' clients)
-    ghost = _problem(_pledge(api, "bank1", loan_b1, "91310000MA1K0000XX", vintage, 1), 422)
-    assert ghost["detail"].replace("91310000MA1K0000XX", firm) == detail
+    ghost_id = "91310000MA1K0000X" + uscc_check_character("91310000MA1K0000X")
+    ghost = _problem(_pledge(api, "bank1", loan_b1, ghost_id, vintage, 1), 422)
+    assert ghost["detail"].replace(ghost_id, firm) == detail
+    # a malformed code is refused at the boundary, whatever the data hold (its check character
+    # is wrong: 'X' where the first 17 give another)
+    assert ghost_id != "91310000MA1K0000XX"
+    malformed = _problem(_pledge(api, "bank1", loan_b1, "91310000MA1K0000XX", vintage, 1), 422)
+    assert malformed["errors"][0]["type"] == "uscc", malformed
     # BANK-02's own borrower pledges the whole free holding
     assert _pledge(api, "bank2", loan_b2, firm, vintage, free).status_code == 201
 

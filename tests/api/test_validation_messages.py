@@ -1,7 +1,10 @@
-"""422 messages in words (fresh-clone user check), on SQLite and PostgreSQL.
+"""422 messages in words, and one USCC check on every route (fresh-clone user check), on SQLite
+and PostgreSQL.
 
 ``GET /v1/fx/convert?amount=-1`` answered "query.amount: String should match pattern
-'^(?:(?:0|[1-9][0-9]{0,14})…'".
+'^(?:(?:0|[1-9][0-9]{0,14})…'"; a USCC with a wrong check character was a 404 on
+``GET /v1/firms/{uscc}``, a 422 naming the expected character on ``/score`` and "not a known firm"
+on ``POST /v1/loans``. docs/api.md promises the 422 everywhere.
 """
 
 from __future__ import annotations
@@ -11,8 +14,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from api.schemas.patterns import words_for
+from carbonfin.scoring.ids import uscc_check_character
+from carbonfin.store.database import session_scope
+from carbonfin.store.models import Firm, Loan, Pledge
 from tests.api.conftest import Api
 from tests.api.test_service import _problem
 
@@ -104,3 +111,115 @@ def test_every_pattern_of_the_document_has_its_words(api: Api) -> None:
     found = set(_patterns(document["paths"])) | set(_patterns(document["components"]))
     assert len(found) >= 15
     assert sorted(p for p in found if words_for(p) is None) == []
+
+
+# ---- the USCC: one check at the boundary of every route that takes one ----------------------
+
+KNOWN = "91310105GN93T2369N"  # a firm of the sample account
+BAD_CHECK = KNOWN[:17] + "0"  # the first 17 characters give 'N'
+CHECK_PROBLEM = "position 18 (check character) is '0'; the first 17 characters give 'N'"
+
+
+def _ids(api: Api) -> dict[str, str]:
+    with session_scope(api.engine) as s:
+        mine = s.scalars(select(Loan.loan_id).where(Loan.bank_id == "BANK-01").limit(1)).one()
+        theirs = s.scalars(select(Loan.loan_id).where(Loan.bank_id == "BANK-02").limit(1)).one()
+        pledge = s.scalars(
+            select(Pledge.pledge_id)
+            .join(Loan, Loan.loan_id == Pledge.loan_id)
+            .where(Loan.bank_id == "BANK-01")
+            .limit(1)
+        ).one()
+    return {"mine": mine, "theirs": theirs, "pledge": pledge}
+
+
+def _uscc_requests(api: Api, uscc: str, loan_id: str) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    """Every route that takes a USCC, with ``uscc`` where it goes: (method, path, keywords)."""
+    ids = _ids(api)
+    pledge = {"loan_id": loan_id, "instrument": "SHEA", "vintage": 2025, "quantity_t": 10,
+              "pledgor_uscc": uscc, "registration_no": "SHEA-ZY-T-1",
+              "registration_date": AS_OF}  # fmt: skip
+    replacement = {k: v for k, v in pledge.items() if k != "loan_id"}
+    return {
+        "uscc": ("GET", f"/v1/firms/{uscc}", {}),
+        "uscc@score": ("GET", f"/v1/firms/{uscc}/score", {}),
+        "usccs[1]": ("POST", "/v1/firms/scores", {"json": {"usccs": [KNOWN, uscc]}}),
+        "borrower_uscc": ("POST", "/v1/loans", {"json": {
+            "borrower_uscc": uscc, "currency": "CNY", "principal": "1000.00",
+            "origination_date": AS_OF, "maturity_date": "2027-10-30", "rate": 0.03}}),
+        "borrower_uscc@list": ("GET", "/v1/loans", {"params": {"borrower_uscc": uscc}}),
+        "pledgor_uscc": ("POST", "/v1/pledges", {"json": pledge}),
+        "replacement.pledgor_uscc": ("POST", f"/v1/pledges/{ids['pledge']}/substitutions",
+                                     {"json": {"replacement": replacement}}),
+        "guarantor_uscc": ("POST", f"/v1/loans/{loan_id}/guarantors", {"json": {
+            "guarantor_uscc": uscc, "consent_ref": "CONSENT-1", "consent_date": AS_OF}}),
+    }  # fmt: skip
+
+
+def test_a_wrong_check_character_is_the_same_422_on_every_route(api: Api) -> None:
+    """It was a 404 on /v1/firms/{uscc}, a 422 on /score and 'not a known firm' on
+    POST /v1/loans; now one validator (api.schemas.common.USCC) answers before any route runs."""
+    loan_id = _ids(api)["mine"]
+    tails = set()
+    for label, (method, path, kw) in _uscc_requests(api, BAD_CHECK, loan_id).items():
+        resp = api.client.request(method, path, headers=api.as_("bank1"), **kw)
+        problem = _problem(resp, 422)
+        name = label.split("@")[0]
+        assert [e["type"] for e in problem["errors"]] == ["uscc"], (label, problem)
+        assert problem["detail"].startswith(f"`{name}` is not a valid unified social credit code")
+        assert CHECK_PROBLEM in problem["detail"], (label, problem)
+        tails.add(problem["detail"].split("`", 2)[2])
+    assert len(tails) == 1, tails  # the same words after the parameter's name
+
+
+@pytest.mark.parametrize(
+    ("code", "problem"),
+    [
+        (KNOWN.lower(), "position 9 has 'g'"),
+        (KNOWN[:17], "a USCC has 18 characters; this one has 17"),
+        ("Z" + KNOWN[1:], "position 1 has 'Z'"),
+        (KNOWN[:2] + "A" + KNOWN[3:], "positions 3-8 must be a 6-digit"),
+    ],
+    ids=["lower-case", "short", "alphabet", "division-code"],
+)
+def test_a_malformed_uscc_names_its_problem_in_a_path(api: Api, code: str, problem: str) -> None:
+    body = _problem(api.client.get(f"/v1/firms/{code}", headers=api.as_("bank1")), 422)
+    assert problem in body["detail"], body
+    _raw_free(body)
+
+
+def test_a_well_formed_unknown_uscc_is_still_a_404(api: Api) -> None:
+    unknown = "91350100M000100Y4" + uscc_check_character("91350100M000100Y4")
+    with session_scope(api.engine) as s:
+        assert s.get(Firm, unknown) is None
+    for path in (f"/v1/firms/{unknown}", f"/v1/firms/{unknown}/score"):
+        resp = api.client.get(path, headers=api.as_("bank1"))
+        assert resp.status_code == 404, resp.text
+    assert api.client.get(f"/v1/firms/{KNOWN}", headers=api.as_("bank1")).status_code == 200
+
+
+def test_a_malformed_uscc_on_another_banks_loan_reveals_nothing(api: Api) -> None:
+    """The check runs before the loan is looked up: another bank's loan, one of one's own and
+    one that does not exist give the same answer, so a malformed USCC probes nothing."""
+    ids = _ids(api)
+    answers = set()
+    for loan_id in (ids["mine"], ids["theirs"], "LN-ZZZZZZZZ"):
+        _, path, kw = _uscc_requests(api, BAD_CHECK, loan_id)["guarantor_uscc"]
+        resp = api.client.post(path, headers=api.as_("bank1"), **kw)
+        answers.add((resp.status_code, resp.json()["detail"]))
+    assert len(answers) == 1, answers
+    assert next(iter(answers))[0] == 422
+
+
+def test_another_banks_borrower_filters_to_nothing_as_an_unknown_firm_does(api: Api) -> None:
+    with session_scope(api.engine) as s:
+        theirs = set(s.scalars(select(Loan.borrower_uscc).where(Loan.bank_id == "BANK-02")))
+        mine = set(s.scalars(select(Loan.borrower_uscc).where(Loan.bank_id == "BANK-01")))
+    only_theirs = sorted(theirs - mine)[0]
+    unknown = "91350100M000100Y4" + uscc_check_character("91350100M000100Y4")
+    bodies = [
+        api.client.get("/v1/loans", params={"borrower_uscc": u}, headers=api.as_("bank1"))
+        for u in (only_theirs, unknown)
+    ]
+    assert [b.status_code for b in bodies] == [200, 200]
+    assert bodies[0].json() == bodies[1].json() == {"items": [], "next_cursor": None}
