@@ -149,8 +149,17 @@ def score_cmd(
         ),
     ] = None,
     save: Annotated[bool, typer.Option(help="store the scores in the database")] = False,
+    limit: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="with --all: firms to list after the distribution, lowest score first "
+            "(0: every firm)",
+        ),
+    ] = 20,
 ) -> Report:
-    """Score one firm (its score card) or, with --all, the population of a year."""
+    """Score one firm (its score card) or, with --all, the population of a year: the grade
+    distribution by industry, then each firm's score, grade and input hash (--limit)."""
     if all_firms == (uscc is not None):
         raise fail("give either a USCC or --all")
     from carbonfin.scoring.methodology import DEFAULT_VERSION  # here: it imports pandas
@@ -161,10 +170,10 @@ def score_cmd(
         if save:
             raise fail("--save stores a population: use it with --all")
         return _card(upper(uscc), year, version, when)
-    return _population(year, version, save, when)
+    return _population(year, version, save, when, limit)
 
 
-def _population(year: int | None, version: str, save: bool, as_of: dt.date) -> Report:
+def _population(year: int | None, version: str, save: bool, as_of: dt.date, limit: int) -> Report:
     import pandas as pd
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -238,11 +247,48 @@ def _population(year: int | None, version: str, save: bool, as_of: dt.date) -> R
         ),
         *notes,
     ]
+    firms, left_out = _firm_rows(scores, limit)
+    data["firms"] = firms
+    data["firms_listed"] = len(firms)
+    data["firms_left_out"] = left_out
+    human.append(
+        table(
+            firms,
+            [
+                Column("uscc", "firm"),
+                Column("year", numeric=True),
+                Column("score", fmt="{:.1f}"),
+                Column("colour_grade", "grade", keep=True),
+                Column("input_hash", "input hash"),
+            ],
+            title=f"firms, lowest score first ({len(firms)} of {len(scores)})",
+        )
+    )
+    if left_out:
+        human.append(f"{left_out} more firms not listed: --limit N lists N, --limit 0 every firm")
     if save:
         new, already = _save(scores)
         data["stored"] = {"new": new, "already_stored": already}
         human.append(f"stored {new} new scores ({already} already stored)")
     return Report(data, human)
+
+
+def _firm_rows(scores: pd.DataFrame, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """The first ``limit`` firms (0: all) by score, lowest first (then by USCC), with their
+    year, grade and input hash; and how many were left out."""
+    ordered = scores.sort_values(["score", "uscc"], kind="stable")
+    shown = ordered if limit == 0 else ordered.head(limit)
+    rows = [
+        {
+            "uscc": str(r["uscc"]),
+            "year": int(r["year"]),
+            "score": float(r["score"]),
+            "colour_grade": str(r["colour_grade"]),
+            "input_hash": str(r["input_hash"]),
+        }
+        for r in shown[["uscc", "year", "score", "colour_grade", "input_hash"]].to_dict("records")
+    ]
+    return rows, len(scores) - len(rows)
 
 
 def _notes(scores: pd.DataFrame) -> list[str]:

@@ -58,6 +58,48 @@ def test_score_all_prints_the_distribution_by_industry() -> None:
     assert "640" in result.output  # every firm scored
 
 
+def test_score_all_lists_the_firms_with_their_input_hash_after_the_distribution(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the fresh-clone user check: `score --all` printed the distribution only; the per-firm
+    # rows and their input hash were reached through --save, the API or score_panel
+    import json
+
+    from carbonfin.cli import _common
+
+    monkeypatch.setattr(_common.console, "_width", 120)
+    args = ["score", "--all", "--year", "2025", "--as-of", "2026-11-26", "--sample"]
+    data = json.loads(runner.invoke(app, [*args, "--limit", "3", "--json"]).stdout)
+    firms = data["firms"]
+    total = next(r["firms"] for r in data["by_sector"] if r["sector"] == "all")
+    assert (len(firms), data["firms_listed"], data["firms_left_out"]) == (3, 3, total - 3)
+    assert [f["score"] for f in firms] == sorted(f["score"] for f in firms)  # lowest first
+    lowest = min(r["mean_score"] for r in data["by_sector"])
+    assert firms[0]["score"] <= lowest
+    # each row is the firm's own score card: same score, grade and input hash
+    for f in firms:
+        card = json.loads(
+            runner.invoke(
+                app, ["score", f["uscc"], "--year", "2025", "--as-of", "2026-11-26",
+                      "--sample", "--json"],
+            ).stdout
+        )  # fmt: skip
+        assert (card["score"], card["colour_grade"], card["input_hash"]) == (
+            f["score"], f["colour_grade"], f["input_hash"]
+        )  # fmt: skip
+    shown = runner.invoke(app, [*args, "--limit", "3"])
+    assert shown.exit_code == 0, shown.output
+    out = shown.stdout
+    assert out.index("grade distribution by industry") < out.index("firms, lowest score first")
+    for f in firms:
+        assert f["uscc"] in out
+        assert f["input_hash"] in out
+    assert f"{total - 3} more firms not listed: --limit N lists N, --limit 0 every firm" in out
+    every = json.loads(runner.invoke(app, [*args, "--limit", "0", "--json"]).stdout)
+    assert (every["firms_listed"], every["firms_left_out"]) == (total, 0)
+    assert len({f["uscc"] for f in every["firms"]}) == total
+
+
 def test_save_needs_a_seeded_database() -> None:
     result = runner.invoke(app, ["score", "--all", "--year", "2025", "--save", "--sample"])
     assert result.exit_code == 3
