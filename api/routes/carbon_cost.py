@@ -1,4 +1,4 @@
-"""Carbon cost at risk (issue 22): a bank's own borrowers, and the regulator's aggregate.
+"""Carbon cost at risk: a bank's own borrowers, and the regulator's aggregate.
 
 A bank sees only the borrowers of its own active loans (nothing in an answer or an error names
 another bank's borrower); the regulator sees sums by bank and by sector. The price scenarios are

@@ -1,4 +1,4 @@
-"""Carbon cost at risk (issue 22): a bank's borrowers and the regulator's aggregate."""
+"""Carbon cost at risk: a bank's borrowers and the regulator's aggregate."""
 
 from __future__ import annotations
 

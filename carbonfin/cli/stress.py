@@ -66,7 +66,7 @@ def stress_cmd(
 ) -> Report:
     """Apply a stress scenario to the book: loss, margin calls, uncovered exposure; --save
     stores it with its scenario, as-of, inputs and model versions; --carbon-cost adds per bank
-    the borrowers' carbon cost moved by the same scenario (issue 22)."""
+    the borrowers' carbon cost moved by the same scenario."""
     import pandas as pd
 
     from carbonfin.cli._data import load_account_frames

@@ -18,7 +18,7 @@ thresholds. Kinds:
     (per business day, last 250 returns to the valuation date) and the scenario's jumps, not
     capped at the daily limit; the move is the scenario's quantile of the horizon return.
 
-Both sides of a price move (issue 22): given the borrowers' carbon-cost exposure (tonnes each
+Both sides of a price move: given the borrowers' carbon-cost exposure (tonnes each
 borrower must buy in the next compliance year and the forward price, per bank, from
 :func:`carbonfin.scoring.carbon_card.borrower_exposure`), the result's ``both_sides`` shows per
 bank the collateral value of the pledged allowances before and after the move and the borrowers'
@@ -120,7 +120,7 @@ class StressResult:
     by_instrument: pd.DataFrame
     by_industry: pd.DataFrame
     notes: tuple[str, ...]
-    #: per bank, collateral value and borrowers' carbon cost before and after the move (issue 22);
+    #: per bank, collateral value and borrowers' carbon cost before and after the move;
     #: None when no borrower exposure was given
     both_sides: pd.DataFrame | None = None
 

@@ -349,7 +349,7 @@ class Score:
     loan_adjustment_bp: float
     input_hash: str
     as_of: dt.date | None
-    #: the carbon cost at risk (issue 22), attached by
+    #: the carbon cost at risk, attached by
     #: :func:`carbonfin.scoring.carbon_card.with_carbon_cost`; it does not change the score
     carbon_cost: CarbonCostCard | None = None
 
