@@ -376,3 +376,27 @@ def test_book_value_sources_are_as_of_the_marks_used_not_the_end_of_the_file() -
     assert "quotes held to 2026-10-30" in prices["CCER prices"]["note"]
     fx = next(s for s in data["source"] if s["what"] == "FX fixings")
     assert fx["as_of"] == "2026-09-30"  # the last fixing before the holiday
+
+
+def test_the_documented_state_counts_are_the_commands() -> None:
+    # docs/collateral.md said 11 ok, 2 warning, 3 margin call, 2 liquidation for BANK-01; the
+    # command shows 8 / 2 / 3 / 5 since the sample was regenerated (fresh-clone user check)
+    import re
+
+    doc = " ".join((Path(__file__).parents[2] / "docs/collateral.md").read_text().split())
+    found = re.search(
+        r"`carbonfin book value --bank BANK-01 --sample` shows (\d+) of (\d+) loans ok, (\d+) at "
+        r"warning, (\d+) in margin call and (\d+) at liquidation level",
+        doc,
+    )
+    assert found, "the sentence with the counts is gone from docs/collateral.md"
+    ok, loans, warning, call, liquidation = (int(g) for g in found.groups())
+    data = json.loads(
+        runner.invoke(
+            app, ["book", "value", "--bank", "BANK-01", "--as-of", "2026-10-30", "--sample",
+                  "--json"],
+        ).stdout
+    )  # fmt: skip
+    assert data["loans"] == loans
+    states = ("ok", "warning", "margin_call", "liquidation")
+    assert [data["states"].get(k, 0) for k in states] == [ok, warning, call, liquidation]
