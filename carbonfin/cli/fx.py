@@ -20,6 +20,7 @@ from carbonfin.cli._common import (
     money,
     parse_date,
     parse_decimal,
+    restate_source,
     table,
     upper,
 )
@@ -73,6 +74,9 @@ def convert_cmd(
         str(value), upper(from_ccy), upper(to_ccy), on=when, store=store, max_age_days=max_age_days
     )
     q = result.quote
+    if q.legs:  # the source as of the fixings used, not the end of the data read
+        restate_source("FX fixings", max(q.fixing_dates),
+                       f"the newest fixing used for {q.requested_date}")  # fmt: skip
     src = money(result.amount, result.currency)
     dst = money(result.converted, result.to_currency)
     route = " x ".join(q.route)

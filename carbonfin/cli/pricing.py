@@ -18,6 +18,7 @@ from carbonfin.cli._common import (
     err_console,
     fail,
     parse_date,
+    restate_source,
     table,
     upper,
     warn,
@@ -230,11 +231,16 @@ def mark_cmd(
     """The valuation mark of an instrument on a date (last close or N-day VWAP), with the flags
     of the quotes it used; a mark older than the maximum age is refused."""
     as_of = parse_date(on, "on")
-    m = _history(instrument).mark(
+    history = _history(instrument)
+    m = history.mark(
         as_of,
         method=method.strip().lower(),  # type: ignore[arg-type]
         window_days=window,
         max_age_days=max_age,
+    )
+    held = history.dates[-1]  # the source as of the quotes the mark used, not the file's end
+    restate_source(
+        f"{m.name} prices", m.last_date, f"the mark for {m.as_of}; quotes held to {held}"
     )
     return Report(
         {

@@ -225,3 +225,14 @@ def test_every_result_command_offers_json() -> None:
 
     walk(root, [])
     assert missing == []
+
+
+def test_a_mark_and_a_conversion_on_a_holiday_name_the_data_they_used() -> None:
+    # the source said "SHEA prices to 2026-10-30" / "FX fixings to 2026-10-30" (the end of the
+    # data read) for a date in the 2026 National Day holiday (fresh-clone user check)
+    mark, text = both(["price", "mark", "SHEA", "--on", "2026-10-05", "--sample"])
+    assert mark["source"][0]["as_of"] == mark["last_date"] == "2026-09-29"
+    assert "SHEA prices to 2026-09-29 (the mark for 2026-10-05; quotes held to 2026-10-30)" in text
+    fx, text = both(["fx", "convert", "1000", "usd", "cny", "--on", "2026-10-05", "--sample"])
+    assert fx["source"][0]["as_of"] == fx["fixing_date"] == "2026-09-30"
+    assert "FX fixings to 2026-09-30" in text
