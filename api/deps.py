@@ -33,6 +33,7 @@ from api.schemas.common import IDEMPOTENCY_KEY_PATTERN
 from carbonfin.lending.idempotency import MAX_KEY
 from carbonfin.store.credentials import AuthOutcome, ClientIdentity, authenticate_client
 from carbonfin.store.credentials import parse_api_key as parse_api_key
+from carbonfin.store.repositories import require_bank
 from carbonfin.store.transactions import read_transaction, write_transaction
 
 __all__ = [
@@ -250,17 +251,24 @@ def own_institution(identity: ClientIdentity) -> str | None:
     return identity.institution_id if identity.role == "bank" else None
 
 
-def bank_scope(identity: ClientIdentity, bank_id: str | None) -> str | None:
+def bank_scope(session: Session, identity: ClientIdentity, bank_id: str | None) -> str | None:
     """The bank whose rows a request reads, from the caller and its ``bank_id`` query parameter.
 
-    The regulator: the bank named (any case), or ``None`` for every bank. A bank key: its own
-    institution, whether ``bank_id`` is left out or names that institution (any case); any other
-    ``bank_id`` is a 422 naming the parameter, worded the same whether or not the bank named
-    exists (it was silently ignored, so a bank could believe it had filtered on another bank).
+    The regulator: the bank named (any case), or ``None`` for every bank; an id that names no
+    bank (an unknown one, the central bank's) is a 404 "unknown bank", not an empty page or a
+    book of zeros (:func:`carbonfin.store.repositories.require_bank`: unknown is not zero). A
+    bank key: its own institution, whether ``bank_id`` is left out or names that institution
+    (any case); any other ``bank_id`` is a 422 naming the parameter, worded the same whether or
+    not the bank named exists (it was silently ignored, so a bank could believe it had filtered
+    on another bank).
     """
     owner = own_institution(identity)
     if owner is None:
-        return bank_id.strip().upper() if bank_id else None
+        if not bank_id:
+            return None
+        bank = bank_id.strip().upper()
+        require_bank(session, bank)
+        return bank
     if bank_id and bank_id.strip().upper() != owner:
         raise RequestValidationError(
             [

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from api.deps import ReaderClient, SessionDep, bank_scope, own_institution
+from api.deps import ReaderClient, SessionDep, bank_scope
 from api.problems import problem_responses
 from api.schemas.collateral import ExposureRow, ExposureTotal
 from api.schemas.common import Day, Provenance
@@ -18,7 +18,6 @@ from api.schemas.exposure import (
     HistoryPointPublic,
 )
 from carbonfin.lending import exposure
-from carbonfin.store.repositories import require_bank
 
 router = APIRouter(prefix="/v1/exposure", tags=["exposure"])
 _ERRORS = problem_responses(401, 403, 404, 422)
@@ -29,17 +28,6 @@ BankQuery = Annotated[
         description="the regulator: one bank's book; a bank key may give only its own id",
     ),
 ]
-
-
-def _scope(session: SessionDep, who: ReaderClient, bank_id: str | None) -> str | None:
-    """The book a request reads, as on ``/v1/loans`` (:func:`api.deps.bank_scope`): a bank its
-    own (another ``bank_id`` is a 422); the regulator every bank's, or the one ``bank_id``
-    names, which must be a bank (404 otherwise, as on ``/v1/regulator/exposure-history``:
-    unknown is not zero)."""
-    bank = bank_scope(who, bank_id)
-    if bank is not None and own_institution(who) is None:
-        require_bank(session, bank)
-    return bank
 
 
 def history_public(result: exposure.ExposureHistory, bank: str | None) -> ExposureHistoryPublic:
@@ -60,7 +48,7 @@ def exposure_history(
     """The exposure totals and margin-call count of the book on each stored valuation date
     from ``start`` to ``end`` (``carbonfin book snapshot``; the sample seed stores a weekly
     year). Each point says when it was computed and whether data changed since (``stale``)."""
-    bank = _scope(session, who, bank_id)
+    bank = bank_scope(session, who, bank_id)
     return history_public(exposure.history(session, start, end, bank), bank)
 
 
@@ -71,7 +59,7 @@ def exposure_summary(
     """The book on ``as_of`` grouped by bank, instrument, vintage and industry, with the total,
     states and margin-call count (the loans' outstanding allocated to their pledges as in
     docs/api.md); valued and stored first when missing or older than the data."""
-    bank = _scope(session, who, bank_id)
+    bank = bank_scope(session, who, bank_id)
     exposure.refresh(request.app.state.sessions, as_of, request.app.state.data)
     result = exposure.summary(session, as_of, bank)
     return ExposureSummaryPublic(

@@ -140,7 +140,7 @@ def list_loans(
     """Loans visible to the caller (a bank: its own), ordered by id; ``bank_id`` filters for
     the regulator; a bank may give only its own (:func:`api.deps.bank_scope`)."""
     stmt = select(Loan).order_by(Loan.loan_id).limit(limit + 1)
-    bank = bank_scope(identity, bank_id)
+    bank = bank_scope(session, identity, bank_id)
     if bank is not None:
         stmt = stmt.where(Loan.bank_id == bank)
     if status:

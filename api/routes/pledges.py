@@ -360,7 +360,7 @@ def list_pledges(
     stmt = _visible(
         select(Pledge, Loan.bank_id).join(Loan, Loan.loan_id == Pledge.loan_id), identity
     )
-    bank = bank_scope(identity, bank_id)
+    bank = bank_scope(session, identity, bank_id)
     if bank is not None:
         stmt = stmt.where(Loan.bank_id == bank)
     if loan_id:
@@ -436,7 +436,7 @@ def margin_calls(
     reason and counted in ``states``, and never affects another loan's figures."""
     from api.schemas.lending import NotValuedPublic
 
-    owner = bank_scope(identity, bank_id)
+    owner = bank_scope(session, identity, bank_id)
     valued = request.app.state.book.book(session, as_of).for_bank(owner)
     book = valued.valuation
     loans = book.loans if book is not None else pd.DataFrame(columns=["state", "utilisation"])

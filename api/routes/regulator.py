@@ -9,7 +9,7 @@ import pandas as pd
 from fastapi import APIRouter, Query, Request
 
 from api.convert import json_safe, stress_runs_public
-from api.deps import SessionDep, SupervisorClient
+from api.deps import SessionDep, SupervisorClient, bank_scope
 from api.problems import problem_responses
 from api.routes.exposure import history_public
 from api.schemas.collateral import (
@@ -24,7 +24,6 @@ from api.schemas.collateral import (
 from api.schemas.common import Day, Provenance
 from api.schemas.exposure import ExposureHistoryPublic
 from carbonfin.errors import MissingDataError
-from carbonfin.store.repositories import require_bank
 
 router = APIRouter(prefix="/v1/regulator", tags=["regulator"])
 _ERRORS = problem_responses(401, 403, 404, 422)
@@ -64,7 +63,7 @@ def exposures(
 @router.get("/exposure-history", response_model=ExposureHistoryPublic, responses=_ERRORS)
 def exposure_history(
     session: SessionDep,
-    _who: SupervisorClient,
+    who: SupervisorClient,
     start: Day,
     end: Day,
     bank_id: Annotated[str | None, Query(max_length=32)] = None,
@@ -74,18 +73,8 @@ def exposure_history(
     ``/v1/exposure/history``, for the supervisor."""
     from carbonfin.lending import exposure
 
-    bank = _bank(session, bank_id)
+    bank = bank_scope(session, who, bank_id)
     return history_public(exposure.history(session, start, end, bank), bank)
-
-
-def _bank(session: Any, bank_id: str | None) -> str | None:
-    """The bank ``bank_id`` names (any case), ``None`` for every bank's book. An id that names
-    no bank is a 404, not a series of zeros: unknown is not zero."""
-    if bank_id is None:
-        return None
-    bank = bank_id.upper()
-    require_bank(session, bank)
-    return bank
 
 
 @router.get("/concentration", response_model=ConcentrationPublic, responses=_ERRORS)
@@ -119,7 +108,7 @@ def concentration(
 def ltv_distribution(
     request: Request,
     session: SessionDep,
-    _who: SupervisorClient,
+    who: SupervisorClient,
     as_of: Day,
     bank_id: Annotated[str | None, Query(max_length=32)] = None,
 ) -> LtvPublic:
@@ -130,7 +119,7 @@ def ltv_distribution(
     from carbonfin.lending import exposure, ltv
 
     exposure.refresh(request.app.state.sessions, as_of, request.app.state.data)
-    result = ltv.distribution(session, as_of, _bank(session, bank_id))
+    result = ltv.distribution(session, as_of, bank_scope(session, who, bank_id))
     whole = result if bank_id is None else ltv.distribution(session, as_of)
     if whole.loans == 0:
         raise MissingDataError(
@@ -238,7 +227,7 @@ def stress(
 @router.get("/stress-runs", response_model=StressRunsPublic, responses=_ERRORS)
 def stress_runs(
     session: SessionDep,
-    _who: SupervisorClient,
+    who: SupervisorClient,
     scenario: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     as_of: Day | None = None,
     bank_id: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
@@ -250,6 +239,6 @@ def stress_runs(
 
     rows = stress_results_by_bank(
         session=session, scenario=scenario, as_of=as_of,
-        bank_id=_bank(session, bank_id), limit=limit,
+        bank_id=bank_scope(session, who, bank_id), limit=limit,
     )  # fmt: skip
     return stress_runs_public(rows, scenario, as_of)  # type: ignore[no-any-return]

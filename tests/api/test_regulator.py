@@ -196,14 +196,27 @@ def test_ltv_and_stress_answer_from_the_stored_valuation_as_the_book_in_memory_d
         ("/v1/regulator/stress-runs", {}),
         ("/v1/exposure/summary", {"as_of": "2026-10-30"}),
         ("/v1/exposure/history", {"start": "2026-10-01", "end": "2026-10-30"}),
+        ("/v1/loans", {}),
+        ("/v1/pledges", {}),
+        ("/v1/margin-calls", {"as_of": "2026-10-30"}),
     ],
-    ids=["exposure-history", "ltv", "stress-runs", "exposure-summary", "bank-exposure-history"],
+    ids=[
+        "exposure-history",
+        "ltv",
+        "stress-runs",
+        "exposure-summary",
+        "bank-exposure-history",
+        "loans",
+        "pledges",
+        "margin-calls",
+    ],
 )
 def test_a_bank_id_that_names_no_bank_is_a_404_not_zeros(
     api: Api, route: str, params: dict[str, str]
 ) -> None:
     """The supervisor's bank filter: an unknown id (or the central bank's own) answers 404
-    naming it; exposure-history used to answer zero-filled points (fresh-clone user check)."""
+    naming it; exposure-history used to answer zero-filled points, and the loan and pledge
+    lists and the margin calls an empty page or zero states (fresh-clone user check)."""
     for bad in ("BANK-99", "pboc-sh"):
         resp = api.client.get(
             route, params={**params, "bank_id": bad}, headers=api.as_("regulator")
