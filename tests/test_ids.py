@@ -35,7 +35,13 @@ def test_wrong_check_character_names_position_18() -> None:
 
 @pytest.mark.parametrize(
     ("code", "fragment"),
-    [("9135", "18 characters"), ("91350100M00010OY43", "character set"), (123, "string")],
+    [
+        ("9135", "18 characters"),
+        ("91350100M00010OY43", "character set"),
+        (123, "string"),
+        # a lower-case code is named as such, not as 3 characters outside the set
+        ("91350100m000100y43", r"letters are upper case; position 9 \('m'\), 16 \('y'\)$"),
+    ],
 )
 def test_malformed_codes_get_specific_messages(code: object, fragment: str) -> None:
     with pytest.raises(InvalidInputError, match=fragment):

@@ -62,10 +62,13 @@ def uscc_problems(code: object) -> list[str]:
         return [f"a USCC must be a string; got {type(code).__name__}"]
     if len(code) != 18:
         return [f"a USCC has 18 characters; this one has {len(code):,}"]
+    outside = [(pos, ch) for pos, ch in enumerate(code, start=1) if ch not in _VALUE]
+    if outside and all(ch.upper() in _VALUE for _, ch in outside):
+        lower = ", ".join(f"{pos} ({ch!r})" for pos, ch in outside)
+        return [f"letters are upper case; position {lower}"]
     problems = [
         f"position {pos} has {ch!r}, which is not in the GB 32100-2015 character set"
-        for pos, ch in enumerate(code, start=1)
-        if ch not in _VALUE
+        for pos, ch in outside
     ]
     if problems:
         return problems

@@ -175,7 +175,7 @@ def test_a_wrong_check_character_is_the_same_422_on_every_route(api: Api) -> Non
 @pytest.mark.parametrize(
     ("code", "problem"),
     [
-        (KNOWN.lower(), "position 9 has 'g'"),
+        (KNOWN.lower(), "letters are upper case; position 9 ('g'), 10 ('n'), 13 ('t'), 18 ('n')"),
         (KNOWN[:17], "a USCC has 18 characters; this one has 17"),
         ("Z" + KNOWN[1:], "position 1 has 'Z'"),
         (KNOWN[:2] + "A" + KNOWN[3:], "positions 3-8 must be a 6-digit"),
