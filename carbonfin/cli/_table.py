@@ -83,18 +83,20 @@ def _shown(columns: Sequence[FitColumn], width: int, edge: bool) -> list[int]:
 
 def _widths(columns: Sequence[FitColumn], width: int, edge: bool) -> list[int]:
     """Each column's width: the narrowest, and the room left handed out one character at a
-    time to the columns that would use it (headers unwrapped, text unfolded)."""
+    time to the columns that would use it, first to unfold the values, then the headers."""
     widths = [c.narrowest for c in columns]
     spare = width - _overhead(len(columns), edge) - sum(widths)
-    wanting = [i for i, c in enumerate(columns) if c.widest > widths[i]]
-    while spare > 0 and wanting:
-        for i in list(wanting):
-            if spare == 0:
-                break
-            widths[i] += 1
-            spare -= 1
-            if widths[i] >= columns[i].widest:
-                wanting.remove(i)
+    values = [max([widths[i], *(cell_len(v) for v in c.cells)]) for i, c in enumerate(columns)]
+    for targets in (values, [c.widest for c in columns]):
+        wanting = [i for i in range(len(columns)) if targets[i] > widths[i]]
+        while spare > 0 and wanting:
+            for i in list(wanting):
+                if spare == 0:
+                    break
+                widths[i] += 1
+                spare -= 1
+                if widths[i] >= targets[i]:
+                    wanting.remove(i)
     return widths
 
 

@@ -105,3 +105,14 @@ def test_other_wide_tables_cut_nothing_at_80_columns(
     result = runner.invoke(app, args)
     assert result.exit_code in (0, 5), result.output
     assert "…" not in result.stdout
+
+
+def test_room_left_unfolds_values_before_headers() -> None:
+    # a stored valuation's timestamp was folded over two lines while "margin calls" took the
+    # room to sit on one line; values come first, a header may wrap at its space
+    rows = [{"date": "2026-01-09", "computed": "2026-12-04T20:44:27Z", "calls": 73}]
+    columns = [Column("date"), Column("computed"), Column("calls", "margin calls")]
+    # date 10 + computed folded to 12 + "margin" 6 + 10 of borders = 38: 8 characters to spare
+    text = _render(table(rows, columns), 46)
+    assert "2026-12-04T20:44:27Z" in text
+    assert "margin calls" not in text  # wrapped at its space
