@@ -23,6 +23,7 @@ from carbonfin.cli._data import seeded_engine
 from carbonfin.cli.book import value_book_for
 from carbonfin.cli.collateral import FLAGS, MODELS, progress
 from carbonfin.errors import InvalidInputError
+from carbonfin.instruments import Instrument
 
 if TYPE_CHECKING:
     from carbonfin.collateral import BookValuation
@@ -30,17 +31,21 @@ if TYPE_CHECKING:
 __all__ = ["stress_cmd"]
 
 
-def _carbon_exposure(bank: str | None, as_of: dt.date, seed: int) -> Any:
-    """Next-year carbon-cost exposure of the book's borrowers (2,000 FHS scenarios)."""
+def _carbon_exposure(
+    bank: str | None, as_of: dt.date, seed: int, histories: dict[Instrument, Any]
+) -> Any:
+    """Next-year carbon-cost exposure of the book's borrowers (2,000 FHS scenarios) on the
+    price histories the book was valued with (closes up to ``as_of``), not read again."""
     from carbonfin.cli._data import load_loans
-    from carbonfin.cli.carbon_cost import _frames, _histories
+    from carbonfin.cli.carbon_cost import _frames
     from carbonfin.scoring.carbon_card import borrower_exposure
     from carbonfin.scoring.carbon_inputs import carbon_cost_outlook
 
     loans = load_loans(bank)
     borrowers = tuple(sorted(set(loans.loc[loans["status"] == "active", "borrower_uscc"])))
     result, _ = carbon_cost_outlook(
-        _frames(), _histories(), as_of=as_of, years=(as_of.year,), n_scenarios=2_000,
+        _frames(), {i: histories[i] for i in (Instrument.SHEA, Instrument.CEA)}, as_of=as_of,
+        years=(as_of.year,), n_scenarios=2_000,
         seed=seed, uscc=borrowers,
     )  # fmt: skip
     return borrower_exposure(loans, result, as_of.year)
@@ -96,7 +101,9 @@ def stress_cmd(
         exposure = None
         if carbon_cost:
             say("borrowers' carbon cost")
-            exposure = _carbon_exposure(None if bank is None else upper(bank), book.as_of, seed)
+            exposure = _carbon_exposure(
+                None if bank is None else upper(bank), book.as_of, seed, histories
+            )
         res = stress_book(
             book, scenario, histories, industries=industries, seed=seed,
             carbon_exposure=exposure,

@@ -400,3 +400,18 @@ def test_the_documented_state_counts_are_the_commands() -> None:
     assert data["loans"] == loans
     states = ("ok", "warning", "margin_call", "liquidation")
     assert [data["states"].get(k, 0) for k in states] == [ok, warning, call, liquidation]
+
+
+def test_stress_with_carbon_cost_names_each_source_once_as_of_what_it_used() -> None:
+    # the carbon-cost side read the prices again: "SHEA prices to 2026-10-30" followed the
+    # restated "SHEA prices to 2026-09-29 (the mark used for 2026-10-05 ...)"
+    args = ["stress", "--scenario", "drop-30", "--bank", "BANK-01", "--as-of", "2026-10-05",
+            "--carbon-cost", "--sample", "--json"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    names = [s["what"] for s in data["source"]]
+    assert len(names) == len(set(names)), names
+    prices = [s for s in data["source"] if s["what"] in ("SHEA prices", "CEA prices")]
+    assert all(s["as_of"] <= "2026-10-05" for s in prices), prices
+    assert data["both_sides"]
