@@ -44,7 +44,7 @@ from api.routes import (
 )
 from api.settings import Settings, get_settings
 from carbonfin.store.credentials import VerifiedKeyCache
-from carbonfin.store.database import make_engine
+from carbonfin.store.database import make_engine, public_name
 
 __all__ = ["app", "create_app"]
 
@@ -111,7 +111,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     api.state.write_limiter = None
     api.state.metrics = Metrics()
     api.state.audit = AuditWriter(sessions, api.state.metrics.audit_failures)
-    api.state.data = MarketData(sessions, engine.url.render_as_string(hide_password=True))
+    api.state.data = MarketData(sessions, public_name(engine.url))
     api.state.book = BookCache(api.state.data)
     install_problem_handlers(api)
     for module in (

@@ -111,9 +111,9 @@ def _require_rows(engine: Engine, table: str, what: str) -> None:
 def _database_source(
     engine: Engine, what: str, as_of: dt.date | None, year: int | None = None
 ) -> DataSource:
-    return DataSource(
-        "database", engine.url.render_as_string(hide_password=True), what, as_of, year
-    )
+    from carbonfin.store.database import public_name
+
+    return DataSource("database", public_name(engine.url), what, as_of, year)
 
 
 def _sample_source(what: str, as_of: dt.date | None, year: int | None = None) -> DataSource:

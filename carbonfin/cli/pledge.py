@@ -36,11 +36,10 @@ def _sessions() -> Any:
 
     from carbonfin.cli._common import DataSource, record_source
     from carbonfin.cli._data import seeded_engine
+    from carbonfin.store.database import public_name
 
     engine = seeded_engine()
-    record_source(
-        DataSource("database", engine.url.render_as_string(hide_password=True), "pledges", None)
-    )
+    record_source(DataSource("database", public_name(engine.url), "pledges", None))
     return sessionmaker(engine, expire_on_commit=False)
 
 

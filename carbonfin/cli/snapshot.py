@@ -53,7 +53,9 @@ def backfill_history(engine: Engine, *, cadence: str = "weekly", quiet: bool = F
 
 
 def _source(engine: Engine) -> str:
-    return f"database {engine.url.render_as_string(hide_password=True)}"
+    from carbonfin.store.database import public_name
+
+    return f"database {public_name(engine.url)}"
 
 
 @command()

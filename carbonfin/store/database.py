@@ -227,5 +227,19 @@ def require_current(engine: Engine) -> None:
         )
 
 
+def public_name(url: URL) -> str:
+    """The database as results name it where others may read them: its kind and its name,
+    e.g. ``postgresql://…/carbonfin`` or ``sqlite://…/carbonfin.db``.
+
+    Never the host, port, user or folder: a source line is stored with the runs it describes
+    and served to every bank and the supervisor as provenance, and the server's address and
+    account are nobody's business there (``carbonfin status`` shows the operator the full URL).
+    """
+    name = url.database or ""
+    if url.get_backend_name() == "sqlite":
+        name = Path(name).name if name and name != ":memory:" else "in-memory"
+    return f"{url.get_backend_name()}://…/{name}"
+
+
 def _engine_name(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)

@@ -91,7 +91,11 @@ def test_seeded_database_is_named_with_its_as_of_date(seeded: str) -> None:
     assert result.exit_code == 0, result.output
     from sqlalchemy.engine import make_url
 
-    shown = make_url(seeded).render_as_string(hide_password=True)
+    from carbonfin.store.database import public_name
+
+    url = make_url(seeded)
+    shown = public_name(url)  # kind and name: no folder, host, port or user
+    assert shown.endswith(f"/{Path(url.database or '').name}")
     first = result.stdout.splitlines()[0]
     assert first == f"source: database {shown}: SHEA prices to 2024-01-04", first
 
