@@ -84,6 +84,9 @@ def test_dask_cluster_gives_the_local_results(datasets: list[Dataset], local: Ru
         remote = run(datasets, _jobs(datasets), scheduler=cluster.scheduler_address,
                      with_rows=True)  # fmt: skip
     assert "2 workers" in remote.mode
+    # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536: the run says what it costs
+    assert "MALLOC_TRIM_THRESHOLD_=65536 (Dask's default)" in remote.mode
+    assert "pre-spawn-environ: MALLOC_TRIM_THRESHOLD_: null" in remote.mode
     assert len(remote.results) == len(local.results)
     for a, b in zip(local.results, remote.results, strict=True):
         _same(a, b)
@@ -294,3 +297,29 @@ def test_dask_units_are_fed_in_plan_order_one_per_worker_thread(
     assert submitted == [f"backtest-{u[0]}-{p}-{jobs[u[0]].key}" for u, p in plan]
     assert max(in_flight) <= 1  # the 2 threads: one out when the next is submitted at most
     assert sorted(map(repr, got)) == sorted(map(repr, plan))
+
+
+@pytest.mark.parametrize("setting", [None, "65536"])
+def test_a_dask_run_says_when_its_workers_trim_memory_at_once(
+    monkeypatch: pytest.MonkeyPatch, setting: str | None
+) -> None:
+    """The note is there exactly when the workers run with the setting (an in-process cluster:
+    its worker reads this process's environment)."""
+    distributed = pytest.importorskip("dask.distributed")
+    from backtests.runner import _trimming_workers
+
+    if setting is None:
+        monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    else:
+        monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", setting)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        note = _trimming_workers(client)
+    if setting is None:
+        assert note == ""
+    else:
+        assert note.startswith("; its workers run with MALLOC_TRIM_THRESHOLD_=65536")
