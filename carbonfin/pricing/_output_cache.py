@@ -118,6 +118,8 @@ class _Cache:
             blocks = self.free.get(size)
             if blocks:
                 block = blocks.pop()
+                if not blocks:  # no size is kept with an empty list (_make_room relies on it)
+                    del self.free[size]
                 self.hits += 1
             else:
                 self.misses += 1

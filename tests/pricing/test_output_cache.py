@@ -211,3 +211,53 @@ def test_a_result_collected_while_the_cache_is_busy_comes_back_without_deadlock(
     assert finished.wait(timeout=10), "the finalizer waited for the lock its own thread holds"
     assert cache.stats().in_use_bytes == 0
     assert cache.stats().held_bytes == 6 * N * 8
+
+
+def test_results_kept_beyond_the_limit_after_a_hit_are_uncached_not_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fresh-clone user check: a hit that took a size's last free block left an empty list,
+    and the next call over the limit popped from it (IndexError on every later call)."""
+    small = _output_cache._Cache(60_000_000)  # two 28.8 MB greeks blocks
+    monkeypatch.setattr(_output_cache, "_CACHE", small)
+    book = _book(1)
+    black76_greeks(*book)  # dropped: its block is free
+    gc.collect()
+    kept = [black76_greeks(*book) for _ in range(4)]  # a hit, a miss, then two over the limit
+    assert small.stats().held_bytes == 2 * 6 * N * 8
+    assert len({_address(g.price) for g in kept}) == 4
+    for g in kept[1:]:
+        np.testing.assert_array_equal(g.price, kept[0].price)
+    price = black76(*book)  # another size with nothing free to drop: uncached
+    assert price.shape == (N,)
+
+
+def test_threads_keeping_results_beyond_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    small = _output_cache._Cache(40_000_000)  # eight 4.8 MB price blocks
+    monkeypatch.setattr(_output_cache, "_CACHE", small)
+    book = _book(2)
+    expected = np.array(black76(*book))
+    kept: list[np.ndarray] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        try:
+            for i in range(8):
+                price = black76(*book)
+                if i % 3 != 2:  # keep two of three: the cache fills, then serves uncached
+                    with lock:
+                        kept.append(price)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert len({_address(p) for p in kept}) == len(kept)
+    for price in kept:
+        np.testing.assert_array_equal(price, expected)
+    assert small.stats().held_bytes <= small.limit
