@@ -54,6 +54,7 @@ problem (it goes to stderr and into the JSON's ``warnings``).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import datetime as dt
@@ -67,7 +68,7 @@ import re
 import sys
 import traceback
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -154,6 +155,44 @@ class _Console(Console):
     def on_broken_pipe(self) -> None:
         self.quiet = True
         _closed_pipe()
+
+
+@contextlib.contextmanager
+def _closed_pipe_as_sigpipe() -> Iterator[None]:
+    """While the command runs, every rich console meets a closed pipe as :func:`_closed_pipe`
+    does: Typer prints ``--help`` and usage errors through consoles of its own, for which rich
+    would end with status 1 (``carbonfin --help | head -1``)."""
+    saved = Console.on_broken_pipe
+    setattr(Console, "on_broken_pipe", _Console.on_broken_pipe)  # noqa: B010 (a method)
+    try:
+        yield
+    finally:
+        setattr(Console, "on_broken_pipe", saved)  # noqa: B010
+
+
+def _write_out(text: str) -> None:
+    """Write ``text`` to stdout in full, or raise :class:`BrokenPipeError`.
+
+    ``BufferedWriter.write`` can return a short count without an error: when the reader of a
+    pipe leaves during a write larger than the pipe (``carbonfin score --all --json | head -c
+    10``: 64 KiB of 138 KB went into the pipe, CPython 3.11 returned 65536 and dropped the rest),
+    so a plain ``sys.stdout.write`` ended with status 0 and a cut JSON. The rest is written
+    again here, and the next write meets the closed pipe.
+    """
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream (a test's capture)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    data = memoryview(text.encode(sys.stdout.encoding or "utf-8", errors="strict"))
+    while data:
+        written = buffer.write(data)
+        if not written:  # a non-blocking stdout that is full: wait for it
+            buffer.flush()
+            continue
+        data = data[written:]
+    buffer.flush()
 
 
 console = _Console(highlight=False)
@@ -247,14 +286,15 @@ class CarbonfinGroup(TyperGroup):
         code: int
         try:
             argv = _protect_negative_numbers(self, argv)
-            rv = super().main(
-                argv,
-                prog_name,
-                complete_var,
-                standalone_mode=False,
-                windows_expand_args=windows_expand_args,
-                **extra,
-            )
+            with _closed_pipe_as_sigpipe():
+                rv = super().main(
+                    argv,
+                    prog_name,
+                    complete_var,
+                    standalone_mode=False,
+                    windows_expand_args=windows_expand_args,
+                    **extra,
+                )
         except _EXITS as exc:
             code = int(getattr(exc, "exit_code", 0))
         except _exceptions.UsageError as exc:
@@ -263,6 +303,8 @@ class CarbonfinGroup(TyperGroup):
                 code = ExitCode.BAD_INPUT
             else:
                 code = report_error(exc)
+        except BrokenPipeError:  # click's echo (help without rich) meets a closed pipe
+            _closed_pipe()
         except (Exception, KeyboardInterrupt) as exc:
             code = report_error(exc)
         else:
@@ -411,8 +453,7 @@ def _emit(report: Report, *, name: str, as_json: bool, sources: list[DataSource]
         payload.update(report.data)
         payload["warnings"] = list(warnings_)
         try:  # flushed here: a closed pipe is met in the command, not at the interpreter's exit
-            sys.stdout.write(json.dumps(to_jsonable(payload), indent=2, ensure_ascii=False) + "\n")
-            sys.stdout.flush()
+            _write_out(json.dumps(to_jsonable(payload), indent=2, ensure_ascii=False) + "\n")
         except BrokenPipeError:  # (click would end it as exit 1)
             _closed_pipe()
         return

@@ -225,8 +225,10 @@ def test_an_unexpected_error_is_one_line_and_code_1(
     [
         ["book", "value", "--bank", "BANK-01", "--sample"],  # rich tables and text
         ["fx", "convert", "1000", "usd", "cny", "--on", "2026-10-01", "--json", "--sample"],
+        ["--help"],  # typer's own rich console: was exit 1
+        ["haircut", "--help"],
     ],
-    ids=["table", "json"],
+    ids=["table", "json", "help", "command-help"],
 )
 def test_a_closed_output_pipe_ends_as_sigpipe_not_as_a_bug(args: list[str]) -> None:
     """``carbonfin ... | head`` whose reader has gone: status 141 (128 + SIGPIPE, as a Unix
@@ -246,3 +248,27 @@ def test_a_closed_output_pipe_ends_as_sigpipe_not_as_a_bug(args: list[str]) -> N
         os.close(write_end)
     assert done.returncode == 141, done.stderr.decode()
     assert done.stderr.decode().strip() == ""  # (the progress line may leave its newline)
+
+
+def test_a_pipe_closed_during_a_long_json_write_ends_as_sigpipe() -> None:
+    """``carbonfin score --all --json | head -c 10``: 138 KB of JSON, more than a pipe holds,
+    and the reader leaves while it is being written. The write came back short without an
+    error (64 KiB taken, the rest dropped) and the command ended with status 0 and a cut JSON;
+    it is 141, with nothing on stderr, as for a reader gone before the first byte."""
+    import subprocess
+    import sys
+
+    args = ["score", "--all", "--year", "2025", "--limit", "0", "--json", "--sample"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "carbonfin.cli", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    ) as proc:  # fmt: skip
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        head = proc.stdout.read(10)  # returns once the write has begun: it cannot finish
+        proc.stdout.close()
+        stderr = proc.stderr.read().decode()
+        code = proc.wait(timeout=120)
+    assert head.startswith(b"{")
+    assert code == 141, stderr
+    assert stderr.strip() == ""
