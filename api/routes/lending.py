@@ -33,6 +33,7 @@ from api.schemas.lending import (
     LoanPublic,
     RepaymentCreate,
 )
+from carbonfin.conventions import format_money
 from carbonfin.errors import MissingDataError
 from carbonfin.lending import Actor, china_today
 from carbonfin.lending import loans as workflow
@@ -59,8 +60,8 @@ def view_public(view: workflow.LoanView) -> LoanPublic:
         bank_id=view.bank_id,
         borrower_uscc=view.borrower_uscc,
         currency=view.currency,
-        principal=f"{view.principal:.2f}",
-        outstanding=f"{view.outstanding:.2f}",
+        principal=format_money(view.principal, view.currency),
+        outstanding=format_money(view.outstanding, view.currency),
         origination_date=view.origination_date,
         maturity_date=view.maturity_date,
         rate=view.rate,
@@ -164,8 +165,8 @@ def list_loans(
             bank_id=loan.bank_id,
             borrower_uscc=loan.borrower_uscc,
             currency=loan.currency,
-            principal=f"{loan.principal:.2f}",
-            outstanding=f"{b['outstanding']:.2f}",
+            principal=format_money(loan.principal, loan.currency),
+            outstanding=format_money(b["outstanding"], loan.currency),
             origination_date=loan.origination_date,
             maturity_date=loan.maturity_date,
             rate=float(loan.rate),
@@ -218,8 +219,8 @@ def read_ledger(loan_id: LoanId, session: SessionDep, identity: ReaderClient) ->
                 entry_id=e.entry_id,
                 kind=e.kind,
                 value_date=e.value_date,
-                amount=f"{e.amount:.2f}",
-                balance_after=f"{e.balance_after:.2f}",
+                amount=format_money(e.amount, currency),
+                balance_after=format_money(e.balance_after, currency),
                 recorded_at=e.recorded_at,
                 recorded_by=e.client_id,
             )

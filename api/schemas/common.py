@@ -239,12 +239,20 @@ Instant = Annotated[
 IDEMPOTENCY_KEY_PATTERN = patterns.IDEMPOTENCY_KEY
 
 
+#: Decimals money may carry at the boundary: the most ISO 4217 minor-unit digits of any currency
+#: the engine knows (KWD: 3, ``carbonfin.conventions.Currency``). Whether an amount fits *its*
+#: currency (JPY 0, CNY 2) is the workflow's check (``carbonfin.conventions.check_minor_units``),
+#: a 422 naming the currency.
+MONEY_DECIMALS = 3
+
 #: A money amount written as a decimal string: greater than 0, at most 10,000,000,000,000, at most
-#: two decimals, no leading zeros, no exponent, no sign.
+#: three decimals, no leading zeros, no exponent, no sign.
 MONEY_PATTERN = patterns.described(
-    r"^(?:[1-9][0-9]{0,12}(?:\.[0-9]{1,2})?|0\.(?:0[1-9]|[1-9][0-9]?)|10000000000000(?:\.0{1,2})?)$",
-    "an amount greater than 0 and at most 10,000,000,000,000 written with digits and at most 2 "
-    "decimals (no sign, exponent or leading zero), e.g. 1234.50",
+    r"^(?:[1-9][0-9]{0,12}(?:\.[0-9]{1,3})?|0\.(?:[1-9][0-9]{0,2}|0[1-9][0-9]?|00[1-9])"
+    r"|10000000000000(?:\.0{1,3})?)$",
+    "an amount greater than 0 and at most 10,000,000,000,000 written with digits and at most 3 "
+    "decimals (no sign, exponent or leading zero; and no more decimals than the currency's "
+    "ISO 4217 minor units: JPY none, CNY 2), e.g. 1234.50",
 )
 MONEY_MAX = Decimal("1e13")
 
@@ -252,27 +260,30 @@ MONEY_MAX = Decimal("1e13")
 def _money_text(value: object) -> object:
     if isinstance(value, str) and not re.fullmatch(MONEY_PATTERN, value):
         raise ValueError(
-            "money is a decimal string like '1234.50' (greater than 0, at most 2 decimals and "
-            f"{MONEY_MAX:,.0f}, no exponent or leading zeros); got {value!r}"
+            "money is a decimal string like '1234.50' (greater than 0, at most "
+            f"{MONEY_MAX:,.0f} and {MONEY_DECIMALS} decimals, no exponent or leading zeros); "
+            f"got {value!r}"
         )
     return value
 
 
-#: Money at the API boundary: a JSON number that is a multiple of 0.01, or a decimal string
-#: (:data:`MONEY_PATTERN`); greater than 0, at most 1e13; a boolean is refused.
+#: Money at the API boundary: a JSON number that is a multiple of 0.001, or a decimal string
+#: (:data:`MONEY_PATTERN`); greater than 0, at most 1e13; a boolean is refused. The currency's
+#: own minor units are checked where the currency is known (the lending workflow).
 Money = Annotated[
     Decimal,
     Strict(False),
     BeforeValidator(_money_text),
-    Field(gt=0, le=MONEY_MAX, max_digits=17, decimal_places=2),
+    Field(gt=0, le=MONEY_MAX, max_digits=17, decimal_places=MONEY_DECIMALS),
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "number", "exclusiveMinimum": 0, "maximum": 10**13, "multipleOf": 0.01},
+                {"type": "number", "exclusiveMinimum": 0, "maximum": 10**13, "multipleOf": 0.001},
                 {"type": "string", "pattern": MONEY_PATTERN},
             ],
-            "description": "greater than 0, at most 10,000,000,000,000 and 2 decimals: a JSON "
-            "number or a decimal string",
+            "description": "greater than 0, at most 10,000,000,000,000; a JSON number or a "
+            "decimal string with no more decimals than the currency's ISO 4217 minor units "
+            "(JPY 0, CNY/USD/EUR/HKD 2; a larger one is a 422 naming the currency)",
         }
     ),
 ]

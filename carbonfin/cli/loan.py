@@ -5,12 +5,12 @@ committed, audited ledger entry; balances on any date come from the ledger)."""
 from __future__ import annotations
 
 import getpass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from carbonfin.cli._common import Report, command, fail, parse_date, parse_decimal, upper
+from carbonfin.conventions import format_money
 
 if TYPE_CHECKING:
     from carbonfin.lending import Actor
@@ -60,8 +60,8 @@ def _facts(v: LoanView) -> dict[str, Any]:
         "loan_id": v.loan_id,
         "bank_id": v.bank_id,
         "currency": v.currency,
-        "principal": f"{v.principal:.2f}",
-        "outstanding": f"{v.outstanding:.2f}",
+        "principal": format_money(v.principal, v.currency),
+        "outstanding": format_money(v.outstanding, v.currency),
         "status": v.status,
         "as_of": v.as_of,
     }
@@ -69,8 +69,9 @@ def _facts(v: LoanView) -> dict[str, Any]:
 
 def _line(v: LoanView) -> str:
     return (
-        f"{v.loan_id} on {v.as_of}: {v.status}, {v.outstanding:,.2f} of {v.principal:,.2f} "
-        f"{v.currency} outstanding"
+        f"{v.loan_id} on {v.as_of}: {v.status}, "
+        f"{format_money(v.outstanding, v.currency, grouped=True)} of "
+        f"{format_money(v.principal, v.currency, grouped=True)} {v.currency} outstanding"
     )
 
 
@@ -89,8 +90,9 @@ def repay_cmd(
 
     lid = _loan_id(loan_id)
     value = parse_decimal(amount, "amount")
-    if value <= 0 or value != value.quantize(Decimal("0.01")):
-        raise fail(f"--amount must be positive whole cents; got {amount!r}")
+    if value <= 0:
+        raise fail(f"--amount must be positive; got {amount!r}")
+    # its decimals against the loan currency's ISO 4217 minor units: the workflow's check (exit 2)
     r = record_repayment(
         sessions=_sessions(),
         actor=_actor(bank),
@@ -100,8 +102,16 @@ def repay_cmd(
         today=china_today(),
     )
     return Report(
-        {"repaid": f"{value:.2f}", "value_date": parse_date(date, "date"), "loan": _facts(r.loan)},
-        [f"recorded a repayment of {value:,.2f} {r.loan.currency} on {date}", _line(r.loan)],
+        {
+            "repaid": format_money(value, r.loan.currency),
+            "value_date": parse_date(date, "date"),
+            "loan": _facts(r.loan),
+        },
+        [
+            f"recorded a repayment of {format_money(value, r.loan.currency, grouped=True)} "
+            f"{r.loan.currency} on {date}",
+            _line(r.loan),
+        ],
     )
 
 
@@ -141,8 +151,8 @@ def ledger_cmd(loan_id: LoanArg, bank: BankOption) -> Report:
             "entry_id": e.entry_id,
             "kind": e.kind,
             "value_date": e.value_date,
-            "amount": f"{e.amount:.2f}",
-            "balance_after": f"{e.balance_after:.2f}",
+            "amount": format_money(e.amount, e.currency),
+            "balance_after": format_money(e.balance_after, e.currency),
             "recorded_at": e.recorded_at.isoformat().replace("+00:00", "Z"),
             "recorded_by": e.client_id,
         }

@@ -10,6 +10,8 @@ from here.
   day count, reference money-market index, spot lag and settlement calendar — one row each.
 * :data:`INDICES`: money-market indices (SHIBOR, FR007, SOFR, €STR, HIBOR …) with their day
   count, compounding, currency, calendar and source.
+* :func:`check_minor_units` and :func:`format_money`: an amount against its currency's ISO 4217
+  minor units (refused, never rounded) and written with them.
 * :class:`MoneyMarketRate`: a rate that carries its convention, so a SHIBOR fixing cannot be read
   on the wrong basis.
 
@@ -23,8 +25,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from carbonfin.conventions.currencies import Currency, CurrencyInfo
+from carbonfin.conventions.currencies import ISO_4217, Currency, CurrencyInfo
 from carbonfin.conventions.daycount import Compounding, DayCount, year_fraction
+from carbonfin.conventions.money import check_minor_units, format_money, minor_unit_quantum
 from carbonfin.conventions.rates import (
     INDICES,
     IndexConvention,
@@ -35,14 +38,18 @@ from carbonfin.errors import DataIntegrityError
 
 __all__ = [
     "INDICES",
+    "ISO_4217",
     "Compounding",
     "Currency",
     "CurrencyInfo",
     "DayCount",
     "IndexConvention",
     "MoneyMarketRate",
+    "check_minor_units",
     "check_tables",
+    "format_money",
     "index_convention",
+    "minor_unit_quantum",
     "year_fraction",
 ]
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from carbonfin.conventions.daycount import DayCount
 from carbonfin.errors import UnknownCurrencyError
 
-__all__ = ["Currency", "CurrencyInfo"]
+__all__ = ["ISO_4217", "Currency", "CurrencyInfo"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,7 +45,9 @@ class CurrencyInfo:
         return self.code == self.iso_code
 
 
-_ISO = "ISO 4217 list one (SIX, 2024)"
+#: The source of every row's ISO 4217 data (code, numeric code, minor units).
+ISO_4217 = "ISO 4217 list one (SIX, 2024)"
+_ISO = ISO_4217
 
 
 class Currency(enum.Enum):

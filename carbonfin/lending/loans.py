@@ -10,6 +10,10 @@ Rules
 - A loan is booked only in a currency the stored FX fixings join to CNY (directly or through a
   chain of stored pairs), since every valuation converts its outstanding to CNY, the collateral
   currency; otherwise :class:`UncoveredCurrencyError` names the covered currencies.
+- Every amount is a whole number of the currency's ISO 4217 minor unit
+  (:func:`~carbonfin.conventions.check_minor_units`: ``1000.50`` JPY is refused, never rounded),
+  and a currency with more minor-unit digits than the ledger holds
+  (:data:`~carbonfin.store.base.LEDGER_DECIMALS`, 2: KWD has 3) is refused for loans.
 - A repayment's value date lies between the loan's origination and ``today`` (a repayment is
   recorded when the money has arrived; a future date is refused rather than booked ahead).
   Repayments after maturity are accepted: an overdue or defaulted loan still recovers money.
@@ -32,12 +36,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from carbonfin.conventions import ISO_4217, check_minor_units, format_money
 from carbonfin.errors import ConflictError, InvalidInputError, MissingDataError
 from carbonfin.instruments import Currency
 from carbonfin.lending._context import Actor, record_write
 from carbonfin.lending.idempotency import IdempotencyKey, find, remember
 from carbonfin.lending.ids import check_loan_id
 from carbonfin.store import ledger
+from carbonfin.store.base import LEDGER_DECIMALS
 from carbonfin.store.models import Firm, FxFixing, Loan, LoanLedgerEntry
 from carbonfin.store.transactions import read_transaction, write_transaction
 
@@ -49,6 +55,7 @@ __all__ = [
     "WriteResult",
     "book_loan",
     "covered_currencies",
+    "lendable_currency",
     "loan_as_of",
     "loan_ledger",
     "record_repayment",
@@ -72,10 +79,31 @@ class UncoveredCurrencyError(InvalidInputError):
         )
 
 
+def lendable_currency(code: str) -> Currency:
+    """The currency of a loan, if the ledger can hold its minor units.
+
+    Raises
+    ------
+    InvalidInputError
+        An unknown code, or a currency with more ISO 4217 minor-unit digits than the ledger's
+        :data:`~carbonfin.store.base.LEDGER_DECIMALS` (KWD: 3), refused rather than rounded.
+    """
+    ccy = Currency.parse(code)
+    if ccy.minor_units > LEDGER_DECIMALS:
+        raise InvalidInputError(
+            f"loans in {ccy.code} cannot be booked: {ccy.code} has {ccy.minor_units} minor-unit "
+            f"digits ({ISO_4217}) and the loan ledger holds amounts to {LEDGER_DECIMALS} decimals "
+            f"(loan_ledger.amount NUMERIC(20, {LEDGER_DECIMALS})), so its smallest unit could "
+            "not be recorded; amounts are not rounded"
+        )
+    return ccy
+
+
 @dataclass(frozen=True, slots=True)
 class LoanTerms:
-    """A loan to book: amounts in ``currency`` as ``Decimal`` (whole cents), ``rate`` a
-    decimal annual rate (0.032 for 3.2%)."""
+    """A loan to book: ``principal`` in ``currency`` as a ``Decimal``, a whole number of the
+    currency's ISO 4217 minor unit (yen for JPY, cents for CNY); ``rate`` a decimal annual rate
+    (0.032 for 3.2%)."""
 
     borrower_uscc: str
     currency: str
@@ -88,10 +116,9 @@ class LoanTerms:
     def __post_init__(self) -> None:
         if not isinstance(self.principal, Decimal) or not self.principal.is_finite():
             raise InvalidInputError(f"`principal` must be a Decimal; got {self.principal!r}")
-        if self.principal <= 0 or self.principal != self.principal.quantize(CENT):
-            raise InvalidInputError(
-                f"`principal` must be positive whole cents; got {self.principal}"
-            )
+        if self.principal <= 0:
+            raise InvalidInputError(f"`principal` must be positive; got {self.principal}")
+        check_minor_units(self.principal, lendable_currency(self.currency), "principal")
         if self.maturity_date <= self.origination_date:
             raise InvalidInputError(
                 f"maturity_date {self.maturity_date} must be after origination_date "
@@ -117,14 +144,14 @@ class LoanView:
     as_of: dt.date
 
     def to_json(self) -> dict[str, Any]:
-        """Plain JSON values (money as strings with two decimals, dates ISO)."""
+        """Plain JSON values (money as strings in the currency's minor units, dates ISO)."""
         return {
             "loan_id": self.loan_id,
             "bank_id": self.bank_id,
             "borrower_uscc": self.borrower_uscc,
             "currency": self.currency,
-            "principal": f"{self.principal:.2f}",
-            "outstanding": f"{self.outstanding:.2f}",
+            "principal": format_money(self.principal, self.currency),
+            "outstanding": format_money(self.outstanding, self.currency),
             "origination_date": self.origination_date.isoformat(),
             "maturity_date": self.maturity_date.isoformat(),
             "rate": self.rate,
@@ -154,10 +181,12 @@ class LoanView:
 
 @dataclass(frozen=True, slots=True)
 class LedgerEntryView:
-    """One ledger entry, with the balance after it in value-date order."""
+    """One ledger entry, with the balance after it in value-date order (amounts in the loan's
+    ``currency``)."""
 
     entry_id: int
     loan_id: str
+    currency: str
     kind: str
     value_date: dt.date
     amount: Decimal
@@ -220,7 +249,7 @@ def loan_as_of(*, session: Session, actor: Actor, loan_id: str, as_of: dt.date) 
 def loan_ledger(*, session: Session, actor: Actor, loan_id: str) -> list[LedgerEntryView]:
     """A loan's ledger in value-date order (then recording order), each entry with the
     balance after it."""
-    _visible(session, actor, loan_id)
+    loan = _visible(session, actor, loan_id)
     rows = sorted(
         ledger.entries(session=session, loan_id=loan_id), key=lambda e: (e.value_date, e.entry_id)
     )
@@ -231,6 +260,7 @@ def loan_ledger(*, session: Session, actor: Actor, loan_id: str) -> list[LedgerE
             LedgerEntryView(
                 entry_id=e.entry_id,
                 loan_id=e.loan_id,
+                currency=loan.currency,
                 kind=e.kind,
                 value_date=e.value_date,
                 amount=Decimal(e.amount).quantize(CENT),
@@ -390,6 +420,12 @@ def _terms_json(loan: LoanTerms) -> dict[str, Any]:
     }
 
 
+def _key_amount(amount: Decimal) -> str:
+    """A repayment's amount in its idempotency key: whole cents as before (``"250.00"``, so keys
+    recorded earlier still match), a finer amount as given (so it never matches a cent one)."""
+    return f"{amount:.2f}" if amount == amount.quantize(CENT) else str(amount)
+
+
 def _signed(e: LoanLedgerEntry) -> Decimal:
     return Decimal(e.amount) if e.kind != "repayment" else -Decimal(e.amount)
 
@@ -432,9 +468,10 @@ def record_repayment(
     today: dt.date,
     idempotency_key: str | None = None,
 ) -> WriteResult:
-    """Record a repayment of ``amount`` (loan currency, whole cents) with ``value_date``:
-    one ledger entry, the loan's projection (``loans.outstanding``, ``status``) and the audit
-    entry in one transaction; the loan row is locked, so concurrent repayments queue.
+    """Record a repayment of ``amount`` (loan currency, a whole number of its minor unit) with
+    ``value_date``: one ledger entry, the loan's projection (``loans.outstanding``,
+    ``status``) and the audit entry in one transaction; the loan row is locked, so concurrent
+    repayments queue.
 
     ``today`` is the caller's current date (a value date after it is refused). Returns the
     loan as of ``today`` after the repayment; a retry with the same ``idempotency_key`` and
@@ -445,7 +482,8 @@ def record_repayment(
     MissingDataError
         No such loan (or another bank's).
     InvalidInputError
-        A value date before origination or after ``today``; a non-positive amount.
+        A value date before origination or after ``today``; a non-positive amount, or one
+        with more decimals than the loan currency's ISO 4217 minor units.
     ConflictError
         The amount exceeds the balance outstanding on the value date (or later).
     KeyReuseError
@@ -454,8 +492,6 @@ def record_repayment(
     _require_writer(actor)
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
         raise InvalidInputError(f"`amount` must be a positive Decimal; got {amount!r}")
-    if amount != amount.quantize(CENT):
-        raise InvalidInputError(f"`amount` must be whole cents; got {amount}")
     if value_date > today:
         raise InvalidInputError(
             f"repayment value date {value_date} is in the future (today is {today}); record a "
@@ -468,7 +504,7 @@ def record_repayment(
             actor.client_id,
             idempotency_key,
             REPAY_OPERATION.format(loan_id=loan_id),
-            {"loan_id": loan_id, "amount": f"{amount:.2f}", "on": value_date.isoformat()},
+            {"loan_id": loan_id, "amount": _key_amount(amount), "on": value_date.isoformat()},
         )
     )
 
@@ -479,6 +515,7 @@ def record_repayment(
                 f"repayment value date {value_date} is before loan {loan_id}'s origination "
                 f"{loan.origination_date}"
             )
+        check_minor_units(amount, loan.currency, "amount")
         entries = ledger.entries(session=session, loan_id=loan_id)
         _check_repayment(loan, entries, amount, value_date)
         ledger.append_entry(

@@ -9,6 +9,7 @@ from sqlalchemy.orm import DeclarativeBase
 __all__ = [
     "EMISSIONS",
     "FRACTION",
+    "LEDGER_DECIMALS",
     "LEDGER_MONEY",
     "MONEY",
     "NAMING",
@@ -36,7 +37,10 @@ QUANTITY = Numeric(24, 4)
 RATE = Numeric(20, 10)  # FX rate, units of quote per 1 base
 FRACTION = Numeric(12, 8)  # a fraction in [0, 1], e.g. a haircut
 RATIO = Numeric(18, 8)  # an unbounded ratio, e.g. an LTV (null where undefined)
-LEDGER_MONEY = Numeric(20, 2)  # a ledger amount in the loan's currency, to the cent
+#: Decimals a loan-ledger amount holds: the cent, so a currency with 3 minor-unit digits (KWD)
+#: cannot be lent (carbonfin.lending.loans refuses it rather than round its fils away).
+LEDGER_DECIMALS = 2
+LEDGER_MONEY = Numeric(20, LEDGER_DECIMALS)  # a ledger amount in the loan's currency
 
 
 class Base(DeclarativeBase):

@@ -32,7 +32,11 @@ def test_loan_repay_show_and_ledger(seeded: str) -> None:
     assert_one_line_error(
         invoke([*args, "--amount", "99000000.00", "--date", "2025-07-01"]), 2, "exceeds"
     )
-    assert_one_line_error(invoke([*args, "--amount", "1.001", "--date", "2025-07-01"]), 2, "cents")
+    assert_one_line_error(
+        invoke([*args, "--amount", "1.001", "--date", "2025-07-01"]),
+        2,
+        "`--amount` in CNY must have at most 2 decimals",
+    )
     # exponent notation was accepted (1e3 = 1000.00 recorded): amounts are plain decimals
     assert_one_line_error(
         invoke([*args, "--amount", "1e3", "--date", "2025-07-01"]), 2, "`--amount` must be a plain"
