@@ -119,6 +119,7 @@ __all__ = [
     "money",
     "parse_date",
     "parse_decimal",
+    "progress_bar",
     "record_source",
     "report_error",
     "restate_source",
@@ -199,6 +200,21 @@ console = _Console(highlight=False)
 err_console = Console(stderr=True, soft_wrap=True, highlight=False)  # one line, copy-pasteable
 
 DEBUG_ENV = "CARBONFIN_DEBUG"
+
+
+def progress_bar(*columns: Any) -> Any:
+    """A transient progress display on stderr (a ``rich.progress.Progress`` with ``columns``),
+    shown only when stderr is a terminal.
+
+    Off a terminal rich cannot redraw a line: it wrote an empty line on stderr when the display
+    ended (``carbonfin haircut ... 2>&1 >/dev/null`` read ``$`` then ``error: ...``), and an
+    error is one line.
+    """
+    from rich.progress import Progress
+
+    return Progress(
+        *columns, console=err_console, transient=True, disable=not err_console.is_interactive
+    )
 
 
 class CliError(Exception):

@@ -162,9 +162,9 @@ def _population(
     span: tuple[int, ...], year: int | None, method: str, n: int, seed: int, when: dt.date
 ) -> Report:
     import pandas as pd
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 
-    from carbonfin.cli._common import err_console
+    from carbonfin.cli._common import progress_bar
     from carbonfin.scoring.carbon_inputs import carbon_cost_outlook
     from carbonfin.scoring.carbon_prices import simulate_compliance_prices
 
@@ -172,10 +172,9 @@ def _population(
     firms = frames["firms"]
     sectors = sorted(firms["sector"].unique())
     parts: list[CarbonCost] = []
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        console=err_console, transient=True,
-    ) as progress:  # fmt: skip
+    with progress_bar(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()
+    ) as progress:
         task = progress.add_task(f"carbon cost of {len(firms)} firms", total=len(sectors) + 1)
         prices = simulate_compliance_prices(
             _histories(), as_of=when, years=span, method=method, n_scenarios=n, seed=seed

@@ -18,10 +18,10 @@ from carbonfin.cli._common import (
     DataSource,
     Report,
     command,
-    err_console,
     fail,
     money,
     parse_date,
+    progress_bar,
     record_source,
     restate_source,
     sources_text,
@@ -87,12 +87,11 @@ def _history(inst: Instrument, prices_csv: Path | None) -> tuple[PriceHistory, s
 @contextmanager
 def progress() -> Iterator[Any]:
     """A transient progress line on stderr (long runs: model fits, scenario simulations)."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-        console=err_console, transient=True,
-    ) as progress:  # fmt: skip
+    with progress_bar(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()
+    ) as progress:
         task = progress.add_task("starting", total=None)
         yield lambda text: progress.update(task, description=text)
 

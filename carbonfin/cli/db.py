@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from carbonfin.cli._common import Column, Report, command, err_console, fail, table
+from carbonfin.cli._common import Column, Report, command, fail, progress_bar, table
 from carbonfin.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def seed_cmd(
 ) -> Report:
     """Load the sample market into the database, then value and store the book's history of
     its last year (weekly by default). Seeding twice inserts nothing the second time."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
     from carbonfin.store import repositories
     from carbonfin.store.database import session_scope
@@ -123,13 +123,11 @@ def seed_cmd(
     if history not in ("weekly", "daily", "none"):
         raise InvalidInputError(f"`--history` must be weekly, daily or none; got {history!r}")
     engine = _migrated_engine()
-    with Progress(
+    with progress_bar(
         TextColumn("[bold]seeding[/] {task.description:<20}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
     ) as bar:
         task = bar.add_task("", total=None)
 

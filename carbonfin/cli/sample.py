@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from carbonfin.cli._common import Report, command, err_console
+from carbonfin.cli._common import Report, command, progress_bar
 
 sample_app = typer.Typer(help="The sample market shipped with carbonfin.", no_args_is_help=True)
 
@@ -32,7 +32,7 @@ def generate_cmd(
     ] = None,
 ) -> Report:
     """Generate the sample market files (same seed, same bytes) and their manifest."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 
     # imported here: the generator is heavy and only this command needs it
     import carbonfin.data.generate as generator
@@ -41,12 +41,8 @@ def generate_cmd(
     seed = generator.DEFAULT_SEED if seed is None else seed
     target = directory or sample_dir()
     target.mkdir(parents=True, exist_ok=True)
-    with Progress(
-        TextColumn("[bold]generating[/] {task.description:<20}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
+    with progress_bar(
+        TextColumn("[bold]generating[/] {task.description:<20}"), BarColumn(), TimeElapsedColumn()
     ) as bar:
         task = bar.add_task("", total=None)
 

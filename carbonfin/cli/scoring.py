@@ -175,9 +175,9 @@ def score_cmd(
 
 def _population(year: int | None, version: str, save: bool, as_of: dt.date, limit: int) -> Report:
     import pandas as pd
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 
-    from carbonfin.cli._common import err_console
+    from carbonfin.cli._common import progress_bar
     from carbonfin.scoring import industry_benchmarks, load_methodology, score_panel
 
     panel = _panel()
@@ -188,12 +188,8 @@ def _population(year: int | None, version: str, save: bool, as_of: dt.date, limi
     rows = panel[panel["year"] == year]
     sectors = sorted(rows["sector"].unique())
     parts = []
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=err_console,
-        transient=True,
+    with progress_bar(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()
     ) as progress:
         task = progress.add_task(f"scoring {len(rows)} firms ({year})", total=len(sectors))
         for sector in sectors:  # one vectorised call per sector, for the progress bar

@@ -26,8 +26,8 @@ def invoke(args: list[str], **kwargs: Any) -> Result:
 def assert_one_line_error(result: Result, code: int, fragment: str) -> None:
     """The command failed with ``code``: one line on stderr holding ``fragment``, no stdout."""
     assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
+    lines = result.stderr.splitlines()  # not stripped: a stray empty line is a second line
+    assert len(lines) == 1, repr(result.stderr)
     assert lines[0].startswith("error: "), lines[0]
     assert fragment in lines[0], lines[0]
     assert result.stdout == "", result.stdout

@@ -247,7 +247,7 @@ def test_a_closed_output_pipe_ends_as_sigpipe_not_as_a_bug(args: list[str]) -> N
     finally:
         os.close(write_end)
     assert done.returncode == 141, done.stderr.decode()
-    assert done.stderr.decode().strip() == ""  # (the progress line may leave its newline)
+    assert done.stderr.decode() == ""
 
 
 def test_a_pipe_closed_during_a_long_json_write_ends_as_sigpipe() -> None:
@@ -272,3 +272,25 @@ def test_a_pipe_closed_during_a_long_json_write_ends_as_sigpipe() -> None:
     assert head.startswith(b"{")
     assert code == 141, stderr
     assert stderr.strip() == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["haircut", "SHEA", "--quantity", "-5", "--sample"], BAD),
+        (["haircut", "SHEA", "--quantity", "5", "--sample"], ExitCode.OK),
+    ],
+    ids=["refused", "done"],
+)
+def test_no_empty_line_on_stderr_from_the_progress_display(args: list[str], code: int) -> None:
+    """The progress display of a long command (haircut, book value) ended with an empty line
+    on stderr when stderr is not a terminal, before the error line and on a successful run
+    (``carbonfin haircut SHEA --quantity -5 2>&1 >/dev/null | cat -A``: ``$`` then
+    ``error: ...$``)."""
+    result = invoke(args)
+    assert result.exit_code == code, result.stderr
+    if code == ExitCode.OK:
+        assert result.stderr == ""
+    else:
+        assert result.stderr.startswith("error: "), repr(result.stderr)
+        assert result.stderr.count("\n") == 1, repr(result.stderr)
