@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ import typer
 from carbonfin.cli._common import (
     Column,
     ExitCode,
+    Money,
     Report,
     check_decimal_unit,
     command,
@@ -25,6 +27,7 @@ from carbonfin.cli._common import (
     upper,
 )
 from carbonfin.cli._data import load_fx_fixings
+from carbonfin.conventions import format_money
 from carbonfin.errors import InvalidInputError
 
 fx_app = typer.Typer(help="FX conversion, spot dates, forwards and haircuts.", no_args_is_help=True)
@@ -77,7 +80,9 @@ def convert_cmd(
     if q.legs:  # the source as of the fixings used, not the end of the data read
         restate_source("FX fixings", max(q.fixing_dates),
                        f"the newest fixing used for {q.requested_date}")  # fmt: skip
-    src = money(result.amount, result.currency)
+    # the amount as given, never rounded to its currency's minor units (1000.5 JPY was shown
+    # "1,001 JPY" beside a result computed from 1000.5); as /v1/fx/convert answers it
+    src = Money(Decimal(format_money(result.amount, result.currency)), result.currency.code)
     dst = money(result.converted, result.to_currency)
     route = " x ".join(q.route)
     legs = [

@@ -106,6 +106,19 @@ def test_fx_convert_jpy_has_no_minor_units() -> None:
     assert re.fullmatch(r"\d+", data["converted"]["amount"])  # ISO 4217: JPY has 0 decimals
 
 
+def test_fx_convert_shows_the_amount_as_given_not_rounded_to_its_minor_units() -> None:
+    # "1,001 JPY = 45.85 CNY" before: the input rounded to whole yen beside a result from
+    # 1000.5; /v1/fx/convert answers "amount": "1000.5" (a quote, not money that is stored)
+    data, text = both(["fx", "convert", "1000.5", "jpy", "cny", "--on", "2026-10-30", "--sample"])
+    assert data["amount"] == {"amount": "1000.5", "currency": "JPY"}
+    assert f"1,000.5 JPY = {Decimal(data['converted']['amount']):,} CNY" in text
+    assert Decimal(data["converted"]["amount"]) == (
+        Decimal("1000.5") * Decimal(str(data["rate"]))
+    ).quantize(Decimal("0.01"))
+    data, _ = both(["fx", "convert", "1000.125", "usd", "cny", "--on", "2026-10-30", "--sample"])
+    assert data["amount"]["amount"] == "1000.125"
+
+
 def test_score_card_factors() -> None:
     from carbonfin.data import load_table
 
