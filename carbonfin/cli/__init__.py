@@ -38,7 +38,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     epilog="Exit codes: 0 done; 1 internal error; 2 bad input; 3 data missing, stale or not "
-    "loaded; 4 evaluated: ineligible; 5 margin call due; 6 no answer (no convergence). "
+    "loaded; 4 evaluated: ineligible; 5 margin call due; 6 no answer (no convergence, "
+    "no implied volatility). "
     "CARBONFIN_DEBUG=1 shows tracebacks.",
 )
 

@@ -30,7 +30,7 @@ class ExitCode(enum.IntEnum):
     DATA = 3  # data missing, stale, corrupt, or the database not migrated/seeded
     INELIGIBLE = 4  # evaluated: the participant/asset is not eligible
     MARGIN_CALL = 5  # evaluated: a margin call is due
-    NO_ANSWER = 6  # a fit or solver did not converge; no implied volatility
+    NO_ANSWER = 6  # a fit or solver did not converge; no implied volatility for a valid price
     BROKEN_PIPE = 141  # the output pipe closed early (`| head`): 128 + SIGPIPE, as a Unix tool
 
 

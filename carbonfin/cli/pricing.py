@@ -157,7 +157,10 @@ def implied_vol_cmd(
     res = solve_implied_vol(price, forward, strike, expiry, rate, not put)
     if not bool(res.solved):
         reason = str(np.asarray(res.reasons()).reshape(-1)[0])
-        code = ExitCode.NO_ANSWER if "converge" in reason else ExitCode.BAD_INPUT
+        # README, exit codes: a price with no volatility (no time value, below intrinsic, above
+        # the maximum, --expiry 0) or no convergence is "no answer", 6; only a price that is not
+        # a number (nan, inf) is bad input, 2, as the market flags the solver refuses are
+        code = ExitCode.NO_ANSWER if math.isfinite(price) else ExitCode.BAD_INPUT
         raise fail(f"no implied volatility: {reason}", code)
     vol = float(res.vol)
     return Report({"implied_vol": vol}, [f"implied volatility {vol:.6%}"])

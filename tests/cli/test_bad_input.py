@@ -61,7 +61,7 @@ NO_DATA: list[tuple[list[str], int, str]] = [
             "--rate",
             "0.018",
         ],
-        BAD,
+        ExitCode.NO_ANSWER,  # no implied volatility: no answer, not bad input (README)
         "below the discounted intrinsic value",
     ),
     ([*AMERICAN, "--expiry", "500", "--put"], BAD, "'--expiry'"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -37,8 +38,38 @@ def test_implied_vol_and_its_reason() -> None:
     assert ok.exit_code == 0, ok.output
     assert "45.000000%" in ok.output
     bad = runner.invoke(app, [*args.split()[:2], "--price", "-1", *args.split()[4:]])
-    assert bad.exit_code == 2
+    assert bad.exit_code == 6  # no answer (README, exit codes), not a usage error
     assert "below the discounted intrinsic value" in bad.output
+
+
+# discounted intrinsic value of a call F=200, K=85, r=1.8%, T=0.5y: exp(-0.018 * 0.5) * (200 - 85)
+_DEEP_ITM = math.exp(-0.018 * 0.5) * 115.0
+
+
+@pytest.mark.parametrize(
+    ("price", "forward", "expiry", "put", "code", "reason"),
+    [
+        ("1", "80", "0.5", True, 6, "below the discounted intrinsic value"),  # put worth >= 4.95
+        ("80", "80", "0.5", False, 6, "at or above the no-arbitrage maximum"),  # a call <= e^-rT F
+        (repr(_DEEP_ITM), "200", "0.5", False, 6, "no time value"),
+        ("1", "80", "0", False, 6, "expiry is 0"),
+        ("nan", "80", "0.5", False, 2, "not a finite number"),
+        ("inf", "80", "0.5", False, 2, "not a finite number"),
+    ],
+    ids=["below-intrinsic", "above-maximum", "no-time-value", "expiry-0", "nan", "inf"],
+)
+def test_a_price_with_no_implied_vol_is_no_answer_not_bad_input(
+    price: str, forward: str, expiry: str, put: bool, code: int, reason: str
+) -> None:
+    """README's exit codes: 6 "no answer ... no implied volatility"; the command gave 2 (bad
+    input) for every reason but non-convergence. A price that is not a number stays 2."""
+    args = ["price", "implied-vol", "--price", price, "--forward", forward, "--strike", "85"]
+    args += ["--expiry", expiry, "--rate", "0.018", *(["--put"] if put else [])]
+    result = runner.invoke(app, args)
+    assert result.exit_code == code, result.output
+    assert "no implied volatility" in result.stderr
+    assert reason in result.stderr
+    assert result.stdout == ""
 
 
 def test_vol_fit_prints_the_summary() -> None:
