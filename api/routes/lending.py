@@ -106,7 +106,8 @@ def create_loan(
     idempotency_key: IdemKey = None,
 ) -> LoanPublic | JSONResponse:
     """Book a loan for the calling bank (committed before the answer; 422 for a currency the
-    stored FX fixings do not cover, naming the covered ones)."""
+    stored FX fixings do not cover, naming the covered ones, and for a principal finer than the
+    currency's ISO 4217 minor units, e.g. 1000.50 JPY)."""
     result = workflow.book_loan(
         sessions=request.app.state.sessions,
         actor=actor_of(identity),
@@ -243,7 +244,8 @@ def repay(
 ) -> LoanPublic | JSONResponse:
     """Record a repayment as a ledger entry with its value date (committed before the answer;
     idempotent with ``Idempotency-Key``). The answer is the loan as of today. 422 for a value
-    date before origination or after today; 409 above the balance outstanding on that date."""
+    date before origination or after today, or an amount finer than the loan currency's ISO 4217
+    minor units (0.50 JPY); 409 above the balance outstanding on that date."""
     try:
         result = workflow.record_repayment(
             sessions=request.app.state.sessions,
