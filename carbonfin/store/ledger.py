@@ -25,6 +25,7 @@ import pandas as pd
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
+from carbonfin.conventions import check_minor_units
 from carbonfin.errors import InvalidInputError
 from carbonfin.store.models import Loan, LoanLedgerEntry
 
@@ -189,6 +190,22 @@ def balances_as_of(
     return pd.DataFrame.from_records(rows, columns=list(BALANCE_COLUMNS))
 
 
+def _seed_amount(loan: Mapping[str, Any], field: str) -> Decimal:
+    """A loaded loan's amount: whole minor units of its currency (ISO 4217) and whole cents
+    (the ledger's precision); refused, never rounded (``quantize`` rounded 1000.505 silently)."""
+    value = Decimal(str(loan[field]))
+    try:
+        if "currency" in loan:
+            check_minor_units(value, str(loan["currency"]), field)
+        if not value.is_finite() or value != value.quantize(CENT):
+            raise InvalidInputError(
+                f"`{field}` must be whole cents (the ledger holds 2 decimals); got {value}"
+            )
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"loan {loan['loan_id']}: {exc}") from None
+    return value
+
+
 def seed_entries(
     loans: Iterable[Mapping[str, Any]], *, as_known: dt.date, recorded_at: dt.datetime
 ) -> list[dict[str, Any]]:
@@ -200,8 +217,8 @@ def seed_entries(
     ``as_known`` is the loaded one)."""
     rows: list[dict[str, Any]] = []
     for loan in loans:
-        principal = Decimal(str(loan["principal"])).quantize(CENT)
-        outstanding = Decimal(str(loan["outstanding"])).quantize(CENT)
+        principal = _seed_amount(loan, "principal")
+        outstanding = _seed_amount(loan, "outstanding")
         origination = loan["origination_date"]
         maturity = loan["maturity_date"]
         if not (isinstance(origination, dt.date) and isinstance(maturity, dt.date)):

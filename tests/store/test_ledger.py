@@ -5,6 +5,7 @@ outstanding amount as of any date is derived from the ledger (issue 18 points 1 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -306,3 +307,27 @@ def test_the_shipped_sample_seeds_a_ledger_that_reproduces_its_balances(engine: 
     assert (got.loc[want.index, "outstanding"] == want).all()
     repaid = expected.index[expected["status"] == "repaid"]
     assert set(got.loc[repaid, "status"]) == {"repaid"}
+
+
+@pytest.mark.parametrize(
+    ("currency", "principal", "message"),
+    [
+        ("JPY", "1000.50", "loan LN-X: `principal` in JPY must be a whole number of Japanese yen"),
+        ("CNY", "1000.505", "loan LN-X: `principal` in CNY must have at most 2 decimals"),
+        ("KWD", "1000.505", "loan LN-X: `principal` must be whole cents (the ledger holds 2"),
+    ],
+    ids=["jpy-sen", "cny-3", "kwd-fils"],
+)
+def test_seeded_amounts_finer_than_the_currency_are_refused_not_rounded(
+    currency: str, principal: str, message: str
+) -> None:
+    # ISO 4217 list one (SIX, 2024): JPY 0 minor-unit digits, CNY 2, KWD 3; before, the seed
+    # quantized to the cent: 1000.505 CNY became 1000.50 (half even) without a word
+    from carbonfin.store.ledger import seed_entries
+
+    loan = {
+        "loan_id": "LN-X", "currency": currency, "principal": principal, "outstanding": "1000",
+        "origination_date": dt.date(2025, 1, 2), "maturity_date": dt.date(2027, 1, 2),
+    }  # fmt: skip
+    with pytest.raises(InvalidInputError, match="^" + re.escape(message)):
+        seed_entries([loan], as_known=dt.date(2025, 6, 30), recorded_at=dt.datetime.now(dt.UTC))
