@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import Any
 
 from api.schemas.patterns import words_for
+from carbonfin.errors import plain_number
 
 __all__ = ["parameter_name", "plain_error", "shown"]
 
@@ -32,15 +32,9 @@ def shown(value: object) -> str:
 
 
 def _number(value: object) -> str:
-    """A bound as written in a message: ``1,000,000,000`` for a large integral one, ``2013``
-    (a year) for a small one."""
-    if isinstance(value, int | Decimal) or (isinstance(value, float) and value.is_integer()):
-        try:
-            whole = int(value)
-        except (OverflowError, ValueError):
-            return str(value)
-        return f"{whole:,}" if abs(whole) >= 10_000 else str(whole)
-    return str(value)
+    """A bound as written in a message (:func:`carbonfin.errors.plain_number`):
+    ``1,000,000,000``, ``2013``; pydantic's ``"Decimal('1E+13')"`` is 10,000,000,000,000."""
+    return plain_number(value)
 
 
 def parameter_name(loc: Sequence[object]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 
 
 class CarbonfinError(Exception):
@@ -86,6 +87,36 @@ def in_callers_terms(message: str, names: Mapping[str, str]) -> str:
     """
     message = _OVERRIDE_HINT.sub(lambda m: m.group(0) if m.group(1) in names else "", message)
     return _NAME.sub(lambda m: f"`{names.get(m.group(1), m.group(1))}`", message)
+
+
+_DECIMAL_REPR = re.compile(r"^Decimal\('([^']*)'\)$")
+
+
+def plain_number(value: object) -> str:
+    """A number as a message writes it: ``1,000,000,000`` for a large integral one, ``2013``
+    (a year) for a small one, ``0.9999`` as it is.
+
+    pydantic gives a ``Decimal`` bound of an error as its ``repr``, a string
+    (``"Decimal('1E+13')"``: an API 422 read "must be at most Decimal('1E+13')"); that form and a
+    number written as a string are read as the number.
+    """
+    if isinstance(value, str):
+        text = value
+        try:
+            value = Decimal(_DECIMAL_REPR.sub(r"\1", text.strip()))
+        except InvalidOperation:
+            return text
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int | Decimal) or (isinstance(value, float) and value.is_integer()):
+        try:
+            if value != int(value):  # a Decimal with a fraction
+                return str(value)
+            whole = int(value)
+        except (OverflowError, ValueError):  # an infinity or a NaN
+            return str(value)
+        return f"{whole:,}" if abs(whole) >= 10_000 else str(whole)
+    return str(value)
 
 
 def require(condition: bool, message: str) -> None:

@@ -97,6 +97,7 @@ from carbonfin.errors import (
     MissingDataError,
     ProvisionalCalendarWarning,
     in_callers_terms,
+    plain_number,
 )
 
 __all__ = [
@@ -238,7 +239,7 @@ def classify(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, CliError):
         return exc.code, str(exc)
     if isinstance(exc, _exceptions.ClickException):
-        return ExitCode.BAD_INPUT, _click_message(exc)
+        return ExitCode.BAD_INPUT, _coercion_message(exc) or _click_message(exc)
     if isinstance(exc, MissingDataError | DataIntegrityError):
         return ExitCode.DATA, str(exc)
     if isinstance(exc, ConvergenceError):
@@ -266,6 +267,59 @@ def _click_message(exc: Any) -> str:
     if isinstance(exc, _exceptions.UsageError) and ctx is not None:
         return f"{message} (see `{ctx.command_path} --help`)"
     return message
+
+
+#: pydantic's bound errors (Typer checks an option's ``min``/``max`` with pydantic) in words
+_BOUNDS = {
+    "less_than_equal": ("at most", "le"),
+    "less_than": ("less than", "lt"),
+    "greater_than_equal": ("at least", "ge"),
+    "greater_than": ("greater than", "gt"),
+}
+#: pydantic's parsing errors: what the value must be
+_KINDS = {
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "int_parsing": "an integer",
+    "int_type": "an integer",
+    "int_from_float": "a whole number",
+    "bool_parsing": "true or false",
+}
+
+
+def _coercion_message(exc: Any) -> str | None:
+    """An option value Typer refused with pydantic's words, in the house form (the API's,
+    ``api/wording.py``): ``--quantity nan`` read "Input should be less than or equal to
+    1000000000" (a NaN fails every bound, and pydantic names the first); it is "`--quantity`
+    must be a finite number; got nan", and a bound is a plain number ("at most 1,000,000,000").
+    None for any other error (click's own words stand)."""
+    param = getattr(exc, "param", None)
+    errors = getattr(exc.__cause__, "errors", None)
+    if param is None or not callable(errors) or not errors():
+        return None
+    err = errors()[0]
+    opts = getattr(param, "opts", None) or [str(param.name).upper()]
+    name = max(opts, key=len)
+    value = err.get("input")
+    got = f"; got {value}"
+    number = _as_float(value)
+    if number is not None and not math.isfinite(number):
+        return f"`{name}` must be a finite number{got}"
+    kind = str(err.get("type"))
+    if kind in _KINDS:
+        return f"`{name}` must be {_KINDS[kind]}; got {value!r}"
+    words, key = _BOUNDS.get(kind, ("", ""))
+    bound = (err.get("ctx") or {}).get(key)
+    if bound is None:
+        return None
+    return f"`{name}` must be {words} {plain_number(bound)}{got}"
+
+
+def _as_float(value: object) -> float | None:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
 
 
 def _one_line(message: str) -> str:

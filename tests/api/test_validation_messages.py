@@ -223,3 +223,17 @@ def test_another_banks_borrower_filters_to_nothing_as_an_unknown_firm_does(api: 
     ]
     assert [b.status_code for b in bodies] == [200, 200]
     assert bodies[0].json() == bodies[1].json() == {"items": [], "next_cursor": None}
+
+
+def test_a_decimal_bound_is_a_plain_number() -> None:
+    """pydantic gives a Decimal bound as its repr, a string: a money amount above the maximum
+    read "must be at most Decimal('1E+13')" (fresh-clone user check)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from api.schemas.common import Money
+    from api.wording import plain_error
+
+    with pytest.raises(ValidationError) as caught:
+        TypeAdapter(Money).validate_python(10**14)
+    msg = plain_error(caught.value.errors()[0])["msg"]
+    assert msg == "`request` must be at most 10,000,000,000,000; got 100000000000000"

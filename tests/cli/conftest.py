@@ -30,6 +30,7 @@ def assert_one_line_error(result: Result, code: int, fragment: str) -> None:
     assert len(lines) == 1, repr(result.stderr)
     assert lines[0].startswith("error: "), lines[0]
     assert fragment in lines[0], lines[0]
+    assert "Input should" not in lines[0], lines[0]  # pydantic's words (Typer's option checks)
     assert result.stdout == "", result.stdout
     assert "Traceback" not in result.output
     assert not isinstance(result.exception, Exception) or isinstance(

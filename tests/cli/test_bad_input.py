@@ -27,7 +27,7 @@ NO_DATA: list[tuple[list[str], int, str]] = [
     (["nonsense"], BAD, "No such command 'nonsense'"),
     (["--bogus"], BAD, "No such option: --bogus"),
     ([*OPTION, "--forward", "-80"], BAD, "`--forward` must be finite and > 0"),
-    ([*OPTION, "--forward", "abc"], BAD, "'--forward'"),
+    ([*OPTION, "--forward", "abc"], BAD, "`--forward`"),
     (
         [
             "price",
@@ -44,7 +44,7 @@ NO_DATA: list[tuple[list[str], int, str]] = [
             "0.01",
         ],
         BAD,
-        "'--expiry'",
+        "`--expiry`",
     ),
     (
         [
@@ -64,7 +64,7 @@ NO_DATA: list[tuple[list[str], int, str]] = [
         ExitCode.NO_ANSWER,  # no implied volatility: no answer, not bad input (README)
         "below the discounted intrinsic value",
     ),
-    ([*AMERICAN, "--expiry", "500", "--put"], BAD, "'--expiry'"),
+    ([*AMERICAN, "--expiry", "500", "--put"], BAD, "`--expiry`"),
     ([*AMERICAN, "--expiry", "0.5", "--method", "xyz"], BAD, "`--method`"),
     (["fx", "convert", "-1000", "USD", "CNY", "--on", "2026-10-01", "--sample"], BAD, ">= 0"),
     (["fx", "convert", "1e26", "USD", "CNY", "--on", "2026-10-01", "--sample"], BAD, "AMOUNT"),
@@ -72,7 +72,7 @@ NO_DATA: list[tuple[list[str], int, str]] = [
     (
         ["fx", "convert", "100", "USD", "CNY", "--on", "2026-10-01", "--max-age-days", "-3"],
         BAD,
-        "'--max-age-days'",
+        "`--max-age-days`",
     ),
     (["fx", "spot-date", "2101-03-01", "USD/CNY"], BAD, "outside the China calendar data"),
     (["fx", "spot-date", "2026-13-01", "USD/CNY"], BAD, "`TRADE_DATE` must be a date"),
@@ -96,11 +96,11 @@ NO_DATA: list[tuple[list[str], int, str]] = [
         "",
     ),
     (["fx", "haircut", "CNY", "XYZ"], BAD, "unknown currency code 'XYZ'"),
-    (["fx", "haircut", "CNY", "USD", "--holding-days", "0"], BAD, "'--holding-days'"),
+    (["fx", "haircut", "CNY", "USD", "--holding-days", "0"], BAD, "`--holding-days`"),
     (["eligibility", "check"], BAD, "give a participant JSON file"),
     (["eligibility", "check", "/nonexistent.json"], BAD, "no such file"),
     (["warmup", "--now"], BAD, "No such option: --now"),
-    (["sample", "generate", "--seed", "-1"], BAD, "'--seed'"),
+    (["sample", "generate", "--seed", "-1"], BAD, "`--seed`"),
 ]
 
 
@@ -133,20 +133,20 @@ WITH_DATA: list[tuple[list[str], int, str]] = [
     (["price", "history", "SHEA", "--end", "2000-01-01"], DATA, "on or before 2000-01-01"),
     (["price", "history", "SHEA", "--start", "2024-02-01", "--end", "2024-01-01"], BAD, "before"),
     (["price", "mark", "SHEA", "--on", "2026-13-01"], BAD, "`--on` must be a date"),
-    (["price", "mark", "SHEA", "--on", "2024-01-05", "--window", "100000"], BAD, "'--window'"),
-    (["price", "mark", "SHEA", "--on", "2024-01-05", "--window", "0"], BAD, "'--window'"),
+    (["price", "mark", "SHEA", "--on", "2024-01-05", "--window", "100000"], BAD, "`--window`"),
+    (["price", "mark", "SHEA", "--on", "2024-01-05", "--window", "0"], BAD, "`--window`"),
     (["price", "mark", "SHEA", "--on", "2024-01-05", "--method", "twap"], BAD, "`--method`"),
     (["price", "mark", "SHEA", "--on", "2000-01-05"], DATA, "on or before 2000-01-05"),
     (["vol", "fit", "SHEA", "--model", "figarch"], BAD, "`--model` must be one of"),
     (["vol", "select", "SHEA", "--criterion", "hqic"], BAD, "`--criterion`"),
-    (["vol", "scenarios", "SHEA", "--paths", "0"], BAD, "'--paths'"),
-    (["vol", "scenarios", "SHEA", "--days", "-5"], BAD, "'--days'"),
+    (["vol", "scenarios", "SHEA", "--paths", "0"], BAD, "`--paths`"),
+    (["vol", "scenarios", "SHEA", "--days", "-5"], BAD, "`--days`"),
     (["score", "91310000132149237X"], BAD, "position 18 (check character)"),
     (["score"], BAD, "give either a USCC or --all"),
     (["score", "--all", "--year", "1999"], BAD, "no account data for 1999"),
-    (["coverage", "--year", "1999"], BAD, "'--year'"),
+    (["coverage", "--year", "1999"], BAD, "`--year`"),
     (["financed", "BANK-99"], DATA, "unknown bank 'BANK-99'"),
-    (["financed", "BANK-01", "--top", "-5"], BAD, "'--top'"),
+    (["financed", "BANK-01", "--top", "-5"], BAD, "`--top`"),
     (["fx", "convert", "100", "USD", "XYZ", "--on", "2024-01-02"], BAD, "unknown currency code"),
     (["fx", "convert", "100", "USD", "CNY", "--on", "2024-02-30"], BAD, "`--on` must be a date"),
 ]

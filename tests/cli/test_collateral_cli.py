@@ -58,10 +58,10 @@ def test_haircut_on_the_real_shea_file() -> None:
         (["haircut", "SHEA", "--quantity", "5", "--as-of", "2001-01-01"], 3, "before the first"),
         (["haircut", "SHEA", "--quantity", "5", "--model", "garch"], 2, "`--model` must be one of"),
         (["haircut", "SHEA", "--quantity", "5", "--loan-currency", "XYZ"], 2, "unknown currency"),
-        (["haircut", "SHEA", "--quantity", "5", "--book-share", "2"], 2, "'--book-share'"),
+        (["haircut", "SHEA", "--quantity", "5", "--book-share", "2"], 2, "`--book-share`"),
         (["stress", "--scenario", "doom"], 2, "unknown stress scenario 'doom'"),
         (["book", "value", "--bank", "BANK-99"], 3, "unknown bank 'BANK-99'"),
-        (["book", "value", "--bank", "BANK-01", "--top", "0"], 2, "'--top'"),
+        (["book", "value", "--bank", "BANK-01", "--top", "0"], 2, "`--top`"),
         # it was exit 3, "no pledge ... could be valued", each loan failing on the model name
         (["book", "value", "--bank", "BANK-01", "--model", "bogus"], 2, "`--model` must be one"),
     ],

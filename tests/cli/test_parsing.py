@@ -42,7 +42,7 @@ def test_negative_numbers_keep_options_and_their_values_in_place() -> None:
 
 def test_flags_not_python_parameters_in_messages(no_database: Path) -> None:
     result = invoke(["price", "mark", "SHEA", "--on", "2026-10-30", "--window", "100000"])
-    assert_one_line_error(result, ExitCode.BAD_INPUT, "'--window'")
+    assert_one_line_error(result, ExitCode.BAD_INPUT, "`--window`")
     assert "window_days" not in result.stderr
     bad_date = invoke(["price", "history", "SHEA", "--start", "2026-02-30", "--sample"])
     assert_one_line_error(bad_date, ExitCode.BAD_INPUT, "`--start` must be a date YYYY-MM-DD")
@@ -63,7 +63,7 @@ def test_flags_not_python_parameters_in_messages(no_database: Path) -> None:
 def test_out_of_range_is_refused_naming_the_flag(
     args: list[str], flag: str, no_database: Path
 ) -> None:
-    assert_one_line_error(invoke(args), ExitCode.BAD_INPUT, f"'{flag}'")
+    assert_one_line_error(invoke(args), ExitCode.BAD_INPUT, f"`{flag}` must be")
 
 
 def test_identifiers_in_any_case(no_database: Path) -> None:
@@ -137,3 +137,21 @@ def test_wide_tables_fold_instead_of_cutting_names(args: list[str], no_database:
         flat = result.stdout.replace("│", "").replace(" ", "").replace("\n", "")
         for leader in data["top_borrowers"]:
             assert leader["borrower_uscc"][:9] in flat  # present, if folded over two lines
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("nan", "`--quantity` must be a finite number; got nan"),
+        ("inf", "`--quantity` must be a finite number; got inf"),
+        ("2e9", "`--quantity` must be at most 1,000,000,000; got 2e9"),
+        ("ten", "`--quantity` must be a number; got 'ten'"),
+    ],
+    ids=["nan", "inf", "above-the-bound", "not-a-number"],
+)
+def test_option_bounds_in_words_not_pydantics(value: str, message: str) -> None:
+    """Typer checks ``--quantity``'s maximum with pydantic: ``--quantity nan`` read "Input should
+    be less than or equal to 1000000000" (a NaN fails every bound). It says what the API says
+    (api/wording.py): a finite number; a bound as a plain number."""
+    result = invoke(["haircut", "SHEA", "--quantity", value, "--sample"])
+    assert_one_line_error(result, ExitCode.BAD_INPUT, message)
