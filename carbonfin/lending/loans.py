@@ -439,11 +439,16 @@ def _check_repayment(
     loan: Loan, entries: list[LoanLedgerEntry], amount: Decimal, value_date: dt.date
 ) -> None:
     """Refuse a repayment above the balance on its value date or on any later date."""
+    ccy = loan.currency
+
+    def money(x: Decimal) -> str:
+        return f"{format_money(x, ccy)} {ccy}"
+
     on_date = _balance_on(entries, value_date)
     if amount > on_date:
         raise ConflictError(
-            f"repayment {amount:.2f} {loan.currency} exceeds the {on_date:.2f} {loan.currency} "
-            f"outstanding on loan {loan.loan_id} on {value_date}"
+            f"repayment {money(amount)} exceeds the {money(on_date)} outstanding on loan "
+            f"{loan.loan_id} on {value_date}"
         )
     balance = headroom = on_date
     for e in sorted(entries, key=lambda e: (e.value_date, e.entry_id)):
@@ -452,9 +457,8 @@ def _check_repayment(
             headroom = min(headroom, balance)
     if amount > headroom:
         raise ConflictError(
-            f"repayment {amount:.2f} {loan.currency} on {value_date} would overpay loan "
-            f"{loan.loan_id} after its later entries: at most {headroom:.2f} {loan.currency} "
-            "can be repaid on that date"
+            f"repayment {money(amount)} on {value_date} would overpay loan {loan.loan_id} after "
+            f"its later entries: at most {money(headroom)} can be repaid on that date"
         )
 
 

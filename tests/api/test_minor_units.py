@@ -88,6 +88,10 @@ def test_a_jpy_loan_is_whole_yen_and_a_repayment_with_sen_is_refused(api: Api) -
     )
     assert paid.status_code == 200, paid.text
     assert paid.json()["outstanding"] == "750"
+    over = api.client.post(
+        url, json={"amount": "751", "on": "2026-06-30"}, headers=api.as_("bank1")
+    )
+    assert _detail(over, 409).startswith("repayment 751 JPY exceeds the 750 JPY outstanding")
     ledger = api.client.get(f"/v1/loans/{loan['loan_id']}/ledger", headers=api.as_("bank1"))
     assert [(e["amount"], e["balance_after"]) for e in ledger.json()["entries"]] == [
         ("1000", "1000"),
