@@ -357,14 +357,23 @@ class CarbonfinGroup(TyperGroup):
         try:
             argv = _protect_negative_numbers(self, argv)
             with _closed_pipe_as_sigpipe():
-                rv = super().main(
-                    argv,
-                    prog_name,
-                    complete_var,
-                    standalone_mode=False,
-                    windows_expand_args=windows_expand_args,
-                    **extra,
-                )
+                try:
+                    rv = super().main(
+                        argv,
+                        prog_name,
+                        complete_var,
+                        standalone_mode=False,
+                        windows_expand_args=windows_expand_args,
+                        **extra,
+                    )
+                finally:  # a closed pipe met here, not in the interpreter's last flush
+                    sys.stdout.flush()
+        except SystemExit as exc:
+            if exc.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
+                # click's own answer to EPIPE (it wraps the streams, then exits 1): from an echo
+                # in click's parsing, e.g. --version | head
+                _closed_pipe()
+            raise
         except _EXITS as exc:
             code = int(getattr(exc, "exit_code", 0))
         except _exceptions.UsageError as exc:

@@ -227,8 +227,9 @@ def test_an_unexpected_error_is_one_line_and_code_1(
         ["fx", "convert", "1000", "usd", "cny", "--on", "2026-10-01", "--json", "--sample"],
         ["--help"],  # typer's own rich console: was exit 1
         ["haircut", "--help"],
+        ["--version"],  # typer.echo: the closed pipe was met at the interpreter's exit, 1
     ],
-    ids=["table", "json", "help", "command-help"],
+    ids=["table", "json", "help", "command-help", "version"],
 )
 def test_a_closed_output_pipe_ends_as_sigpipe_not_as_a_bug(args: list[str]) -> None:
     """``carbonfin ... | head`` whose reader has gone: status 141 (128 + SIGPIPE, as a Unix
