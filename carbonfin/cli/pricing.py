@@ -148,6 +148,8 @@ def implied_vol_cmd(
     put: Annotated[bool, typer.Option("--put")] = False,
 ) -> Report:
     """Black-76 implied volatility of an option price (or why there is none)."""
+    if price < 0:  # bad input (2), not a price the market could quote with no volatility (6)
+        raise fail(f"`--price` must be >= 0 (an option price is never negative); got {price!r}")
     _check_market_units(None, rate)
     _kernels_ready()
     import numpy as np

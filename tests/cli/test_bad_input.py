@@ -61,8 +61,8 @@ NO_DATA: list[tuple[list[str], int, str]] = [
             "--rate",
             "0.018",
         ],
-        ExitCode.NO_ANSWER,  # no implied volatility: no answer, not bad input (README)
-        "below the discounted intrinsic value",
+        BAD,  # an option price is never negative: bad input, not a price with no volatility
+        "`--price` must be >= 0",
     ),
     ([*AMERICAN, "--expiry", "500", "--put"], BAD, "`--expiry`"),
     ([*AMERICAN, "--expiry", "0.5", "--method", "xyz"], BAD, "`--method`"),

@@ -38,8 +38,12 @@ def test_implied_vol_and_its_reason() -> None:
     assert ok.exit_code == 0, ok.output
     assert "45.000000%" in ok.output
     bad = runner.invoke(app, [*args.split()[:2], "--price", "-1", *args.split()[4:]])
-    assert bad.exit_code == 6  # no answer (README, exit codes), not a usage error
-    assert "below the discounted intrinsic value" in bad.output
+    assert bad.exit_code == 2  # a negative price is bad input, not a price with no volatility
+    assert "`--price` must be >= 0 (an option price is never negative); got -1.0" in bad.output
+    deep = [*args.split()[:2], "--price", "100", "--forward", "200", *args.split()[6:]]
+    none = runner.invoke(app, deep)  # below the discounted intrinsic value 113.97
+    assert none.exit_code == 6  # no answer (README, exit codes), not a usage error
+    assert "below the discounted intrinsic value" in none.output
 
 
 # discounted intrinsic value of a call F=200, K=85, r=1.8%, T=0.5y: exp(-0.018 * 0.5) * (200 - 85)
