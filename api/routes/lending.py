@@ -128,7 +128,7 @@ def create_loan(
     return _answer(result, 201)
 
 
-@router.get("/loans", response_model=Page[LoanPublic], responses=problem_responses(401, 422))
+@router.get("/loans", response_model=Page[LoanPublic], responses=problem_responses(401, 404, 422))
 def list_loans(
     session: SessionDep,
     identity: ReaderClient,

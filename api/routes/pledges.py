@@ -342,7 +342,9 @@ def _states(session: Session, rows: list[Any], as_of: dt.date) -> dict[str, Any]
     return pledge_states(session=session, pledges=[r[0] for r in rows], as_of=as_of)
 
 
-@router.get("/pledges", response_model=Page[PledgePublic], responses=problem_responses(401, 422))
+@router.get(
+    "/pledges", response_model=Page[PledgePublic], responses=problem_responses(401, 404, 422)
+)
 def list_pledges(
     session: SessionDep,
     identity: ReaderClient,

@@ -28,6 +28,7 @@ import datetime as dt
 import functools
 import os
 from collections.abc import Iterator
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from sqlalchemy import select
 
 from api.main import create_app
 from api.settings import Settings
+from carbonfin.conventions import minor_unit_quantum
 from carbonfin.scoring.ids import USCC_ALPHABET, uscc_check_character
 from carbonfin.store import credentials, repositories
 from carbonfin.store.database import make_engine, session_scope, upgrade
@@ -97,6 +99,12 @@ def _within_rules(
             end = start + dt.timedelta(days=365)
         body["origination_date"], body["maturity_date"] = start.isoformat(), end.isoformat()
         body["borrower_uscc"] = firms[sum(map(ord, body["borrower_uscc"])) % len(firms)]
+        # the principal in whole minor units of its currency (ISO 4217; docs/api.md): the schema
+        # admits 3 decimals for every currency, the rule is per currency
+        quantum = minor_unit_quantum(body["currency"])
+        whole = Decimal(str(body["principal"])).quantize(quantum, rounding=ROUND_DOWN)
+        kept = max(whole, quantum)
+        body["principal"] = str(kept) if isinstance(body["principal"], str) else float(kept)
     elif label == "POST /v1/loans/{loan_id}/repayments":
         _not_after_today(body, "on")
     elif label == "POST /v1/pledges":
