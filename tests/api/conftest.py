@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, func, select, text
 
 from api.main import create_app
 from api.settings import Settings
 from carbonfin.store import credentials, repositories
 from carbonfin.store.database import make_engine, session_scope, upgrade
+from carbonfin.store.models import LoanLedgerEntry
 
 
 @dataclass
@@ -27,6 +28,12 @@ class Api:
 
     def as_(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[who]}"}
+
+    def ledger_rows(self, loan_id: str) -> int:
+        """How many ledger entries the database holds for ``loan_id`` (read past the API)."""
+        query = select(func.count()).select_from(LoanLedgerEntry)
+        with self.engine.connect() as c:
+            return int(c.scalar(query.where(LoanLedgerEntry.loan_id == loan_id)) or 0)
 
 
 def _keys(engine: Engine) -> dict[str, str]:

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
-
-from carbonfin.store.models import LoanLedgerEntry
 from tests.api.conftest import Api
 
 FIRM = "91310105GN93T2369N"
@@ -65,13 +62,7 @@ def test_a_retried_repayment_is_applied_once_and_replays_the_first_answer(api: A
         ("repayment", "250.00", "750.00"),
     ]
     assert all(e["recorded_at"].endswith("Z") for e in entries)
-    with api.engine.connect() as c:
-        n = c.scalar(
-            select(func.count())
-            .select_from(LoanLedgerEntry)
-            .where(LoanLedgerEntry.loan_id == loan["loan_id"])
-        )
-    assert n == 2
+    assert api.ledger_rows(loan["loan_id"]) == 2
     # the loan as it stood before the repayment's value date
     before = api.client.get(
         f"/v1/loans/{loan['loan_id']}", params={"as_of": "2026-06-29"}, headers=api.as_("bank1")

@@ -9,9 +9,7 @@ fils could not be written at all ("at most 2 decimals"). ISO 4217 list one (SIX,
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
 
-from carbonfin.store.models import LoanLedgerEntry
 from tests.api.conftest import Api
 
 FIRM = "91310105GN93T2369N"
@@ -75,13 +73,7 @@ def test_a_jpy_loan_is_whole_yen_and_a_repayment_with_sen_is_refused(api: Api) -
     # nothing was written: the loan still owes 1000 and its ledger holds the opening only
     read = api.client.get(f"/v1/loans/{loan['loan_id']}", headers=api.as_("bank1")).json()
     assert read["outstanding"] == "1000"
-    with api.engine.connect() as c:
-        n = c.scalar(
-            select(func.count())
-            .select_from(LoanLedgerEntry)
-            .where(LoanLedgerEntry.loan_id == loan["loan_id"])
-        )
-    assert n == 1
+    assert api.ledger_rows(loan["loan_id"]) == 1
     # whole yen are recorded, "250.00" is 250 yen by value
     paid = api.client.post(
         url, json={"amount": "250.00", "on": "2026-06-30"}, headers=api.as_("bank1")
