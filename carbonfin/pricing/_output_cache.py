@@ -84,12 +84,16 @@ class CacheStats:
 
 
 class _Lease:
-    """Exposes a cached block's memory to numpy; its finalizer hands the block back."""
+    """Exposes a cached block's memory to numpy; its finalizer hands the block back.
 
-    __slots__ = ("__array_interface__", "__weakref__", "block")
+    It holds no reference to the block: the finalizer's arguments keep the block alive for as
+    long as the lease lives, and nothing reachable from a result leads to the block itself
+    (holding it would let the next result share memory with a live array).
+    """
+
+    __slots__ = ("__array_interface__", "__weakref__")
 
     def __init__(self, block: npt.NDArray[np.float64]) -> None:
-        self.block = block
         self.__array_interface__: dict[str, Any] = block.__array_interface__
 
 

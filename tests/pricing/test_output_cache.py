@@ -261,3 +261,15 @@ def test_threads_keeping_results_beyond_the_limit(monkeypatch: pytest.MonkeyPatc
     for price in kept:
         np.testing.assert_array_equal(price, expected)
     assert small.stats().held_bytes <= small.limit
+
+
+def test_nothing_reachable_from_a_result_is_its_cached_block(cache: _output_cache._Cache) -> None:
+    """The fresh-clone check held the lease's block (``result.price.base.base.block``), dropped
+    the result, and the next result shared memory with the array it held."""
+    result = black76_greeks(*_book(1))
+    chain = [result.price]
+    while getattr(chain[-1], "base", None) is not None:
+        chain.append(chain[-1].base)
+    lease = chain[-1]
+    held = [getattr(lease, name, None) for name in dir(lease)]
+    assert not any(isinstance(x, np.ndarray) for x in held)
