@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from api.schemas.patterns import words_for
-from carbonfin.errors import plain_number
+from carbonfin.errors import BOUND_WORDS, plain_number
 
 __all__ = ["parameter_name", "plain_error", "shown"]
 
@@ -29,12 +29,6 @@ def shown(value: object) -> str:
     if len(text) <= _SHOWN_MAX:
         return text
     return f"{text[: _SHOWN_MAX - 1]}… ({len(str(value)):,} characters)"
-
-
-def _number(value: object) -> str:
-    """A bound as written in a message (:func:`carbonfin.errors.plain_number`):
-    ``1,000,000,000``, ``2013``; pydantic's ``"Decimal('1E+13')"`` is 10,000,000,000,000."""
-    return plain_number(value)
 
 
 def parameter_name(loc: Sequence[object]) -> str:
@@ -61,14 +55,16 @@ def _must(what: str) -> Wording:
     return lambda name, err: f"`{name}` must be {what}{_got(err)}"
 
 
-def _limit(template: str, key: str) -> Wording:
-    """``template`` with the bound ``key`` of the error's context (``"at most {}"``)."""
+def _limit(words: str, key: str) -> Wording:
+    """Says a bound: "must be ``words``" and the bound ``key`` of the error's context, as a number
+    (:func:`carbonfin.errors.plain_number`: ``1,000,000,000``; pydantic's
+    ``"Decimal('1E+13')"`` is 10,000,000,000,000)."""
 
     def wording(name: str, err: dict[str, Any]) -> str | None:
         limit = _ctx(err, key)
         if limit is None:
             return None
-        return f"`{name}` must {template.format(_number(limit))}{_got(err)}"
+        return f"`{name}` must be {words} {plain_number(limit)}{_got(err)}"
 
     return wording
 
@@ -112,10 +108,7 @@ def _uscc(name: str, err: dict[str, Any]) -> str:
 
 _BY_TYPE: dict[str, Wording] = {
     "string_pattern_mismatch": _pattern,
-    "greater_than": _limit("be greater than {}", "gt"),
-    "greater_than_equal": _limit("be at least {}", "ge"),
-    "less_than": _limit("be less than {}", "lt"),
-    "less_than_equal": _limit("be at most {}", "le"),
+    **{kind: _limit(words, key) for kind, (words, key) in BOUND_WORDS.items()},
     "string_too_short": _size("at least", "min_length", "character"),
     "string_too_long": _size("at most", "max_length", "character"),
     "too_short": _size("at least", "min_length", "item"),

@@ -89,6 +89,16 @@ def in_callers_terms(message: str, names: Mapping[str, str]) -> str:
     return _NAME.sub(lambda m: f"`{names.get(m.group(1), m.group(1))}`", message)
 
 
+#: pydantic's bound errors in words: error type -> (the bound's words, its key in the error's
+#: context); the API's 422s (api/wording.py) and the CLI's option errors (Typer checks an
+#: option's ``min``/``max`` with pydantic) say a bound the same way: "must be at most 30"
+BOUND_WORDS: dict[str, tuple[str, str]] = {
+    "greater_than": ("greater than", "gt"),
+    "greater_than_equal": ("at least", "ge"),
+    "less_than": ("less than", "lt"),
+    "less_than_equal": ("at most", "le"),
+}
+
 _DECIMAL_REPR = re.compile(r"^Decimal\('([^']*)'\)$")
 
 

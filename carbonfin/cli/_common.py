@@ -88,6 +88,7 @@ from carbonfin.cli._report import (
     to_jsonable,
 )
 from carbonfin.errors import (
+    BOUND_WORDS,
     CarbonfinError,
     CarbonfinWarning,
     ConfigurationError,
@@ -269,13 +270,6 @@ def _click_message(exc: Any) -> str:
     return message
 
 
-#: pydantic's bound errors (Typer checks an option's ``min``/``max`` with pydantic) in words
-_BOUNDS = {
-    "less_than_equal": ("at most", "le"),
-    "less_than": ("less than", "lt"),
-    "greater_than_equal": ("at least", "ge"),
-    "greater_than": ("greater than", "gt"),
-}
 #: pydantic's parsing errors: what the value must be
 _KINDS = {
     "float_parsing": "a number",
@@ -308,7 +302,7 @@ def _coercion_message(exc: Any) -> str | None:
     kind = str(err.get("type"))
     if kind in _KINDS:
         return f"`{name}` must be {_KINDS[kind]}; got {value!r}"
-    words, key = _BOUNDS.get(kind, ("", ""))
+    words, key = BOUND_WORDS.get(kind, ("", ""))
     bound = (err.get("ctx") or {}).get(key)
     if bound is None:
         return None
