@@ -7,7 +7,7 @@ Tenancy: a bank sees and writes only its own loans (another bank's loan id answe
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -167,7 +167,7 @@ def list_loans(
             borrower_uscc=loan.borrower_uscc,
             currency=loan.currency,
             principal=format_money(loan.principal, loan.currency),
-            outstanding=format_money(b["outstanding"], loan.currency),
+            outstanding=format_money(cast(Decimal, b["outstanding"]), loan.currency),
             origination_date=loan.origination_date,
             maturity_date=loan.maturity_date,
             rate=float(loan.rate),
