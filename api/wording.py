@@ -55,16 +55,16 @@ def _must(what: str) -> Wording:
     return lambda name, err: f"`{name}` must be {what}{_got(err)}"
 
 
-def _limit(words: str, key: str) -> Wording:
-    """Says a bound: "must be ``words``" and the bound ``key`` of the error's context, as a number
-    (:func:`carbonfin.errors.plain_number`: ``1,000,000,000``; pydantic's
-    ``"Decimal('1E+13')"`` is 10,000,000,000,000)."""
+def _limit(template: str, key: str) -> Wording:
+    """``template`` with the bound ``key`` of the error's context (``"be at most {}"``), the
+    bound as a plain number (:func:`carbonfin.errors.plain_number`: ``1,000,000,000``;
+    pydantic's ``"Decimal('1E+13')"`` is 10,000,000,000,000)."""
 
     def wording(name: str, err: dict[str, Any]) -> str | None:
         limit = _ctx(err, key)
         if limit is None:
             return None
-        return f"`{name}` must be {words} {plain_number(limit)}{_got(err)}"
+        return f"`{name}` must {template.format(plain_number(limit))}{_got(err)}"
 
     return wording
 
@@ -108,7 +108,7 @@ def _uscc(name: str, err: dict[str, Any]) -> str:
 
 _BY_TYPE: dict[str, Wording] = {
     "string_pattern_mismatch": _pattern,
-    **{kind: _limit(words, key) for kind, (words, key) in BOUND_WORDS.items()},
+    **{kind: _limit(f"be {words} {{}}", key) for kind, (words, key) in BOUND_WORDS.items()},
     "string_too_short": _size("at least", "min_length", "character"),
     "string_too_long": _size("at most", "max_length", "character"),
     "too_short": _size("at least", "min_length", "item"),

@@ -237,3 +237,36 @@ def test_a_decimal_bound_is_a_plain_number() -> None:
         TypeAdapter(Money).validate_python(10**14)
     msg = plain_error(caught.value.errors()[0])["msg"]
     assert msg == "`request` must be at most 10,000,000,000,000; got 100000000000000"
+
+
+@pytest.mark.parametrize(
+    ("err", "msg"),
+    [
+        (
+            {"type": "decimal_max_places", "loc": ("body", "amount"), "input": "1.2345",
+             "ctx": {"decimal_places": 3}},
+            "`amount` must have at most 3 decimals; got '1.2345'",
+        ),
+        (
+            {"type": "decimal_max_digits", "loc": ("body", "amount"), "input": "1" * 30,
+             "ctx": {"max_digits": 20}},
+            f"`amount` must have at most 20 digits; got '{'1' * 30}'",
+        ),
+        (
+            {"type": "less_than_equal", "loc": ("query", "limit"), "input": "999",
+             "ctx": {"le": 200}},
+            "`limit` must be at most 200; got '999'",
+        ),
+        (
+            {"type": "greater_than", "loc": ("body", "principal"), "input": "-1",
+             "ctx": {"gt": "Decimal('0')"}},
+            "`principal` must be greater than 0; got '-1'",
+        ),
+    ],
+)  # fmt: skip
+def test_limits_are_worded_with_their_own_verb(err: dict[str, Any], msg: str) -> None:
+    """Each limit keeps its verb: a decimal-places limit 'must have at most 3 decimals', a bound
+    'must be at most 200' (the bound words are shared with the CLI, carbonfin.errors)."""
+    from api.wording import plain_error
+
+    assert plain_error(err)["msg"] == msg
