@@ -401,7 +401,7 @@ def book_loan(
             action="loan.book",
             entity="loan",
             entity_id=row.loan_id,
-            detail={"currency": currency, "principal": f"{loan.principal:.2f}"},
+            detail={"currency": currency, "principal": format_money(loan.principal, currency)},
         )
         return _view(session, row, max(today, loan.origination_date))
 
@@ -542,7 +542,10 @@ def record_repayment(
             action="loan.repay",
             entity="loan",
             entity_id=loan_id,
-            detail={"amount": f"{amount:.2f}", "value_date": value_date.isoformat()},
+            detail={
+                "amount": format_money(amount, loan.currency),
+                "value_date": value_date.isoformat(),
+            },
         )
         session.flush()
         return _view(session, loan, today)

@@ -99,3 +99,42 @@ def test_a_cny_repayment_with_three_decimals_is_refused(api: Api) -> None:
         url, json={"amount": "0.505", "on": "2026-06-30"}, headers=api.as_("bank1")
     )
     assert "`amount` in CNY must have at most 2 decimals" in _detail(resp, 422)
+
+
+def _audit_details(api: Api, loan_id: str) -> dict[str, dict[str, object]]:
+    """The audit entries of ``loan_id``'s writes by action, as the regulator reads them."""
+    resp = api.client.get(
+        "/v1/audit", params={"actor": "test-bank1", "limit": 50}, headers=api.as_("regulator")
+    )
+    assert resp.status_code == 200, resp.text
+    return {e["action"]: e["detail"] for e in resp.json()["items"] if e["entity_id"] == loan_id}
+
+
+@pytest.mark.parametrize(
+    ("currency", "principal", "repaid", "shown"),
+    [
+        # ISO 4217 (SIX, list one): JPY has 0 minor-unit digits, so 1000 yen is "1000"; the
+        # audit entry said "1000.00" (a fixed two decimals) while the API answered "1000"
+        ("JPY", "1000", "250.00", ("1000", "250")),
+        # CNY has 2: unchanged
+        ("CNY", "1000", "250.5", ("1000.00", "250.50")),
+    ],
+    ids=["JPY", "CNY"],
+)
+def test_the_audit_entries_of_a_loan_show_its_currency_minor_units(
+    api: Api, currency: str, principal: str, repaid: str, shown: tuple[str, str]
+) -> None:
+    created = api.client.post(
+        "/v1/loans", json=_loan(currency, principal), headers=api.as_("bank1")
+    )
+    assert created.status_code == 201, created.text
+    loan_id = created.json()["loan_id"]
+    paid = api.client.post(
+        f"/v1/loans/{loan_id}/repayments",
+        json={"amount": repaid, "on": "2026-06-30"},
+        headers=api.as_("bank1"),
+    )
+    assert paid.status_code == 200, paid.text
+    details = _audit_details(api, loan_id)
+    assert details["loan.book"]["currency"] == currency
+    assert (details["loan.book"]["principal"], details["loan.repay"]["amount"]) == shown
