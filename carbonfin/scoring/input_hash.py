@@ -13,7 +13,6 @@ encoding is unchanged from version 2, so every hash stored since then still veri
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -193,7 +192,7 @@ def row_hash(frame: pd.DataFrame, columns: list[str], methodology: Methodology) 
     """
     from carbonfin.scoring._blake2b import hex_digests  # compiled: loaded when first used
 
-    return cast("list[str]", hex_digests(*_encoded(frame, columns, methodology)).tolist())
+    return hex_digests(*_encoded(frame, columns, methodology))
 
 
 def start_row_hash(
@@ -203,8 +202,7 @@ def start_row_hash(
     caller goes on; returns a function that waits for the hashes and returns them."""
     from carbonfin.scoring._blake2b import start_hex_digests  # compiled: loaded when first used
 
-    digests = start_hex_digests(*_encoded(frame, columns, methodology))
-    return lambda: cast("list[str]", digests().tolist())
+    return start_hex_digests(*_encoded(frame, columns, methodology))
 
 
 def _encoded(
