@@ -6,7 +6,9 @@ inputs) to 100,000 rows; benchmarks are computed once from the panel, as in prod
 runs. The time includes the BLAKE2b-256 input hash of every row. The reference, timed in the
 same run and interleaved with it, is the same ``score_panel`` with the input hash computed as
 before issue 21 (:func:`reference_row_hash`: hashlib, one ``copy()`` and four ``update`` calls
-per row in a Python loop); both give the same hashes (checked here). Prints the load average.
+per row in a Python loop); both give the same hashes (checked here). Prints the load average
+and the process's memory policy (:mod:`carbonfin._memory`, set when carbonfin is imported), and
+the median again in a child process with glibc's defaults (``CARBONFIN_MALLOC=system``).
 Run: ``python benchmarks/bench_scoring.py`` (or ``make bench``).
 """
 
@@ -15,6 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import subprocess
+import sys
 import time
 from typing import cast
 from unittest import mock
@@ -22,6 +26,7 @@ from unittest import mock
 import numpy as np
 import pandas as pd
 
+from carbonfin._memory import memory_policy
 from carbonfin.data import load_table
 from carbonfin.scoring import build_panel, industry_benchmarks, load_methodology, score_panel
 from carbonfin.scoring import score as score_module
@@ -94,7 +99,27 @@ def _time(fn: object, *args: object, **kwargs: object) -> tuple[float, pd.DataFr
     return time.perf_counter() - start, out
 
 
+def median_only() -> float:
+    """The median time of :data:`REPEATS` calls, nothing else (the child process's work)."""
+    panel = population(N)
+    bench = industry_benchmarks(panel, load_methodology(DEFAULT_VERSION))
+    score_panel(panel.iloc[:1000], benchmarks=bench, as_of=AS_OF)
+    return float(np.median([_time(score_panel, panel, benchmarks=bench, as_of=AS_OF)[0]
+                            for _ in range(REPEATS)]))  # fmt: skip
+
+
+def glibc_defaults_median() -> str:
+    """:func:`median_only` in a child process with ``CARBONFIN_MALLOC=system``, in words."""
+    env = os.environ | {"CARBONFIN_MALLOC": "system"}
+    done = subprocess.run([sys.executable, __file__, "--median-only"], env=env,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return f"{N / float(done.stdout):12,.0f}/s"
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--median-only"]:
+        print(median_only())
+        return
     load_before = os.getloadavg()
     panel = population(N)
     m = load_methodology(DEFAULT_VERSION)
@@ -113,9 +138,11 @@ def main() -> None:
     hash_s = min(_time(row_hash, hashed, _HASH_COLUMNS, m)[0] for _ in range(3))
     ref_hash_s = min(_time(reference_row_hash, hashed, _HASH_COLUMNS, m)[0] for _ in range(3))
     median, ref_median = float(np.median(times)), float(np.median(ref_times))
+    system = glibc_defaults_median()
     load_after = os.getloadavg()
     print(f"{N:,} firm-years, methodology {m.version} ({len(scores.columns)} output columns)")
     print(f"  load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min)")
+    print(f"  memory policy: {memory_policy()}")
     print(
         f"  scoring incl. hash:  best {N / min(times):10,.0f}/s   median {N / median:10,.0f}/s"
         f"   ({REPEATS} runs)"
@@ -129,6 +156,7 @@ def main() -> None:
         f"  input hash alone: {N / hash_s:12,.0f}/s   reference {N / ref_hash_s:12,.0f}/s"
         f"   ratio {ref_hash_s / hash_s:.2f}x   (best of 3)"
     )
+    print(f"  scoring incl. hash, glibc's defaults (CARBONFIN_MALLOC=system): median {system}")
     print(f"  target 500,000/s: {'met' if N / median >= 500_000 else 'NOT met'} (median)")
 
 

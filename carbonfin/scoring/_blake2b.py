@@ -273,9 +273,9 @@ def hash_pieces(header, blob, starts, pieces, tail, lo, hi, out):  # type: ignor
     Message ``i`` is ``header`` followed by the pieces ``pieces[i, 0], pieces[i, 1], …`` (piece
     ``j`` is ``blob[starts[j]:starts[j + 1]]``; a negative id adds nothing) and then the row
     ``tail[i]``. The digest length is ``out.shape[1] // 2`` bytes (1 … 64): row ``i`` of ``out``
-    gets its ``2 * length`` hex digits (a last column, if any, is left as it is). Messages of the same
-    block count are hashed :data:`LANES` at a time (the last few of a count with repeats in the
-    spare lanes). Runs without the GIL: disjoint row ranges may run on several threads at once.
+    gets its ``2 * length`` hex digits (a last column, if any, is left as it is). Messages of the
+    same block count are hashed :data:`LANES` at a time (the last few of a count with repeats in
+    the spare lanes). Runs without the GIL: disjoint row ranges may run on several threads at once.
     """
     if hi <= lo:
         return

@@ -95,3 +95,20 @@ def test_booleans_converted_once_per_distinct_value_as_on_every_row() -> None:
     )
     pd.testing.assert_series_equal(as_bool(flags, "x"), expected)
     pd.testing.assert_series_equal(as_bool(flags, "x"), flags.astype(object).astype("boolean"))
+
+
+def test_the_score_frame_shares_no_memory_with_the_panel_or_itself(panel: pd.DataFrame) -> None:
+    # the frame is built without pandas' stacking copy (score._frame): every column must still
+    # be the frame's own, so writing to it changes neither the caller's panel nor another column
+    before = panel.copy(deep=True)
+    scores = score_panel(panel, as_of=AS_OF)
+    arrays = [scores[c].to_numpy() for c in scores.columns if scores[c].dtype != object]
+    for i, a in enumerate(arrays):
+        assert not any(np.shares_memory(a, b) for b in arrays[i + 1 :])
+    scores.loc[:, "benchmark_intensity"] = -1.0
+    scores.loc[:, "uscc"] = "changed"
+    scores.loc[:, "year"] = 0
+    scores.loc[:, "score"] = -1.0
+    pd.testing.assert_frame_equal(panel, before)
+    assert (scores["efficiency_points"] >= 0).all()
+    assert (scores["score"] == -1.0).all()

@@ -84,9 +84,7 @@ def test_fixed_width_tails_match_hashlib() -> None:
     header = rng.integers(0, 256, 456, dtype=np.uint8).tobytes()
     messages = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in range(168, 400)]
     got = hex_digests(header, *_pieces(messages, rng, tail=168))
-    assert got == [
-        hashlib.blake2b(header + m, digest_size=32).hexdigest() for m in messages
-    ]
+    assert got == [hashlib.blake2b(header + m, digest_size=32).hexdigest() for m in messages]
 
 
 def test_several_chunks_and_the_worker_thread_give_the_same_digests() -> None:
