@@ -16,9 +16,9 @@ and concentration every pledge shares. Best and median of 7 runs (the target is 
 wall clock and CPU time of the process (the VM's 2 cores are shared: wall time moves with the
 load, printed before and after the runs), and the minor page faults of a run: every fresh
 array of a million floats is 2,000 zero-filled pages unless the allocator keeps freed memory.
-A second measurement runs the same book in a child process with glibc's malloc told to keep it
-(``MALLOC_MMAP_THRESHOLD_=1 GiB, MALLOC_TRIM_THRESHOLD_=4 GiB``: a deployment setting of the
-process, not of the engine; the same work, reported beside the default, never instead of it).
+The runs take the process's memory policy as importing carbonfin sets it (freed memory kept for
+reuse, :mod:`carbonfin._memory`; printed); a second measurement runs the same book in a child
+process with glibc's defaults (``CARBONFIN_MALLOC=system``), reported beside it.
 
 Figures (docs/collateral.md, "Speed"), 2026-12-04 18:54-18:57 UTC on the shared VM (AMD EPYC
 Zen 4, AVX-512, 2 cores, nothing else running, load ~1.0 from the benchmark itself): medians of 7
@@ -44,6 +44,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from carbonfin._memory import memory_policy
 from carbonfin.collateral import market_risk_profile, value_book
 from carbonfin.data import load_table
 from carbonfin.fx import RateStore
@@ -52,8 +53,8 @@ from carbonfin.pricing import PriceHistory
 
 N = 1_000_000
 AS_OF = dt.date(2026, 10, 30)
-#: glibc malloc settings of the second measurement (environment of a child process)
-MALLOC_KEEP = {"MALLOC_MMAP_THRESHOLD_": str(2**30), "MALLOC_TRIM_THRESHOLD_": str(2**32)}
+#: the second measurement's environment (a child process): glibc's own malloc defaults
+GLIBC_DEFAULTS = {"CARBONFIN_MALLOC": "system"}
 CHILD_FLAG = "--timings-only"
 
 
@@ -160,13 +161,12 @@ def main() -> int:
         f"{os.getloadavg()[0]:.2f}"
     )
     child = subprocess.run(
-        [sys.executable, __file__, CHILD_FLAG], env={**os.environ, **MALLOC_KEEP},
+        [sys.executable, __file__, CHILD_FLAG], env={**os.environ, **GLIBC_DEFAULTS},
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    print(
-        "same book, glibc malloc keeping freed memory (MALLOC_MMAP_THRESHOLD_=1 GiB, "
-        f"MALLOC_TRIM_THRESHOLD_=4 GiB; child process): {child.stdout.strip()}"
-    )
+    print(f"memory policy of the runs above: {memory_policy()}")
+    print(f"same book, glibc's malloc defaults (CARBONFIN_MALLOC=system; child process): "
+          f"{child.stdout.strip()}")  # fmt: skip
     return 0
 
 
