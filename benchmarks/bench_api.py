@@ -12,8 +12,9 @@ One command starts, on loopback:
 The reference is a bare app rather than carbonfin's ``/health``: ``/health`` pings the database
 on a limiter of its own (two threads, one connection per worker, by design, so that it answers
 while the service is saturated), so its throughput measures that limiter, not the framework.
-The bare app is the ceiling of the same stack (uvicorn, Starlette, FastAPI, pydantic, a thread
-of the pool per sync request); the ratio says what carbonfin's work per call costs on top: the
+The bare app is the ceiling of the same stack (uvicorn with the HTTP protocol ``carbonfin serve``
+runs, ``api.transport.NoDelayH11Protocol``, Starlette, FastAPI, pydantic, a thread of the pool
+per sync request); the ratio says what carbonfin's work per call costs on top: the
 middleware (request id, metrics, body limit), the API-key check (scrypt once per key, then a
 per-process HMAC cache and one primary-key read), the data-version read, the score card from
 the population scored once per data version and worker, and one audit insert committed per call.
@@ -278,7 +279,7 @@ def _servers(
     stack.enter_context(_running(api))
     bare = _start(
         [sys.executable, "-m", "uvicorn", "bench_bare_app:app", "--port", str(p_bare), *workers,
-         "--log-level", "info"], env, Path(tmp),
+         "--http", "api.transport:NoDelayH11Protocol", "--log-level", "info"], env, Path(tmp),
     )  # fmt: skip
     stack.enter_context(_running(bare))
     urls = {

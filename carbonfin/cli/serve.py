@@ -123,6 +123,7 @@ def serve_cmd(
         host=host,
         port=port,
         workers=workers,
+        http="api.transport:NoDelayH11Protocol",  # TCP_NODELAY with any worker count
         log_level="info",
         timeout_graceful_shutdown=10,
     )
