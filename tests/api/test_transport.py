@@ -49,7 +49,9 @@ async def _nodelay_seen(protocol: type[H11Protocol]) -> list[int]:
     listener.bind(("127.0.0.1", 0))
     assert listener.proto == 0
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Watching(config=config, server_state=state, app_state={}), sock=listener)
+    server = await loop.create_server(
+        lambda: Watching(config=config, server_state=state, app_state={}), sock=listener
+    )
     port = listener.getsockname()[1]
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
