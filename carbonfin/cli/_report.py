@@ -12,7 +12,7 @@ import enum
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from carbonfin.cli._table import FitColumn, FitTable
@@ -53,7 +53,9 @@ class Money:
 
 
 def money(amount: float | Decimal | int, currency: object) -> Money:
-    """A :class:`Money` from a float (its shortest repr) or Decimal, in minor-unit precision."""
+    """A :class:`Money` from a float (its shortest repr) or Decimal, rounded to the currency's
+    minor units by the engine's one rule (:func:`carbonfin.conventions.round_money`)."""
+    from carbonfin.conventions import round_money
     from carbonfin.instruments import Currency
 
     ccy = Currency.parse(str(getattr(currency, "code", currency)))
@@ -63,8 +65,7 @@ def money(amount: float | Decimal | int, currency: object) -> Money:
         value = Decimal(repr(amount))
     else:
         value = Decimal(amount)
-    quantum = Decimal(1).scaleb(-ccy.minor_units)
-    return Money(value.quantize(quantum, rounding=ROUND_HALF_UP), ccy.code)
+    return Money(round_money(value, ccy), ccy.code)
 
 
 @dataclass(frozen=True)

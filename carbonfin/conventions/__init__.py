@@ -11,7 +11,8 @@ from here.
 * :data:`INDICES`: money-market indices (SHIBOR, FR007, SOFR, €STR, HIBOR …) with their day
   count, compounding, currency, calendar and source.
 * :func:`check_minor_units` and :func:`format_money`: an amount against its currency's ISO 4217
-  minor units (refused, never rounded) and written with them.
+  minor units (refused, never rounded) and written with them; :func:`round_money`: the one rule
+  that rounds a computed amount to them (half up).
 * :class:`MoneyMarketRate`: a rate that carries its convention, so a SHIBOR fixing cannot be read
   on the wrong basis.
 
@@ -27,7 +28,12 @@ from collections.abc import Iterable, Mapping
 
 from carbonfin.conventions.currencies import ISO_4217, Currency, CurrencyInfo
 from carbonfin.conventions.daycount import Compounding, DayCount, year_fraction
-from carbonfin.conventions.money import check_minor_units, format_money, minor_unit_quantum
+from carbonfin.conventions.money import (
+    check_minor_units,
+    format_money,
+    minor_unit_quantum,
+    round_money,
+)
 from carbonfin.conventions.rates import (
     INDICES,
     IndexConvention,
@@ -50,6 +56,7 @@ __all__ = [
     "format_money",
     "index_convention",
     "minor_unit_quantum",
+    "round_money",
     "year_fraction",
 ]
 

@@ -10,7 +10,8 @@ and why (a weekend or holiday falls back to the last fixing within a staleness l
 substitution; here it is never silent.
 
 Amounts are :class:`~decimal.Decimal` at this boundary and rounded to the target currency's
-ISO 4217 minor units (JPY 0, CNY 2, KWD 3) with ROUND_HALF_UP. All decimal arithmetic runs in
+ISO 4217 minor units (JPY 0, CNY 2, KWD 3) with ROUND_HALF_UP by the engine's one rule,
+:func:`carbonfin.conventions.round_money` (re-exported here). All other decimal arithmetic runs in
 the module's own context (:data:`DECIMAL_CONTEXT`, 34 significant digits as IEEE decimal128),
 so results do not depend on the caller's ``decimal.getcontext()``.
 """
@@ -22,13 +23,13 @@ import decimal
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 import pandas as pd
 
 from carbonfin._quantlib import is_business_day
-from carbonfin.conventions import Currency
+from carbonfin.conventions import Currency, round_money
 from carbonfin.errors import InvalidInputError, MissingDataError, StaleDataError
 from carbonfin.fx.calendars import CALENDAR_NAMES, Pair
 
@@ -50,8 +51,8 @@ DEFAULT_MAX_AGE_DAYS = 10
 
 #: The decimal context of every FX computation (independent of the caller's context):
 #: 34 significant digits (IEEE 754 decimal128), half-even for intermediate results (rounding to
-#: minor units is half up, explicitly), and invalid operations, division by zero and overflow
-#: raised rather than turned into NaN or infinity.
+#: minor units is half up, by :func:`round_money`), and invalid operations, division by zero
+#: and overflow raised rather than turned into NaN or infinity.
 DECIMAL_CONTEXT = decimal.Context(
     prec=34,
     rounding=decimal.ROUND_HALF_EVEN,
@@ -179,22 +180,6 @@ def settlement_currency(currency: Currency | str) -> Currency:
             f"Shanghai allowances settle in CNY; convert {ccy.code} amounts before settlement"
         )
     return ccy
-
-
-def round_money(amount: Decimal, currency: Currency | str) -> Decimal:
-    """Round to the currency's ISO 4217 minor units, half up (in :data:`DECIMAL_CONTEXT`)."""
-    ccy = Currency.parse(currency)
-    try:
-        return amount.quantize(
-            Decimal(1).scaleb(-ccy.minor_units, context=DECIMAL_CONTEXT),
-            rounding=ROUND_HALF_UP,
-            context=DECIMAL_CONTEXT,
-        )
-    except InvalidOperation:
-        raise InvalidInputError(
-            f"amount {amount} {ccy.code} has more than {DECIMAL_CONTEXT.prec} significant digits "
-            "at minor-unit precision"
-        ) from None
 
 
 def _to_decimal(value: object, name: str) -> Decimal:
