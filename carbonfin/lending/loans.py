@@ -307,12 +307,17 @@ def _once(
     sessions: sessionmaker[Any],
     key: IdempotencyKey | None,
     write: Callable[[Session], LoanView],
+    check: Callable[[Session], None] | None = None,
 ) -> WriteResult:
     """Run ``write`` in one write transaction, once per idempotency key: a key already used
     for this request replays its first answer; a concurrent first use that lost the race on
-    the key's primary key reads the winner's answer."""
+    the key's primary key reads the winner's answer. ``check`` validates the request against
+    stored data before the key is looked up, so invalid input is refused (422) whatever the key,
+    never answered as another request under a used key (409)."""
     try:
         with write_transaction(sessions) as session:
+            if check is not None:
+                check(session)
             if key is not None and (first := find(session, key)) is not None:
                 return WriteResult(LoanView.from_json(first), replayed=True)
             view = write(session)
@@ -512,14 +517,19 @@ def record_repayment(
         )
     )
 
-    def write(session: Session) -> LoanView:
-        loan = _visible(session, actor, loan_id, lock=True)
+    def check(session: Session) -> None:
+        # before the key lookup: an amount finer than the loan currency's minor units is 422
+        # under a used key too, as a loan's principal is (its currency is in the request)
+        loan = _visible(session, actor, loan_id)
         if value_date < loan.origination_date:
             raise InvalidInputError(
                 f"repayment value date {value_date} is before loan {loan_id}'s origination "
                 f"{loan.origination_date}"
             )
         check_minor_units(amount, loan.currency, "amount")
+
+    def write(session: Session) -> LoanView:
+        loan = _visible(session, actor, loan_id, lock=True)
         entries = ledger.entries(session=session, loan_id=loan_id)
         _check_repayment(loan, entries, amount, value_date)
         ledger.append_entry(
@@ -550,4 +560,4 @@ def record_repayment(
         session.flush()
         return _view(session, loan, today)
 
-    return _once(sessions, key, write)
+    return _once(sessions, key, write, check)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -162,3 +163,54 @@ def test_the_booking_fingerprint_is_the_one_already_stored(
     )
     key = IdempotencyKey.of("c", "k", BOOK_OPERATION, _terms_json(terms))
     assert key.request_sha256 == hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# --- repayments ---------------------------------------------------------------------------
+# The same order for a repayment: its amount is checked against the loan currency's minor units
+# (and its value date against the origination) before the key is looked up. Found by a user
+# check: "250.004" CNY after "250.00" under the same key answered 409 (another request under a
+# used key), where the same amount under a fresh key or none answered 422.
+
+
+def _repay(api: Api, loan_id: str, amount: object, on: str, key: str | None) -> Any:
+    headers = api.as_("bank1") if key is None else _headers(api, key)
+    return api.client.post(
+        f"/v1/loans/{loan_id}/repayments", json={"amount": amount, "on": on}, headers=headers
+    )
+
+
+@pytest.mark.parametrize(
+    ("currency", "first", "retry", "on", "message"),
+    [
+        ("CNY", "250.00", "250.004", "2026-06-30", "`amount` in CNY must have at most 2 decimals"),
+        ("CNY", "250.00", 250.004, "2026-06-30", "`amount` in CNY must have at most 2 decimals"),
+        ("JPY", "250", "250.4", "2026-06-30", "`amount` in JPY must be a whole number"),
+        ("CNY", "250.00", "250.00", "2025-12-31", "is before loan"),
+    ],
+    ids=["cny-3", "cny-3-number", "jpy-sen", "before-origination"],
+)
+def test_an_invalid_repayment_is_422_whatever_the_key(
+    api: Api, currency: str, first: str, retry: object, on: str, message: str
+) -> None:
+    created = api.client.post("/v1/loans", json=_loan(currency, "1000"), headers=api.as_("bank1"))
+    assert created.status_code == 201, created.text
+    loan_id = created.json()["loan_id"]
+    key = f"repay-{uuid.uuid4()}"
+    paid = _repay(api, loan_id, first, "2026-06-30", key)
+    assert paid.status_code == 200, paid.text
+    rows = api.ledger_rows(loan_id)
+    answers = {
+        "used key": _repay(api, loan_id, retry, on, key),
+        "fresh key": _repay(api, loan_id, retry, on, f"repay-{uuid.uuid4()}"),
+        "no key": _repay(api, loan_id, retry, on, None),
+    }
+    for which, resp in answers.items():
+        assert resp.status_code == 422, (which, resp.text)
+        assert message in resp.json()["detail"], (which, resp.text)
+        assert "Idempotent-Replayed" not in resp.headers
+    assert api.ledger_rows(loan_id) == rows
+    # the used key still answers its own request with the first answer
+    same = _repay(api, loan_id, first, "2026-06-30", key)
+    assert same.status_code == 200, same.text
+    assert same.headers.get("Idempotent-Replayed") == "true"
+    assert same.json() == paid.json()
