@@ -264,9 +264,9 @@ def _main_pledges(loan_pos, value, main):  # type: ignore[no-untyped-def]
 @njit(_BOOK_TOPUP_SIG, cache=True, nogil=True, error_model="numpy")
 def book_topups(loan_pos, value, lendable, eligible, inst_code, pos_code, position, book_share,  # type: ignore[no-untyped-def]
                 mismatch, covered, short, need, lend, t, it, tonnes, main):  # fmt: skip
-    """topup.loan_topups of a whole book: each loan's main pledge into ``main``, the tonnes of
-    each short secured loan into ``tonnes`` (NaN for the others). Sums over a loan's pledges in
-    pledge order (as ``np.bincount``); releases the GIL."""
+    """topup.book_topup_tonnes of a whole book: each loan's main pledge into ``main``, the
+    tonnes of each short secured loan into ``tonnes`` (NaN for the others). Sums over a loan's
+    pledges in pledge order (as ``np.bincount``); releases the GIL."""
     n, n_loans = loan_pos.shape[0], short.shape[0]
     _main_pledges(loan_pos, value, main)
     count = np.zeros(n_loans, dtype=np.int64)

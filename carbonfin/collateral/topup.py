@@ -38,49 +38,7 @@ import numpy as np
 from carbonfin.collateral.formula import FormulaInputs
 from carbonfin.collateral.market_risk import MarketRiskProfile
 
-__all__ = ["largest_per_group", "loan_topups", "topup_tonnes"]
-
-
-def loan_topups(
-    *,
-    short: np.ndarray,
-    need: np.ndarray,
-    lend: np.ndarray,
-    loan_pos: np.ndarray,
-    value: np.ndarray,
-    lendable: np.ndarray,
-    eligible: np.ndarray,
-    inst_code: np.ndarray,
-    codes: np.ndarray,
-    pos_code: np.ndarray,
-    position: np.ndarray,
-    book_share: np.ndarray,
-    mismatch: np.ndarray,
-    covered: np.ndarray,
-    profiles: list[MarketRiskProfile],
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top-up tonnes of each loan short of its target, in its largest pledge's position.
-
-    The main pledge is the loan's largest by value (the first of equals); the loan's pledges in
-    the main pledge's position all take that position's new haircut. Returns the tonnes (NaN for
-    a loan not short, or where no quantity restores the target) and the main instrument of each
-    secured loan (``None`` for a loan without pledges).
-    """
-    topup_q, main = book_topup_tonnes(
-        short=short, need=need, lend=lend, loan_pos=loan_pos, value=value, lendable=lendable,
-        eligible=eligible, inst_code=inst_code, pos_code=pos_code, position=position,
-        book_share=book_share, mismatch=mismatch, covered=covered, profiles=profiles,
-    )  # fmt: skip
-    secured = np.bincount(loan_pos, minlength=len(short)) > 0
-    return topup_q, main_instruments(main, codes, secured)
-
-
-def main_instruments(main: np.ndarray, codes: np.ndarray, secured: np.ndarray) -> np.ndarray:
-    """The instrument (``codes`` of the main pledge) of each secured loan, ``None`` for a loan
-    without pledges."""
-    main_inst = np.full(len(main), None, dtype=object)
-    main_inst[secured] = codes[main[secured]]
-    return main_inst
+__all__ = ["book_topup_tonnes", "largest_per_group", "topup_tonnes"]
 
 
 def book_topup_tonnes(
@@ -100,7 +58,13 @@ def book_topup_tonnes(
     covered: np.ndarray,
     profiles: list[MarketRiskProfile],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(Top-up tonnes, main pledge) of each loan (:func:`loan_topups`): one compiled pass
+    """Top-up tonnes of each loan short of its target, in its largest pledge's position, and
+    each loan's main pledge.
+
+    The main pledge is the loan's largest by value (the first of equals; -1 for a loan without
+    pledges); the loan's pledges in the main pledge's position all take that position's new
+    haircut. Returns the tonnes (NaN for a loan not short or without pledges, or where no
+    quantity restores the target) and the main pledge's index. One compiled pass
     (:func:`carbonfin.collateral._kernels.book_topups`) that releases the GIL, so a caller may
     run it in a thread beside other work."""
     from carbonfin.collateral import _kernels

@@ -16,7 +16,7 @@ from scipy.optimize import brentq
 from carbonfin.collateral import market_risk_profile
 from carbonfin.collateral.haircut import haircut_components
 from carbonfin.collateral.positions import position_tonnes
-from carbonfin.collateral.topup import loan_topups, topup_tonnes
+from carbonfin.collateral.topup import book_topup_tonnes, topup_tonnes
 from tests.collateral import reference_topup
 from tests.collateral.synthetic import history_from_returns
 
@@ -148,8 +148,16 @@ def test_one_pass_top_ups_equal_the_old_per_instrument_solver(seed: int) -> None
         "covered": covered,
         "profiles": PROFILES,
     }
-    new_q, new_inst = loan_topups(**kwargs)
     old_q, old_inst = reference_topup.loan_topups(**kwargs)
-    assert np.isfinite(new_q).sum() > 100  # the comparison covers real top-ups
+    codes = kwargs.pop("codes")
+    # the product's path (collateral.loan_values), and its main pledge's instrument as
+    # collateral.monitor reads it; a loan without pledges has none
+    new_q, main = book_topup_tonnes(**kwargs)
+    secured = np.bincount(loan_pos, minlength=n_loans) > 0
+    new_inst = np.full(n_loans, None, dtype=object)
+    new_inst[secured] = codes[main[secured]]
+    assert (~secured).any()  # the comparison covers loans without pledges
+    assert np.isfinite(new_q).sum() > 100  # and real top-ups
     np.testing.assert_array_equal(_bits(new_q), _bits(old_q))
     np.testing.assert_array_equal(new_inst, old_inst)
+    assert (main[~secured] == -1).all()
