@@ -19,6 +19,8 @@ of shrinking between calls: a server or a batch job reuses it. Nothing computed 
 It does nothing, and says so in :func:`memory_policy`:
 
 - with ``CARBONFIN_MALLOC=system`` (glibc's own defaults are kept);
+- with any other value than ``keep`` (the default) or ``system``: a ``RuntimeWarning`` names it
+  (a typo in a memory setting, which changes no number, does not stop a command or a server);
 - when the process set glibc's malloc parameters itself: any of ``MALLOC_MMAP_THRESHOLD_``,
   ``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_TOP_PAD_``, ``MALLOC_MMAP_MAX_`` or a ``glibc.malloc``
   tunable in ``GLIBC_TUNABLES`` (a Dask nanny sets ``MALLOC_TRIM_THRESHOLD_`` on its workers to
@@ -31,8 +33,7 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
-
-from carbonfin.errors import ConfigurationError
+import warnings
 
 __all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "keep_freed_memory", "memory_policy"]
 
@@ -56,10 +57,8 @@ _policy = "not set yet"
 
 
 def _choice() -> str:
-    raw = os.environ.get(_ENV, "").strip().lower() or "keep"
-    if raw not in _CHOICES:
-        raise ConfigurationError(f"{_ENV} must be one of {', '.join(_CHOICES)}; got {raw!r}")
-    return raw
+    """``keep``, ``system``, or the unknown value as given."""
+    return os.environ.get(_ENV, "").strip().lower() or "keep"
 
 
 def _set_by_process() -> str | None:
@@ -80,7 +79,15 @@ def keep_freed_memory() -> str:
         return _policy
     choice = _choice()
     own = _set_by_process()
-    if choice == "system":
+    if choice not in _CHOICES:
+        _policy = f"glibc defaults ({_ENV}={choice!r} is not one of {', '.join(_CHOICES)})"
+        warnings.warn(
+            f"{_ENV} must be one of {', '.join(_CHOICES)}; got {choice!r}: glibc's malloc "
+            "defaults are kept",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    elif choice == "system":
         _policy = f"glibc defaults ({_ENV}=system)"
     elif own is not None:
         _policy = f"left to the process's {own}"
