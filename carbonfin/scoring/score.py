@@ -207,8 +207,11 @@ def score_panel(
     }
     applicable_max = sum(np.where(counted[f], m.max_points[f], 0.0) for f in FACTORS)
     scored_max = sum(np.where(results[f].status == SCORED, m.max_points[f], 0.0) for f in FACTORS)
+    uscc = df["uscc"]
     cols: dict[str, Any] = {
-        "uscc": df["uscc"].array,
+        # the default text dtype as it is (no re-inference); any other (e.g. "string", whose
+        # missing value is NA) through numpy, so the frame's dtype is "str" as before
+        "uscc": uscc.array if uscc.dtype == "str" else uscc.to_numpy(),
         "year": df["year"].to_numpy(int),
         "sector": df["sector"].to_numpy(),
     }

@@ -112,3 +112,14 @@ def test_the_score_frame_shares_no_memory_with_the_panel_or_itself(panel: pd.Dat
     pd.testing.assert_frame_equal(panel, before)
     assert (scores["efficiency_points"] >= 0).all()
     assert (scores["score"] == -1.0).all()
+
+
+@pytest.mark.parametrize("dtype", ["str", "string", "object"])
+def test_the_firm_id_column_comes_out_as_text_whatever_its_dtype(
+    panel: pd.DataFrame, dtype: str
+) -> None:
+    # the frame takes a "str" firm id as it is; pandas' "string" dtype came out as "string"
+    # (missing value NA) for a while: the fresh-clone check
+    scores = score_panel(panel.astype({"uscc": dtype}), as_of=AS_OF)
+    assert scores["uscc"].dtype == "str"
+    pd.testing.assert_frame_equal(scores, score_panel(panel, as_of=AS_OF))
