@@ -25,20 +25,7 @@ from carbonfin.lending.idempotency import IdempotencyKey
 from carbonfin.lending.loans import BOOK_OPERATION, LoanTerms, _terms_json
 from carbonfin.store.models import Loan
 from tests.api.conftest import Api
-
-FIRM = "91310105GN93T2369N"
-
-
-def _loan(currency: str, principal: object) -> dict[str, object]:
-    return {
-        "borrower_uscc": FIRM,
-        "currency": currency,
-        "principal": principal,
-        "origination_date": "2026-01-05",
-        "maturity_date": "2028-01-05",
-        "rate": 0.03,
-        "purpose": "green",
-    }
+from tests.api.test_minor_units import FIRM, _loan
 
 
 def _loans(api: Api) -> int:
