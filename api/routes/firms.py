@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import TypeAdapter
 from sqlalchemy import select
 
 from api.deps import PageLimit, ReaderClient, SessionDep
@@ -23,6 +24,7 @@ from api.schemas.firms import (
     ScorePublic,
 )
 from api.scoring import score_many, score_one
+from carbonfin.scoring.methodology import DEFAULT_VERSION
 from carbonfin.scoring.score import Score
 from carbonfin.store.models import Compliance, Facility, FacilityEmission, Firm, FirmYear
 
@@ -155,6 +157,18 @@ def _public(request: Request, card: Score, as_of: dt.date | None) -> ScorePublic
     )
 
 
+#: Serialises a score card's answer as FastAPI serialises a ``response_model`` (by alias).
+_SCORE_JSON = TypeAdapter(ScorePublic)
+
+
+def _score_answer(
+    request: Request, uscc: str, year: int | None, as_of: dt.date | None
+) -> tuple[Score, bytes]:
+    """A score card and the JSON body of its answer."""
+    card = score_one(request.app.state.data, uscc, year, as_of)
+    return card, _SCORE_JSON.dump_json(_public(request, card, as_of), by_alias=True)
+
+
 @router.get("/{uscc}/score", response_model=ScorePublic, responses=problem_responses(401, 404, 422))
 def firm_score(
     uscc: UsccPath,
@@ -162,12 +176,21 @@ def firm_score(
     _client: ReaderClient,
     year: Annotated[int | None, Query(ge=2013, le=2100)] = None,
     as_of: Day | None = None,
-) -> ScorePublic:
+) -> Response:
     """A firm's carbon-performance score card for a year (default: its latest)."""
-    card = score_one(request.app.state.data, uscc, year, as_of)
+    data = request.app.state.data
+    when = as_of or dt.date.today()
+    # The card and its JSON are built once per data version, firm, year and scoring date (the
+    # memo reads the market version on every call): a repeated call neither rebuilds the
+    # pydantic model nor has FastAPI validate it again in a second thread hop. The body is the
+    # bytes FastAPI's ``response_model`` serialisation gives (``tests/api/test_caches.py``).
+    card, body = data.memo(
+        f"score-answer:{DEFAULT_VERSION}:{when}:{as_of}:{uscc}:{year}",
+        lambda: _score_answer(request, uscc, year, as_of),
+    )
     request.state.audit_versions = {"methodology": card.methodology_version}
     request.state.audit_entity_id = f"{card.uscc}/{card.year}"
-    return _public(request, card, as_of)
+    return Response(content=body, media_type="application/json")
 
 
 @router.post("/scores", response_model=BatchScoreResponse, responses=problem_responses(401, 422))

@@ -5,19 +5,28 @@ worker, with no time-to-live; ``carbonfin serve --workers 2`` serves."""
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 from decimal import Decimal
+from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from api.deps import no_unknown_query
 from api.main import create_app
+from api.routes import firms
+from api.schemas.firms import ScorePublic
 from api.settings import Settings
 from carbonfin.store.database import make_engine, session_scope
 from carbonfin.store.models import Price
 from carbonfin.store.transactions import bump_data_version, read_data_version
 from tests.api._server import uvicorn_server
 from tests.api.test_load import Db, db  # noqa: F401  (the fixture)
+
+_FIRM = "91310105GN93T2369N"
+_SCORE_ROUTE = "/v1/firms/{uscc}/score"
 
 
 def _add_next_quote(target: Db) -> dt.date:
@@ -82,3 +91,55 @@ def test_serve_with_two_workers_sees_every_write(db: Db) -> None:  # noqa: F811
             _last(c, db.keys["bank1"])
         day = _add_next_quote(db)
         assert {_last(c, db.keys["bank1"]) for _ in range(10)} == {str(day)}
+
+
+def test_a_score_answer_is_built_once_per_market_version(
+    db: Db,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The score card's answer (its pydantic model and JSON) is built once per market version,
+    firm, year and scoring date, and is byte for byte what FastAPI's ``response_model``
+    serialisation of that model gives; a market write rebuilds it on the next call."""
+    built: list[ScorePublic] = []
+    public = firms._public
+
+    def counting(*args: Any) -> ScorePublic:
+        built.append(public(*args))
+        return built[-1]
+
+    monkeypatch.setattr(firms, "_public", counting)
+    engine = make_engine(db.url) if "sqlite" in db.url else None
+    try:
+        app = create_app(Settings(database_url=db.url), engine=engine)
+        route = next(r for r in firms.router.routes if getattr(r, "path", "") == _SCORE_ROUTE)
+        field = route.response_field  # type: ignore[attr-defined]
+        auth = {"Authorization": f"Bearer {db.keys['bank1']}"}
+        with TestClient(app) as client:
+            answers = [client.get(f"/v1/firms/{_FIRM}/score", headers=auth) for _ in range(3)]
+            assert len(built) == 1
+            for resp in answers:
+                assert resp.status_code == 200, resp.text
+                assert resp.headers["content-type"] == "application/json"
+                assert resp.content == field.serialize_json(built[0])
+            dated = client.get(f"/v1/firms/{_FIRM}/score?as_of=2025-12-31", headers=auth)
+            assert dated.status_code == 200
+            assert len(built) == 2
+            assert dated.content == field.serialize_json(built[1])
+            assert (
+                client.get(f"/v1/firms/{_FIRM}/score", headers=auth).content == answers[0].content
+            )
+            assert len(built) == 2
+            _add_next_quote(db)  # a market write: the next call rebuilds
+            again = client.get(f"/v1/firms/{_FIRM}/score", headers=auth)
+            assert again.status_code == 200
+            assert len(built) == 3
+            assert again.content == field.serialize_json(built[2])
+    finally:
+        if engine is not None:
+            engine.dispose()
+
+
+def test_the_unknown_query_check_runs_on_the_event_loop() -> None:
+    """FastAPI runs a sync dependency in a worker thread: the check of every route's query
+    parameters is ``async`` so that it costs no thread hop per call."""
+    assert inspect.iscoroutinefunction(no_unknown_query)
