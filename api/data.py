@@ -42,11 +42,23 @@ class MarketData:
         """The database's market data version now (entries of other versions are dropped)."""
         with self.sessions() as session:
             version = read_data_version(session, "market")
+        self._observe(version)
+        return version
+
+    def _observe(self, version: int) -> None:
         with self._lock:
             if version != self._version_seen:
                 self._cache.clear()
                 self._version_seen = version
-        return version
+
+    def cached_at(self, version: int, key: str) -> Any | None:
+        """The entry ``key`` if it was built under ``version`` (a market version the caller has
+        just read from the database, as :meth:`version` reads it), else ``None``; nothing is
+        built and nothing is read here."""
+        self._observe(version)
+        with self._lock:
+            hit = self._cache.get(key)
+        return hit[1] if hit is not None and hit[0] == version else None
 
     def _cached(self, key: str, build: Callable[[], T]) -> T:
         version = self.version()

@@ -34,13 +34,14 @@ from carbonfin.lending.idempotency import MAX_KEY
 from carbonfin.store.credentials import AuthOutcome, ClientIdentity, authenticate_client
 from carbonfin.store.credentials import parse_api_key as parse_api_key
 from carbonfin.store.repositories import require_bank
-from carbonfin.store.transactions import read_transaction, write_transaction
+from carbonfin.store.transactions import read_data_version, read_transaction, write_transaction
 
 __all__ = [
     "AdminClient",
     "AuditReaderClient",
     "CurrentClient",
     "IdemKey",
+    "MarketReaderClient",
     "PageLimit",
     "ReaderClient",
     "SessionDep",
@@ -119,15 +120,25 @@ async def current_client(request: Request) -> ClientIdentity:
     only (no scrypt): a bank's already-verified key keeps working behind an address (or under
     a client id) that someone else is hammering, and the attacker's guesses cost nothing.
     """
+    return await authenticate_key(request, _bearer(request))
+
+
+def _bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    return await authenticate_key(request, token.strip() if scheme.lower() == "bearer" else "")
+    return token.strip() if scheme.lower() == "bearer" else ""
 
 
-async def authenticate_key(request: Request, key: str) -> ClientIdentity:
+async def authenticate_key(
+    request: Request, key: str, *, market_version: bool = False
+) -> ClientIdentity:
     """Check an API key exactly as :func:`current_client` does (rate limits, audit of failures,
     verified-key cache); ``key`` empty means none was sent. The dashboard's login calls it with
-    the key typed into its form."""
+    the key typed into its form.
+
+    With ``market_version``, an accepted key's check also reads the database's ``market`` data
+    version in the same read transaction and leaves it in ``request.state.market_version``
+    (one round trip to a worker thread and one session for both reads)."""
     guard = request.app.state.auth_guard
     address_key = f"addr:{_address(request)}"
     address_retry = guard.retry_after(address_key)
@@ -142,17 +153,20 @@ async def authenticate_key(request: Request, key: str) -> ClientIdentity:
     limited = address_retry is not None or client_retry is not None
     app = request.app
 
-    def check() -> AuthOutcome:
+    def check() -> tuple[AuthOutcome, int | None]:
         with read_transaction(app.state.sessions) as session:
-            return authenticate_client(
+            outcome = authenticate_client(
                 session=session,
                 client_id=client_id,
                 secret=secret,
                 cache=app.state.key_cache,
                 cache_only=limited,
             )
+            if market_version and outcome.identity is not None:
+                return outcome, read_data_version(session, "market")
+            return outcome, None
 
-    outcome = await anyio.to_thread.run_sync(check)
+    outcome, version = await anyio.to_thread.run_sync(check)
     if outcome.identity is None:
         if outcome.reason == "rate_limited":
             if address_retry is not None:
@@ -160,6 +174,8 @@ async def authenticate_key(request: Request, key: str) -> ClientIdentity:
             _too_many(request, client_key, client_retry or 1, client_id)
         raise _refuse(request, outcome.reason, client_id)
     request.state.identity = outcome.identity
+    if version is not None:
+        request.state.market_version = version
     return outcome.identity
 
 
@@ -238,7 +254,15 @@ async def supervisor(identity: CurrentClient) -> ClientIdentity:
     return identity
 
 
+async def market_reader(request: Request) -> ClientIdentity:
+    """:func:`reader` for a route answered from market data: the key check also reads the
+    ``market`` data version (``request.state.market_version``, see :func:`authenticate_key`),
+    so the route can look up its version-keyed cache without another thread hop."""
+    return await reader(await authenticate_key(request, _bearer(request), market_version=True))
+
+
 ReaderClient = Annotated[ClientIdentity, Depends(reader)]
+MarketReaderClient = Annotated[ClientIdentity, Depends(market_reader)]
 WriterClient = Annotated[ClientIdentity, Depends(writer)]
 AdminClient = Annotated[ClientIdentity, Depends(admin)]
 SupervisorClient = Annotated[ClientIdentity, Depends(supervisor)]

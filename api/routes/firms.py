@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import TypeAdapter
 from sqlalchemy import select
 
-from api.deps import PageLimit, ReaderClient, SessionDep
+from api.deps import MarketReaderClient, PageLimit, ReaderClient, SessionDep
 from api.problems import ApiProblemError, problem_responses
 from api.schemas import patterns
 from api.schemas.common import USCC, Day, Page, Provenance
@@ -170,24 +171,29 @@ def _score_answer(
 
 
 @router.get("/{uscc}/score", response_model=ScorePublic, responses=problem_responses(401, 404, 422))
-def firm_score(
+async def firm_score(
     uscc: UsccPath,
     request: Request,
-    _client: ReaderClient,
+    _client: MarketReaderClient,
     year: Annotated[int | None, Query(ge=2013, le=2100)] = None,
     as_of: Day | None = None,
 ) -> Response:
     """A firm's carbon-performance score card for a year (default: its latest)."""
     data = request.app.state.data
     when = as_of or dt.date.today()
-    # The card and its JSON are built once per data version, firm, year and scoring date (the
-    # memo reads the market version on every call): a repeated call neither rebuilds the
-    # pydantic model nor has FastAPI validate it again in a second thread hop. The body is the
-    # bytes FastAPI's ``response_model`` serialisation gives (``tests/api/test_caches.py``).
-    card, body = data.memo(
-        f"score-answer:{DEFAULT_VERSION}:{when}:{as_of}:{uscc}:{year}",
-        lambda: _score_answer(request, uscc, year, as_of),
-    )
+    # The card and its JSON are kept once per data version, firm, year and scoring date: a
+    # repeated call neither rebuilds the pydantic model nor has FastAPI validate it again. The
+    # market version was read with the key, in the same transaction (``MarketReaderClient``):
+    # a cached answer is looked up here on the event loop; building one (scoring, reads) runs
+    # in a worker thread. The body is the bytes FastAPI's ``response_model`` serialisation
+    # gives (``tests/api/test_caches.py``).
+    key = f"score-answer:{DEFAULT_VERSION}:{when}:{as_of}:{uscc}:{year}"
+    answer = data.cached_at(request.state.market_version, key)
+    if answer is None:
+        answer = await anyio.to_thread.run_sync(
+            lambda: data.memo(key, lambda: _score_answer(request, uscc, year, as_of))
+        )
+    card, body = answer
     request.state.audit_versions = {"methodology": card.methodology_version}
     request.state.audit_entity_id = f"{card.uscc}/{card.year}"
     return Response(content=body, media_type="application/json")

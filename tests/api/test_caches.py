@@ -14,11 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from api.data import MarketData
 from api.deps import no_unknown_query
 from api.main import create_app
 from api.routes import firms
 from api.schemas.firms import ScorePublic
 from api.settings import Settings
+from carbonfin.store.credentials import revoke_api_client
 from carbonfin.store.database import make_engine, session_scope
 from carbonfin.store.models import Price
 from carbonfin.store.transactions import bump_data_version, read_data_version
@@ -143,3 +145,47 @@ def test_the_unknown_query_check_runs_on_the_event_loop() -> None:
     """FastAPI runs a sync dependency in a worker thread: the check of every route's query
     parameters is ``async`` so that it costs no thread hop per call."""
     assert inspect.iscoroutinefunction(no_unknown_query)
+
+
+def test_the_score_route_reads_its_market_version_with_the_key(
+    db: Db,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The score route's key check reads the market version in its own transaction, so a
+    cached answer needs no second session, read or thread hop; a write to the market, or a
+    revoked key, still shows on the very next call."""
+    reads: list[int] = []
+    version = MarketData.version
+
+    def counting(self: MarketData) -> int:
+        reads.append(1)
+        return version(self)
+
+    monkeypatch.setattr(MarketData, "version", counting)
+    engine = make_engine(db.url) if "sqlite" in db.url else None
+    try:
+        app = create_app(Settings(database_url=db.url), engine=engine)
+        bank = {"Authorization": f"Bearer {db.keys['bank1']}"}
+        path = f"/v1/firms/{_FIRM}/score"
+        with TestClient(app) as client:
+            first = client.get(path, headers=bank)
+            assert first.status_code == 200, first.text
+            reads.clear()
+            for _ in range(3):
+                assert client.get(path, headers=bank).content == first.content
+            assert reads == []
+            day = _add_next_quote(db)
+            again = client.get(path, headers=bank)
+            assert again.status_code == 200
+            assert reads  # rebuilt under the new version
+            assert _last(client, db.keys["bank1"]) == str(day)
+            admin = {"Authorization": f"Bearer {db.keys['admin']}"}
+            assert client.get(path, headers=admin).status_code == 403
+            expired = {"Authorization": f"Bearer {db.keys['expired']}"}
+            assert client.get(path, headers=expired).status_code == 401
+            with session_scope(db.engine) as session:
+                revoke_api_client(session=session, client_id="test-bank1")
+            assert client.get(path, headers=bank).status_code == 401
+    finally:
+        if engine is not None:
+            engine.dispose()
