@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +23,7 @@ from api.schemas.firms import ScorePublic
 from api.settings import Settings
 from carbonfin.store.credentials import revoke_api_client
 from carbonfin.store.database import make_engine, session_scope
-from carbonfin.store.models import Price
+from carbonfin.store.models import ApiClient, Price
 from carbonfin.store.transactions import bump_data_version, read_data_version
 from tests.api._server import uvicorn_server
 from tests.api.test_load import Db, db  # noqa: F401  (the fixture)
@@ -181,6 +182,7 @@ def test_the_score_route_reads_its_market_version_with_the_key(
             assert _last(client, db.keys["bank1"]) == str(day)
             admin = {"Authorization": f"Bearer {db.keys['admin']}"}
             assert client.get(path, headers=admin).status_code == 403
+            _until_expired(db, "test-expired")  # it was made to live one second
             expired = {"Authorization": f"Bearer {db.keys['expired']}"}
             assert client.get(path, headers=expired).status_code == 401
             with session_scope(db.engine) as session:
@@ -189,3 +191,14 @@ def test_the_score_route_reads_its_market_version_with_the_key(
     finally:
         if engine is not None:
             engine.dispose()
+
+
+def _until_expired(db: Db, client_id: str) -> None:  # noqa: F811
+    """Sleep until the key of ``client_id`` has expired (by its stored expiry, not a guess: the
+    test reached the check within the key's one second of life on a fast CI run)."""
+    with session_scope(db.engine) as session:
+        expires = session.get(ApiClient, client_id).expires_at  # type: ignore[union-attr]
+    assert expires is not None
+    if expires.tzinfo is None:  # SQLite gives the stored UTC time back without its zone
+        expires = expires.replace(tzinfo=dt.UTC)
+    time.sleep(max(0.0, (expires - dt.datetime.now(dt.UTC)).total_seconds()) + 0.05)
