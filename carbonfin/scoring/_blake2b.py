@@ -370,7 +370,7 @@ def start_hex_digests(
     n = len(args[-1])
     if n < CHUNK or workers < 1:
         hash_pieces(*args[:-1], 0, n, args[-1])
-        done = _as_strings(args[-1], digest_size)
+        done = _as_strings(args[-1])
         return lambda: done
     bounds = [*range(0, n, CHUNK), n]
     turns = itertools.count()  # the next chunk: ``next`` is atomic under the GIL
@@ -388,12 +388,12 @@ def start_hex_digests(
         take_chunks()
         for future in futures:
             future.result()
-        return _as_strings(args[-1], digest_size)
+        return _as_strings(args[-1])
 
     return result
 
 
-def _as_strings(out: np.ndarray, digest_size: int) -> list[str]:
+def _as_strings(out: np.ndarray) -> list[str]:
     """The kernel's ``(n, 2 * digest_size + 1)`` output, each row's hex digits and a newline, as
     ``n`` strings: one ASCII decode and one ``split`` in C (no Python loop, no UCS-4 copy)."""
     if not len(out):
